@@ -1,0 +1,69 @@
+"""`callmesh_proto_library`: C++ messages and gRPC stubs from .proto files, offline.
+
+Runs Debian's `protoc` and `grpc_cpp_plugin` (no protobuf source repository is needed) and wraps the
+output in a `cc_library`.
+
+    callmesh_proto_library(
+        name = "greeter_proto",
+        srcs = ["greeter.proto"],
+    )
+
+`proto_root` is the workspace-relative folder that `import` paths start from ("" = workspace root,
+so a file imports "services/greeter/greeter.proto"; "proto" for callmesh's own contracts, which
+import "callmesh/v1/call.proto"). Generated headers are included by the same path with `.pb.h` or
+`.grpc.pb.h`. `deps` are other `callmesh_proto_library` targets; their .proto files are made
+visible to protoc through `<name>_srcs` filegroups. Well-known types (google/protobuf/*.proto)
+come from /usr/include.
+"""
+
+def callmesh_proto_library(name, srcs, deps = [], proto_root = "", grpc = True, visibility = None):
+    package = native.package_name()
+    if proto_root and not (package + "/").startswith(proto_root + "/"):
+        fail("proto_root %r must contain the package %r" % (proto_root, package))
+    rel_package = package[len(proto_root):].lstrip("/") if proto_root else package
+    outs_h = []
+    outs_cc = []
+    protos = []
+    for src in srcs:
+        if not src.endswith(".proto"):
+            fail("callmesh_proto_library srcs must be .proto files, got %r" % src)
+        base = src[:-len(".proto")]
+        protos.append((rel_package + "/" + src) if rel_package else src)
+        outs_h.append(base + ".pb.h")
+        outs_cc.append(base + ".pb.cc")
+        if grpc:
+            outs_h.append(base + ".grpc.pb.h")
+            outs_cc.append(base + ".grpc.pb.cc")
+
+    out_root = "$(GENDIR)/" + proto_root if proto_root else "$(GENDIR)"
+    include = proto_root if proto_root else "."
+    cmd = "mkdir -p %s && /usr/bin/protoc -I%s -I$(GENDIR)/%s --cpp_out=%s " % (
+        out_root,
+        include,
+        include,
+        out_root,
+    )
+    if grpc:
+        cmd += "--grpc_out=%s --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin " % out_root
+    cmd += " ".join(protos)
+
+    native.filegroup(
+        name = name + "_srcs",
+        srcs = srcs + [d + "_srcs" for d in deps],
+        visibility = visibility,
+    )
+    native.genrule(
+        name = name + "_gen",
+        srcs = [name + "_srcs"],
+        outs = outs_h + outs_cc,
+        cmd = cmd,
+        message = "protoc %s" % " ".join(srcs),
+    )
+    native.cc_library(
+        name = name,
+        srcs = outs_cc,
+        hdrs = outs_h,
+        strip_include_prefix = ("/" + proto_root) if proto_root else None,
+        deps = deps + ["@system//:grpc++"],
+        visibility = visibility,
+    )
