@@ -1,0 +1,260 @@
+#include "runtime/sidecar/registry/registry.h"
+
+#include <grpcpp/client_context.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <algorithm>
+
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "runtime/common/names.h"
+#include "spdlog/spdlog.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+// A restarted target should be reachable again within about a second, not after gRPC's default
+// reconnect back-off of up to two minutes.
+constexpr int kInitialReconnectBackoffMs = 200;
+constexpr int kMaxReconnectBackoffMs = 1000;
+
+google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  ts.set_seconds(nanos / 1000000000);
+  ts.set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  return ts;
+}
+
+}  // namespace
+
+Instance::Instance(std::string address, bool is_static, std::shared_ptr<grpc::Channel> channel)
+    : address_(std::move(address)),
+      is_static_(is_static),
+      channel_(std::move(channel)),
+      stub_(channel_) {}
+
+Registry::Registry(Options options) : options_(options) {}
+
+Registry::~Registry() { Stop(); }
+
+std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address,
+                                                 bool is_static) const {
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
+  args.SetMaxReceiveMessageSize(options_.max_receive_bytes);
+  // Every instance gets its own connection even when two share an address.
+  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  auto channel =
+      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  return std::make_shared<Instance>(address, is_static, std::move(channel));
+}
+
+absl::Status Registry::AddStatic(const std::string& name, const std::string& address) {
+  return AddInstance(name, address, /*is_static=*/true, nullptr);
+}
+
+absl::Status Registry::Register(const v1::RegisterServiceRequest& request) {
+  return AddInstance(request.name(), request.address(), /*is_static=*/false, &request);
+}
+
+absl::Status Registry::AddInstance(const std::string& name, const std::string& address,
+                                   bool is_static, const v1::RegisterServiceRequest* request) {
+  if (absl::Status s = ValidateServiceName(name, "name"); !s.ok()) return s;
+  if (absl::Status s = ValidateAddress(address, "address"); !s.ok()) return s;
+  if (request != nullptr) {
+    for (int i = 0; i < request->subscriptions_size(); ++i) {
+      const auto& sub = request->subscriptions(i);
+      if (sub.topic().empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("subscriptions[", i, "].topic is required"));
+      }
+      if (auto path = MethodPath(sub.method(), absl::StrCat("subscriptions[", i, "].method"));
+          !path.ok()) {
+        return path.status();
+      }
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  auto& service = services_[name];
+  if (service == nullptr) service = std::make_unique<Service>();
+  auto it = std::find_if(service->instances.begin(), service->instances.end(),
+                         [&](const auto& i) { return i->address() == address; });
+  std::shared_ptr<Instance> instance;
+  if (it != service->instances.end()) {
+    instance = *it;
+  } else {
+    instance = MakeInstance(address, is_static);
+    service->instances.push_back(instance);
+    spdlog::info("registry: added {} instance {} of service {}", is_static ? "static" : "registered",
+                 address, name);
+  }
+  if (request != nullptr) {
+    instance->grpc_services_.assign(request->grpc_services().begin(),
+                                    request->grpc_services().end());
+    for (const auto& sub : request->subscriptions()) {
+      const bool known = std::any_of(
+          service->subscriptions.begin(), service->subscriptions.end(), [&](const auto& s) {
+            return s.topic() == sub.topic() && s.method() == sub.method();
+          });
+      if (!known) service->subscriptions.push_back(sub);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Registry::Deregister(absl::string_view name, absl::string_view address) {
+  absl::MutexLock lock(&mu_);
+  auto it = services_.find(name);
+  if (it == services_.end()) {
+    return absl::NotFoundError(absl::StrCat("service \"", name, "\" is not registered"));
+  }
+  auto& instances = it->second->instances;
+  auto inst = std::find_if(instances.begin(), instances.end(),
+                           [&](const auto& i) { return i->address() == address; });
+  if (inst == instances.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("service \"", name, "\" has no instance at \"", address, "\""));
+  }
+  if ((*inst)->is_static()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("instance ", address, " of service \"", name,
+                     "\" comes from the configuration file and cannot be deregistered"));
+  }
+  instances.erase(inst);
+  spdlog::info("registry: removed instance {} of service {}", std::string(address),
+               std::string(name));
+  if (instances.empty()) services_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view service_name) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto it = services_.find(service_name);
+  if (it == services_.end()) {
+    return absl::NotFoundError(absl::StrCat("unknown service \"", service_name,
+                                            "\": not in the configuration and not registered"));
+  }
+  Service& service = *it->second;
+  // Round-robin over the healthy subset, so an unhealthy instance's share is spread evenly.
+  // The flags are read once into a snapshot so a concurrent probe cannot make the pick miss.
+  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> healthy;
+  for (const auto& instance : service.instances) {
+    if (instance->healthy()) healthy.push_back(&instance);
+  }
+  if (!healthy.empty()) {
+    return *healthy[service.next.fetch_add(1, std::memory_order_relaxed) % healthy.size()];
+  }
+  std::vector<std::string> states;
+  for (const auto& instance : service.instances) {
+    states.push_back(absl::StrCat(instance->address(), " (", instance->health_detail_, ")"));
+  }
+  return absl::UnavailableError(absl::StrCat("service \"", service_name,
+                                             "\" has no healthy instance: ",
+                                             absl::StrJoin(states, ", ")));
+}
+
+bool Registry::Contains(absl::string_view service) const {
+  absl::ReaderMutexLock lock(&mu_);
+  return services_.find(service) != services_.end();
+}
+
+std::vector<v1::ServiceInfo> Registry::List() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<v1::ServiceInfo> out;
+  for (const auto& [name, service] : services_) {
+    v1::ServiceInfo& info = out.emplace_back();
+    info.set_name(name);
+    for (const auto& instance : service->instances) {
+      v1::ServiceInstance* i = info.add_instances();
+      i->set_address(instance->address());
+      i->set_healthy(instance->healthy());
+      i->set_static_(instance->is_static());
+      for (const auto& s : instance->grpc_services_) i->add_grpc_services(s);
+      if (instance->last_checked_at_ != absl::InfinitePast()) {
+        *i->mutable_last_checked_at() = ToProtoTimestamp(instance->last_checked_at_);
+      }
+      i->set_health_detail(instance->health_detail_);
+    }
+    for (const auto& sub : service->subscriptions) *info.add_subscriptions() = sub;
+  }
+  return out;
+}
+
+void Registry::CheckHealthNow() {
+  std::vector<std::pair<std::string, std::shared_ptr<Instance>>> targets;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& [name, service] : services_) {
+      for (const auto& instance : service->instances) targets.emplace_back(name, instance);
+    }
+  }
+  struct Probe {
+    grpc::ClientContext context;
+    grpc::health::v1::HealthCheckRequest request;
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status;
+    absl::Notification done;
+  };
+  std::vector<std::unique_ptr<Probe>> probes;
+  for (auto& [name, instance] : targets) {
+    auto probe = std::make_unique<Probe>();
+    probe->context.set_deadline(absl::ToChronoTime(absl::Now() + options_.health_check_timeout));
+    grpc::health::v1::Health::Stub stub(instance->channel_);
+    Probe* p = probe.get();
+    stub.async()->Check(&p->context, &p->request, &p->response, [p](grpc::Status status) {
+      p->status = std::move(status);
+      p->done.Notify();
+    });
+    probes.push_back(std::move(probe));
+  }
+  const absl::Time now = absl::Now();
+  for (size_t k = 0; k < probes.size(); ++k) {
+    Probe& p = *probes[k];
+    p.done.WaitForNotification();
+    bool healthy;
+    std::string detail;
+    if (p.status.ok()) {
+      healthy = p.response.status() == grpc::health::v1::HealthCheckResponse::SERVING;
+      detail = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(p.response.status());
+    } else if (p.status.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+      healthy = true;  // Answers, but has no health service.
+      detail = "no health service";
+    } else {
+      healthy = false;
+      detail = absl::StrCat("health check failed: ", p.status.error_message());
+    }
+    Instance& instance = *targets[k].second;
+    const bool was = instance.healthy_.exchange(healthy);
+    if (was != healthy) {
+      spdlog::info("registry: instance {} of service {} is now {} ({})", instance.address(),
+                   targets[k].first, healthy ? "healthy" : "unhealthy", detail);
+    }
+    absl::MutexLock lock(&mu_);
+    instance.health_detail_ = std::move(detail);
+    instance.last_checked_at_ = now;
+  }
+}
+
+void Registry::StartHealthChecks() {
+  if (health_thread_.joinable()) return;
+  health_thread_ = std::thread([this] { HealthLoop(); });
+}
+
+void Registry::HealthLoop() {
+  do {
+    CheckHealthNow();
+  } while (!stop_.WaitForNotificationWithTimeout(options_.health_check_interval));
+}
+
+void Registry::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  if (health_thread_.joinable()) health_thread_.join();
+}
+
+}  // namespace callmesh::sidecar

@@ -1,0 +1,129 @@
+// The sidecar's registry: which services exist, where their instances listen, and which of those
+// are healthy.
+//
+//   Registry registry(Registry::Options{});
+//   registry.AddStatic("greeter", "127.0.0.1:50051");
+//   registry.StartHealthChecks();
+//   absl::StatusOr<std::shared_ptr<Instance>> target = registry.Pick("greeter");
+//
+// Instances come from the configuration file (static) or from RegisterService at run time. Each
+// instance owns one gRPC channel that every call to it shares. A background thread probes every
+// instance through grpc.health.v1 each `health_check_interval`; an instance whose server has no
+// health service counts as healthy as long as it answers. New instances start healthy (nothing is
+// known against them yet); a failed call does not mark an instance, only a failed probe does.
+//
+// Thread-safe: every method may be called from any thread.
+#pragma once
+
+#include <grpcpp/channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "callmesh/v1/sidecar.pb.h"
+
+namespace callmesh::sidecar {
+
+// One reachable address of a service. Shared by the registry and the calls in flight to it, so a
+// deregistered instance stays valid until its last call ends.
+class Instance {
+ public:
+  Instance(std::string address, bool is_static, std::shared_ptr<grpc::Channel> channel);
+
+  const std::string& address() const { return address_; }
+  bool is_static() const { return is_static_; }
+  bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  grpc::Channel* channel() const { return channel_.get(); }
+  // Stub for byte-level calls on any method path; thread-safe, shared by all calls.
+  grpc::GenericStub* stub() { return &stub_; }
+
+ private:
+  friend class Registry;
+  const std::string address_;
+  const bool is_static_;
+  std::shared_ptr<grpc::Channel> channel_;
+  grpc::GenericStub stub_;
+  std::atomic<bool> healthy_{true};
+  // Guarded by Registry::mu_.
+  std::string health_detail_;
+  absl::Time last_checked_at_ = absl::InfinitePast();
+  std::vector<std::string> grpc_services_;
+};
+
+class Registry {
+ public:
+  struct Options {
+    absl::Duration health_check_interval = absl::Seconds(2);
+    // Deadline of one probe.
+    absl::Duration health_check_timeout = absl::Seconds(1);
+    // Largest reply accepted from a target, in bytes.
+    int max_receive_bytes = 4 << 20;
+  };
+
+  explicit Registry(Options options);
+  // Stops the health checker.
+  ~Registry();
+
+  Registry(const Registry&) = delete;
+  Registry& operator=(const Registry&) = delete;
+
+  // Adds an instance from the configuration. INVALID_ARGUMENT for a malformed name or address.
+  absl::Status AddStatic(const std::string& name, const std::string& address);
+
+  // Adds (or refreshes) an instance registered at run time. Registering the same name and address
+  // again is a no-op apart from updating its grpc_services and subscriptions. INVALID_ARGUMENT for
+  // a malformed name or address, naming the field.
+  absl::Status Register(const v1::RegisterServiceRequest& request);
+
+  // Removes a run-time instance. NOT_FOUND if the service or address is not registered;
+  // FAILED_PRECONDITION for an instance from the configuration file.
+  absl::Status Deregister(absl::string_view name, absl::string_view address);
+
+  // The next healthy instance of `service`, round-robin. NOT_FOUND naming the service if it is
+  // unknown; UNAVAILABLE naming the service and the instances' health when none is healthy.
+  absl::StatusOr<std::shared_ptr<Instance>> Pick(absl::string_view service);
+
+  // True if `service` has at least one instance (healthy or not).
+  bool Contains(absl::string_view service) const;
+
+  // Every service with its instances, sorted by name.
+  std::vector<v1::ServiceInfo> List() const;
+
+  // Starts the background prober; Stop (or the destructor) ends it.
+  void StartHealthChecks();
+  void Stop();
+
+  // Probes every instance once, now, and waits for the answers. For start-up and tests.
+  void CheckHealthNow();
+
+ private:
+  struct Service {
+    std::vector<std::shared_ptr<Instance>> instances;
+    std::vector<v1::Subscription> subscriptions;
+    std::atomic<uint64_t> next{0};
+  };
+
+  std::shared_ptr<Instance> MakeInstance(const std::string& address, bool is_static) const;
+  absl::Status AddInstance(const std::string& name, const std::string& address, bool is_static,
+                           const v1::RegisterServiceRequest* request);
+  void HealthLoop();
+
+  const Options options_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::unique_ptr<Service>, std::less<>> services_ ABSL_GUARDED_BY(mu_);
+  absl::Notification stop_;
+  std::thread health_thread_;
+};
+
+}  // namespace callmesh::sidecar

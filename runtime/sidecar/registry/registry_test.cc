@@ -1,0 +1,144 @@
+#include "runtime/sidecar/registry/registry.h"
+
+#include <grpcpp/generic/async_generic_service.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+// A real gRPC server on a free loopback port with the default health service.
+class HealthServer {
+ public:
+  explicit HealthServer(bool serving) {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
+    // A server needs at least one service of its own besides health.
+    builder.RegisterCallbackGenericService(&unimplemented_);
+    server_ = builder.BuildAndStart();
+    server_->GetHealthCheckService()->SetServingStatus(serving);
+  }
+  ~HealthServer() { server_->Shutdown(); }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  void SetServing(bool serving) { server_->GetHealthCheckService()->SetServingStatus(serving); }
+
+ private:
+  int port_ = 0;
+  grpc::CallbackGenericService unimplemented_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+// A loopback address nothing listens on: bind a port, then close the server.
+std::string ClosedAddress() {
+  HealthServer gone(true);
+  return gone.address();
+}
+
+Registry::Options FastOptions() {
+  Registry::Options options;
+  options.health_check_interval = absl::Milliseconds(50);
+  options.health_check_timeout = absl::Milliseconds(500);
+  return options;
+}
+
+TEST(Registry, UnknownServiceIsNotFoundNamingIt) {
+  Registry registry(FastOptions());
+  auto picked = registry.Pick("nowhere");
+  ASSERT_EQ(picked.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(picked.status().message().find("\"nowhere\""), std::string::npos);
+}
+
+TEST(Registry, RoundRobinOverHealthyInstances) {
+  HealthServer a(true), b(true), down(false);
+  Registry registry(FastOptions());
+  ASSERT_TRUE(registry.AddStatic("greeter", a.address()).ok());
+  ASSERT_TRUE(registry.AddStatic("greeter", b.address()).ok());
+  ASSERT_TRUE(registry.AddStatic("greeter", down.address()).ok());
+  registry.CheckHealthNow();
+  std::multiset<std::string> picked;
+  for (int i = 0; i < 30; ++i) picked.insert((*registry.Pick("greeter"))->address());
+  EXPECT_EQ(picked.count(down.address()), 0u);
+  EXPECT_EQ(picked.count(a.address()), 15u);
+  EXPECT_EQ(picked.count(b.address()), 15u);
+}
+
+TEST(Registry, NoHealthyInstanceIsUnavailableWithDetail) {
+  const std::string closed = ClosedAddress();
+  Registry registry(FastOptions());
+  ASSERT_TRUE(registry.AddStatic("billing", closed).ok());
+  registry.CheckHealthNow();
+  auto picked = registry.Pick("billing");
+  ASSERT_EQ(picked.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(picked.status().message().find(closed), std::string::npos) << picked.status();
+  EXPECT_NE(picked.status().message().find("health check failed"), std::string::npos)
+      << picked.status();
+}
+
+TEST(Registry, HealthCheckerNoticesRecovery) {
+  HealthServer server(false);
+  Registry registry(FastOptions());
+  ASSERT_TRUE(registry.AddStatic("greeter", server.address()).ok());
+  registry.CheckHealthNow();
+  EXPECT_FALSE(registry.Pick("greeter").ok());
+  server.SetServing(true);
+  registry.StartHealthChecks();
+  absl::Time give_up = absl::Now() + absl::Seconds(10);
+  while (!registry.Pick("greeter").ok() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_TRUE(registry.Pick("greeter").ok());
+  registry.Stop();
+}
+
+TEST(Registry, RegisterIsIdempotentAndDeregisterRemoves) {
+  HealthServer server(true);
+  Registry registry(FastOptions());
+  v1::RegisterServiceRequest request;
+  request.set_name("hello");
+  request.set_address(server.address());
+  request.add_grpc_services("hello.v1.Hello");
+  ASSERT_TRUE(registry.Register(request).ok());
+  ASSERT_TRUE(registry.Register(request).ok());
+  auto listed = registry.List();
+  ASSERT_EQ(listed.size(), 1u);
+  ASSERT_EQ(listed[0].instances_size(), 1);
+  EXPECT_FALSE(listed[0].instances(0).static_());
+  EXPECT_EQ(listed[0].instances(0).grpc_services(0), "hello.v1.Hello");
+
+  EXPECT_EQ(registry.Deregister("hello", "127.0.0.1:1").code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(registry.Deregister("hello", server.address()).ok());
+  EXPECT_FALSE(registry.Contains("hello"));
+  EXPECT_EQ(registry.Deregister("hello", server.address()).code(), absl::StatusCode::kNotFound);
+}
+
+TEST(Registry, StaticInstancesCannotBeDeregistered) {
+  Registry registry(FastOptions());
+  ASSERT_TRUE(registry.AddStatic("greeter", "127.0.0.1:50051").ok());
+  EXPECT_EQ(registry.Deregister("greeter", "127.0.0.1:50051").code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST(Registry, RejectsMalformedNamesAndAddresses) {
+  Registry registry(FastOptions());
+  v1::RegisterServiceRequest request;
+  request.set_name("bad name");
+  request.set_address("127.0.0.1:1");
+  absl::Status bad_name = registry.Register(request);
+  EXPECT_EQ(bad_name.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_name.message().find("name"), std::string::npos);
+  request.set_name("ok");
+  request.set_address("nowhere");
+  EXPECT_EQ(registry.Register(request).code(), absl::StatusCode::kInvalidArgument);
+  request.set_address("127.0.0.1:1");
+  request.add_subscriptions()->set_topic("orders");
+  absl::Status bad_sub = registry.Register(request);
+  EXPECT_NE(bad_sub.message().find("subscriptions[0].method"), std::string::npos) << bad_sub;
+  EXPECT_FALSE(registry.Contains("ok"));
+}
+
+}  // namespace
+}  // namespace callmesh::sidecar
