@@ -1,0 +1,99 @@
+#include "runtime/sdk/service_host.h"
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/common/grpc_status.h"
+#include "runtime/common/names.h"
+#include "spdlog/spdlog.h"
+
+namespace callmesh {
+
+ServiceHost::ServiceHost(ServiceHostOptions options) : options_(std::move(options)) {}
+
+ServiceHost::~ServiceHost() { Shutdown(absl::Seconds(1)); }
+
+void ServiceHost::AddService(grpc::Service* service) { services_.push_back(service); }
+
+absl::Status ServiceHost::Start() {
+  if (absl::Status s = ValidateServiceName(options_.name, "name"); !s.ok()) return s;
+  if (absl::Status s = ValidateAddress(options_.listen, "listen"); !s.ok()) return s;
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  for (grpc::Service* service : services_) builder.RegisterService(service);
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
+    server_.reset();
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
+  }
+  address_ = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port_);
+  server_->GetHealthCheckService()->SetServingStatus(true);
+  if (!options_.sidecar.empty()) {
+    if (absl::Status s = Register(); !s.ok()) {
+      server_->Shutdown(std::chrono::system_clock::now());
+      server_.reset();
+      return s;
+    }
+  }
+  spdlog::info("service {} listening on {}{}", options_.name, address_,
+               registered_ ? absl::StrCat(", registered with sidecar ", options_.sidecar) : "");
+  return absl::OkStatus();
+}
+
+absl::Status ServiceHost::Register() {
+  auto stub = v1::Sidecar::NewStub(
+      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_wait_for_ready(true);  // the sidecar may still be starting
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.register_timeout));
+  v1::RegisterServiceRequest request;
+  request.set_name(options_.name);
+  request.set_address(address_);
+  v1::RegisterServiceResponse response;
+  grpc::Status status = stub->RegisterService(&context, request, &response);
+  if (!status.ok()) {
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
+                        absl::StrCat("cannot register service ", options_.name, " with sidecar ",
+                                     options_.sidecar, ": ", status.error_message()));
+  }
+  registered_ = true;
+  return absl::OkStatus();
+}
+
+void ServiceHost::Deregister() {
+  if (!registered_) return;
+  registered_ = false;
+  auto stub = v1::Sidecar::NewStub(
+      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+  v1::DeregisterServiceRequest request;
+  request.set_name(options_.name);
+  request.set_address(address_);
+  v1::DeregisterServiceResponse response;
+  grpc::Status status = stub->DeregisterService(&context, request, &response);
+  if (!status.ok()) {
+    spdlog::warn("service {}: deregistering from sidecar {} failed: {}", options_.name,
+                 options_.sidecar, status.error_message());
+  }
+}
+
+void ServiceHost::Shutdown(absl::Duration grace) {
+  if (server_ == nullptr || stopped_) return;
+  stopped_ = true;
+  Deregister();
+  server_->GetHealthCheckService()->SetServingStatus(false);
+  server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+}
+
+void ServiceHost::Wait() {
+  if (server_ != nullptr) server_->Wait();
+}
+
+}  // namespace callmesh

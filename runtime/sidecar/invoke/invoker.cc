@@ -1,0 +1,94 @@
+#include "runtime/sidecar/invoke/invoker.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/common/metadata.h"
+#include "spdlog/spdlog.h"
+
+namespace callmesh::sidecar {
+
+Invoker::Invoker(Registry* registry, CidGenerator* cids, Options options)
+    : registry_(registry), cids_(cids), options_(options) {}
+
+absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
+                                                              grpc::ByteBuffer payload,
+                                                              Done done) {
+  const size_t size = payload.Length();
+  if (size > options_.max_payload_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("payload of ", size,
+                                                     " bytes exceeds max_payload_bytes (",
+                                                     options_.max_payload_bytes, ")"));
+  }
+  for (const auto& [key, value] : call.headers) {
+    if (absl::Status s = ValidateHeader(key, value); !s.ok()) return s;
+  }
+  absl::StatusOr<std::shared_ptr<Instance>> instance = registry_->Pick(call.service);
+  if (!instance.ok()) return instance.status();
+
+  auto forwarded = std::make_shared<ForwardedCall>();
+  forwarded->cid_ = call.cid.empty() ? cids_->Next() : std::move(call.cid);
+  forwarded->instance_ = *std::move(instance);
+  forwarded->request_ = std::move(payload);
+
+  const absl::Time deadline = call.deadline == absl::InfiniteFuture()
+                                  ? absl::Now() + options_.default_timeout
+                                  : call.deadline;
+  const absl::Time call_deadline =
+      call.call_deadline == absl::InfiniteFuture() ? deadline : call.call_deadline;
+  grpc::ClientContext& context = forwarded->context_;
+  context.set_deadline(absl::ToChronoTime(deadline));
+  context.AddMetadata(kCidMetadata, forwarded->cid_);
+  context.AddMetadata(kAttemptMetadata, absl::StrCat(call.attempt));
+  context.AddMetadata(kDeadlineMetadata,
+                      absl::FormatTime(absl::RFC3339_full, call_deadline, absl::UTCTimeZone()));
+  if (!call.source.empty()) context.AddMetadata(kSourceMetadata, call.source);
+  if (!call.parent_cid.empty()) context.AddMetadata(kParentCidMetadata, call.parent_cid);
+  if (!call.traceparent.empty()) context.AddMetadata(kTraceparentMetadata, call.traceparent);
+  for (const auto& [key, value] : call.headers) context.AddMetadata(key, value);
+
+  SPDLOG_DEBUG("cid={} forwarding {} to {} at {} attempt {}", forwarded->cid_, call.method_path,
+               call.service, forwarded->instance_->address(), call.attempt);
+  std::shared_ptr<ForwardedCall> handle = forwarded;
+  ForwardedCall* raw = forwarded.get();
+  raw->instance_->stub()->UnaryCall(
+      &raw->context_, call.method_path, grpc::StubOptions(), &raw->request_, &raw->reply_,
+      [forwarded, done = std::move(done)](grpc::Status status) mutable {
+        done(status, &forwarded->reply_);
+        // Drop the self-reference on this thread, after `done`, so the call outlives it.
+        forwarded.reset();
+      });
+  return handle;
+}
+
+bool IsReservedMetadataKey(absl::string_view key) {
+  return absl::StartsWith(key, "grpc-") || absl::StartsWith(key, "callmesh-") ||
+         absl::StartsWith(key, ":") || key == "content-type" || key == "user-agent" ||
+         key == "te" || key == "host" || key == kTraceparentMetadata;
+}
+
+absl::Status ValidateHeader(const std::string& key, const std::string& value) {
+  const std::string shown = absl::StrCat("header \"", absl::CEscape(key), "\"");
+  if (key.empty()) return absl::InvalidArgumentError("header with an empty key");
+  for (char c : key) {
+    if (!(absl::ascii_islower(c) || absl::ascii_isdigit(c) || c == '-' || c == '_' || c == '.')) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(shown, ": keys may only contain a-z, 0-9, '-', '_' and '.'"));
+    }
+  }
+  if (IsReservedMetadataKey(key)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(shown, ": the grpc- and callmesh- prefixes are reserved"));
+  }
+  if (absl::EndsWith(key, "-bin")) return absl::OkStatus();
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(shown, ": value must be printable ASCII (use a key ending in -bin for bytes)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace callmesh::sidecar

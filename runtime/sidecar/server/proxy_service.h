@@ -1,0 +1,33 @@
+// The transparent proxy: any RPC the sidecar does not serve itself, carrying the metadata
+// `callmesh-target: <service>`, is forwarded as bytes to that service on the same method path.
+// A plain generated stub pointed at the sidecar thus reaches the target through the mesh (the
+// idea of Dapr's `dapr-app-id`).
+//
+// Unary only: a request stream of more than one message answers UNIMPLEMENTED. Application
+// metadata is passed through; the CID is returned to the caller in the initial metadata
+// `callmesh-cid`. Thread-safe; the invoker must outlive the service.
+#pragma once
+
+#include <grpcpp/generic/async_generic_service.h>
+
+#include <string>
+
+#include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/server/sidecar_service.h"
+
+namespace callmesh::sidecar {
+
+class ProxyService final : public grpc::CallbackGenericService {
+ public:
+  // `default_source` is used when the caller sends no `callmesh-source`.
+  ProxyService(std::string default_source, Invoker* invoker, InvokeCounters* counters);
+
+  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
+
+ private:
+  const std::string default_source_;
+  Invoker* const invoker_;
+  InvokeCounters* const counters_;
+};
+
+}  // namespace callmesh::sidecar

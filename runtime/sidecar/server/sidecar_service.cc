@@ -1,0 +1,215 @@
+#include "runtime/sidecar/server/sidecar_service.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/common/byte_buffers.h"
+#include "runtime/common/grpc_status.h"
+#include "runtime/common/metadata.h"
+#include "runtime/common/names.h"
+#include "runtime/sidecar/server/call_context.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                    const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NotImplementedYet(grpc::CallbackServerContext* context,
+                                            absl::string_view rpc) {
+  return FinishNow(context,
+                   grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                                absl::StrCat("callmesh.v1.Sidecar/", rpc,
+                                             " is not implemented in this build of callmeshd "
+                                             "yet; it arrives with the durable call journal")));
+}
+
+// Finishes a forwarded Invoke and cancels the outbound call if the caller goes away. The mutex
+// orders the completion callback after Start has returned, so the reactor is never finished (and
+// deleted) while Invoke is still using it.
+class InvokeReactor final : public grpc::ServerUnaryReactor {
+ public:
+  absl::Mutex mu;
+  std::shared_ptr<ForwardedCall> call ABSL_GUARDED_BY(mu);
+  bool cancelled ABSL_GUARDED_BY(mu) = false;
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu);
+    cancelled = true;
+    if (call != nullptr) call->Cancel();
+  }
+  void OnDone() override { delete this; }
+};
+
+}  // namespace
+
+SidecarService::SidecarService(Options options, Registry* registry, Invoker* invoker,
+                               InvokeCounters* counters)
+    : options_(std::move(options)),
+      registry_(registry),
+      invoker_(invoker),
+      counters_(counters) {}
+
+grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* context,
+                                                 const v1::InvokeRequest* request,
+                                                 v1::InvokeResponse* response) {
+  InvokeCall call;
+  call.service = request->service();
+  absl::Status valid = ValidateServiceName(request->service(), "service");
+  absl::StatusOr<std::string> path = MethodPath(request->method(), "method");
+  if (valid.ok() && !path.ok()) valid = path.status();
+  if (valid.ok() && request->has_timeout() &&
+      (request->timeout().seconds() < 0 || request->timeout().nanos() < 0)) {
+    valid = absl::InvalidArgumentError("timeout: must not be negative");
+  }
+  if (!valid.ok()) {
+    counters_->Count(false);
+    return FinishNow(context, ToGrpcStatus(valid));
+  }
+  call.method_path = *std::move(path);
+  call.source = !request->source().empty() ? request->source()
+                                           : MetadataOr(*context, kSourceMetadata, options_.name);
+  call.parent_cid = !request->parent_cid().empty() ? request->parent_cid()
+                                                   : MetadataOr(*context, kParentCidMetadata, "");
+  call.traceparent = MetadataOr(*context, kTraceparentMetadata, "");
+  call.deadline = DeadlineOf(*context);
+  if (request->has_timeout()) {
+    const absl::Duration timeout = absl::Seconds(request->timeout().seconds()) +
+                                   absl::Nanoseconds(request->timeout().nanos());
+    call.deadline = std::min(call.deadline, absl::Now() + timeout);
+  }
+  for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
+
+  auto* reactor = new InvokeReactor();
+  // Finish is never called with the mutex held: once finished, another thread may run OnDone and
+  // delete the reactor (gRPC waits for this handler to return before that, not for the lock).
+  absl::Status refused;
+  {
+    absl::MutexLock lock(&reactor->mu);
+    auto started = invoker_->Start(
+        std::move(call), StringToByteBuffer(request->payload()),
+        [reactor, response, counters = counters_](const grpc::Status& status,
+                                                  grpc::ByteBuffer* reply) {
+          {
+            absl::MutexLock lock(&reactor->mu);
+            if (status.ok()) response->set_payload(ByteBufferToString(*reply));
+          }
+          counters->Count(status.ok());
+          reactor->Finish(status);
+        });
+    if (started.ok()) {
+      reactor->call = *started;
+      response->set_cid(reactor->call->cid());
+      // On failure the reply has no body, so the CID also travels in the trailers.
+      context->AddTrailingMetadata(kCidMetadata, reactor->call->cid());
+      if (reactor->cancelled) reactor->call->Cancel();
+    } else {
+      refused = started.status();
+    }
+  }
+  if (!refused.ok()) {
+    counters_->Count(false);
+    reactor->Finish(ToGrpcStatus(refused));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SidecarService::RegisterService(
+    grpc::CallbackServerContext* context, const v1::RegisterServiceRequest* request,
+    v1::RegisterServiceResponse*) {
+  return FinishNow(context, ToGrpcStatus(registry_->Register(*request)));
+}
+
+grpc::ServerUnaryReactor* SidecarService::DeregisterService(
+    grpc::CallbackServerContext* context, const v1::DeregisterServiceRequest* request,
+    v1::DeregisterServiceResponse*) {
+  return FinishNow(context,
+                   ToGrpcStatus(registry_->Deregister(request->name(), request->address())));
+}
+
+grpc::ServerUnaryReactor* SidecarService::ListServices(grpc::CallbackServerContext* context,
+                                                       const v1::ListServicesRequest*,
+                                                       v1::ListServicesResponse* response) {
+  for (auto& service : registry_->List()) *response->add_services() = std::move(service);
+  return FinishNow(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* context,
+                                                   const v1::GetStatsRequest*,
+                                                   v1::SidecarStats* response) {
+  const int64_t nanos = absl::ToUnixNanos(started_at_);
+  response->mutable_started_at()->set_seconds(nanos / 1000000000);
+  response->mutable_started_at()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  response->set_invokes_ok(counters_->ok.load());
+  response->set_invokes_failed(counters_->failed.load());
+  return FinishNow(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
+                                                      const v1::InvokeAsyncRequest*,
+                                                      v1::InvokeAsyncResponse*) {
+  return NotImplementedYet(context, "InvokeAsync");
+}
+
+grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* context,
+                                               const v1::CastRequest*, v1::CastResponse*) {
+  return NotImplementedYet(context, "Cast");
+}
+
+grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* context,
+                                                  const v1::GetCallRequest*, v1::Call*) {
+  return NotImplementedYet(context, "GetCall");
+}
+
+grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* context,
+                                                   const v1::WaitCallRequest*, v1::Call*) {
+  return NotImplementedYet(context, "WaitCall");
+}
+
+grpc::ServerUnaryReactor* SidecarService::ListCalls(grpc::CallbackServerContext* context,
+                                                    const v1::ListCallsRequest*,
+                                                    v1::ListCallsResponse*) {
+  return NotImplementedYet(context, "ListCalls");
+}
+
+grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext* context,
+                                                     const v1::CancelCallRequest*, v1::Call*) {
+  return NotImplementedYet(context, "CancelCall");
+}
+
+grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
+    grpc::CallbackServerContext*, const v1::WatchCompletionsRequest*) {
+  class Unimplemented final : public grpc::ServerWriteReactor<v1::Completion> {
+   public:
+    Unimplemented() {
+      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
+                          "callmesh.v1.Sidecar/WatchCompletions is not implemented in this build "
+                          "of callmeshd yet; it arrives with the durable call journal"));
+    }
+    void OnDone() override { delete this; }
+  };
+  return new Unimplemented();
+}
+
+grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
+                                                  const v1::PublishRequest*,
+                                                  v1::PublishResponse*) {
+  return NotImplementedYet(context, "Publish");
+}
+
+grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(grpc::CallbackServerContext* context,
+                                                          const v1::ListDeadLettersRequest*,
+                                                          v1::ListDeadLettersResponse*) {
+  return NotImplementedYet(context, "ListDeadLetters");
+}
+
+grpc::ServerUnaryReactor* SidecarService::RedriveDeadLetter(
+    grpc::CallbackServerContext* context, const v1::RedriveDeadLetterRequest*,
+    v1::RedriveDeadLetterResponse*) {
+  return NotImplementedYet(context, "RedriveDeadLetter");
+}
+
+}  // namespace callmesh::sidecar
