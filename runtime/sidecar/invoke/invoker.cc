@@ -48,13 +48,20 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
   if (!call.traceparent.empty()) context.AddMetadata(kTraceparentMetadata, call.traceparent);
   for (const auto& [key, value] : call.headers) context.AddMetadata(key, value);
 
-  SPDLOG_DEBUG("cid={} forwarding {} to {} at {} attempt {}", forwarded->cid_, call.method_path,
-               call.service, forwarded->instance_->address(), call.attempt);
+  spdlog::debug("[cid={}] forwarding {} to {} at {} attempt {}", forwarded->cid_, call.method_path,
+                call.service, forwarded->instance_->address(), call.attempt);
   std::shared_ptr<ForwardedCall> handle = forwarded;
   ForwardedCall* raw = forwarded.get();
   raw->instance_->stub()->UnaryCall(
       &raw->context_, call.method_path, grpc::StubOptions(), &raw->request_, &raw->reply_,
-      [forwarded, done = std::move(done)](grpc::Status status) mutable {
+      [forwarded, done = std::move(done), method = call.method_path](grpc::Status status) mutable {
+        if (status.ok()) {
+          spdlog::debug("[cid={}] {} OK", forwarded->cid_, method);
+        } else {
+          spdlog::info("[cid={}] {} at {} failed: {} {}", forwarded->cid_, method,
+                       forwarded->instance_->address(), static_cast<int>(status.error_code()),
+                       status.error_message());
+        }
         done(status, &forwarded->reply_);
         // Drop the self-reference on this thread, after `done`, so the call outlives it.
         forwarded.reset();

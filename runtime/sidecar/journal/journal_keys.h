@@ -1,0 +1,72 @@
+// The key layout of the call journal's RocksDB (one default column family, bytewise order).
+//
+//   c/<cid>                      -> callmesh.v1.Call, serialized (envelope with payload, state,
+//                                   attempts, timestamps, completion, callback delivery)
+//   i/<idempotency_key>          -> <cid> that first used the key (the key's raw bytes)
+//   s/<sequence>                 -> <cid>; the completion log, one key per terminal call
+//   d/<cid>                      -> callmesh.v1.DeadLetter, serialized
+//   p/<cid>                      -> "A" (call not yet terminal) or "D" (terminal, callback
+//                                   delivery PENDING): the recovery set, see ForEachUnfinished
+//   r/<micros>/<cid>             -> "" : the call may be purged once <micros> + retention passed
+//   m/format                     -> "1" (layout version, written when the journal is created)
+//   m/last_sequence              -> highest sequence ever assigned, in decimal
+//
+// <cid> is the UUIDv7 text form, so `c/`, `d/` and `p/` iterate in acceptance order.
+// <sequence> and <micros> are unsigned decimals zero-padded to 20 digits, so bytewise order is
+// numeric order and the keys stay readable in `ldb scan`. <micros> is microseconds since the
+// Unix epoch (times before 1970 are written as 0).
+//
+// m/last_sequence is needed besides the s/ keys because Purge deletes s/ keys: a sequence must
+// never be handed out twice, or a watcher resuming with `after_sequence` would skip a completion.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace callmesh::sidecar::journal_keys {
+
+inline constexpr absl::string_view kCallPrefix = "c/";
+inline constexpr absl::string_view kIdempotencyPrefix = "i/";
+inline constexpr absl::string_view kSequencePrefix = "s/";
+inline constexpr absl::string_view kDeadLetterPrefix = "d/";
+inline constexpr absl::string_view kUnfinishedPrefix = "p/";
+inline constexpr absl::string_view kRetentionPrefix = "r/";
+inline constexpr absl::string_view kFormatKey = "m/format";
+inline constexpr absl::string_view kLastSequenceKey = "m/last_sequence";
+
+// Value of kFormatKey written by this code; a journal with another value is refused.
+inline constexpr absl::string_view kFormatVersion = "1";
+
+// Values under p/<cid>.
+inline constexpr absl::string_view kUnfinishedActive = "A";
+inline constexpr absl::string_view kUnfinishedDeliveryPending = "D";
+
+std::string CallKey(absl::string_view cid);
+std::string IdempotencyKey(absl::string_view idempotency_key);
+std::string SequenceKey(uint64_t sequence);
+std::string DeadLetterKey(absl::string_view cid);
+std::string UnfinishedKey(absl::string_view cid);
+std::string RetentionKey(absl::Time start, absl::string_view cid);
+
+// The smallest key greater than every key that starts with `prefix` (the iteration upper bound
+// of a prefix): "c/" -> "c0".
+std::string PrefixEnd(absl::string_view prefix);
+
+// Decimal zero-padded to 20 digits: 7 -> "00000000000000000007".
+std::string EncodeUint64(uint64_t value);
+// Parses exactly what EncodeUint64 writes (1 to 20 decimal digits, no sign, no overflow).
+bool DecodeUint64(absl::string_view text, uint64_t* value);
+
+// Parses "s/<sequence>". False for anything else.
+bool ParseSequenceKey(absl::string_view key, uint64_t* sequence);
+// Parses "r/<micros>/<cid>". False for anything else.
+bool ParseRetentionKey(absl::string_view key, uint64_t* micros, std::string* cid);
+
+// A key for error messages: printable ASCII as is, other bytes as C escapes, at most ~200
+// characters (idempotency keys are caller-chosen bytes).
+std::string Printable(absl::string_view key);
+
+}  // namespace callmesh::sidecar::journal_keys

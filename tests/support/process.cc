@@ -1,0 +1,153 @@
+#include "tests/support/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace callmesh::testing {
+namespace {
+
+std::string TempRoot() {
+  const char* dir = std::getenv("TEST_TMPDIR");
+  return dir != nullptr ? dir : "/tmp";
+}
+
+std::atomic<int> next_id{0};
+
+}  // namespace
+
+std::string RunfilePath(const std::string& workspace_path) {
+  const char* srcdir = std::getenv("TEST_SRCDIR");
+  const char* workspace = std::getenv("TEST_WORKSPACE");
+  if (srcdir == nullptr) return workspace_path;
+  return absl::StrCat(srcdir, "/", workspace != nullptr ? workspace : "callmesh", "/",
+                      workspace_path);
+}
+
+std::string NewTempDir(const std::string& prefix) {
+  std::string pattern = absl::StrCat(TempRoot(), "/", prefix, "-", next_id++, "-XXXXXX");
+  char* made = mkdtemp(pattern.data());
+  return made != nullptr ? std::string(made) : pattern;
+}
+
+absl::StatusOr<Process> Process::Start(const std::string& binary,
+                                       const std::vector<std::string>& args,
+                                       const std::string& label) {
+  const std::string log_path = absl::StrCat(TempRoot(), "/", label, "-", next_id++, ".log");
+  std::vector<std::string> argv_storage = {binary};
+  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& arg : argv_storage) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  const pid_t pid = fork();
+  if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
+  if (pid == 0) {
+    const int fd = open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+      close(fd);
+    }
+    // The test runner may block signals; the child must start with a clean mask.
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    execv(binary.c_str(), argv.data());
+    dprintf(2, "exec %s: %s\n", binary.c_str(), std::strerror(errno));
+    _exit(127);
+  }
+  return Process(pid, log_path);
+}
+
+Process::Process(Process&& other) noexcept
+    : pid_(other.pid_), exit_code_(other.exit_code_), log_path_(std::move(other.log_path_)) {
+  other.pid_ = -1;
+}
+
+Process& Process::operator=(Process&& other) noexcept {
+  if (this != &other) {
+    this->~Process();
+    pid_ = other.pid_;
+    exit_code_ = other.exit_code_;
+    log_path_ = std::move(other.log_path_);
+    other.pid_ = -1;
+  }
+  return *this;
+}
+
+Process::~Process() {
+  if (pid_ > 0 && running()) {
+    kill(pid_, SIGKILL);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+  }
+}
+
+bool Process::running() {
+  if (pid_ <= 0 || exit_code_ >= 0) return false;
+  int status = 0;
+  const pid_t r = waitpid(pid_, &status, WNOHANG);
+  if (r == 0) return true;
+  exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return false;
+}
+
+void Process::Signal(int signal_number) {
+  if (running()) kill(pid_, signal_number);
+}
+
+absl::StatusOr<int> Process::Wait(absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (running()) {
+    if (absl::Now() > until) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("process ", pid_, " still running after ", absl::FormatDuration(timeout)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return exit_code_;
+}
+
+absl::StatusOr<std::string> Process::WaitReady(const std::string& ready_file,
+                                               absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (true) {
+    std::ifstream in(ready_file);
+    std::string line;
+    if (in && std::getline(in, line) && !line.empty()) {
+      return std::string(absl::StripAsciiWhitespace(line));
+    }
+    if (!running()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("exited with code ", exit_code_, " before it was ready:\n", output()));
+    }
+    if (absl::Now() > until) {
+      return absl::DeadlineExceededError(absl::StrCat("not ready after ",
+                                                      absl::FormatDuration(timeout), ":\n",
+                                                      output()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+std::string Process::output() const {
+  std::ifstream in(log_path_);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace callmesh::testing
