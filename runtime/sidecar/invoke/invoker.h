@@ -87,6 +87,9 @@ class Invoker {
   absl::StatusOr<std::shared_ptr<ForwardedCall>> Start(InvokeCall call, grpc::ByteBuffer payload,
                                                        Done done);
 
+  // A fresh CID, for callers that must announce it before the call starts.
+  std::string NextCid() { return cids_->Next(); }
+
   const Options& options() const { return options_; }
 
  private:

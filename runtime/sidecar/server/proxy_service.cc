@@ -46,6 +46,9 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     StartRead(&request_);
   }
 
+  // The first message is forwarded at once; meanwhile a second read waits for the half-close that
+  // ends a unary request (waiting for it first would cost a round of callbacks per call). A second
+  // message means a streaming method: the forwarded call is cancelled and the caller told so.
   void OnReadDone(bool ok) override {
     if (!have_request_) {
       if (!ok) {
@@ -55,17 +58,20 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
         return;
       }
       have_request_ = true;
-      StartRead(&extra_);  // Expect the half-close that ends a unary request.
+      StartRead(&extra_);  // before Forward: no operation may start after Finish
+      Forward();
       return;
     }
     if (ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (forwarded_ != nullptr) forwarded_->Cancel();
+      }
       Fail(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                         absl::StrCat("method ", context_->method(),
                                      " streams requests; the callmesh proxy forwards unary "
                                      "calls only")));
-      return;
     }
-    Forward();
   }
 
   void OnWriteDone(bool) override {}
@@ -79,41 +85,41 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
-  void Fail(const grpc::Status& status) {
-    counters_->Count(false);
-    Finish(status);
-  }
+  // Ends the RPC once, whichever of the forwarded reply and a protocol error comes first. Never
+  // called with the mutex held: once finished, another thread may run OnDone and delete the
+  // reactor.
+  void Fail(const grpc::Status& status) { FinishOnce(status, nullptr); }
 
-  // Finish is never called with the mutex held: once finished, another thread may run OnDone and
-  // delete the reactor.
-  void Forward() {
-    absl::Status refused;
+  void FinishOnce(const grpc::Status& status, grpc::ByteBuffer* reply) {
     {
       absl::MutexLock lock(&mu_);
-      auto started = invoker_->Start(std::move(call_), std::move(request_),
-                                     [this](const grpc::Status& status, grpc::ByteBuffer* reply) {
-                                       OnForwarded(status, reply);
-                                     });
-      if (started.ok()) {
-        forwarded_ = *std::move(started);
-        context_->AddInitialMetadata(kCidMetadata, forwarded_->cid());
-        if (cancelled_) forwarded_->Cancel();
-      } else {
-        refused = started.status();
-      }
+      if (finished_) return;
+      finished_ = true;
     }
-    if (!refused.ok()) Fail(ToGrpcStatus(refused));
-  }
-
-  void OnForwarded(const grpc::Status& status, grpc::ByteBuffer* reply) {
-    { absl::MutexLock lock(&mu_); }  // Wait until Forward has stored the call.
     counters_->Count(status.ok());
-    if (status.ok()) {
+    if (reply != nullptr) {
       reply_ = std::move(*reply);
       StartWriteAndFinish(&reply_, grpc::WriteOptions(), status);
     } else {
       Finish(status);
     }
+  }
+
+  // Runs inside OnReadDone, so the reactor outlives it even if the reply is already back.
+  void Forward() {
+    call_.cid = invoker_->NextCid();
+    context_->AddInitialMetadata(kCidMetadata, call_.cid);
+    auto started = invoker_->Start(std::move(call_), std::move(request_),
+                                   [this](const grpc::Status& status, grpc::ByteBuffer* reply) {
+                                     FinishOnce(status, status.ok() ? reply : nullptr);
+                                   });
+    if (!started.ok()) {
+      Fail(ToGrpcStatus(started.status()));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    forwarded_ = *std::move(started);
+    if (cancelled_) forwarded_->Cancel();
   }
 
   grpc::GenericCallbackServerContext* const context_;
@@ -127,6 +133,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
   absl::Mutex mu_;
   std::shared_ptr<ForwardedCall> forwarded_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
 };
 
 }  // namespace

@@ -27,9 +27,7 @@ grpc::ServerUnaryReactor* NotImplementedYet(grpc::CallbackServerContext* context
                                              "yet; it arrives with the durable call journal")));
 }
 
-// Finishes a forwarded Invoke and cancels the outbound call if the caller goes away. The mutex
-// orders the completion callback after Start has returned, so the reactor is never finished (and
-// deleted) while Invoke is still using it.
+// Finishes a forwarded Invoke and cancels the outbound call if the caller goes away.
 class InvokeReactor final : public grpc::ServerUnaryReactor {
  public:
   absl::Mutex mu;
@@ -83,37 +81,30 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   }
   for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
 
+  // The CID is announced before the call starts: its reply may come back on another thread before
+  // Start returns. gRPC cannot run OnDone before this handler returns the reactor, so using the
+  // reactor below is safe even then.
+  call.cid = invoker_->NextCid();
+  response->set_cid(call.cid);
+  // On failure the reply has no body, so the CID also travels in the trailers.
+  context->AddTrailingMetadata(kCidMetadata, call.cid);
   auto* reactor = new InvokeReactor();
-  // Finish is never called with the mutex held: once finished, another thread may run OnDone and
-  // delete the reactor (gRPC waits for this handler to return before that, not for the lock).
-  absl::Status refused;
-  {
-    absl::MutexLock lock(&reactor->mu);
-    auto started = invoker_->Start(
-        std::move(call), StringToByteBuffer(request->payload()),
-        [reactor, response, counters = counters_](const grpc::Status& status,
-                                                  grpc::ByteBuffer* reply) {
-          {
-            absl::MutexLock lock(&reactor->mu);
-            if (status.ok()) response->set_payload(ByteBufferToString(*reply));
-          }
-          counters->Count(status.ok());
-          reactor->Finish(status);
-        });
-    if (started.ok()) {
-      reactor->call = *started;
-      response->set_cid(reactor->call->cid());
-      // On failure the reply has no body, so the CID also travels in the trailers.
-      context->AddTrailingMetadata(kCidMetadata, reactor->call->cid());
-      if (reactor->cancelled) reactor->call->Cancel();
-    } else {
-      refused = started.status();
-    }
-  }
-  if (!refused.ok()) {
+  auto started = invoker_->Start(
+      std::move(call), StringToByteBuffer(request->payload()),
+      [reactor, response, counters = counters_](const grpc::Status& status,
+                                                grpc::ByteBuffer* reply) {
+        if (status.ok()) response->set_payload(ByteBufferToString(*reply));
+        counters->Count(status.ok());
+        reactor->Finish(status);
+      });
+  if (!started.ok()) {
     counters_->Count(false);
-    reactor->Finish(ToGrpcStatus(refused));
+    reactor->Finish(ToGrpcStatus(started.status()));
+    return reactor;
   }
+  absl::MutexLock lock(&reactor->mu);
+  reactor->call = *std::move(started);
+  if (reactor->cancelled) reactor->call->Cancel();
   return reactor;
 }
 

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages callmesh builds and tests with — only those not installed yet, so a
+# second run does nothing. Uses sudo when not root.
+set -euo pipefail
+
+PACKAGES=(
+  bazel-bootstrap g++ pkg-config python3 clang-format
+  libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
+  libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev librocksdb-dev libyaml-cpp-dev
+  nghttp2-client
+)
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "Installing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
