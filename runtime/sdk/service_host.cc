@@ -43,9 +43,35 @@ absl::Status ServiceHost::Start() {
       return s;
     }
   }
+  if (registered_ && options_.refresh_interval > absl::ZeroDuration()) {
+    refresher_ = std::thread([this] { RefreshLoop(); });
+  }
   spdlog::info("service {} listening on {}{}", options_.name, address_,
                registered_ ? absl::StrCat(", registered with sidecar ", options_.sidecar) : "");
   return absl::OkStatus();
+}
+
+void ServiceHost::RefreshLoop() {
+  auto stub = v1::Sidecar::NewStub(
+      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  bool lost = false;
+  while (!stop_refresh_.WaitForNotificationWithTimeout(options_.refresh_interval)) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.refresh_interval));
+    v1::RegisterServiceRequest request;
+    request.set_name(options_.name);
+    request.set_address(address_);
+    v1::RegisterServiceResponse response;
+    grpc::Status status = stub->RegisterService(&context, request, &response);
+    if (!status.ok() && !lost) {
+      spdlog::warn("service {}: sidecar {} unreachable ({}); will keep registering", options_.name,
+                   options_.sidecar, status.error_message());
+    } else if (status.ok() && lost) {
+      spdlog::info("service {}: registered again with sidecar {}", options_.name,
+                   options_.sidecar);
+    }
+    lost = !status.ok();
+  }
 }
 
 absl::Status ServiceHost::Register() {
@@ -89,6 +115,8 @@ void ServiceHost::Deregister() {
 void ServiceHost::Shutdown(absl::Duration grace) {
   if (server_ == nullptr || stopped_) return;
   stopped_ = true;
+  stop_refresh_.Notify();
+  if (refresher_.joinable()) refresher_.join();
   Deregister();
   server_->GetHealthCheckService()->SetServingStatus(false);
   server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));

@@ -8,6 +8,9 @@
 //   ...
 //   host.Shutdown();                                       // deregistered, drained
 //
+// While running, the host repeats its registration every `refresh_interval`, so it is routed to
+// again soon after the sidecar restarts.
+//
 // Not thread-safe for setup (AddService, Start); Shutdown and the accessors may be called from any
 // thread once started.
 #pragma once
@@ -16,9 +19,11 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace callmesh {
@@ -32,6 +37,9 @@ struct ServiceHostOptions {
   std::string sidecar = "127.0.0.1:4770";
   // How long Start waits for the sidecar to accept the registration.
   absl::Duration register_timeout = absl::Seconds(10);
+  // How often the registration is repeated, so the service is known again soon after its
+  // sidecar restarts (the sidecar's registry lives in memory). Zero = register once.
+  absl::Duration refresh_interval = absl::Seconds(1);
 };
 
 class ServiceHost {
@@ -66,6 +74,7 @@ class ServiceHost {
 
  private:
   absl::Status Register();
+  void RefreshLoop();
   void Deregister();
 
   const ServiceHostOptions options_;
@@ -75,6 +84,8 @@ class ServiceHost {
   int port_ = 0;
   bool registered_ = false;
   bool stopped_ = false;
+  absl::Notification stop_refresh_;
+  std::thread refresher_;
 };
 
 }  // namespace callmesh

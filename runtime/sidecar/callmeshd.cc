@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -23,7 +24,13 @@
 #include "runtime/common/cid.h"
 #include "runtime/common/flags.h"
 #include "runtime/sidecar/config/config_loader.h"
+#include "runtime/sidecar/delivery/callback_deliverer.h"
+#include "runtime/sidecar/delivery/completion_hub.h"
+#include "runtime/sidecar/dispatch/dispatcher.h"
+#include "runtime/sidecar/dispatch/retry_policy.h"
+#include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/journal/journal.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/server/proxy_service.h"
 #include "runtime/sidecar/server/sidecar_service.h"
@@ -93,6 +100,47 @@ absl::Status PrepareDataDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
+// Worker threads for journal-bound work (each may wait for an fsync; group commit batches them).
+constexpr int kWorkerThreads = 16;
+
+absl::Status Recover(Journal& journal, Dispatcher& dispatcher, CallbackDeliverer& deliverer) {
+  size_t calls = 0, deliveries = 0;
+  absl::Status status = journal.ForEachUnfinished([&](const v1::Call& call) {
+    if (call.state() == v1::CALL_STATE_SUCCEEDED || call.state() == v1::CALL_STATE_FAILED ||
+        call.state() == v1::CALL_STATE_CANCELLED || call.state() == v1::CALL_STATE_EXPIRED) {
+      std::string callback = call.callback();
+      if (callback.empty()) callback = call.envelope().callback();
+      if (callback.empty()) callback = call.envelope().source() + "-async-callback";
+      deliverer.Deliver(call.completion(), callback);
+      ++deliveries;
+    } else {
+      dispatcher.Resume(call);
+      ++calls;
+    }
+  });
+  if (!status.ok()) return status;
+  if (calls + deliveries > 0) {
+    spdlog::info("callmeshd: recovered {} unfinished calls and {} undelivered completions", calls,
+                 deliveries);
+  }
+  return absl::OkStatus();
+}
+
+// Purges delivered results older than the retention, now and then.
+void SchedulePurge(TaskRunner* runner, Journal* journal, absl::Duration retention) {
+  const absl::Duration every = std::clamp(retention / 10, absl::Seconds(1), absl::Minutes(1));
+  runner->PostAt(absl::Now() + every, [runner, journal, retention] {
+    absl::StatusOr<size_t> purged = journal->Purge(absl::Now(), retention);
+    if (!purged.ok()) {
+      spdlog::warn("callmeshd: purging old results failed: {}", purged.status().ToString());
+    } else if (*purged > 0) {
+      spdlog::info("callmeshd: purged {} results older than {}", *purged,
+                   absl::FormatDuration(retention));
+    }
+    SchedulePurge(runner, journal, retention);
+  });
+}
+
 int Run() {
   // Signals are taken by sigwait below; block them before gRPC starts any thread.
   sigset_t stop_signals;
@@ -121,13 +169,39 @@ int Run() {
     }
   }
 
+  absl::StatusOr<std::unique_ptr<Journal>> opened = Journal::Open(JournalOptionsFromConfig(config));
+  if (!opened.ok()) return Fail(std::string(opened.status().message()));
+  Journal& journal = **opened;
+
   CidGenerator cids;
   Invoker::Options invoker_options;
   invoker_options.max_payload_bytes = config.max_payload_bytes();
   invoker_options.default_timeout = FromProto(config.default_attempt_timeout());
   Invoker invoker(&registry, &cids, invoker_options);
   InvokeCounters counters;
-  SidecarService sidecar({.name = config.name()}, &registry, &invoker, &counters);
+
+  // The durable side: a worker pool for journal-bound work, the dispatcher of async calls and
+  // the delivery of their completions.
+  DispatchPolicies policies(config);
+  TaskRunner runner(kWorkerThreads);
+  CompletionHub hub;
+  CallbackDeliverer deliverer(&journal, &invoker, &runner, policies.CallbackRetry());
+  Dispatcher dispatcher(&journal, &invoker, &registry, &policies, &runner,
+                        {.max_pending_calls = config.limits().max_pending_calls()},
+                        [&hub, &deliverer](const v1::Completion& completion,
+                                           const std::string& callback) {
+                          hub.Notify(completion);
+                          if (!callback.empty()) deliverer.Deliver(completion, callback);
+                        });
+  SidecarService sidecar({.name = config.name()}, &registry, &invoker, &counters,
+                         {.journal = &journal,
+                          .dispatcher = &dispatcher,
+                          .deliverer = &deliverer,
+                          .hub = &hub,
+                          .runner = &runner,
+                          .policies = &policies,
+                          .max_payload_bytes = config.max_payload_bytes(),
+                          .max_watchers = config.limits().max_watchers()});
   ProxyService proxy(config.name(), &invoker, &counters);
 
   grpc::EnableDefaultHealthCheckService(true);
@@ -151,6 +225,14 @@ int Run() {
   const std::string bound =
       absl::StrCat(config.listen().substr(0, config.listen().rfind(':')), ":", port);
   registry.StartHealthChecks();
+  // Recovery: NOT_SERVING until every unfinished call is back in the dispatcher and every
+  // undelivered completion queued for delivery again.
+  server->GetHealthCheckService()->SetServingStatus(false);
+  if (absl::Status recovered = Recover(journal, dispatcher, deliverer); !recovered.ok()) {
+    server->Shutdown();
+    return Fail(std::string(recovered.message()));
+  }
+  SchedulePurge(&runner, &journal, FromProto(config.result_retention()));
   server->GetHealthCheckService()->SetServingStatus(true);
   spdlog::info("callmeshd {} listening on {} (data_dir {}, {} static services)", config.name(),
                bound, config.data_dir(), config.services_size());
@@ -167,6 +249,8 @@ int Run() {
                strsignal(signal_number), absl::FormatDuration(grace));
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // Calls still pending stay in the journal and resume at the next start.
+  runner.Stop();
   registry.Stop();
   spdlog::info("callmeshd: stopped (served {} calls OK, {} failed)", counters.ok.load(),
                counters.failed.load());

@@ -79,7 +79,11 @@ Process::Process(Process&& other) noexcept
 
 Process& Process::operator=(Process&& other) noexcept {
   if (this != &other) {
-    this->~Process();
+    if (pid_ > 0 && running()) {
+      kill(pid_, SIGKILL);
+      int status = 0;
+      waitpid(pid_, &status, 0);
+    }
     pid_ = other.pid_;
     exit_code_ = other.exit_code_;
     log_path_ = std::move(other.log_path_);

@@ -3,8 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 
 namespace callmesh::sidecar::journal_keys {
 namespace {
@@ -67,7 +67,7 @@ bool ParseRetentionKey(absl::string_view key, uint64_t* micros, std::string* cid
   if (!absl::ConsumePrefix(&key, kRetentionPrefix)) return false;
   if (key.size() < kUint64Digits + 2 || key[kUint64Digits] != '/') return false;
   if (!DecodeUint64(key.substr(0, kUint64Digits), micros)) return false;
-  cid->assign(key.substr(kUint64Digits + 1));
+  *cid = std::string(key.substr(kUint64Digits + 1));
   return true;
 }
 

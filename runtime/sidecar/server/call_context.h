@@ -2,6 +2,7 @@
 #pragma once
 
 #include <grpcpp/server_context.h>
+#include <grpcpp/support/server_callback.h>
 
 #include <string>
 
@@ -9,6 +10,14 @@
 #include "absl/time/time.h"
 
 namespace callmesh::sidecar {
+
+// Ends a unary callback RPC at once with `status`.
+inline grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
+                                           const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
 
 // The first value of metadata `key` the caller sent, or `fallback`.
 inline std::string MetadataOr(const grpc::ServerContextBase& context, absl::string_view key,

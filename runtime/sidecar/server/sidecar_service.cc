@@ -11,20 +11,13 @@
 namespace callmesh::sidecar {
 namespace {
 
-grpc::ServerUnaryReactor* FinishNow(grpc::CallbackServerContext* context,
-                                    const grpc::Status& status) {
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  reactor->Finish(status);
-  return reactor;
-}
-
 grpc::ServerUnaryReactor* NotImplementedYet(grpc::CallbackServerContext* context,
                                             absl::string_view rpc) {
   return FinishNow(context,
                    grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
                                 absl::StrCat("callmesh.v1.Sidecar/", rpc,
                                              " is not implemented in this build of callmeshd "
-                                             "yet; it arrives with the durable call journal")));
+                                             "yet (publish/subscribe is planned)")));
 }
 
 // Finishes a forwarded Invoke and cancels the outbound call if the caller goes away.
@@ -45,11 +38,12 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
 }  // namespace
 
 SidecarService::SidecarService(Options options, Registry* registry, Invoker* invoker,
-                               InvokeCounters* counters)
+                               InvokeCounters* counters, Async async)
     : options_(std::move(options)),
       registry_(registry),
       invoker_(invoker),
-      counters_(counters) {}
+      counters_(counters),
+      async_(async) {}
 
 grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* context,
                                                  const v1::InvokeRequest* request,
@@ -136,71 +130,18 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
   response->mutable_started_at()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
   response->set_invokes_ok(counters_->ok.load());
   response->set_invokes_failed(counters_->failed.load());
+  response->set_async_accepted(async_accepted_.load());
+  response->set_async_rejected(async_rejected_.load());
+  response->set_pending_calls(async_.journal->pending_count());
+  response->set_running_calls(async_.dispatcher->active());
+  response->set_journal_healthy(async_.journal->healthy());
   return FinishNow(context, grpc::Status::OK);
-}
-
-grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
-                                                      const v1::InvokeAsyncRequest*,
-                                                      v1::InvokeAsyncResponse*) {
-  return NotImplementedYet(context, "InvokeAsync");
-}
-
-grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* context,
-                                               const v1::CastRequest*, v1::CastResponse*) {
-  return NotImplementedYet(context, "Cast");
-}
-
-grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* context,
-                                                  const v1::GetCallRequest*, v1::Call*) {
-  return NotImplementedYet(context, "GetCall");
-}
-
-grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* context,
-                                                   const v1::WaitCallRequest*, v1::Call*) {
-  return NotImplementedYet(context, "WaitCall");
-}
-
-grpc::ServerUnaryReactor* SidecarService::ListCalls(grpc::CallbackServerContext* context,
-                                                    const v1::ListCallsRequest*,
-                                                    v1::ListCallsResponse*) {
-  return NotImplementedYet(context, "ListCalls");
-}
-
-grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext* context,
-                                                     const v1::CancelCallRequest*, v1::Call*) {
-  return NotImplementedYet(context, "CancelCall");
-}
-
-grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
-    grpc::CallbackServerContext*, const v1::WatchCompletionsRequest*) {
-  class Unimplemented final : public grpc::ServerWriteReactor<v1::Completion> {
-   public:
-    Unimplemented() {
-      Finish(grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                          "callmesh.v1.Sidecar/WatchCompletions is not implemented in this build "
-                          "of callmeshd yet; it arrives with the durable call journal"));
-    }
-    void OnDone() override { delete this; }
-  };
-  return new Unimplemented();
 }
 
 grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
                                                   const v1::PublishRequest*,
                                                   v1::PublishResponse*) {
   return NotImplementedYet(context, "Publish");
-}
-
-grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(grpc::CallbackServerContext* context,
-                                                          const v1::ListDeadLettersRequest*,
-                                                          v1::ListDeadLettersResponse*) {
-  return NotImplementedYet(context, "ListDeadLetters");
-}
-
-grpc::ServerUnaryReactor* SidecarService::RedriveDeadLetter(
-    grpc::CallbackServerContext* context, const v1::RedriveDeadLetterRequest*,
-    v1::RedriveDeadLetterResponse*) {
-  return NotImplementedYet(context, "RedriveDeadLetter");
 }
 
 }  // namespace callmesh::sidecar

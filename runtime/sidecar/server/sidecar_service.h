@@ -1,11 +1,18 @@
 // The `callmesh.v1.Sidecar` API, served with gRPC's callback API so no thread blocks while a call
-// is forwarded. Synchronous Invoke and the registry RPCs are implemented here; the durable
-// asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
-// WatchCompletions, Publish, dead letters) answer UNIMPLEMENTED with a message saying so until
-// the journal lands.
+// is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
+// the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
+// WatchCompletions, dead letters) in async_rpcs.cc. Publish answers UNIMPLEMENTED (pub/sub is
+// not built yet).
 //
-// Thread-safe; the registry and invoker must outlive the service.
+// Thread-safe; everything passed to the constructor must outlive the service.
 #pragma once
+
+#include "runtime/sidecar/delivery/callback_deliverer.h"
+#include "runtime/sidecar/delivery/completion_hub.h"
+#include "runtime/sidecar/dispatch/dispatcher.h"
+#include "runtime/sidecar/dispatch/retry_policy.h"
+#include "runtime/sidecar/dispatch/task_runner.h"
+#include "runtime/sidecar/journal/journal.h"
 
 #include <atomic>
 #include <string>
@@ -31,7 +38,20 @@ class SidecarService final : public v1::Sidecar::CallbackService {
     std::string name = "app";
   };
 
-  SidecarService(Options options, Registry* registry, Invoker* invoker, InvokeCounters* counters);
+  // The durable side: journal, dispatcher, deliverer, hub, CID source and policies.
+  struct Async {
+    Journal* journal = nullptr;
+    Dispatcher* dispatcher = nullptr;
+    CallbackDeliverer* deliverer = nullptr;
+    CompletionHub* hub = nullptr;
+    TaskRunner* runner = nullptr;
+    const DispatchPolicies* policies = nullptr;
+    uint64_t max_payload_bytes = 4 << 20;
+    uint32_t max_watchers = 1024;
+  };
+
+  SidecarService(Options options, Registry* registry, Invoker* invoker, InvokeCounters* counters,
+                 Async async);
 
   grpc::ServerUnaryReactor* Invoke(grpc::CallbackServerContext* context,
                                    const v1::InvokeRequest* request,
@@ -49,7 +69,6 @@ class SidecarService final : public v1::Sidecar::CallbackService {
                                      const v1::GetStatsRequest* request,
                                      v1::SidecarStats* response) override;
 
-  // Not implemented yet: each answers UNIMPLEMENTED naming the RPC.
   grpc::ServerUnaryReactor* InvokeAsync(grpc::CallbackServerContext* context,
                                         const v1::InvokeAsyncRequest*,
                                         v1::InvokeAsyncResponse*) override;
@@ -75,11 +94,29 @@ class SidecarService final : public v1::Sidecar::CallbackService {
                                               const v1::RedriveDeadLetterRequest*,
                                               v1::RedriveDeadLetterResponse*) override;
 
+  // Checks an InvokeAsync or Cast and builds its envelope (new CID, deadline, accepted_at).
+  absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const grpc::CallbackServerContext& context,
+                                                 v1::CallKind kind, const std::string& service,
+                                                 const std::string& method,
+                                                 const std::string& payload,
+                                                 const std::string& callback,
+                                                 const std::string& idempotency_key,
+                                                 const google::protobuf::Duration* timeout,
+                                                 const google::protobuf::Map<std::string, std::string>& headers,
+                                                 const std::string& source,
+                                                 const std::string& parent_cid);
+  // A call as the API shows it: payload only on request, the resolved callback filled in.
+  v1::Call Present(v1::Call call, bool include_payload) const;
+
  private:
   const Options options_;
   Registry* const registry_;
   Invoker* const invoker_;
   InvokeCounters* const counters_;
+  const Async async_;
+  std::atomic<uint64_t> async_accepted_{0};
+  std::atomic<uint64_t> async_rejected_{0};
+  std::atomic<uint32_t> watchers_{0};
   const absl::Time started_at_ = absl::Now();
 };
 

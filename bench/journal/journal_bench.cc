@@ -1,0 +1,183 @@
+// journal_bench: what group commit buys the call journal, on one disk, in one run.
+//
+//   bazel run -c opt //bench/journal:journal_bench -- --dir=/var/tmp/jb
+//
+// Three phases, each on a fresh journal in its own folder under --dir:
+//   (a) serial:   one thread, AcceptSync after AcceptSync, fsync on (the disk's fsync rate);
+//   (b) grouped:  --threads submitters calling AcceptSync at once, fsync on;
+//   (c) no-sync:  as (b), durability NONE (written to the OS, not synced).
+// Prints calls/s, accept latency percentiles, batches and the ratio (b)/(a).
+#include <stdlib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "runtime/common/cid.h"
+#include "runtime/sidecar/journal/journal.h"
+#include "spdlog/spdlog.h"
+
+ABSL_FLAG(std::string, dir, "",
+          "Folder for the benchmark journals (a fresh one per phase below it). Default: a new "
+          "temporary folder under /tmp, removed afterwards.");
+ABSL_FLAG(int, serial_calls, 2000, "Accepts in the serial phase (a).");
+ABSL_FLAG(int, concurrent_calls, 20000, "Accepts in each concurrent phase (b, c).");
+ABSL_FLAG(int, threads, 64, "Concurrent submitters in phases (b) and (c).");
+ABSL_FLAG(int, payload_bytes, 256, "Request payload size of each call.");
+ABSL_FLAG(bool, keep, false, "Keep the journals after the run.");
+
+namespace callmesh::sidecar {
+namespace {
+
+struct Result {
+  std::string name;
+  bool sync = false;
+  int threads = 0;
+  int calls = 0;
+  absl::Duration elapsed;
+  std::vector<absl::Duration> latencies;  // sorted
+  Journal::Stats stats;
+
+  double per_second() const { return calls / absl::ToDoubleSeconds(elapsed); }
+  absl::Duration Percentile(double p) const {
+    if (latencies.empty()) return absl::ZeroDuration();
+    const size_t index = std::min(latencies.size() - 1, static_cast<size_t>(p * latencies.size()));
+    return latencies[index];
+  }
+};
+
+std::string FormatLatency(absl::Duration d) {
+  return absl::StrFormat("%.3f ms", absl::ToDoubleMilliseconds(d));
+}
+
+Result Run(const std::string& name, const std::string& dir, bool sync, int threads, int calls) {
+  JournalOptions options;
+  options.dir = dir;
+  options.sync = sync;
+  absl::StatusOr<std::unique_ptr<Journal>> opened = Journal::Open(options);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "journal_bench: %s\n", opened.status().ToString().c_str());
+    std::exit(1);
+  }
+  Journal& journal = **opened;
+  CidGenerator cids;
+  const std::string payload(absl::GetFlag(FLAGS_payload_bytes), 'x');
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::vector<std::vector<absl::Duration>> latencies(threads);
+
+  const absl::Time start = absl::Now();
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      latencies[t].reserve(calls / threads + 1);
+      while (next.fetch_add(1) < calls) {
+        v1::CallEnvelope envelope;
+        envelope.set_cid(cids.Next());
+        envelope.set_kind(v1::CALL_KIND_INVOKE_ASYNC);
+        envelope.set_service("greeter");
+        envelope.set_method("helloworld.Greeter/SayHello");
+        envelope.set_source("bench");
+        envelope.set_payload(payload);
+        const absl::Time begin = absl::Now();
+        envelope.mutable_accepted_at()->set_seconds(absl::ToUnixSeconds(begin));
+        absl::StatusOr<Journal::AcceptResult> accepted = journal.AcceptSync(std::move(envelope));
+        latencies[t].push_back(absl::Now() - begin);
+        if (!accepted.ok()) ++failures;
+      }
+    });
+  }
+  for (std::thread& worker : workers) worker.join();
+
+  Result result;
+  result.elapsed = absl::Now() - start;
+  result.name = name;
+  result.sync = sync;
+  result.threads = threads;
+  result.calls = calls;
+  result.stats = journal.stats();
+  for (auto& per_thread : latencies) {
+    result.latencies.insert(result.latencies.end(), per_thread.begin(), per_thread.end());
+  }
+  std::sort(result.latencies.begin(), result.latencies.end());
+  if (failures.load() > 0) {
+    std::fprintf(stderr, "journal_bench: %s: %d accepts failed\n", name.c_str(), failures.load());
+    std::exit(1);
+  }
+  return result;
+}
+
+int Main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Measures group commit of the call journal: see the file comment.");
+  absl::ParseCommandLine(argc, argv);
+  spdlog::set_level(spdlog::level::warn);
+
+  std::string dir = absl::GetFlag(FLAGS_dir);
+  bool remove = !absl::GetFlag(FLAGS_keep);
+  if (dir.empty()) {
+    char pattern[] = "/tmp/journal_bench.XXXXXX";
+    if (mkdtemp(pattern) == nullptr) {
+      std::perror("journal_bench: mkdtemp");
+      return 1;
+    }
+    dir = pattern;
+  } else {
+    std::filesystem::create_directories(dir);
+    remove = false;  // a folder the user chose: leave it
+  }
+  const std::string run = absl::StrCat(dir, "/run-", absl::ToUnixMillis(absl::Now()));
+  const int threads = std::max(1, absl::GetFlag(FLAGS_threads));
+  const int concurrent = absl::GetFlag(FLAGS_concurrent_calls);
+
+  std::vector<Result> results;
+  results.push_back(
+      Run("(a) serial, fsync", run + "/a", true, 1, absl::GetFlag(FLAGS_serial_calls)));
+  results.push_back(Run(absl::StrCat("(b) ", threads, " submitters, fsync"), run + "/b", true,
+                        threads, concurrent));
+  results.push_back(Run(absl::StrCat("(c) ", threads, " submitters, no sync"), run + "/c", false,
+                        threads, concurrent));
+
+  std::printf("journal_bench: %s, payload %d bytes, journals in %s\n\n",
+#ifdef NDEBUG
+              "optimized build",
+#else
+              "NOT an optimized build (use -c opt)",
+#endif
+              absl::GetFlag(FLAGS_payload_bytes), run.c_str());
+  std::printf("%-28s %8s %10s %10s %11s %11s %9s %11s\n", "phase", "calls", "seconds", "calls/s",
+              "p50", "p99", "batches", "calls/batch");
+  for (const Result& r : results) {
+    std::printf(
+        "%-28s %8d %10.3f %10.0f %11s %11s %9llu %11.1f\n", r.name.c_str(), r.calls,
+        absl::ToDoubleSeconds(r.elapsed), r.per_second(), FormatLatency(r.Percentile(0.50)).c_str(),
+        FormatLatency(r.Percentile(0.99)).c_str(), static_cast<unsigned long long>(r.stats.batches),
+        r.stats.batches == 0 ? 0.0 : static_cast<double>(r.stats.writes) / r.stats.batches);
+  }
+  std::printf("\ngroup commit: (b)/(a) = %.1fx the serial fsync rate; largest batch %llu calls\n",
+              results[1].per_second() / results[0].per_second(),
+              static_cast<unsigned long long>(results[1].stats.largest_batch));
+  std::printf("price of durability: (c)/(b) = %.1fx\n",
+              results[2].per_second() / results[1].per_second());
+
+  if (remove) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace callmesh::sidecar
+
+int main(int argc, char** argv) { return callmesh::sidecar::Main(argc, argv); }

@@ -1,0 +1,340 @@
+#include "runtime/sidecar/dispatch/dispatcher.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/common/byte_buffers.h"
+#include "runtime/common/proto_time.h"
+#include "spdlog/spdlog.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+bool IsTerminal(v1::CallState state) {
+  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
+         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
+}
+
+std::string MethodPathOf(const std::string& method) {
+  return absl::StartsWith(method, "/") ? method : absl::StrCat("/", method);
+}
+
+// How long a call waits before looking again for an instance of its target.
+constexpr absl::Duration kWaitForInstance = absl::Milliseconds(250);
+
+}  // namespace
+
+absl::Time CallDeadline(const v1::CallEnvelope& envelope, absl::Duration fallback) {
+  const absl::Time deadline = FromProtoTimestamp(envelope.deadline(), absl::InfiniteFuture());
+  if (deadline != absl::InfiniteFuture()) return deadline;
+  return FromProtoTimestamp(envelope.accepted_at(), absl::Now()) + fallback;
+}
+
+Dispatcher::Dispatcher(Journal* journal, Invoker* invoker, Registry* registry,
+                       const DispatchPolicies* policies, TaskRunner* runner, Options options,
+                       OnCompleted on_completed)
+    : journal_(journal),
+      invoker_(invoker),
+      registry_(registry),
+      policies_(policies),
+      runner_(runner),
+      options_(options),
+      on_completed_(std::move(on_completed)) {}
+
+void Dispatcher::Submit(v1::CallEnvelope envelope,
+                        std::function<void(absl::StatusOr<Journal::AcceptResult>)> done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (journal_->pending_count() + submitting_ >= options_.max_pending_calls) {
+      done(absl::ResourceExhaustedError(
+          absl::StrCat("callmeshd holds ", options_.max_pending_calls,
+                       " pending calls (limits.max_pending_calls); try again later")));
+      return;
+    }
+    ++submitting_;
+  }
+  const std::string service = envelope.service();
+  const absl::Time deadline = CallDeadline(envelope, policies_->DefaultCallTimeout());
+  journal_->Accept(std::move(envelope),
+                   [this, service, deadline, done = std::move(done)](
+                       absl::StatusOr<Journal::AcceptResult> result) {
+                     {
+                       absl::MutexLock lock(&mu_);
+                       --submitting_;
+                     }
+                     if (result.ok() && !result->deduplicated) {
+                       Track(result->cid, service, deadline);
+                     }
+                     done(std::move(result));
+                   });
+}
+
+void Dispatcher::Resume(const v1::Call& call) {
+  if (IsTerminal(call.state())) return;
+  Track(call.envelope().cid(), call.envelope().service(),
+        CallDeadline(call.envelope(), policies_->DefaultCallTimeout()));
+}
+
+void Dispatcher::Track(const std::string& cid, const std::string& service, absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    active_[cid] = Active{service, deadline, nullptr};
+  }
+  runner_->PostAt(deadline, [this, cid] { Expire(cid); });
+  MakeReady(cid);
+}
+
+void Dispatcher::MakeReady(const std::string& cid) {
+  std::string service;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(cid);
+    if (active == active_.end()) return;
+    service = active->second.service;
+    Target& target = targets_[service];
+    if (target.in_flight >= policies_->MaxInFlight(service)) {
+      target.waiting.push_back(cid);
+      return;
+    }
+    ++target.in_flight;
+  }
+  runner_->Post([this, cid, service] { RunAttempt(cid, service); });
+}
+
+void Dispatcher::ReleaseSlot(const std::string& service) {
+  std::string next;
+  {
+    absl::MutexLock lock(&mu_);
+    Target& target = targets_[service];
+    --target.in_flight;
+    while (!target.waiting.empty()) {
+      std::string cid = std::move(target.waiting.front());
+      target.waiting.pop_front();
+      if (active_.count(cid) > 0) {
+        next = std::move(cid);
+        ++target.in_flight;
+        break;
+      }
+    }
+  }
+  if (!next.empty()) runner_->Post([this, next, service] { RunAttempt(next, service); });
+}
+
+void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) {
+  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
+  if (!stored.ok() || IsTerminal(stored->state())) {
+    if (!stored.ok()) spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
+    {
+      absl::MutexLock lock(&mu_);
+      active_.erase(cid);
+    }
+    ReleaseSlot(service);
+    return;
+  }
+  v1::Call call = *std::move(stored);
+  const v1::CallEnvelope& envelope = call.envelope();
+  const absl::Time deadline = CallDeadline(envelope, policies_->DefaultCallTimeout());
+  const absl::Time now = absl::Now();
+  if (now >= deadline) {
+    ReleaseSlot(service);
+    Expire(cid);
+    return;
+  }
+  // No instance to call (not registered yet, e.g. right after a restart of this sidecar, or none
+  // healthy): wait without using up an attempt, until the deadline.
+  if (!registry_->Pick(service).ok()) {
+    ReleaseSlot(service);
+    runner_->PostAt(std::min(deadline, now + kWaitForInstance), [this, cid] { MakeReady(cid); });
+    return;
+  }
+  const uint32_t attempt = call.attempts() + 1;
+  call.set_state(v1::CALL_STATE_RUNNING);
+  call.set_attempts(attempt);
+  if (!call.has_started_at()) *call.mutable_started_at() = ToProtoTimestamp(now);
+  call.clear_next_attempt_at();
+  if (absl::Status s = journal_->UpdateCall(call); !s.ok()) {
+    // Terminal meanwhile (cancelled or expired), or the journal failed: no attempt without its
+    // number on disk.
+    if (!absl::IsFailedPrecondition(s)) {
+      spdlog::error("[cid={}] cannot journal attempt {}: {}", cid, attempt, s.ToString());
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      active_.erase(cid);
+    }
+    ReleaseSlot(service);
+    return;
+  }
+
+  InvokeCall invoke;
+  invoke.service = envelope.service();
+  invoke.method_path = MethodPathOf(envelope.method());
+  invoke.cid = cid;
+  invoke.source = envelope.source();
+  invoke.parent_cid = envelope.parent_cid();
+  invoke.traceparent = envelope.traceparent();
+  invoke.attempt = attempt;
+  invoke.deadline = std::min(deadline, now + policies_->AttemptTimeout(envelope.service()));
+  invoke.call_deadline = deadline;
+  for (const auto& [key, value] : envelope.headers()) invoke.headers.emplace_back(key, value);
+  spdlog::debug("[cid={}] attempt {} of {} to {}", cid, attempt, invoke.method_path, service);
+  auto started = invoker_->Start(
+      std::move(invoke), StringToByteBuffer(envelope.payload()),
+      [this, cid, service, attempt](const grpc::Status& status, grpc::ByteBuffer* reply) {
+        std::string bytes = status.ok() ? ByteBufferToString(*reply) : std::string();
+        runner_->Post([this, cid, service, attempt, status, bytes = std::move(bytes)]() mutable {
+          AttemptDone(cid, service, attempt, status, std::move(bytes));
+        });
+      });
+  if (!started.ok()) {
+    // Not registered or no healthy instance: the mesh is unavailable for now.
+    const absl::Status& s = started.status();
+    const grpc::StatusCode code =
+        absl::IsNotFound(s) || absl::IsUnavailable(s)
+            ? grpc::StatusCode::UNAVAILABLE
+            : static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
+    AttemptDone(cid, service, attempt, grpc::Status(code, std::string(s.message())), "");
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  auto active = active_.find(cid);
+  if (active == active_.end()) {
+    (*started)->Cancel();  // ended (cancelled, expired) while the attempt was starting
+  } else {
+    active->second.rpc = *std::move(started);
+  }
+}
+
+void Dispatcher::AttemptDone(const std::string& cid, const std::string& service, uint32_t attempt,
+                             const grpc::Status& status, std::string reply) {
+  ReleaseSlot(service);
+  absl::Time deadline;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(cid);
+    if (active == active_.end()) return;  // already terminal
+    active->second.rpc = nullptr;
+    deadline = active->second.deadline;
+  }
+  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
+  if (!stored.ok() || IsTerminal(stored->state())) {
+    absl::MutexLock lock(&mu_);
+    active_.erase(cid);
+    return;
+  }
+  v1::Call call = *std::move(stored);
+  if (status.ok()) {
+    Finish(call, v1::CALL_STATE_SUCCEEDED, 0, "", std::move(reply));
+    return;
+  }
+  const int code = static_cast<int>(status.error_code());
+  const absl::Time now = absl::Now();
+  if (now >= deadline) {
+    Finish(call, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
+           absl::StrCat("deadline passed after ", attempt, " attempt(s); last: ",
+                        status.error_message()),
+           "");
+    return;
+  }
+  const RetryPlan& plan = policies_->Retry(service, call.envelope().method());
+  if (plan.IsRetryable(code) && attempt < plan.max_attempts) {
+    absl::Duration delay;
+    {
+      absl::MutexLock lock(&mu_);
+      delay = plan.Backoff(attempt, random_);
+    }
+    const absl::Time next = now + delay;
+    if (next < deadline) {
+      call.clear_envelope();
+      call.mutable_envelope()->set_cid(cid);
+      call.set_last_status_code(code);
+      call.set_last_status_message(status.error_message());
+      *call.mutable_next_attempt_at() = ToProtoTimestamp(next);
+      if (absl::Status s = journal_->UpdateCall(call); !s.ok()) return;
+      spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
+                   status.error_message(), absl::FormatDuration(delay));
+      runner_->PostAt(next, [this, cid] { MakeReady(cid); });
+      return;
+    }
+  }
+  Finish(call, v1::CALL_STATE_FAILED, code, status.error_message(), "");
+}
+
+void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
+                        const std::string& message, std::string reply) {
+  const std::string& cid = call.envelope().cid();
+  std::shared_ptr<ForwardedCall> rpc;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(cid);
+    if (active != active_.end()) {
+      rpc = std::move(active->second.rpc);
+      active_.erase(active);
+    }
+  }
+  if (rpc != nullptr) rpc->Cancel();
+  if (call.envelope().kind() == v1::CALL_KIND_CAST) {
+    if (absl::Status s = journal_->Delete(cid); !s.ok() && !absl::IsNotFound(s)) {
+      spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
+    }
+    spdlog::info("[cid={}] cast {} ended {}", cid, call.envelope().method(),
+                 v1::CallState_Name(state));
+    return;
+  }
+  v1::Completion completion;
+  completion.set_cid(cid);
+  completion.set_state(state);
+  completion.set_status_code(code);
+  completion.set_status_message(message);
+  completion.set_reply(std::move(reply));
+  const std::string callback = ResolveCallback(call.envelope());
+  absl::StatusOr<v1::Completion> stored = journal_->Complete(
+      cid, std::move(completion),
+      callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
+  if (!stored.ok()) {
+    if (!absl::IsFailedPrecondition(stored.status())) {
+      spdlog::error("[cid={}] cannot journal its outcome: {}", cid, stored.status().ToString());
+    }
+    return;
+  }
+  spdlog::info("[cid={}] {} ended {} after {} attempt(s){}", cid, call.envelope().method(),
+               v1::CallState_Name(state), stored->attempts(),
+               code == 0 ? "" : absl::StrCat(": ", code, " ", message));
+  on_completed_(*stored, callback);
+}
+
+void Dispatcher::Expire(const std::string& cid) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (active_.count(cid) == 0) return;
+  }
+  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
+  if (!stored.ok() || IsTerminal(stored->state())) return;
+  Finish(*stored, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
+         "the call's deadline passed before it finished", "");
+}
+
+absl::StatusOr<v1::Call> Dispatcher::Cancel(const std::string& cid, const std::string& reason) {
+  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
+  if (!stored.ok()) return stored.status();
+  if (!IsTerminal(stored->state())) {
+    Finish(*stored, v1::CALL_STATE_CANCELLED, static_cast<int>(grpc::StatusCode::CANCELLED),
+           reason.empty() ? "cancelled through CancelCall" : absl::StrCat("cancelled: ", reason),
+           "");
+  }
+  return journal_->GetCall(cid);
+}
+
+std::string Dispatcher::ResolveCallback(const v1::CallEnvelope& envelope) const {
+  if (envelope.kind() != v1::CALL_KIND_INVOKE_ASYNC) return "";
+  if (!envelope.callback().empty()) return envelope.callback();
+  if (envelope.source().empty()) return "";
+  const std::string convention = absl::StrCat(envelope.source(), "-async-callback");
+  return registry_->Contains(convention) ? convention : "";
+}
+
+size_t Dispatcher::active() const {
+  absl::MutexLock lock(&mu_);
+  return active_.size();
+}
+
+}  // namespace callmesh::sidecar

@@ -1,0 +1,126 @@
+// Runs durable calls (InvokeAsync and Cast) in the background: admission against the pending
+// limit, bounded concurrency per target, attempts through the Invoker with `callmesh-cid` and
+// `callmesh-attempt`, retries with back-off, per-attempt timeouts, the overall deadline (EXPIRED),
+// cancellation (CANCELLED), and the one terminal outcome written to the journal before anyone
+// hears of it.
+//
+//   Dispatcher dispatcher(&journal, &invoker, &registry, &policies, &runner, options, on_done);
+//   journal.ForEachUnfinished([&](const v1::Call& call) { dispatcher.Resume(call); });
+//   dispatcher.Submit(std::move(envelope), [reactor](absl::StatusOr<Journal::AcceptResult> r) {..});
+//
+// Life of a call: Submit journals it (ACCEPTED) and acknowledges; it waits for a slot of its
+// target (LimitsConfig.max_in_flight_per_target / ServiceConfig.max_in_flight); before each attempt
+// the attempt number is journaled (state RUNNING), so an attempt after a crash always carries a
+// higher number than any the target saw. A failed attempt whose code the retry policy lists is
+// tried again after the back-off while attempts and the deadline allow; otherwise the call
+// ends FAILED with the last status. While the target has no registered or healthy instance the
+// call waits (checking every 250 ms, without using up attempts) until its deadline, so calls
+// wait out a target that is restarting, or services re-registering after this sidecar restarts. Casts are deleted from the journal
+// once they end (no result is kept); InvokeAsync outcomes are journaled and handed to `on_done`.
+//
+// Memory: per pending call a few dozen bytes (CID, target, deadline); payloads stay on disk until
+// an attempt starts. Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/random/random.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "callmesh/v1/call.pb.h"
+#include "runtime/sidecar/dispatch/retry_policy.h"
+#include "runtime/sidecar/dispatch/task_runner.h"
+#include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/journal/journal.h"
+#include "runtime/sidecar/registry/registry.h"
+
+namespace callmesh::sidecar {
+
+class Dispatcher {
+ public:
+  struct Options {
+    // LimitsConfig.max_pending_calls: InvokeAsync/Cast beyond it get RESOURCE_EXHAUSTED.
+    uint64_t max_pending_calls = 1000000;
+  };
+  // Runs after a terminal outcome of an InvokeAsync is durable, on a worker thread, with the
+  // stored completion and the callback service it must be pushed to ("" = none).
+  using OnCompleted = std::function<void(const v1::Completion&, const std::string& callback)>;
+
+  // Every pointer must outlive the dispatcher.
+  Dispatcher(Journal* journal, Invoker* invoker, Registry* registry,
+             const DispatchPolicies* policies, TaskRunner* runner, Options options,
+             OnCompleted on_completed);
+
+  // Journals `envelope` (cid, kind, service, method, deadline, accepted_at filled by the caller)
+  // and schedules it. `done` runs once the call is durable (or refused), on the journal's writer
+  // thread: keep it short. Errors: RESOURCE_EXHAUSTED at the pending limit (nothing persisted),
+  // UNAVAILABLE if the journal cannot write, as Journal::Accept otherwise.
+  void Submit(v1::CallEnvelope envelope,
+              std::function<void(absl::StatusOr<Journal::AcceptResult>)> done);
+
+  // Re-schedules a call found unfinished in the journal at start (non-terminal state).
+  void Resume(const v1::Call& call);
+
+  // Ends a non-terminal call CANCELLED (cancelling its running attempt) and returns the call as
+  // stored. A call already terminal is returned unchanged. NOT_FOUND for an unknown CID.
+  absl::StatusOr<v1::Call> Cancel(const std::string& cid, const std::string& reason);
+
+  // The callback a completion of this call goes to: the explicit one, else a registered
+  // `<source>-async-callback`, else "".
+  std::string ResolveCallback(const v1::CallEnvelope& envelope) const;
+
+  // Calls held in memory (pending or running); for stats and tests.
+  size_t active() const;
+
+ private:
+  struct Active {
+    std::string service;
+    absl::Time deadline;
+    // The attempt in flight, if any, to cancel it.
+    std::shared_ptr<ForwardedCall> rpc;
+  };
+  struct Target {
+    uint32_t in_flight = 0;
+    std::deque<std::string> waiting;
+  };
+
+  // Registers the call in memory and queues it for a slot.
+  void Track(const std::string& cid, const std::string& service, absl::Time deadline);
+  // Queues `cid` for a slot of its target, or starts it if one is free.
+  void MakeReady(const std::string& cid);
+  // Frees a slot of `service` and starts the next waiting call.
+  void ReleaseSlot(const std::string& service);
+  void RunAttempt(const std::string& cid, const std::string& service);
+  void AttemptDone(const std::string& cid, const std::string& service, uint32_t attempt,
+                   const grpc::Status& status, std::string reply);
+  // Persists the outcome (or deletes a cast), forgets the call, reports it. Ignores a call that
+  // is already terminal.
+  void Finish(const v1::Call& call, v1::CallState state, int code, const std::string& message,
+              std::string reply);
+  void Expire(const std::string& cid);
+
+  Journal* const journal_;
+  Invoker* const invoker_;
+  Registry* const registry_;
+  const DispatchPolicies* const policies_;
+  TaskRunner* const runner_;
+  const Options options_;
+  const OnCompleted on_completed_;
+
+  mutable absl::Mutex mu_;
+  std::map<std::string, Active> active_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Target, std::less<>> targets_ ABSL_GUARDED_BY(mu_);
+  // Accepted by Submit but not yet reported by the journal (counts against the pending limit).
+  uint64_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::BitGen random_ ABSL_GUARDED_BY(mu_);
+};
+
+// Absolute deadline of a call: the envelope's, else accepted_at + `fallback`.
+absl::Time CallDeadline(const v1::CallEnvelope& envelope, absl::Duration fallback);
+
+}  // namespace callmesh::sidecar

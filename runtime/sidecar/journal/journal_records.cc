@@ -1,0 +1,142 @@
+#include "runtime/sidecar/journal/journal_records.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "runtime/sidecar/journal/journal_keys.h"
+
+namespace callmesh::sidecar::journal_records {
+namespace keys = journal_keys;
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  google::protobuf::Timestamp ts;
+  const int64_t nanos = absl::ToUnixNanos(t);
+  int64_t seconds = nanos / 1000000000;
+  int64_t rest = nanos % 1000000000;
+  if (rest < 0) {
+    rest += 1000000000;
+    --seconds;
+  }
+  ts.set_seconds(seconds);
+  ts.set_nanos(static_cast<int32_t>(rest));
+  return ts;
+}
+
+absl::Time FromProto(const google::protobuf::Timestamp& ts) {
+  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
+}
+
+bool IsTerminal(v1::CallState state) {
+  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
+         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
+}
+
+std::string StateName(v1::CallState state) {
+  absl::string_view name = v1::CallState_Name(state);
+  absl::ConsumePrefix(&name, "CALL_STATE_");
+  return name.empty() ? absl::StrCat(static_cast<int>(state)) : std::string(name);
+}
+
+std::string DeliveryName(v1::DeliveryState state) {
+  absl::string_view name = v1::DeliveryState_Name(state);
+  absl::ConsumePrefix(&name, "DELIVERY_STATE_");
+  return name.empty() ? absl::StrCat(static_cast<int>(state)) : std::string(name);
+}
+
+absl::Status NoSuchCall(absl::string_view cid) {
+  return absl::NotFoundError(absl::StrCat("no call with CID ", keys::Printable(cid)));
+}
+
+// A RocksDB read error on `key`: corruption is DATA_LOSS, anything else UNAVAILABLE.
+absl::Status ReadError(const std::string& dir, absl::string_view key, const rocksdb::Status& s) {
+  const std::string message = absl::StrCat("journal read of ", keys::Printable(key), " in ", dir,
+                                           " failed: ", s.ToString());
+  return s.IsCorruption() ? absl::DataLossError(message) : absl::UnavailableError(message);
+}
+
+absl::Status BadRecord(const std::string& dir, absl::string_view key, absl::string_view problem) {
+  return absl::DataLossError(
+      absl::StrCat("journal record ", keys::Printable(key), " in ", dir, ": ", problem));
+}
+
+// Parses the value of c/<cid>. A record that parses but names another CID counts as garbage
+// too (random bytes can happen to be valid protobuf wire format).
+absl::StatusOr<v1::Call> ParseCall(const std::string& dir, absl::string_view cid,
+                                   const std::string& bytes) {
+  v1::Call call;
+  const std::string key = keys::CallKey(cid);
+  if (!call.ParseFromString(bytes)) {
+    return BadRecord(dir, key,
+                     absl::StrCat("does not parse as callmesh.v1.Call (", bytes.size(), " bytes)"));
+  }
+  if (call.envelope().cid() != cid) {
+    return BadRecord(
+        dir, key,
+        absl::StrCat("holds a call with CID \"", keys::Printable(call.envelope().cid()), "\" (",
+                     bytes.size(), " bytes)"));
+  }
+  return call;
+}
+
+absl::StatusOr<v1::DeadLetter> ParseDeadLetter(const std::string& dir, absl::string_view cid,
+                                               const std::string& bytes) {
+  v1::DeadLetter dead_letter;
+  const std::string key = keys::DeadLetterKey(cid);
+  if (!dead_letter.ParseFromString(bytes)) {
+    return BadRecord(
+        dir, key,
+        absl::StrCat("does not parse as callmesh.v1.DeadLetter (", bytes.size(), " bytes)"));
+  }
+  if (dead_letter.completion().cid() != cid) {
+    return BadRecord(dir, key,
+                     absl::StrCat("holds a dead letter of CID \"",
+                                  keys::Printable(dead_letter.completion().cid()), "\""));
+  }
+  return dead_letter;
+}
+
+// Reads c/<cid> from `db` (optionally at a snapshot). NOT_FOUND if absent.
+absl::StatusOr<v1::Call> ReadCall(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                                  const std::string& dir, absl::string_view cid) {
+  const std::string key = keys::CallKey(cid);
+  std::string bytes;
+  const rocksdb::Status s = db->Get(read_options, key, &bytes);
+  if (s.IsNotFound()) return NoSuchCall(cid);
+  if (!s.ok()) return ReadError(dir, key, s);
+  return ParseCall(dir, cid, bytes);
+}
+
+PrefixIterator::PrefixIterator(rocksdb::DB* db, absl::string_view prefix,
+                               const rocksdb::Snapshot* snapshot)
+    : lower_(prefix), upper_(keys::PrefixEnd(prefix)), lower_slice_(lower_), upper_slice_(upper_) {
+  rocksdb::ReadOptions read_options;
+  read_options.snapshot = snapshot;
+  read_options.iterate_lower_bound = &lower_slice_;
+  read_options.iterate_upper_bound = &upper_slice_;
+  it_.reset(db->NewIterator(read_options));
+}
+
+absl::string_view PrefixIterator::suffix() const {
+  const rocksdb::Slice key = it_->key();
+  return absl::string_view(key.data(), key.size()).substr(lower_.size());
+}
+
+// Calls `fn` with every call indexed under p/, in CID order, from one snapshot.
+absl::Status ScanUnfinished(rocksdb::DB* db, const std::string& dir,
+                            const std::function<void(const v1::Call&)>& fn) {
+  ScopedSnapshot snapshot(db);
+  PrefixIterator it(db, keys::kUnfinishedPrefix, snapshot.get());
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    const std::string cid(it.suffix());
+    absl::StatusOr<v1::Call> call = ReadCall(db, snapshot.read_options(), dir, cid);
+    if (absl::IsNotFound(call.status())) {
+      return BadRecord(dir, keys::UnfinishedKey(cid),
+                       "index key of an unfinished call with no call record");
+    }
+    if (!call.ok()) return call.status();
+    fn(*call);
+  }
+  if (!it->status().ok()) return ReadError(dir, keys::kUnfinishedPrefix, it->status());
+  return absl::OkStatus();
+}
+
+}  // namespace callmesh::sidecar::journal_records

@@ -1,0 +1,414 @@
+// The durable asynchronous part of the Sidecar API: InvokeAsync, Cast, GetCall, WaitCall,
+// ListCalls, CancelCall, WatchCompletions, ListDeadLetters, RedriveDeadLetter.
+#include <deque>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "runtime/common/grpc_status.h"
+#include "runtime/common/metadata.h"
+#include "runtime/common/names.h"
+#include "runtime/common/proto_time.h"
+#include "runtime/common/status_macros.h"
+#include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/server/call_context.h"
+#include "runtime/sidecar/server/sidecar_service.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+constexpr size_t kMaxIdempotencyKeyBytes = 256;
+constexpr absl::Duration kDefaultWait = absl::Seconds(30);
+constexpr absl::Duration kMaxWait = absl::Minutes(10);
+
+bool IsTerminal(v1::CallState state) {
+  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
+         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
+}
+
+absl::Status ValidateCid(const std::string& cid) {
+  if (cid.empty()) return absl::InvalidArgumentError("cid: must not be empty");
+  if (cid.size() > 128) return absl::InvalidArgumentError("cid: longer than 128 bytes");
+  return absl::OkStatus();
+}
+
+// Finishes a WaitCall once: with the call when it turns terminal, with its current state when
+// the wait times out, or with the caller's cancellation. Shared with the hub's wake-up and the
+// timer, which may run after the RPC ended; they find `finished` set then.
+struct WaitState {
+  absl::Mutex mu;
+  bool finished ABSL_GUARDED_BY(mu) = false;
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  v1::Call* response = nullptr;
+
+  // True if this call finished the RPC.
+  bool FinishWith(const absl::StatusOr<v1::Call>& call) {
+    {
+      absl::MutexLock lock(&mu);
+      if (finished) return false;
+      finished = true;
+      if (call.ok()) *response = *call;
+    }
+    reactor->Finish(call.ok() ? grpc::Status::OK : ToGrpcStatus(call.status()));
+    return true;
+  }
+};
+
+class WaitReactor final : public grpc::ServerUnaryReactor {
+ public:
+  std::shared_ptr<WaitState> state = std::make_shared<WaitState>();
+  CompletionHub* hub = nullptr;
+  uint64_t waiter = 0;
+
+  void OnCancel() override {
+    state->FinishWith(absl::CancelledError("WaitCall cancelled by the caller"));
+  }
+  void OnDone() override {
+    if (waiter != 0) hub->RemoveWaiter(waiter);
+    delete this;
+  }
+};
+
+// Streams completions from the journal's completion log, one write in flight, resuming after
+// `after_sequence`. The hub only wakes it; it reads from the journal, so a slow watcher holds at
+// most one page of completions in memory.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
+ public:
+  struct Core {
+    absl::Mutex mu;
+    WatchReactor* reactor ABSL_GUARDED_BY(mu) = nullptr;
+    bool writing ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    uint64_t cursor ABSL_GUARDED_BY(mu) = 0;
+    std::deque<v1::Completion> buffer ABSL_GUARDED_BY(mu);
+    v1::Completion current;  // the message being written; touched only while `writing`
+    Journal* journal = nullptr;
+    TaskRunner* runner = nullptr;
+    std::string source;
+    std::set<std::string> cids;
+
+    bool Matches(const v1::Completion& c) const {
+      return (source.empty() || c.source() == source) && (cids.empty() || cids.count(c.cid()));
+    }
+
+    // Writes the next matching completion if no write is in flight.
+    void Pump() {
+      WatchReactor* target = nullptr;
+      {
+        absl::MutexLock lock(&mu);
+        if (reactor == nullptr || finished || writing) return;
+        while (buffer.empty()) {
+          absl::StatusOr<std::vector<v1::Completion>> page = journal->CompletionsAfter(cursor, 64);
+          if (!page.ok() || page->empty()) break;
+          for (v1::Completion& completion : *page) {
+            cursor = completion.sequence();
+            if (Matches(completion)) buffer.push_back(std::move(completion));
+          }
+        }
+        if (buffer.empty()) return;  // caught up: the hub wakes us
+        current = std::move(buffer.front());
+        buffer.pop_front();
+        writing = true;
+        target = reactor;
+      }
+      target->StartWrite(&current);
+    }
+
+    // Ends the stream once; deferred to OnWriteDone while a write is in flight.
+    void End(const grpc::Status& status) {
+      WatchReactor* target = nullptr;
+      {
+        absl::MutexLock lock(&mu);
+        if (finished || reactor == nullptr) return;
+        finished = true;
+        if (!writing) target = reactor;
+      }
+      if (target != nullptr) target->Finish(status);
+    }
+  };
+
+  std::shared_ptr<Core> core = std::make_shared<Core>();
+  CompletionHub* hub = nullptr;
+  std::atomic<uint32_t>* watchers = nullptr;
+  uint64_t watcher = 0;
+
+  void OnWriteDone(bool ok) override {
+    bool finish = false;
+    {
+      absl::MutexLock lock(&core->mu);
+      core->writing = false;
+      if (!ok) core->finished = true;
+      finish = core->finished;
+    }
+    if (finish) {
+      Finish(grpc::Status::OK);
+      return;
+    }
+    std::shared_ptr<Core> c = core;
+    core->runner->Post([c] { c->Pump(); });
+  }
+  void OnCancel() override { core->End(grpc::Status::OK); }
+  void OnDone() override {
+    {
+      absl::MutexLock lock(&core->mu);
+      core->reactor = nullptr;
+    }
+    if (watcher != 0) hub->RemoveWatcher(watcher);
+    watchers->fetch_sub(1);
+    delete this;
+  }
+};
+
+}  // namespace
+
+absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
+    const grpc::CallbackServerContext& context, v1::CallKind kind, const std::string& service,
+    const std::string& method, const std::string& payload, const std::string& callback,
+    const std::string& idempotency_key, const google::protobuf::Duration* timeout,
+    const google::protobuf::Map<std::string, std::string>& headers, const std::string& source,
+    const std::string& parent_cid) {
+  CALLMESH_RETURN_IF_ERROR(ValidateServiceName(service, "service"));
+  CALLMESH_ASSIGN_OR_RETURN(std::string path, MethodPath(method, "method"));
+  if (payload.size() > async_.max_payload_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat("payload of ", payload.size(),
+                                                     " bytes exceeds max_payload_bytes (",
+                                                     async_.max_payload_bytes, ")"));
+  }
+  if (!callback.empty()) CALLMESH_RETURN_IF_ERROR(ValidateServiceName(callback, "callback"));
+  if (idempotency_key.size() > kMaxIdempotencyKeyBytes) {
+    return absl::InvalidArgumentError(absl::StrCat("idempotency_key: longer than ",
+                                                   kMaxIdempotencyKeyBytes, " bytes"));
+  }
+  for (const auto& [key, value] : headers) CALLMESH_RETURN_IF_ERROR(ValidateHeader(key, value));
+  absl::Duration call_timeout = async_.policies->DefaultCallTimeout();
+  if (timeout != nullptr) {
+    if (timeout->seconds() < 0 || timeout->nanos() < 0) {
+      return absl::InvalidArgumentError("timeout: must not be negative");
+    }
+    if (timeout->seconds() != 0 || timeout->nanos() != 0) call_timeout = FromProtoDuration(*timeout);
+  }
+  if (!registry_->Contains(service)) {
+    return absl::NotFoundError(absl::StrCat("service \"", service,
+                                            "\" is not registered with this sidecar (neither in "
+                                            "the config nor through RegisterService)"));
+  }
+  const absl::Time now = absl::Now();
+  v1::CallEnvelope envelope;
+  envelope.set_cid(invoker_->NextCid());
+  envelope.set_kind(kind);
+  envelope.set_service(service);
+  envelope.set_method(path.substr(1));
+  envelope.set_payload(payload);
+  envelope.set_source(!source.empty() ? source
+                                      : MetadataOr(context, kSourceMetadata, options_.name));
+  envelope.set_callback(callback);
+  envelope.set_idempotency_key(idempotency_key);
+  *envelope.mutable_deadline() = ToProtoTimestamp(now + call_timeout);
+  envelope.mutable_headers()->insert(headers.begin(), headers.end());
+  envelope.set_parent_cid(!parent_cid.empty() ? parent_cid
+                                              : MetadataOr(context, kParentCidMetadata, ""));
+  envelope.set_traceparent(MetadataOr(context, kTraceparentMetadata, ""));
+  *envelope.mutable_accepted_at() = ToProtoTimestamp(now);
+  return envelope;
+}
+
+v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
+  if (!include_payload) call.mutable_envelope()->clear_payload();
+  if (call.callback().empty()) {
+    if (IsTerminal(call.state())) {
+      if (call.callback_delivery() != v1::DELIVERY_STATE_NONE) {
+        call.set_callback(!call.envelope().callback().empty()
+                              ? call.envelope().callback()
+                              : absl::StrCat(call.envelope().source(), "-async-callback"));
+      }
+    } else {
+      call.set_callback(async_.dispatcher->ResolveCallback(call.envelope()));
+    }
+  }
+  return call;
+}
+
+grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
+                                                      const v1::InvokeAsyncRequest* request,
+                                                      v1::InvokeAsyncResponse* response) {
+  absl::StatusOr<v1::CallEnvelope> envelope = BuildEnvelope(
+      *context, v1::CALL_KIND_INVOKE_ASYNC, request->service(), request->method(),
+      request->payload(), request->callback(), request->idempotency_key(),
+      request->has_timeout() ? &request->timeout() : nullptr, request->headers(),
+      request->source(), request->parent_cid());
+  if (!envelope.ok()) {
+    async_rejected_.fetch_add(1);
+    return FinishNow(context, ToGrpcStatus(envelope.status()));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  async_.dispatcher->Submit(*std::move(envelope),
+                            [this, reactor, response](absl::StatusOr<Journal::AcceptResult> r) {
+                              if (!r.ok()) {
+                                async_rejected_.fetch_add(1);
+                                reactor->Finish(ToGrpcStatus(r.status()));
+                                return;
+                              }
+                              async_accepted_.fetch_add(1);
+                              response->set_cid(r->cid);
+                              response->set_deduplicated(r->deduplicated);
+                              reactor->Finish(grpc::Status::OK);
+                            });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* context,
+                                               const v1::CastRequest* request,
+                                               v1::CastResponse* response) {
+  absl::StatusOr<v1::CallEnvelope> envelope = BuildEnvelope(
+      *context, v1::CALL_KIND_CAST, request->service(), request->method(), request->payload(),
+      "", request->idempotency_key(), request->has_timeout() ? &request->timeout() : nullptr,
+      request->headers(), request->source(), request->parent_cid());
+  if (!envelope.ok()) {
+    async_rejected_.fetch_add(1);
+    return FinishNow(context, ToGrpcStatus(envelope.status()));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  async_.dispatcher->Submit(*std::move(envelope),
+                            [this, reactor, response](absl::StatusOr<Journal::AcceptResult> r) {
+                              if (!r.ok()) {
+                                async_rejected_.fetch_add(1);
+                                reactor->Finish(ToGrpcStatus(r.status()));
+                                return;
+                              }
+                              async_accepted_.fetch_add(1);
+                              response->set_cid(r->cid);
+                              response->set_deduplicated(r->deduplicated);
+                              reactor->Finish(grpc::Status::OK);
+                            });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* context,
+                                                  const v1::GetCallRequest* request,
+                                                  v1::Call* response) {
+  if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
+    return FinishNow(context, ToGrpcStatus(s));
+  }
+  absl::StatusOr<v1::Call> call = async_.journal->GetCall(request->cid());
+  if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
+  *response = Present(*std::move(call), request->include_payload());
+  return FinishNow(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* context,
+                                                   const v1::WaitCallRequest* request,
+                                                   v1::Call* response) {
+  if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
+    return FinishNow(context, ToGrpcStatus(s));
+  }
+  absl::Duration wait = kDefaultWait;
+  if (request->has_timeout()) {
+    if (request->timeout().seconds() < 0 || request->timeout().nanos() < 0) {
+      return FinishNow(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                                             "timeout: must not be negative"));
+    }
+    wait = std::min(FromProtoDuration(request->timeout()), kMaxWait);
+  }
+  auto* reactor = new WaitReactor();
+  reactor->hub = async_.hub;
+  std::shared_ptr<WaitState> state = reactor->state;
+  state->reactor = reactor;
+  state->response = response;
+  const std::string cid = request->cid();
+  auto present = [this, cid]() -> absl::StatusOr<v1::Call> {
+    absl::StatusOr<v1::Call> call = async_.journal->GetCall(cid);
+    if (!call.ok()) return call.status();
+    return Present(*std::move(call), false);
+  };
+  // Register before looking, so a completion between the look and the registration is not missed.
+  TaskRunner* runner = async_.runner;
+  reactor->waiter = async_.hub->AddWaiter(cid, [runner, state, present] {
+    runner->Post([state, present] { state->FinishWith(present()); });
+  });
+  absl::StatusOr<v1::Call> now = present();
+  if (!now.ok() || IsTerminal(now->state()) || wait <= absl::ZeroDuration()) {
+    state->FinishWith(now);
+    return reactor;
+  }
+  runner->PostAt(std::min(absl::Now() + wait, DeadlineOf(*context) - absl::Milliseconds(50)),
+                 [state, present] { state->FinishWith(present()); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SidecarService::ListCalls(grpc::CallbackServerContext* context,
+                                                    const v1::ListCallsRequest* request,
+                                                    v1::ListCallsResponse* response) {
+  Journal::ListFilter filter;
+  for (int state : request->states()) filter.states.push_back(static_cast<v1::CallState>(state));
+  filter.service = request->service();
+  filter.source = request->source();
+  auto page = async_.journal->ListCalls(filter, request->page_size(), request->page_token());
+  if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
+  for (v1::Call& call : page->first) *response->add_calls() = Present(std::move(call), false);
+  response->set_next_page_token(page->second);
+  return FinishNow(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext* context,
+                                                     const v1::CancelCallRequest* request,
+                                                     v1::Call* response) {
+  if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
+    return FinishNow(context, ToGrpcStatus(s));
+  }
+  // Cancel waits for the journal (an fsync); small enough to do on this thread.
+  absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(request->cid(), request->reason());
+  if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
+  *response = Present(*std::move(call), false);
+  return FinishNow(context, grpc::Status::OK);
+}
+
+grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
+    grpc::CallbackServerContext*, const v1::WatchCompletionsRequest* request) {
+  auto* reactor = new WatchReactor();
+  reactor->hub = async_.hub;
+  reactor->watchers = &watchers_;
+  if (watchers_.fetch_add(1) >= async_.max_watchers) {
+    absl::MutexLock lock(&reactor->core->mu);
+    reactor->core->finished = true;
+    reactor->Finish(grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("callmeshd already serves ", async_.max_watchers,
+                     " completion watchers (limits.max_watchers)")));
+    return reactor;
+  }
+  std::shared_ptr<WatchReactor::Core> core = reactor->core;
+  core->journal = async_.journal;
+  core->runner = async_.runner;
+  core->source = request->source();
+  core->cids.insert(request->cids().begin(), request->cids().end());
+  {
+    absl::MutexLock lock(&core->mu);
+    core->reactor = reactor;
+    core->cursor = request->after_sequence();
+  }
+  TaskRunner* runner = async_.runner;
+  reactor->watcher = async_.hub->AddWatcher([runner, core] { runner->Post([core] { core->Pump(); }); });
+  runner->Post([core] { core->Pump(); });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(
+    grpc::CallbackServerContext* context, const v1::ListDeadLettersRequest* request,
+    v1::ListDeadLettersResponse* response) {
+  auto page = async_.journal->ListDeadLetters(request->page_size(), request->page_token());
+  if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
+  for (v1::DeadLetter& dead : page->first) *response->add_dead_letters() = std::move(dead);
+  response->set_next_page_token(page->second);
+  return FinishNow(context, grpc::Status::OK);
+}
+
+grpc::ServerUnaryReactor* SidecarService::RedriveDeadLetter(
+    grpc::CallbackServerContext* context, const v1::RedriveDeadLetterRequest* request,
+    v1::RedriveDeadLetterResponse*) {
+  if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
+    return FinishNow(context, ToGrpcStatus(s));
+  }
+  return FinishNow(context, ToGrpcStatus(async_.deliverer->Redrive(request->cid())));
+}
+
+}  // namespace callmesh::sidecar
