@@ -21,7 +21,8 @@ test: deps
 
 # Starts callmeshd and the greeter on loopback, calls the greeter through the sidecar, stops both.
 demo: deps
-	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //services/greeter:greeter_server //services/greeter:greeter_client
+	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //services/greeter:greeter_server \
+	  //services/greeter:greeter_client //services/greeter:async_client
 	@./tools/demo/quickstart.sh
 
 bench: deps

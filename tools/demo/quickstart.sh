@@ -44,6 +44,9 @@ cat "$WORK/greeter.log"
 step "greeter_client: SayHello through the sidecar, twice"
 "$BIN/services/greeter/greeter_client" --sidecar "$SIDECAR"
 
+step "async_client: InvokeAsync with callbacks, a poll by CID, a watch stream"
+"$BIN/services/greeter/async_client" --sidecar "$SIDECAR"
+
 step "what the greeter logged (the CIDs it saw)"
 grep SayHello "$WORK/greeter.log" || true
 
