@@ -1,8 +1,9 @@
 // load_client: drives unary gRPC calls at a target and reports latency percentiles and throughput.
 //
 //   load_client --mode=direct  --address=127.0.0.1:50051 --in-flight=1 --duration=10s
-//   load_client --mode=proxy   --address=127.0.0.1:4770  --in-flight=64          # typed stub + callmesh-target
-//   load_client --mode=invoke  --address=127.0.0.1:4770  --rate=1000             # Sidecar.Invoke, paced
+//   load_client --mode=proxy   --address=127.0.0.1:4770  --in-flight=64          # typed stub +
+//   callmesh-target load_client --mode=invoke  --address=127.0.0.1:4770  --rate=1000             #
+//   Sidecar.Invoke, paced
 //
 // Closed loop (--rate=0): --in-flight calls outstanding at all times. Open loop (--rate>0): calls
 // start at Poisson arrivals of that mean rate regardless of completions, and latency is measured
@@ -166,7 +167,8 @@ int main(int argc, char** argv) {
       std::exponential_distribution<double> gap(rate);
       Clock::time_point next = Clock::now();
       while (running.load()) {
-        next += std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap(random)));
+        next +=
+            std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(gap(random)));
         std::this_thread::sleep_until(next);
         outstanding.fetch_add(1);
         load.Call(next, finished);

@@ -19,8 +19,8 @@ absl::Status Invalid(absl::string_view field, absl::string_view problem) {
 absl::Status ValidateServiceName(absl::string_view name, absl::string_view field) {
   if (name.empty()) return Invalid(field, "service name is required");
   if (name.size() > 128) {
-    return Invalid(field, absl::StrCat("service name is longer than 128 characters (", name.size(),
-                                       ")"));
+    return Invalid(field,
+                   absl::StrCat("service name is longer than 128 characters (", name.size(), ")"));
   }
   for (char c : name) {
     if (!IsNameChar(c)) {

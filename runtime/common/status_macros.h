@@ -15,10 +15,10 @@
 #define CALLMESH_STATUS_CONCAT_(a, b) CALLMESH_STATUS_CONCAT_INNER_(a, b)
 
 // Evaluates `expr` (an absl::Status) once and returns it from the enclosing function if not OK.
-#define CALLMESH_RETURN_IF_ERROR(expr)                    \
-  do {                                                    \
-    const ::absl::Status callmesh_status_ = (expr);       \
-    if (!callmesh_status_.ok()) return callmesh_status_;  \
+#define CALLMESH_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    const ::absl::Status callmesh_status_ = (expr);      \
+    if (!callmesh_status_.ok()) return callmesh_status_; \
   } while (0)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); returns its status if not OK, else moves the value

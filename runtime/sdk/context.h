@@ -3,7 +3,8 @@
 //   grpc::Status SayHello(grpc::ServerContext* server_context, const HelloRequest* request,
 //                         HelloReply* reply) override {
 //     callmesh::Context context = callmesh::Context::From(*server_context);
-//     spdlog::info("cid={} from {} attempt {}", context.cid(), context.source(), context.attempt());
+//     spdlog::info("cid={} from {} attempt {}", context.cid(), context.source(),
+//     context.attempt());
 //     ...
 //     grpc::ClientContext onward;
 //     context.PropagateTo(&onward);  // the next call is linked to this one

@@ -67,8 +67,7 @@ void ServiceHost::RefreshLoop() {
       spdlog::warn("service {}: sidecar {} unreachable ({}); will keep registering", options_.name,
                    options_.sidecar, status.error_message());
     } else if (status.ok() && lost) {
-      spdlog::info("service {}: registered again with sidecar {}", options_.name,
-                   options_.sidecar);
+      spdlog::info("service {}: registered again with sidecar {}", options_.name, options_.sidecar);
     }
     lost = !status.ok();
   }

@@ -9,8 +9,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iostream>
@@ -186,13 +186,13 @@ int Run() {
   TaskRunner runner(kWorkerThreads);
   CompletionHub hub;
   CallbackDeliverer deliverer(&journal, &invoker, &runner, policies.CallbackRetry());
-  Dispatcher dispatcher(&journal, &invoker, &registry, &policies, &runner,
-                        {.max_pending_calls = config.limits().max_pending_calls()},
-                        [&hub, &deliverer](const v1::Completion& completion,
-                                           const std::string& callback) {
-                          hub.Notify(completion);
-                          if (!callback.empty()) deliverer.Deliver(completion, callback);
-                        });
+  Dispatcher dispatcher(
+      &journal, &invoker, &registry, &policies, &runner,
+      {.max_pending_calls = config.limits().max_pending_calls()},
+      [&hub, &deliverer](const v1::Completion& completion, const std::string& callback) {
+        hub.Notify(completion);
+        if (!callback.empty()) deliverer.Deliver(completion, callback);
+      });
   SidecarService sidecar({.name = config.name()}, &registry, &invoker, &counters,
                          {.journal = &journal,
                           .dispatcher = &dispatcher,
@@ -265,7 +265,8 @@ int main(int argc, char** argv) {
       "callmesh sidecar daemon.\n\n"
       "  callmeshd [--config FILE] [--listen HOST:PORT] [--data-dir DIR] [--name NAME]\n\n"
       "Serves the callmesh.v1.Sidecar API (Invoke, RegisterService, ...) and proxies any other\n"
-      "gRPC method carrying the metadata 'callmesh-target: <service>'. SIGTERM drains and exits 0;\n"
+      "gRPC method carrying the metadata 'callmesh-target: <service>'. SIGTERM drains and exits "
+      "0;\n"
       "bad configuration exits 2. Flags may be written --data-dir or --data_dir.");
   std::vector<std::string> storage;
   std::vector<char*> args = callmesh::DashedFlagsToUnderscores(argc, argv, &storage);

@@ -43,9 +43,8 @@ class PrintingCallback final : public callmesh::v1::Callback::Service {
   }
   bool WaitFor(const std::string& cid) {
     absl::MutexLock lock(&mu_);
-    auto arrived = [this, &cid]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return received_.count(cid) > 0;
-    };
+    auto arrived = [this, &cid]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return received_.count(cid) > 0; };
     return mu_.AwaitWithTimeout(absl::Condition(&arrived), absl::Seconds(30));
   }
 
@@ -146,8 +145,8 @@ int main(int argc, char** argv) {
   auto reader = stub->WatchCompletions(&watch_context, watch);
   callmesh::v1::Completion completion;
   for (int i = 0; i < 3 && reader->Read(&completion); ++i) {
-    std::cout << "  watch: sequence " << completion.sequence() << " cid=" << completion.cid()
-              << " " << callmesh::v1::CallState_Name(completion.state()) << "\n";
+    std::cout << "  watch: sequence " << completion.sequence() << " cid=" << completion.cid() << " "
+              << callmesh::v1::CallState_Name(completion.state()) << "\n";
   }
   watch_context.TryCancel();
   audit_host.Shutdown();

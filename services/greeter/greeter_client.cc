@@ -52,8 +52,8 @@ int main(int argc, char** argv) {
   callmesh::v1::InvokeResponse invoked;
   grpc::ClientContext invoke_context;
   invoke_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-  grpc::Status status = callmesh::v1::Sidecar::NewStub(channel)->Invoke(&invoke_context, invoke,
-                                                                         &invoked);
+  grpc::Status status =
+      callmesh::v1::Sidecar::NewStub(channel)->Invoke(&invoke_context, invoke, &invoked);
   greeter::v1::HelloReply reply;
   if (status.ok() && !reply.ParseFromString(invoked.payload())) {
     status = grpc::Status(grpc::StatusCode::INTERNAL, "reply is not a HelloReply");

@@ -34,9 +34,9 @@ grpc::Status GreeterService::SayHello(grpc::ServerContext* server_context,
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                           "HelloRequest.fail_code must be a gRPC status code 1..16");
     }
-    return grpc::Status(static_cast<grpc::StatusCode>(request->fail_code()),
-                        "failing on request (fail_code " + std::to_string(request->fail_code()) +
-                            ")");
+    return grpc::Status(
+        static_cast<grpc::StatusCode>(request->fail_code()),
+        "failing on request (fail_code " + std::to_string(request->fail_code()) + ")");
   }
   reply->set_message("Hello, " + request->name() + "!");
   reply->set_cid(context.cid());

@@ -83,8 +83,9 @@ class AsyncTest : public ::testing::Test {
     ASSERT_TRUE(greeter_host_->Start().ok());
   }
   void SetUp() override {
-    Start("default_retry: {max_attempts: 4, initial_backoff: 50ms, max_backoff: 200ms}\n"
-          "callback_retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 100ms}\n");
+    Start(
+        "default_retry: {max_attempts: 4, initial_backoff: 50ms, max_backoff: 200ms}\n"
+        "callback_retry: {max_attempts: 3, initial_backoff: 50ms, max_backoff: 100ms}\n");
   }
   void Connect() { stub_ = v1::Sidecar::NewStub(sidecar_->Channel()); }
 

@@ -8,10 +8,10 @@
 
 #include "absl/strings/match.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
-#include "grpc/health/v1/health.grpc.pb.h"
 #include "tests/support/process.h"
 #include "tests/support/sidecar_process.h"
 
@@ -165,7 +165,8 @@ TEST_F(InvokeTest, DeadlineShorterThanHandlerCancelsTarget) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
   // The target learns of it: its handler stops early instead of running 5 s.
   const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (greeter_.cancelled_calls() == 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(10));
+  while (greeter_.cancelled_calls() == 0 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(greeter_.cancelled_calls(), 1u);
 }
 
@@ -184,7 +185,8 @@ TEST_F(InvokeTest, CallerCancellationReachesTarget) {
   canceller.join();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::CANCELLED);
   const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (greeter_.cancelled_calls() == 0 && absl::Now() < until) absl::SleepFor(absl::Milliseconds(10));
+  while (greeter_.cancelled_calls() == 0 && absl::Now() < until)
+    absl::SleepFor(absl::Milliseconds(10));
   EXPECT_EQ(greeter_.cancelled_calls(), 1u);
 }
 
@@ -291,9 +293,9 @@ TEST(InvokeConfig, BadConfigExitsTwoNamingFileAndKey) {
   const std::string dir = testing::NewTempDir("badconfig");
   const std::string path = dir + "/callmeshd.yaml";
   std::ofstream(path) << "name: app\nlimits:\n  max_pending_callz: 10\n";
-  auto process = testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
-                                         {"--config=" + path, "--data-dir=" + dir + "/data"},
-                                         "badconfig");
+  auto process =
+      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
+                              {"--config=" + path, "--data-dir=" + dir + "/data"}, "badconfig");
   ASSERT_TRUE(process.ok());
   absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
@@ -307,9 +309,9 @@ TEST(InvokeConfig, WrongTypeExitsTwoNamingKey) {
   const std::string dir = testing::NewTempDir("badtype");
   const std::string path = dir + "/callmeshd.json";
   std::ofstream(path) << R"({"max_payload_bytes": "lots"})";
-  auto process = testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
-                                         {"--config=" + path, "--data-dir=" + dir + "/data"},
-                                         "badtype");
+  auto process =
+      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
+                              {"--config=" + path, "--data-dir=" + dir + "/data"}, "badtype");
   ASSERT_TRUE(process.ok());
   absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());
@@ -321,9 +323,9 @@ TEST(InvokeConfig, PortInUseExitsTwo) {
   auto first = SidecarProcess::Start({});
   ASSERT_TRUE(first.ok()) << first.status();
   const std::string dir = testing::NewTempDir("portinuse");
-  auto process = testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
-                                         {"--listen=" + first->address(), "--data-dir=" + dir},
-                                         "portinuse");
+  auto process =
+      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
+                              {"--listen=" + first->address(), "--data-dir=" + dir}, "portinuse");
   ASSERT_TRUE(process.ok());
   absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
   ASSERT_TRUE(code.ok());

@@ -139,9 +139,8 @@ absl::StatusOr<std::string> Process::WaitReady(const std::string& ready_file,
           absl::StrCat("exited with code ", exit_code_, " before it was ready:\n", output()));
     }
     if (absl::Now() > until) {
-      return absl::DeadlineExceededError(absl::StrCat("not ready after ",
-                                                      absl::FormatDuration(timeout), ":\n",
-                                                      output()));
+      return absl::DeadlineExceededError(
+          absl::StrCat("not ready after ", absl::FormatDuration(timeout), ":\n", output()));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }

@@ -28,8 +28,7 @@ absl::StatusOr<SidecarProcess> SidecarProcess::Start(SidecarOptions options) {
   absl::StatusOr<Process> process = Launch(options, ready_file);
   if (!process.ok()) return process.status();
   SidecarProcess sidecar(std::move(options), *std::move(process));
-  absl::StatusOr<std::string> address =
-      sidecar.process_.WaitReady(ready_file, absl::Seconds(30));
+  absl::StatusOr<std::string> address = sidecar.process_.WaitReady(ready_file, absl::Seconds(30));
   if (!address.ok()) return address.status();
   sidecar.address_ = *address;
   // Later restarts bind the same port.

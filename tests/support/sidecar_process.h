@@ -46,8 +46,8 @@ class SidecarProcess {
   absl::Status Restart();
 
  private:
-  SidecarProcess(SidecarOptions options, Process process) : options_(std::move(options)),
-                                                            process_(std::move(process)) {}
+  SidecarProcess(SidecarOptions options, Process process)
+      : options_(std::move(options)), process_(std::move(process)) {}
   SidecarOptions options_;
   Process process_;
   std::string address_;

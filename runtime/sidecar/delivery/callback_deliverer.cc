@@ -17,8 +17,7 @@ void CallbackDeliverer::Deliver(const v1::Completion& completion, const std::str
   runner_->Post([this, completion, callback] { Attempt(completion, callback, 1); });
 }
 
-void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
-                                uint32_t attempt) {
+void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback, uint32_t attempt) {
   completion.set_delivery_attempt(attempt);
   InvokeCall call;
   call.service = callback;
@@ -36,8 +35,9 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
         });
       });
   if (!started.ok()) {
-    AttemptDone(std::move(completion), std::move(callback), attempt,
-                grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(started.status().message())));
+    AttemptDone(
+        std::move(completion), std::move(callback), attempt,
+        grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(started.status().message())));
   }
 }
 

@@ -54,18 +54,17 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
   }
   const std::string service = envelope.service();
   const absl::Time deadline = CallDeadline(envelope, policies_->DefaultCallTimeout());
-  journal_->Accept(std::move(envelope),
-                   [this, service, deadline, done = std::move(done)](
-                       absl::StatusOr<Journal::AcceptResult> result) {
-                     {
-                       absl::MutexLock lock(&mu_);
-                       --submitting_;
-                     }
-                     if (result.ok() && !result->deduplicated) {
-                       Track(result->cid, service, deadline);
-                     }
-                     done(std::move(result));
-                   });
+  journal_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done)](
+                                            absl::StatusOr<Journal::AcceptResult> result) {
+    {
+      absl::MutexLock lock(&mu_);
+      --submitting_;
+    }
+    if (result.ok() && !result->deduplicated) {
+      Track(result->cid, service, deadline);
+    }
+    done(std::move(result));
+  });
 }
 
 void Dispatcher::Resume(const v1::Call& call) {
@@ -122,7 +121,8 @@ void Dispatcher::ReleaseSlot(const std::string& service) {
 void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) {
   absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
   if (!stored.ok() || IsTerminal(stored->state())) {
-    if (!stored.ok()) spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
+    if (!stored.ok())
+      spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
     {
       absl::MutexLock lock(&mu_);
       active_.erase(cid);
@@ -188,10 +188,9 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   if (!started.ok()) {
     // Not registered or no healthy instance: the mesh is unavailable for now.
     const absl::Status& s = started.status();
-    const grpc::StatusCode code =
-        absl::IsNotFound(s) || absl::IsUnavailable(s)
-            ? grpc::StatusCode::UNAVAILABLE
-            : static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
+    const grpc::StatusCode code = absl::IsNotFound(s) || absl::IsUnavailable(s)
+                                      ? grpc::StatusCode::UNAVAILABLE
+                                      : static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
     AttemptDone(cid, service, attempt, grpc::Status(code, std::string(s.message())), "");
     return;
   }
@@ -230,8 +229,8 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   const absl::Time now = absl::Now();
   if (now >= deadline) {
     Finish(call, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
-           absl::StrCat("deadline passed after ", attempt, " attempt(s); last: ",
-                        status.error_message()),
+           absl::StrCat("deadline passed after ", attempt,
+                        " attempt(s); last: ", status.error_message()),
            "");
     return;
   }
@@ -287,9 +286,9 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
   completion.set_status_message(message);
   completion.set_reply(std::move(reply));
   const std::string callback = ResolveCallback(call.envelope());
-  absl::StatusOr<v1::Completion> stored = journal_->Complete(
-      cid, std::move(completion),
-      callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
+  absl::StatusOr<v1::Completion> stored =
+      journal_->Complete(cid, std::move(completion),
+                         callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
   if (!stored.ok()) {
     if (!absl::IsFailedPrecondition(stored.status())) {
       spdlog::error("[cid={}] cannot journal its outcome: {}", cid, stored.status().ToString());

@@ -6,7 +6,8 @@
 //
 //   Dispatcher dispatcher(&journal, &invoker, &registry, &policies, &runner, options, on_done);
 //   journal.ForEachUnfinished([&](const v1::Call& call) { dispatcher.Resume(call); });
-//   dispatcher.Submit(std::move(envelope), [reactor](absl::StatusOr<Journal::AcceptResult> r) {..});
+//   dispatcher.Submit(std::move(envelope), [reactor](absl::StatusOr<Journal::AcceptResult> r)
+//   {..});
 //
 // Life of a call: Submit journals it (ACCEPTED) and acknowledges; it waits for a slot of its
 // target (LimitsConfig.max_in_flight_per_target / ServiceConfig.max_in_flight); before each attempt
@@ -15,8 +16,9 @@
 // tried again after the back-off while attempts and the deadline allow; otherwise the call
 // ends FAILED with the last status. While the target has no registered or healthy instance the
 // call waits (checking every 250 ms, without using up attempts) until its deadline, so calls
-// wait out a target that is restarting, or services re-registering after this sidecar restarts. Casts are deleted from the journal
-// once they end (no result is kept); InvokeAsync outcomes are journaled and handed to `on_done`.
+// wait out a target that is restarting, or services re-registering after this sidecar restarts.
+// Casts are deleted from the journal once they end (no result is kept); InvokeAsync outcomes are
+// journaled and handed to `on_done`.
 //
 // Memory: per pending call a few dozen bytes (CID, target, deadline); payloads stay on disk until
 // an attempt starts. Thread-safe.

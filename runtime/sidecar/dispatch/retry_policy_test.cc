@@ -38,10 +38,10 @@ services:
 TEST(RetryPolicy, DefaultRetryableCodes) {
   DispatchPolicies policies(Config(""));
   const RetryPlan& plan = policies.Retry("any", "a.B/C");
-  EXPECT_TRUE(plan.IsRetryable(14));   // UNAVAILABLE
-  EXPECT_TRUE(plan.IsRetryable(8));    // RESOURCE_EXHAUSTED
-  EXPECT_TRUE(plan.IsRetryable(10));   // ABORTED
-  EXPECT_FALSE(plan.IsRetryable(3));   // INVALID_ARGUMENT
+  EXPECT_TRUE(plan.IsRetryable(14));  // UNAVAILABLE
+  EXPECT_TRUE(plan.IsRetryable(8));   // RESOURCE_EXHAUSTED
+  EXPECT_TRUE(plan.IsRetryable(10));  // ABORTED
+  EXPECT_FALSE(plan.IsRetryable(3));  // INVALID_ARGUMENT
   EXPECT_FALSE(plan.IsRetryable(0));
 }
 

@@ -46,8 +46,7 @@ void TaskRunner::Work() {
         }
         if (!ready_.empty()) break;
         if (stopping_) return;
-        const absl::Time wake =
-            timers_.empty() ? now + absl::Seconds(1) : timers_.begin()->first;
+        const absl::Time wake = timers_.empty() ? now + absl::Seconds(1) : timers_.begin()->first;
         // Also wake for a timer posted meanwhile that is due before `wake`.
         auto has_work = [this, wake]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return !ready_.empty() || stopping_ ||

@@ -2,9 +2,9 @@
 // their blocking work (journal writes wait for fsync), off gRPC's threads.
 #pragma once
 
+#include <deque>
 #include <functional>
 #include <map>
-#include <deque>
 #include <thread>
 #include <vector>
 

@@ -13,8 +13,7 @@ Invoker::Invoker(Registry* registry, CidGenerator* cids, Options options)
     : registry_(registry), cids_(cids), options_(options) {}
 
 absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
-                                                              grpc::ByteBuffer payload,
-                                                              Done done) {
+                                                              grpc::ByteBuffer payload, Done done) {
   const size_t size = payload.Length();
   if (size > options_.max_payload_bytes) {
     return absl::ResourceExhaustedError(absl::StrCat("payload of ", size,
@@ -91,8 +90,8 @@ absl::Status ValidateHeader(const std::string& key, const std::string& value) {
   if (absl::EndsWith(key, "-bin")) return absl::OkStatus();
   for (char c : value) {
     if (c < 0x20 || c > 0x7e) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(shown, ": value must be printable ASCII (use a key ending in -bin for bytes)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          shown, ": value must be printable ASCII (use a key ending in -bin for bytes)"));
     }
   }
   return absl::OkStatus();

@@ -12,7 +12,8 @@ TEST(ValidateHeader, AcceptsPlainAndBinaryHeaders) {
 }
 
 TEST(ValidateHeader, RejectsReservedAndMalformedNamingTheHeader) {
-  for (const char* key : {"grpc-timeout", "callmesh-cid", "Upper", "has space", "", "traceparent"}) {
+  for (const char* key :
+       {"grpc-timeout", "callmesh-cid", "Upper", "has space", "", "traceparent"}) {
     absl::Status s = ValidateHeader(key, "v");
     EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << key;
   }

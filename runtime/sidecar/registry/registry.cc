@@ -42,8 +42,7 @@ Registry::Registry(Options options) : options_(options) {}
 
 Registry::~Registry() { Stop(); }
 
-std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address,
-                                                 bool is_static) const {
+std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address, bool is_static) const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
@@ -51,8 +50,7 @@ std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address,
   args.SetMaxReceiveMessageSize(options_.max_receive_bytes);
   // Every instance gets its own connection even when two share an address.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel =
-      grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
   return std::make_shared<Instance>(address, is_static, std::move(channel));
 }
 
@@ -91,17 +89,16 @@ absl::Status Registry::AddInstance(const std::string& name, const std::string& a
   } else {
     instance = MakeInstance(address, is_static);
     service->instances.push_back(instance);
-    spdlog::info("registry: added {} instance {} of service {}", is_static ? "static" : "registered",
-                 address, name);
+    spdlog::info("registry: added {} instance {} of service {}",
+                 is_static ? "static" : "registered", address, name);
   }
   if (request != nullptr) {
     instance->grpc_services_.assign(request->grpc_services().begin(),
                                     request->grpc_services().end());
     for (const auto& sub : request->subscriptions()) {
       const bool known = std::any_of(
-          service->subscriptions.begin(), service->subscriptions.end(), [&](const auto& s) {
-            return s.topic() == sub.topic() && s.method() == sub.method();
-          });
+          service->subscriptions.begin(), service->subscriptions.end(),
+          [&](const auto& s) { return s.topic() == sub.topic() && s.method() == sub.method(); });
       if (!known) service->subscriptions.push_back(sub);
     }
   }
@@ -154,9 +151,8 @@ absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view servi
   for (const auto& instance : service.instances) {
     states.push_back(absl::StrCat(instance->address(), " (", instance->health_detail_, ")"));
   }
-  return absl::UnavailableError(absl::StrCat("service \"", service_name,
-                                             "\" has no healthy instance: ",
-                                             absl::StrJoin(states, ", ")));
+  return absl::UnavailableError(absl::StrCat(
+      "service \"", service_name, "\" has no healthy instance: ", absl::StrJoin(states, ", ")));
 }
 
 bool Registry::Contains(absl::string_view service) const {

@@ -89,7 +89,8 @@ TEST(Registry, HealthCheckerNoticesRecovery) {
   server.SetServing(true);
   registry.StartHealthChecks();
   absl::Time give_up = absl::Now() + absl::Seconds(10);
-  while (!registry.Pick("greeter").ok() && absl::Now() < give_up) absl::SleepFor(absl::Milliseconds(20));
+  while (!registry.Pick("greeter").ok() && absl::Now() < give_up)
+    absl::SleepFor(absl::Milliseconds(20));
   EXPECT_TRUE(registry.Pick("greeter").ok());
   registry.Stop();
 }

@@ -176,8 +176,8 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
   }
   if (!callback.empty()) CALLMESH_RETURN_IF_ERROR(ValidateServiceName(callback, "callback"));
   if (idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("idempotency_key: longer than ",
-                                                   kMaxIdempotencyKeyBytes, " bytes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("idempotency_key: longer than ", kMaxIdempotencyKeyBytes, " bytes"));
   }
   for (const auto& [key, value] : headers) CALLMESH_RETURN_IF_ERROR(ValidateHeader(key, value));
   absl::Duration call_timeout = async_.policies->DefaultCallTimeout();
@@ -185,7 +185,8 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
     if (timeout->seconds() < 0 || timeout->nanos() < 0) {
       return absl::InvalidArgumentError("timeout: must not be negative");
     }
-    if (timeout->seconds() != 0 || timeout->nanos() != 0) call_timeout = FromProtoDuration(*timeout);
+    if (timeout->seconds() != 0 || timeout->nanos() != 0)
+      call_timeout = FromProtoDuration(*timeout);
   }
   if (!registry_->Contains(service)) {
     return absl::NotFoundError(absl::StrCat("service \"", service,
@@ -231,11 +232,11 @@ v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
 grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
                                                       const v1::InvokeAsyncRequest* request,
                                                       v1::InvokeAsyncResponse* response) {
-  absl::StatusOr<v1::CallEnvelope> envelope = BuildEnvelope(
-      *context, v1::CALL_KIND_INVOKE_ASYNC, request->service(), request->method(),
-      request->payload(), request->callback(), request->idempotency_key(),
-      request->has_timeout() ? &request->timeout() : nullptr, request->headers(),
-      request->source(), request->parent_cid());
+  absl::StatusOr<v1::CallEnvelope> envelope =
+      BuildEnvelope(*context, v1::CALL_KIND_INVOKE_ASYNC, request->service(), request->method(),
+                    request->payload(), request->callback(), request->idempotency_key(),
+                    request->has_timeout() ? &request->timeout() : nullptr, request->headers(),
+                    request->source(), request->parent_cid());
   if (!envelope.ok()) {
     async_rejected_.fetch_add(1);
     return FinishNow(context, ToGrpcStatus(envelope.status()));
@@ -260,8 +261,8 @@ grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* cont
                                                const v1::CastRequest* request,
                                                v1::CastResponse* response) {
   absl::StatusOr<v1::CallEnvelope> envelope = BuildEnvelope(
-      *context, v1::CALL_KIND_CAST, request->service(), request->method(), request->payload(),
-      "", request->idempotency_key(), request->has_timeout() ? &request->timeout() : nullptr,
+      *context, v1::CALL_KIND_CAST, request->service(), request->method(), request->payload(), "",
+      request->idempotency_key(), request->has_timeout() ? &request->timeout() : nullptr,
       request->headers(), request->source(), request->parent_cid());
   if (!envelope.ok()) {
     async_rejected_.fetch_add(1);
@@ -370,10 +371,9 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
   if (watchers_.fetch_add(1) >= async_.max_watchers) {
     absl::MutexLock lock(&reactor->core->mu);
     reactor->core->finished = true;
-    reactor->Finish(grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
-        absl::StrCat("callmeshd already serves ", async_.max_watchers,
-                     " completion watchers (limits.max_watchers)")));
+    reactor->Finish(grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                                 absl::StrCat("callmeshd already serves ", async_.max_watchers,
+                                              " completion watchers (limits.max_watchers)")));
     return reactor;
   }
   std::shared_ptr<WatchReactor::Core> core = reactor->core;
@@ -387,14 +387,15 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
     core->cursor = request->after_sequence();
   }
   TaskRunner* runner = async_.runner;
-  reactor->watcher = async_.hub->AddWatcher([runner, core] { runner->Post([core] { core->Pump(); }); });
+  reactor->watcher =
+      async_.hub->AddWatcher([runner, core] { runner->Post([core] { core->Pump(); }); });
   runner->Post([core] { core->Pump(); });
   return reactor;
 }
 
-grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(
-    grpc::CallbackServerContext* context, const v1::ListDeadLettersRequest* request,
-    v1::ListDeadLettersResponse* response) {
+grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(grpc::CallbackServerContext* context,
+                                                          const v1::ListDeadLettersRequest* request,
+                                                          v1::ListDeadLettersResponse* response) {
   auto page = async_.journal->ListDeadLetters(request->page_size(), request->page_token());
   if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
   for (v1::DeadLetter& dead : page->first) *response->add_dead_letters() = std::move(dead);

@@ -22,7 +22,8 @@ class ProxyService final : public grpc::CallbackGenericService {
   // `default_source` is used when the caller sends no `callmesh-source`.
   ProxyService(std::string default_source, Invoker* invoker, InvokeCounters* counters);
 
-  grpc::ServerGenericBidiReactor* CreateReactor(grpc::GenericCallbackServerContext* context) override;
+  grpc::ServerGenericBidiReactor* CreateReactor(
+      grpc::GenericCallbackServerContext* context) override;
 
  private:
   const std::string default_source_;

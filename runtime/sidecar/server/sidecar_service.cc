@@ -69,8 +69,8 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.traceparent = MetadataOr(*context, kTraceparentMetadata, "");
   call.deadline = DeadlineOf(*context);
   if (request->has_timeout()) {
-    const absl::Duration timeout = absl::Seconds(request->timeout().seconds()) +
-                                   absl::Nanoseconds(request->timeout().nanos());
+    const absl::Duration timeout =
+        absl::Seconds(request->timeout().seconds()) + absl::Nanoseconds(request->timeout().nanos());
     call.deadline = std::min(call.deadline, absl::Now() + timeout);
   }
   for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
@@ -83,14 +83,14 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   // On failure the reply has no body, so the CID also travels in the trailers.
   context->AddTrailingMetadata(kCidMetadata, call.cid);
   auto* reactor = new InvokeReactor();
-  auto started = invoker_->Start(
-      std::move(call), StringToByteBuffer(request->payload()),
-      [reactor, response, counters = counters_](const grpc::Status& status,
-                                                grpc::ByteBuffer* reply) {
-        if (status.ok()) response->set_payload(ByteBufferToString(*reply));
-        counters->Count(status.ok());
-        reactor->Finish(status);
-      });
+  auto started = invoker_->Start(std::move(call), StringToByteBuffer(request->payload()),
+                                 [reactor, response, counters = counters_](
+                                     const grpc::Status& status, grpc::ByteBuffer* reply) {
+                                   if (status.ok())
+                                     response->set_payload(ByteBufferToString(*reply));
+                                   counters->Count(status.ok());
+                                   reactor->Finish(status);
+                                 });
   if (!started.ok()) {
     counters_->Count(false);
     reactor->Finish(ToGrpcStatus(started.status()));
@@ -102,9 +102,9 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   return reactor;
 }
 
-grpc::ServerUnaryReactor* SidecarService::RegisterService(
-    grpc::CallbackServerContext* context, const v1::RegisterServiceRequest* request,
-    v1::RegisterServiceResponse*) {
+grpc::ServerUnaryReactor* SidecarService::RegisterService(grpc::CallbackServerContext* context,
+                                                          const v1::RegisterServiceRequest* request,
+                                                          v1::RegisterServiceResponse*) {
   return FinishNow(context, ToGrpcStatus(registry_->Register(*request)));
 }
 
@@ -139,8 +139,7 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
 }
 
 grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
-                                                  const v1::PublishRequest*,
-                                                  v1::PublishResponse*) {
+                                                  const v1::PublishRequest*, v1::PublishResponse*) {
   return NotImplementedYet(context, "Publish");
 }
 

@@ -7,19 +7,18 @@
 // Thread-safe; everything passed to the constructor must outlive the service.
 #pragma once
 
-#include "runtime/sidecar/delivery/callback_deliverer.h"
-#include "runtime/sidecar/delivery/completion_hub.h"
-#include "runtime/sidecar/dispatch/dispatcher.h"
-#include "runtime/sidecar/dispatch/retry_policy.h"
-#include "runtime/sidecar/dispatch/task_runner.h"
-#include "runtime/sidecar/journal/journal.h"
-
 #include <atomic>
 #include <string>
 
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/sidecar/delivery/callback_deliverer.h"
+#include "runtime/sidecar/delivery/completion_hub.h"
+#include "runtime/sidecar/dispatch/dispatcher.h"
+#include "runtime/sidecar/dispatch/retry_policy.h"
+#include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/journal/journal.h"
 #include "runtime/sidecar/registry/registry.h"
 
 namespace callmesh::sidecar {
@@ -74,19 +73,18 @@ class SidecarService final : public v1::Sidecar::CallbackService {
                                         v1::InvokeAsyncResponse*) override;
   grpc::ServerUnaryReactor* Cast(grpc::CallbackServerContext* context, const v1::CastRequest*,
                                  v1::CastResponse*) override;
-  grpc::ServerUnaryReactor* GetCall(grpc::CallbackServerContext* context,
-                                    const v1::GetCallRequest*, v1::Call*) override;
+  grpc::ServerUnaryReactor* GetCall(grpc::CallbackServerContext* context, const v1::GetCallRequest*,
+                                    v1::Call*) override;
   grpc::ServerUnaryReactor* WaitCall(grpc::CallbackServerContext* context,
                                      const v1::WaitCallRequest*, v1::Call*) override;
   grpc::ServerUnaryReactor* ListCalls(grpc::CallbackServerContext* context,
-                                      const v1::ListCallsRequest*,
-                                      v1::ListCallsResponse*) override;
+                                      const v1::ListCallsRequest*, v1::ListCallsResponse*) override;
   grpc::ServerUnaryReactor* CancelCall(grpc::CallbackServerContext* context,
                                        const v1::CancelCallRequest*, v1::Call*) override;
   grpc::ServerWriteReactor<v1::Completion>* WatchCompletions(
       grpc::CallbackServerContext* context, const v1::WatchCompletionsRequest*) override;
-  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context,
-                                    const v1::PublishRequest*, v1::PublishResponse*) override;
+  grpc::ServerUnaryReactor* Publish(grpc::CallbackServerContext* context, const v1::PublishRequest*,
+                                    v1::PublishResponse*) override;
   grpc::ServerUnaryReactor* ListDeadLetters(grpc::CallbackServerContext* context,
                                             const v1::ListDeadLettersRequest*,
                                             v1::ListDeadLettersResponse*) override;
@@ -95,16 +93,12 @@ class SidecarService final : public v1::Sidecar::CallbackService {
                                               v1::RedriveDeadLetterResponse*) override;
 
   // Checks an InvokeAsync or Cast and builds its envelope (new CID, deadline, accepted_at).
-  absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const grpc::CallbackServerContext& context,
-                                                 v1::CallKind kind, const std::string& service,
-                                                 const std::string& method,
-                                                 const std::string& payload,
-                                                 const std::string& callback,
-                                                 const std::string& idempotency_key,
-                                                 const google::protobuf::Duration* timeout,
-                                                 const google::protobuf::Map<std::string, std::string>& headers,
-                                                 const std::string& source,
-                                                 const std::string& parent_cid);
+  absl::StatusOr<v1::CallEnvelope> BuildEnvelope(
+      const grpc::CallbackServerContext& context, v1::CallKind kind, const std::string& service,
+      const std::string& method, const std::string& payload, const std::string& callback,
+      const std::string& idempotency_key, const google::protobuf::Duration* timeout,
+      const google::protobuf::Map<std::string, std::string>& headers, const std::string& source,
+      const std::string& parent_cid);
   // A call as the API shows it: payload only on request, the resolved callback filled in.
   v1::Call Present(v1::Call call, bool include_payload) const;
 
