@@ -56,13 +56,7 @@ void ServiceHost::RefreshLoop() {
       grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
   bool lost = false;
   while (!stop_refresh_.WaitForNotificationWithTimeout(options_.refresh_interval)) {
-    grpc::ClientContext context;
-    context.set_deadline(absl::ToChronoTime(absl::Now() + options_.refresh_interval));
-    v1::RegisterServiceRequest request;
-    request.set_name(options_.name);
-    request.set_address(address_);
-    v1::RegisterServiceResponse response;
-    grpc::Status status = stub->RegisterService(&context, request, &response);
+    grpc::Status status = SendRegistration(*stub, options_.refresh_interval, false);
     if (!status.ok() && !lost) {
       spdlog::warn("service {}: sidecar {} unreachable ({}); will keep registering", options_.name,
                    options_.sidecar, status.error_message());
@@ -73,17 +67,23 @@ void ServiceHost::RefreshLoop() {
   }
 }
 
-absl::Status ServiceHost::Register() {
-  auto stub = v1::Sidecar::NewStub(
-      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+grpc::Status ServiceHost::SendRegistration(v1::Sidecar::Stub& stub, absl::Duration timeout,
+                                           bool wait_for_ready) const {
   grpc::ClientContext context;
-  context.set_wait_for_ready(true);  // the sidecar may still be starting
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.register_timeout));
+  context.set_wait_for_ready(wait_for_ready);
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::RegisterServiceRequest request;
   request.set_name(options_.name);
   request.set_address(address_);
   v1::RegisterServiceResponse response;
-  grpc::Status status = stub->RegisterService(&context, request, &response);
+  return stub.RegisterService(&context, request, &response);
+}
+
+absl::Status ServiceHost::Register() {
+  auto stub = v1::Sidecar::NewStub(
+      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  // Wait for ready: the sidecar may still be starting.
+  grpc::Status status = SendRegistration(*stub, options_.register_timeout, true);
   if (!status.ok()) {
     return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                         absl::StrCat("cannot register service ", options_.name, " with sidecar ",

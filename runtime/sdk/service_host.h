@@ -25,6 +25,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "callmesh/v1/sidecar.grpc.pb.h"
 
 namespace callmesh {
 
@@ -75,6 +76,8 @@ class ServiceHost {
  private:
   absl::Status Register();
   void RefreshLoop();
+  grpc::Status SendRegistration(v1::Sidecar::Stub& stub, absl::Duration timeout,
+                                bool wait_for_ready) const;
   void Deregister();
 
   const ServiceHostOptions options_;

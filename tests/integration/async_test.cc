@@ -237,10 +237,7 @@ TEST_F(AsyncTest, DeadlineExpiresAndTargetIsCancelled) {
   v1::Call call = Wait(accepted.cid());
   EXPECT_EQ(call.state(), v1::CALL_STATE_EXPIRED);
   EXPECT_EQ(call.completion().status_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (greeter_.cancelled_calls() == 0 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  testing::WaitUntil([&] { return greeter_.cancelled_calls() > 0; });
   EXPECT_EQ(greeter_.cancelled_calls(), 1u);
 }
 
@@ -255,10 +252,7 @@ TEST_F(AsyncTest, CancelCallEndsRunningCallCancelled) {
   grpc::ClientContext context;
   ASSERT_TRUE(stub_->CancelCall(&context, cancel, &call).ok());
   EXPECT_EQ(call.state(), v1::CALL_STATE_CANCELLED);
-  const absl::Time until = absl::Now() + absl::Seconds(20);
-  while (greeter_.cancelled_calls() == 0 && absl::Now() < until) {
-    absl::SleepFor(absl::Milliseconds(10));
-  }
+  testing::WaitUntil([&] { return greeter_.cancelled_calls() > 0; });
   EXPECT_EQ(greeter_.cancelled_calls(), 1u);
   // The outcome never changes afterwards.
   EXPECT_EQ(Wait(accepted.cid()).state(), v1::CALL_STATE_CANCELLED);
@@ -354,9 +348,8 @@ TEST(AsyncLimits, OverPendingLimitIsResourceExhausted) {
       {.config_yaml = "limits: {max_pending_calls: 2, max_in_flight_per_target: 1}\n"});
   ASSERT_TRUE(sidecar.ok()) << sidecar.status();
   greeter::GreeterService greeter;
-  ServiceHost host({.name = "greeter", .sidecar = sidecar->address()});
-  host.AddService(&greeter);
-  ASSERT_TRUE(host.Start().ok());
+  auto host = testing::HostService("greeter", sidecar->address(), &greeter);
+  ASSERT_NE(host, nullptr);
   auto stub = v1::Sidecar::NewStub(sidecar->Channel());
   int accepted = 0, exhausted = 0;
   for (int i = 0; i < 4; ++i) {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
 
 namespace callmesh::testing {
 namespace {
@@ -57,6 +58,26 @@ absl::Status SidecarProcess::Restart() {
   process_ = *std::move(process);
   absl::StatusOr<std::string> address = process_.WaitReady(ready_file, absl::Seconds(60));
   return address.ok() ? absl::OkStatus() : address.status();
+}
+
+std::unique_ptr<ServiceHost> HostService(const std::string& name, const std::string& sidecar,
+                                         grpc::Service* service) {
+  auto host = std::make_unique<ServiceHost>(ServiceHostOptions{.name = name, .sidecar = sidecar});
+  host->AddService(service);
+  if (absl::Status started = host->Start(); !started.ok()) {
+    ADD_FAILURE() << "cannot host " << name << ": " << started;
+    return nullptr;
+  }
+  return host;
+}
+
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
+  const absl::Time until = absl::Now() + timeout;
+  while (!condition()) {
+    if (absl::Now() > until) return condition();
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
 }
 
 }  // namespace callmesh::testing

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "runtime/sdk/service_host.h"
 #include "tests/support/process.h"
 
 namespace callmesh::testing {
@@ -52,5 +53,13 @@ class SidecarProcess {
   Process process_;
   std::string address_;
 };
+
+// Serves `service` under the mesh name `name`, registered with the sidecar at `sidecar`; nullptr
+// (after a test failure naming the cause) if it cannot start.
+std::unique_ptr<ServiceHost> HostService(const std::string& name, const std::string& sidecar,
+                                         grpc::Service* service);
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes; returns its last value.
+bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(20));
 
 }  // namespace callmesh::testing

@@ -229,14 +229,12 @@ v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
   return call;
 }
 
-grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
-                                                      const v1::InvokeAsyncRequest* request,
-                                                      v1::InvokeAsyncResponse* response) {
-  absl::StatusOr<v1::CallEnvelope> envelope =
-      BuildEnvelope(*context, v1::CALL_KIND_INVOKE_ASYNC, request->service(), request->method(),
-                    request->payload(), request->callback(), request->idempotency_key(),
-                    request->has_timeout() ? &request->timeout() : nullptr, request->headers(),
-                    request->source(), request->parent_cid());
+// Journals `envelope` (when it was valid) and answers with the CID once it is durable. Shared by
+// InvokeAsync and Cast, whose responses both carry `cid` and `deduplicated`.
+template <typename Response>
+grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* context,
+                                                 absl::StatusOr<v1::CallEnvelope> envelope,
+                                                 Response* response) {
   if (!envelope.ok()) {
     async_rejected_.fetch_add(1);
     return FinishNow(context, ToGrpcStatus(envelope.status()));
@@ -257,31 +255,27 @@ grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContex
   return reactor;
 }
 
+grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
+                                                      const v1::InvokeAsyncRequest* request,
+                                                      v1::InvokeAsyncResponse* response) {
+  return Accept(
+      context,
+      BuildEnvelope(*context, v1::CALL_KIND_INVOKE_ASYNC, request->service(), request->method(),
+                    request->payload(), request->callback(), request->idempotency_key(),
+                    request->has_timeout() ? &request->timeout() : nullptr, request->headers(),
+                    request->source(), request->parent_cid()),
+      response);
+}
+
 grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* context,
                                                const v1::CastRequest* request,
                                                v1::CastResponse* response) {
-  absl::StatusOr<v1::CallEnvelope> envelope = BuildEnvelope(
-      *context, v1::CALL_KIND_CAST, request->service(), request->method(), request->payload(), "",
-      request->idempotency_key(), request->has_timeout() ? &request->timeout() : nullptr,
-      request->headers(), request->source(), request->parent_cid());
-  if (!envelope.ok()) {
-    async_rejected_.fetch_add(1);
-    return FinishNow(context, ToGrpcStatus(envelope.status()));
-  }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  async_.dispatcher->Submit(*std::move(envelope),
-                            [this, reactor, response](absl::StatusOr<Journal::AcceptResult> r) {
-                              if (!r.ok()) {
-                                async_rejected_.fetch_add(1);
-                                reactor->Finish(ToGrpcStatus(r.status()));
-                                return;
-                              }
-                              async_accepted_.fetch_add(1);
-                              response->set_cid(r->cid);
-                              response->set_deduplicated(r->deduplicated);
-                              reactor->Finish(grpc::Status::OK);
-                            });
-  return reactor;
+  return Accept(context,
+                BuildEnvelope(*context, v1::CALL_KIND_CAST, request->service(), request->method(),
+                              request->payload(), "", request->idempotency_key(),
+                              request->has_timeout() ? &request->timeout() : nullptr,
+                              request->headers(), request->source(), request->parent_cid()),
+                response);
 }
 
 grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* context,

@@ -99,6 +99,9 @@ class SidecarService final : public v1::Sidecar::CallbackService {
       const std::string& idempotency_key, const google::protobuf::Duration* timeout,
       const google::protobuf::Map<std::string, std::string>& headers, const std::string& source,
       const std::string& parent_cid);
+  template <typename Response>
+  grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context,
+                                   absl::StatusOr<v1::CallEnvelope> envelope, Response* response);
   // A call as the API shows it: payload only on request, the resolved callback filled in.
   v1::Call Present(v1::Call call, bool include_payload) const;
 
