@@ -202,7 +202,14 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
   envelope.set_payload(payload);
   envelope.set_source(!source.empty() ? source
                                       : MetadataOr(context, kSourceMetadata, options_.name));
-  envelope.set_callback(callback);
+  // The convention callback is resolved at acceptance (and again at completion, see
+  // Dispatcher::ResolveCallback): a completion right after a restart of this sidecar, before the
+  // callback service has registered again, must not lose its callback.
+  const std::string convention = absl::StrCat(envelope.source(), "-async-callback");
+  envelope.set_callback(!callback.empty() || kind != v1::CALL_KIND_INVOKE_ASYNC ||
+                                !registry_->Contains(convention)
+                            ? callback
+                            : convention);
   envelope.set_idempotency_key(idempotency_key);
   *envelope.mutable_deadline() = ToProtoTimestamp(now + call_timeout);
   envelope.mutable_headers()->insert(headers.begin(), headers.end());
