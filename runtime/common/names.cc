@@ -76,4 +76,8 @@ absl::StatusOr<std::string> MethodPath(absl::string_view method, absl::string_vi
   return absl::StrCat("/", m);
 }
 
+std::string ConventionCallback(absl::string_view source) {
+  return absl::StrCat(source, "-async-callback");
+}
+
 }  // namespace callmesh

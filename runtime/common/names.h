@@ -11,6 +11,10 @@
 namespace callmesh {
 
 // A mesh service name: 1 to 128 characters of [A-Za-z0-9._-].
+// The callback service that receives the completions of `source`'s async calls when they name
+// none: "<source>-async-callback".
+std::string ConventionCallback(absl::string_view source);
+
 absl::Status ValidateServiceName(absl::string_view name, absl::string_view field);
 
 // "host:port" with a port from 0 to 65535; IPv6 hosts in brackets ("[::1]:4770").

@@ -106,12 +106,8 @@ constexpr int kWorkerThreads = 16;
 absl::Status Recover(Journal& journal, Dispatcher& dispatcher, CallbackDeliverer& deliverer) {
   size_t calls = 0, deliveries = 0;
   absl::Status status = journal.ForEachUnfinished([&](const v1::Call& call) {
-    if (call.state() == v1::CALL_STATE_SUCCEEDED || call.state() == v1::CALL_STATE_FAILED ||
-        call.state() == v1::CALL_STATE_CANCELLED || call.state() == v1::CALL_STATE_EXPIRED) {
-      std::string callback = call.callback();
-      if (callback.empty()) callback = call.envelope().callback();
-      if (callback.empty()) callback = call.envelope().source() + "-async-callback";
-      deliverer.Deliver(call.completion(), callback);
+    if (IsTerminalState(call.state())) {
+      deliverer.Deliver(call.completion(), CallbackOf(call));
       ++deliveries;
     } else {
       dispatcher.Resume(call);

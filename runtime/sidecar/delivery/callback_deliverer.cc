@@ -2,10 +2,17 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/common/byte_buffers.h"
+#include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
+
+std::string CallbackOf(const v1::Call& call) {
+  if (!call.callback().empty()) return call.callback();
+  if (!call.envelope().callback().empty()) return call.envelope().callback();
+  return ConventionCallback(call.envelope().source());
+}
 
 constexpr char kOnCompletionPath[] = "/callmesh.v1.Callback/OnCompletion";
 
@@ -97,10 +104,7 @@ absl::Status CallbackDeliverer::Redrive(const std::string& cid) {
   if (absl::Status s = journal_->SetDelivery(cid, v1::DELIVERY_STATE_PENDING, nullptr); !s.ok()) {
     return s;
   }
-  std::string callback = call->callback();
-  if (callback.empty()) callback = call->envelope().callback();
-  if (callback.empty()) callback = absl::StrCat(call->envelope().source(), "-async-callback");
-  Deliver(call->completion(), callback);
+  Deliver(call->completion(), CallbackOf(*call));
   return absl::OkStatus();
 }
 

@@ -22,6 +22,10 @@
 
 namespace callmesh::sidecar {
 
+// The callback a terminal call's completion goes to: the resolved one, else the explicit one,
+// else the convention's.
+std::string CallbackOf(const v1::Call& call);
+
 class CallbackDeliverer {
  public:
   // Every pointer must outlive the deliverer.

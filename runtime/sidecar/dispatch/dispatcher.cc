@@ -3,16 +3,12 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/byte_buffers.h"
+#include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
 namespace {
-
-bool IsTerminal(v1::CallState state) {
-  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
-         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
-}
 
 std::string MethodPathOf(const std::string& method) {
   return absl::StartsWith(method, "/") ? method : absl::StrCat("/", method);
@@ -68,7 +64,7 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
 }
 
 void Dispatcher::Resume(const v1::Call& call) {
-  if (IsTerminal(call.state())) return;
+  if (IsTerminalState(call.state())) return;
   Track(call.envelope().cid(), call.envelope().service(),
         CallDeadline(call.envelope(), policies_->DefaultCallTimeout()));
 }
@@ -120,7 +116,7 @@ void Dispatcher::ReleaseSlot(const std::string& service) {
 
 void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) {
   absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
-  if (!stored.ok() || IsTerminal(stored->state())) {
+  if (!stored.ok() || IsTerminalState(stored->state())) {
     if (!stored.ok())
       spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
     {
@@ -215,7 +211,7 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
     deadline = active->second.deadline;
   }
   absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
-  if (!stored.ok() || IsTerminal(stored->state())) {
+  if (!stored.ok() || IsTerminalState(stored->state())) {
     absl::MutexLock lock(&mu_);
     active_.erase(cid);
     return;
@@ -307,7 +303,7 @@ void Dispatcher::Expire(const std::string& cid) {
     if (active_.count(cid) == 0) return;
   }
   absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
-  if (!stored.ok() || IsTerminal(stored->state())) return;
+  if (!stored.ok() || IsTerminalState(stored->state())) return;
   Finish(*stored, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
          "the call's deadline passed before it finished", "");
 }
@@ -315,7 +311,7 @@ void Dispatcher::Expire(const std::string& cid) {
 absl::StatusOr<v1::Call> Dispatcher::Cancel(const std::string& cid, const std::string& reason) {
   absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
   if (!stored.ok()) return stored.status();
-  if (!IsTerminal(stored->state())) {
+  if (!IsTerminalState(stored->state())) {
     Finish(*stored, v1::CALL_STATE_CANCELLED, static_cast<int>(grpc::StatusCode::CANCELLED),
            reason.empty() ? "cancelled through CancelCall" : absl::StrCat("cancelled: ", reason),
            "");
@@ -327,7 +323,7 @@ std::string Dispatcher::ResolveCallback(const v1::CallEnvelope& envelope) const 
   if (envelope.kind() != v1::CALL_KIND_INVOKE_ASYNC) return "";
   if (!envelope.callback().empty()) return envelope.callback();
   if (envelope.source().empty()) return "";
-  const std::string convention = absl::StrCat(envelope.source(), "-async-callback");
+  const std::string convention = ConventionCallback(envelope.source());
   return registry_->Contains(convention) ? convention : "";
 }
 

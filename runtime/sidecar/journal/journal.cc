@@ -23,6 +23,8 @@
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
+
+bool IsTerminalState(v1::CallState state) { return journal_records::IsTerminal(state); }
 namespace keys = journal_keys;
 using journal_records::BadRecord;
 using journal_records::DeliveryName;

@@ -21,11 +21,6 @@ constexpr size_t kMaxIdempotencyKeyBytes = 256;
 constexpr absl::Duration kDefaultWait = absl::Seconds(30);
 constexpr absl::Duration kMaxWait = absl::Minutes(10);
 
-bool IsTerminal(v1::CallState state) {
-  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
-         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
-}
-
 absl::Status ValidateCid(const std::string& cid) {
   if (cid.empty()) return absl::InvalidArgumentError("cid: must not be empty");
   if (cid.size() > 128) return absl::InvalidArgumentError("cid: longer than 128 bytes");
@@ -205,7 +200,7 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
   // The convention callback is resolved at acceptance (and again at completion, see
   // Dispatcher::ResolveCallback): a completion right after a restart of this sidecar, before the
   // callback service has registered again, must not lose its callback.
-  const std::string convention = absl::StrCat(envelope.source(), "-async-callback");
+  const std::string convention = ConventionCallback(envelope.source());
   envelope.set_callback(!callback.empty() || kind != v1::CALL_KIND_INVOKE_ASYNC ||
                                 !registry_->Contains(convention)
                             ? callback
@@ -223,11 +218,9 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
 v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
   if (!include_payload) call.mutable_envelope()->clear_payload();
   if (call.callback().empty()) {
-    if (IsTerminal(call.state())) {
+    if (IsTerminalState(call.state())) {
       if (call.callback_delivery() != v1::DELIVERY_STATE_NONE) {
-        call.set_callback(!call.envelope().callback().empty()
-                              ? call.envelope().callback()
-                              : absl::StrCat(call.envelope().source(), "-async-callback"));
+        call.set_callback(CallbackOf(call));
       }
     } else {
       call.set_callback(async_.dispatcher->ResolveCallback(call.envelope()));
@@ -328,7 +321,7 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
     runner->Post([state, present] { state->FinishWith(present()); });
   });
   absl::StatusOr<v1::Call> now = present();
-  if (!now.ok() || IsTerminal(now->state()) || wait <= absl::ZeroDuration()) {
+  if (!now.ok() || IsTerminalState(now->state()) || wait <= absl::ZeroDuration()) {
     state->FinishWith(now);
     return reactor;
   }
