@@ -14,6 +14,10 @@ grpc::Status GreeterService::SayHello(grpc::ServerContext* server_context,
                                       ::greeter::v1::HelloReply* reply) {
   started_calls_.fetch_add(1);
   const Context context = Context::From(*server_context);
+  {
+    absl::MutexLock lock(&mu_);
+    seen_cids_.push_back(context.cid());
+  }
   spdlog::info("[cid={}] SayHello name={} from {} attempt {}", context.cid(), request->name(),
                context.source(), context.attempt());
   if (request->name().empty()) {
@@ -43,6 +47,11 @@ grpc::Status GreeterService::SayHello(grpc::ServerContext* server_context,
   reply->set_source(context.source());
   reply->set_attempt(context.attempt());
   return grpc::Status::OK;
+}
+
+std::vector<std::string> GreeterService::seen_cids() const {
+  absl::MutexLock lock(&mu_);
+  return seen_cids_;
 }
 
 }  // namespace callmesh::greeter

@@ -4,7 +4,10 @@
 
 #include <atomic>
 #include <cstdint>
+#include <string>
+#include <vector>
 
+#include "absl/synchronization/mutex.h"
 #include "services/greeter/greeter.grpc.pb.h"
 
 namespace callmesh::greeter {
@@ -20,10 +23,14 @@ class GreeterService final : public ::greeter::v1::Greeter::Service {
   uint64_t cancelled_calls() const { return cancelled_calls_.load(); }
   // Calls that started, cancelled or not.
   uint64_t started_calls() const { return started_calls_.load(); }
+  // The callmesh CID of every call that started, in arrival order (one entry per attempt).
+  std::vector<std::string> seen_cids() const;
 
  private:
   std::atomic<uint64_t> cancelled_calls_{0};
   std::atomic<uint64_t> started_calls_{0};
+  mutable absl::Mutex mu_;
+  std::vector<std::string> seen_cids_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace callmesh::greeter

@@ -1,7 +1,12 @@
 // InvokeAsync end to end: a real callmeshd with its RocksDB journal, the greeter and a callback
 // service hosted in this process, and the sidecar killed with SIGKILL and restarted.
 #include <grpcpp/create_channel.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <optional>
@@ -15,11 +20,13 @@
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
+#include "tests/support/process.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh {
 namespace {
 
+using ::callmesh::testing::Process;
 using ::callmesh::testing::SidecarProcess;
 using ::greeter::v1::HelloReply;
 using ::greeter::v1::HelloRequest;
@@ -68,6 +75,22 @@ HelloRequest Hello(const std::string& name, uint32_t delay_ms = 0, int fail_code
   request.set_delay_ms(delay_ms);
   request.set_fail_code(fail_code);
   return request;
+}
+
+// A loopback port that was free a moment ago, for servers that must come back on the same address.
+int FreeLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+    close(fd);
+    return -1;
+  }
+  close(fd);
+  return ntohs(address.sin_port);
 }
 
 class AsyncTest : public ::testing::Test {
@@ -343,6 +366,152 @@ TEST_F(AsyncTest, AcceptedCallsSurviveKill9AndRunOnceAfterRestartWithHigherAttem
   EXPECT_GE(reply.attempt(), 2u);
 }
 
+TEST_F(AsyncTest, CastRunsRetriedWithItsCidAndKeepsNoResultOrCallback) {
+  RecordingCallback convention;
+  auto host = HostCallback("tester-async-callback", &convention);
+  auto cast = [&](const HelloRequest& hello, v1::CastResponse* response) {
+    v1::CastRequest request;
+    request.set_service("greeter");
+    request.set_method(kSayHello);
+    request.set_payload(hello.SerializeAsString());
+    request.set_source("tester");
+    grpc::ClientContext context;
+    return stub_->Cast(&context, request, response);
+  };
+  v1::CastResponse failing, succeeding;
+  ASSERT_TRUE(cast(Hello("cast", 0, /*UNAVAILABLE*/ 14), &failing).ok());
+  ASSERT_TRUE(cast(Hello("cast"), &succeeding).ok());
+  EXPECT_FALSE(failing.cid().empty());
+  EXPECT_NE(failing.cid(), succeeding.cid());
+  // default_retry allows 4 attempts of the retryable failure; the target sees the cast's CID.
+  auto attempts_of = [&](const std::string& cid) {
+    const std::vector<std::string> seen = greeter_.seen_cids();
+    return std::count(seen.begin(), seen.end(), cid);
+  };
+  ASSERT_TRUE(testing::WaitUntil([&] { return attempts_of(failing.cid()) == 4; }));
+  EXPECT_EQ(attempts_of(succeeding.cid()), 1);
+  // Once finished, nothing is kept: not pollable, not listed, no callback.
+  for (const std::string& cid : {failing.cid(), succeeding.cid()}) {
+    EXPECT_TRUE(testing::WaitUntil([&] {
+      v1::GetCallRequest get;
+      get.set_cid(cid);
+      v1::Call call;
+      grpc::ClientContext context;
+      return stub_->GetCall(&context, get, &call).error_code() == grpc::StatusCode::NOT_FOUND;
+    })) << cid;
+  }
+  // A later async call's completion reaches the convention callback, so it was listening.
+  v1::InvokeAsyncResponse marker;
+  ASSERT_TRUE(InvokeAsync(Hello("marker"), &marker).ok());
+  ASSERT_TRUE(convention.WaitFor(marker.cid()).has_value());
+  for (const v1::Completion& completion : convention.received()) {
+    EXPECT_EQ(completion.cid(), marker.cid()) << "a cast produced a callback";
+  }
+  EXPECT_EQ(attempts_of(failing.cid()), 4);
+}
+
+TEST_F(AsyncTest, TargetKilledMidCallIsRetriedOnceItIsBack) {
+  // The target is a real greeter_server process on a fixed port, killed with SIGKILL while it
+  // holds the call and started again on the same port.
+  const int port = FreeLoopbackPort();
+  ASSERT_GT(port, 0);
+  const std::string listen = "127.0.0.1:" + std::to_string(port);
+  const std::string dir = testing::NewTempDir("target");
+  auto start_target = [&](const std::string& label) {
+    const std::string ready = dir + "/" + label + ".ready";
+    absl::StatusOr<Process> target =
+        Process::Start(testing::RunfilePath("services/greeter/greeter_server"),
+                       {"--name=worker", "--listen=" + listen, "--sidecar=" + sidecar_->address(),
+                        "--ready_file=" + ready},
+                       label);
+    EXPECT_TRUE(target.ok()) << target.status();
+    if (target.ok()) {
+      absl::StatusOr<std::string> address = target->WaitReady(ready, absl::Seconds(30));
+      EXPECT_TRUE(address.ok()) << address.status();
+    }
+    return target;
+  };
+  absl::StatusOr<Process> target = start_target("worker-1");
+  ASSERT_TRUE(target.ok());
+
+  v1::InvokeAsyncResponse accepted;
+  ASSERT_TRUE(InvokeAsync(Hello("survivor", 4000), &accepted, "", "", 0, "worker").ok());
+  // Wait until the first attempt is under way, then give it time to reach the target.
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    v1::GetCallRequest get;
+    get.set_cid(accepted.cid());
+    v1::Call call;
+    grpc::ClientContext context;
+    return stub_->GetCall(&context, get, &call).ok() && call.state() == v1::CALL_STATE_RUNNING;
+  }));
+  absl::SleepFor(absl::Milliseconds(300));
+  target->Signal(SIGKILL);
+  ASSERT_TRUE(target->Wait(absl::Seconds(10)).ok());
+
+  absl::StatusOr<Process> restarted = start_target("worker-2");
+  ASSERT_TRUE(restarted.ok());
+  v1::Call call = Wait(accepted.cid(), 60);
+  ASSERT_EQ(call.state(), v1::CALL_STATE_SUCCEEDED) << call.DebugString();
+  EXPECT_GE(call.attempts(), 2u);
+  HelloReply reply;
+  ASSERT_TRUE(reply.ParseFromString(call.completion().reply()));
+  EXPECT_EQ(reply.cid(), accepted.cid());
+  EXPECT_GE(reply.attempt(), 2u);
+  EXPECT_TRUE(absl::StrContains(restarted->output(), accepted.cid())) << restarted->output();
+  restarted->Signal(SIGTERM);
+  EXPECT_TRUE(restarted->Wait(absl::Seconds(10)).ok());
+}
+
+// The callback service is configured statically at an address where nothing listens yet.
+class CallbackDownTest : public AsyncTest {
+ protected:
+  void SetUp() override {
+    port_ = FreeLoopbackPort();
+    ASSERT_GT(port_, 0);
+    Start(
+        "callback_retry: {max_attempts: 200, initial_backoff: 50ms, max_backoff: 200ms}\n"
+        "services:\n"
+        "  - name: late-callback\n"
+        "    addresses: [127.0.0.1:" +
+        std::to_string(port_) + "]\n");
+  }
+  int port_ = -1;
+};
+
+TEST_F(CallbackDownTest, CompletionIsDeliveredOnceTheCallbackServiceIsUp) {
+  v1::InvokeAsyncResponse accepted;
+  ASSERT_TRUE(InvokeAsync(Hello("later"), &accepted, "late-callback").ok());
+  v1::Call call = Wait(accepted.cid());
+  ASSERT_EQ(call.state(), v1::CALL_STATE_SUCCEEDED);
+  EXPECT_EQ(call.callback(), "late-callback");
+  // Deliveries fail while nothing listens; the completion stays pending, not dead-lettered.
+  absl::SleepFor(absl::Milliseconds(500));
+  v1::GetCallRequest get;
+  get.set_cid(accepted.cid());
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub_->GetCall(&context, get, &call).ok());
+    EXPECT_EQ(call.callback_delivery(), v1::DELIVERY_STATE_PENDING);
+  }
+
+  RecordingCallback late;
+  ServiceHost host(ServiceHostOptions{
+      .name = "late-callback", .listen = "127.0.0.1:" + std::to_string(port_), .sidecar = ""});
+  host.AddService(&late);
+  ASSERT_TRUE(host.Start().ok());
+  std::optional<v1::Completion> delivered = late.WaitFor(accepted.cid());
+  ASSERT_TRUE(delivered.has_value());
+  EXPECT_EQ(delivered->state(), v1::CALL_STATE_SUCCEEDED);
+  EXPECT_GE(delivered->delivery_attempt(), 2u);
+  EXPECT_TRUE(testing::WaitUntil([&] {
+    grpc::ClientContext context;
+    return stub_->GetCall(&context, get, &call).ok() &&
+           call.callback_delivery() == v1::DELIVERY_STATE_DELIVERED;
+  }));
+  EXPECT_EQ(late.received().size(), 1u);
+  host.Shutdown();
+}
+
 TEST(AsyncLimits, OverPendingLimitIsResourceExhausted) {
   auto sidecar = SidecarProcess::Start(
       {.config_yaml = "limits: {max_pending_calls: 2, max_in_flight_per_target: 1}\n"});
@@ -386,6 +555,24 @@ TEST(AsyncStartup, CorruptedJournalExitsTwoWithClearError) {
   EXPECT_EQ(*code, 2) << sidecar->process().output();
   EXPECT_TRUE(absl::StrContains(sidecar->process().output(), data_dir))
       << sidecar->process().output();
+}
+
+// As root (CI) permissions do not stop anything, so the unusable directories here are ones no
+// user can create: a path that is a regular file, a path below a regular file, and one in /proc.
+TEST(AsyncStartup, UnusableDataDirExitsTwoNamingIt) {
+  const std::string dir = testing::NewTempDir("baddata");
+  const std::string file = dir + "/not-a-directory";
+  std::ofstream(file) << "x";
+  for (const std::string& data_dir : {file, file + "/below", std::string("/proc/callmesh-data")}) {
+    absl::StatusOr<Process> process =
+        Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
+                       {"--listen=127.0.0.1:0", "--data-dir=" + data_dir}, "baddata");
+    ASSERT_TRUE(process.ok());
+    absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
+    ASSERT_TRUE(code.ok());
+    EXPECT_EQ(*code, 2) << data_dir << ": " << process->output();
+    EXPECT_TRUE(absl::StrContains(process->output(), data_dir)) << process->output();
+  }
 }
 
 }  // namespace

@@ -59,7 +59,9 @@ class InvokeTest : public ::testing::Test {
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
     grpc::Status status = stub_->Invoke(&context, invoke, &response);
-    if (status.ok()) EXPECT_TRUE(reply->ParseFromString(response.payload()));
+    if (status.ok()) {
+      EXPECT_TRUE(reply->ParseFromString(response.payload()));
+    }
     if (cid != nullptr) *cid = response.cid();
     return status;
   }

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "runtime/common/names.h"
+#include "runtime/common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
@@ -22,14 +23,6 @@ namespace {
 constexpr int kInitialReconnectBackoffMs = 200;
 constexpr int kMaxReconnectBackoffMs = 1000;
 
-google::protobuf::Timestamp ToProtoTimestamp(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t nanos = absl::ToUnixNanos(t);
-  ts.set_seconds(nanos / 1000000000);
-  ts.set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  return ts;
-}
-
 }  // namespace
 
 Instance::Instance(std::string address, bool is_static, std::shared_ptr<grpc::Channel> channel)
@@ -37,6 +30,11 @@ Instance::Instance(std::string address, bool is_static, std::shared_ptr<grpc::Ch
       is_static_(is_static),
       channel_(std::move(channel)),
       stub_(channel_) {}
+
+bool Instance::reachable() const {
+  return healthy() &&
+         channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE;
+}
 
 Registry::Registry(Options options) : options_(options) {}
 
@@ -138,18 +136,20 @@ absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view servi
                                             "\": not in the configuration and not registered"));
   }
   Service& service = *it->second;
-  // Round-robin over the healthy subset, so an unhealthy instance's share is spread evenly.
+  // Round-robin over the reachable subset, so an unhealthy instance's share is spread evenly.
   // The flags are read once into a snapshot so a concurrent probe cannot make the pick miss.
-  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> healthy;
+  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> reachable;
   for (const auto& instance : service.instances) {
-    if (instance->healthy()) healthy.push_back(&instance);
+    if (instance->reachable()) reachable.push_back(&instance);
   }
-  if (!healthy.empty()) {
-    return *healthy[service.next.fetch_add(1, std::memory_order_relaxed) % healthy.size()];
+  if (!reachable.empty()) {
+    return *reachable[service.next.fetch_add(1, std::memory_order_relaxed) % reachable.size()];
   }
   std::vector<std::string> states;
   for (const auto& instance : service.instances) {
-    states.push_back(absl::StrCat(instance->address(), " (", instance->health_detail_, ")"));
+    const std::string detail =
+        instance->healthy() ? "connection failing" : instance->health_detail_;
+    states.push_back(absl::StrCat(instance->address(), " (", detail, ")"));
   }
   return absl::UnavailableError(absl::StrCat(
       "service \"", service_name, "\" has no healthy instance: ", absl::StrJoin(states, ", ")));
@@ -169,13 +169,14 @@ std::vector<v1::ServiceInfo> Registry::List() const {
     for (const auto& instance : service->instances) {
       v1::ServiceInstance* i = info.add_instances();
       i->set_address(instance->address());
-      i->set_healthy(instance->healthy());
+      i->set_healthy(instance->reachable());
       i->set_static_(instance->is_static());
       for (const auto& s : instance->grpc_services_) i->add_grpc_services(s);
       if (instance->last_checked_at_ != absl::InfinitePast()) {
         *i->mutable_last_checked_at() = ToProtoTimestamp(instance->last_checked_at_);
       }
-      i->set_health_detail(instance->health_detail_);
+      i->set_health_detail(instance->healthy() && !i->healthy() ? "connection failing"
+                                                                : instance->health_detail_);
     }
     for (const auto& sub : service->subscriptions) *info.add_subscriptions() = sub;
   }

@@ -10,7 +10,10 @@
 // instance owns one gRPC channel that every call to it shares. A background thread probes every
 // instance through grpc.health.v1 each `health_check_interval`; an instance whose server has no
 // health service counts as healthy as long as it answers. New instances start healthy (nothing is
-// known against them yet); a failed call does not mark an instance, only a failed probe does.
+// known against them yet). Between probes, an instance whose channel is in TRANSIENT_FAILURE (its
+// last connection attempt failed, e.g. the process was killed) is skipped too: otherwise retries
+// of async calls would be spent against a dead address until the next probe, instead of waiting
+// for the instance to come back. gRPC keeps reconnecting such a channel (back-off 200 ms to 1 s).
 //
 // Thread-safe: every method may be called from any thread.
 #pragma once
@@ -43,7 +46,10 @@ class Instance {
 
   const std::string& address() const { return address_; }
   bool is_static() const { return is_static_; }
+  // Last answer of the health probe.
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
+  // Healthy, and the channel's last connection attempt did not fail: worth sending a call to.
+  bool reachable() const;
   grpc::Channel* channel() const { return channel_.get(); }
   // Stub for byte-level calls on any method path; thread-safe, shared by all calls.
   grpc::GenericStub* stub() { return &stub_; }
