@@ -174,7 +174,7 @@ int Run() {
   invoker_options.max_payload_bytes = config.max_payload_bytes();
   invoker_options.default_timeout = FromProto(config.default_attempt_timeout());
   Invoker invoker(&registry, &cids, invoker_options);
-  InvokeCounters counters;
+  SyncCalls sync_calls(config.limits().max_sync_in_flight());
 
   // The durable side: a worker pool for journal-bound work, the dispatcher of async calls and
   // the delivery of their completions.
@@ -189,7 +189,7 @@ int Run() {
         hub.Notify(completion);
         if (!callback.empty()) deliverer.Deliver(completion, callback);
       });
-  SidecarService sidecar({.name = config.name()}, &registry, &invoker, &counters,
+  SidecarService sidecar({.name = config.name()}, &registry, &invoker, &sync_calls,
                          {.journal = &journal,
                           .dispatcher = &dispatcher,
                           .deliverer = &deliverer,
@@ -198,7 +198,7 @@ int Run() {
                           .policies = &policies,
                           .max_payload_bytes = config.max_payload_bytes(),
                           .max_watchers = config.limits().max_watchers()});
-  ProxyService proxy(config.name(), &invoker, &counters);
+  ProxyService proxy(config.name(), &invoker, &sync_calls);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -248,8 +248,8 @@ int Run() {
   // Calls still pending stay in the journal and resume at the next start.
   runner.Stop();
   registry.Stop();
-  spdlog::info("callmeshd: stopped (served {} calls OK, {} failed)", counters.ok.load(),
-               counters.failed.load());
+  spdlog::info("callmeshd: stopped (served {} calls OK, {} failed)", sync_calls.ok(),
+               sync_calls.failed());
   return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <grpcpp/create_channel.h>
 #include <signal.h>
 
+#include <atomic>
 #include <fstream>
 #include <thread>
 
@@ -146,6 +147,46 @@ TEST_F(InvokeTest, EmptyServiceAndMalformedMethodAreInvalidArgument) {
   status = Invoke(Hello("x"), &reply, nullptr, 0, "SayHello");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(absl::StrContains(status.error_message(), "SayHello")) << status.error_message();
+}
+
+TEST_F(InvokeTest, OverSyncInFlightLimitIsRefusedAtOnceThenServedAgain) {
+  // Replace the default sidecar by one that forwards at most 2 synchronous calls at once.
+  host_->Shutdown();
+  StartSidecar("limits: {max_sync_in_flight: 2}\n");
+  StartGreeter();
+  std::vector<std::thread> slow;
+  std::atomic<int> slow_ok{0};
+  for (int i = 0; i < 2; ++i) {
+    slow.emplace_back([&] {
+      HelloReply reply;
+      if (Invoke(Hello("slow", 1500), &reply).ok()) slow_ok.fetch_add(1);
+    });
+  }
+  ASSERT_TRUE(testing::WaitUntil([&] { return greeter_.started_calls() == 2; }));
+  // Both paths share the limit: Sidecar.Invoke and the transparent proxy.
+  HelloReply reply;
+  grpc::Status refused = Invoke(Hello("third"), &reply);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_TRUE(absl::StrContains(refused.error_message(), "limits.max_sync_in_flight"))
+      << refused.error_message();
+  auto greeter = ::greeter::v1::Greeter::NewStub(sidecar_->Channel());
+  grpc::ClientContext context;
+  context.AddMetadata("callmesh-target", "greeter");
+  EXPECT_EQ(greeter->SayHello(&context, Hello("proxied"), &reply).error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(greeter_.started_calls(), 2u);  // the refused calls never reached the target
+  for (std::thread& t : slow) t.join();
+  EXPECT_EQ(slow_ok.load(), 2);
+  // The slots are free again.
+  ASSERT_TRUE(Invoke(Hello("after"), &reply).ok());
+  grpc::ClientContext proxied;
+  proxied.AddMetadata("callmesh-target", "greeter");
+  EXPECT_TRUE(greeter->SayHello(&proxied, Hello("after"), &reply).ok());
+  v1::SidecarStats stats;
+  grpc::ClientContext stats_context;
+  ASSERT_TRUE(stub_->GetStats(&stats_context, {}, &stats).ok());
+  EXPECT_EQ(stats.invokes_ok(), 4u);
+  EXPECT_EQ(stats.invokes_failed(), 2u);
 }
 
 TEST_F(InvokeTest, TargetDownIsUnavailable) {

@@ -978,6 +978,10 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     return Violation{"limits.max_in_flight_per_target",
                      absl::StrCat("must be >= 1, got ", limits.max_in_flight_per_target())};
   }
+  if (limits.max_sync_in_flight() < 1) {
+    return Violation{"limits.max_sync_in_flight",
+                     absl::StrCat("must be >= 1, got ", limits.max_sync_in_flight())};
+  }
   if (limits.max_watchers() < 1) {
     return Violation{"limits.max_watchers",
                      absl::StrCat("must be >= 1, got ", limits.max_watchers())};
@@ -1044,6 +1048,7 @@ void ApplyConfigDefaults(v1::SidecarConfig* config) {
   if (limits->max_pending_calls() == 0) limits->set_max_pending_calls(1000000);
   if (limits->max_in_flight_per_target() == 0) limits->set_max_in_flight_per_target(64);
   if (limits->max_watchers() == 0) limits->set_max_watchers(1024);
+  if (limits->max_sync_in_flight() == 0) limits->set_max_sync_in_flight(1024);
 
   FillRetryDefaults(config->mutable_default_retry());
   FillRetryDefaults(config->mutable_callback_retry());

@@ -63,7 +63,8 @@ absl::StatusOr<callmesh::v1::SidecarConfig> LoadConfigFile(const std::string& pa
 //   listen "127.0.0.1:4770", name "app", data_dir "./callmesh-data", max_payload_bytes 4 MiB,
 //   default_attempt_timeout 30s, default_call_timeout 24h, health_check_interval 2s,
 //   drain_timeout 10s, result_retention 24h, log_level "info", journal.durability FSYNC,
-//   limits {max_pending_calls 1000000, max_in_flight_per_target 64, max_watchers 1024},
+//   limits {max_pending_calls 1000000, max_in_flight_per_target 64, max_watchers 1024,
+//   max_sync_in_flight 1024},
 //   default_retry and callback_retry (see below).
 // Per service: max_in_flight defaults to limits.max_in_flight_per_target and attempt_timeout to
 // default_attempt_timeout (both after the defaults above).

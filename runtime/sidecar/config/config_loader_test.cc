@@ -75,6 +75,7 @@ TEST(ConfigLoader, FullYamlLoadsEveryFieldKind) {
   EXPECT_EQ(c.limits().max_pending_calls(), 5000u);
   EXPECT_EQ(c.limits().max_in_flight_per_target(), 32u);
   EXPECT_EQ(c.limits().max_watchers(), 10u);
+  EXPECT_EQ(c.limits().max_sync_in_flight(), 256u);
   EXPECT_EQ(c.default_retry().max_attempts(), 4u);
   EXPECT_EQ(Millis(c.default_retry().initial_backoff()), 500);
   EXPECT_EQ(Millis(c.default_retry().max_backoff()), 10000);
@@ -392,6 +393,7 @@ TEST(ConfigLoader, DefaultsFillAnEmptyConfig) {
   EXPECT_EQ(config.limits().max_pending_calls(), 1000000u);
   EXPECT_EQ(config.limits().max_in_flight_per_target(), 64u);
   EXPECT_EQ(config.limits().max_watchers(), 1024u);
+  EXPECT_EQ(config.limits().max_sync_in_flight(), 1024u);
   EXPECT_EQ(config.log_level(), "info");
   for (const v1::RetryPolicy* policy : {&config.default_retry(), &config.callback_retry()}) {
     EXPECT_EQ(policy->max_attempts(), 5u);
@@ -560,6 +562,10 @@ TEST(ConfigLoader, ValidationRulesOutsideTheParser) {
   v1::SidecarConfig no_watchers = config;
   no_watchers.mutable_limits()->set_max_watchers(0);
   EXPECT_EQ(ValidateConfig(no_watchers).message(), "limits.max_watchers: must be >= 1, got 0");
+
+  v1::SidecarConfig no_sync = config;
+  no_sync.mutable_limits()->set_max_sync_in_flight(0);
+  EXPECT_EQ(ValidateConfig(no_sync).message(), "limits.max_sync_in_flight: must be >= 1, got 0");
 
   v1::SidecarConfig no_attempts = config;
   no_attempts.mutable_callback_retry()->set_max_attempts(0);

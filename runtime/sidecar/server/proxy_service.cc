@@ -15,11 +15,11 @@ namespace {
 class ProxyReactor final : public grpc::ServerGenericBidiReactor {
  public:
   ProxyReactor(grpc::GenericCallbackServerContext* context, const std::string& default_source,
-               Invoker* invoker, InvokeCounters* counters)
-      : context_(context), invoker_(invoker), counters_(counters) {
+               Invoker* invoker, SyncCalls* sync_calls)
+      : context_(context), invoker_(invoker), sync_calls_(sync_calls) {
     call_.service = MetadataOr(*context, kTargetMetadata, "");
     if (call_.service.empty()) {
-      counters_->Count(false);
+      sync_calls_->Count(false);
       Finish(grpc::Status(
           grpc::StatusCode::UNIMPLEMENTED,
           absl::StrCat("method ", context->method(),
@@ -29,7 +29,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
       return;
     }
     if (absl::Status s = ValidateServiceName(call_.service, kTargetMetadata); !s.ok()) {
-      counters_->Count(false);
+      sync_calls_->Count(false);
       Finish(ToGrpcStatus(s));
       return;
     }
@@ -96,7 +96,11 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
       if (finished_) return;
       finished_ = true;
     }
-    counters_->Count(status.ok());
+    if (admitted_) {
+      sync_calls_->Finish(status.ok());
+    } else {
+      sync_calls_->Count(status.ok());
+    }
     if (reply != nullptr) {
       reply_ = std::move(*reply);
       StartWriteAndFinish(&reply_, grpc::WriteOptions(), status);
@@ -107,6 +111,11 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
 
   // Runs inside OnReadDone, so the reactor outlives it even if the reply is already back.
   void Forward() {
+    if (absl::Status admitted = sync_calls_->Admit(); !admitted.ok()) {
+      Fail(ToGrpcStatus(admitted));
+      return;
+    }
+    admitted_ = true;
     call_.cid = invoker_->NextCid();
     context_->AddInitialMetadata(kCidMetadata, call_.cid);
     auto started = invoker_->Start(std::move(call_), std::move(request_),
@@ -124,12 +133,14 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
 
   grpc::GenericCallbackServerContext* const context_;
   Invoker* const invoker_;
-  InvokeCounters* const counters_;
+  SyncCalls* const sync_calls_;
   InvokeCall call_;
   grpc::ByteBuffer request_;
   grpc::ByteBuffer extra_;
   grpc::ByteBuffer reply_;
   bool have_request_ = false;
+  // Set before the forwarded call starts; read when it finishes (ordered by gRPC).
+  bool admitted_ = false;
   absl::Mutex mu_;
   std::shared_ptr<ForwardedCall> forwarded_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
@@ -138,12 +149,12 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
-ProxyService::ProxyService(std::string default_source, Invoker* invoker, InvokeCounters* counters)
-    : default_source_(std::move(default_source)), invoker_(invoker), counters_(counters) {}
+ProxyService::ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls)
+    : default_source_(std::move(default_source)), invoker_(invoker), sync_calls_(sync_calls) {}
 
 grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  return new ProxyReactor(context, default_source_, invoker_, counters_);
+  return new ProxyReactor(context, default_source_, invoker_, sync_calls_);
 }
 
 }  // namespace callmesh::sidecar

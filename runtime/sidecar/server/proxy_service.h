@@ -20,7 +20,7 @@ namespace callmesh::sidecar {
 class ProxyService final : public grpc::CallbackGenericService {
  public:
   // `default_source` is used when the caller sends no `callmesh-source`.
-  ProxyService(std::string default_source, Invoker* invoker, InvokeCounters* counters);
+  ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls);
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override;
@@ -28,7 +28,7 @@ class ProxyService final : public grpc::CallbackGenericService {
  private:
   const std::string default_source_;
   Invoker* const invoker_;
-  InvokeCounters* const counters_;
+  SyncCalls* const sync_calls_;
 };
 
 }  // namespace callmesh::sidecar

@@ -37,12 +37,22 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+absl::Status SyncCalls::Admit() {
+  if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_) {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    return absl::ResourceExhaustedError(
+        absl::StrCat("callmeshd is forwarding ", max_in_flight_,
+                     " synchronous calls already (limits.max_sync_in_flight); retry later"));
+  }
+  return absl::OkStatus();
+}
+
 SidecarService::SidecarService(Options options, Registry* registry, Invoker* invoker,
-                               InvokeCounters* counters, Async async)
+                               SyncCalls* sync_calls, Async async)
     : options_(std::move(options)),
       registry_(registry),
       invoker_(invoker),
-      counters_(counters),
+      sync_calls_(sync_calls),
       async_(async) {}
 
 grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* context,
@@ -58,8 +68,12 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
     valid = absl::InvalidArgumentError("timeout: must not be negative");
   }
   if (!valid.ok()) {
-    counters_->Count(false);
+    sync_calls_->Count(false);
     return FinishNow(context, ToGrpcStatus(valid));
+  }
+  if (absl::Status admitted = sync_calls_->Admit(); !admitted.ok()) {
+    sync_calls_->Count(false);
+    return FinishNow(context, ToGrpcStatus(admitted));
   }
   call.method_path = *std::move(path);
   call.source = !request->source().empty() ? request->source()
@@ -84,15 +98,16 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   context->AddTrailingMetadata(kCidMetadata, call.cid);
   auto* reactor = new InvokeReactor();
   auto started = invoker_->Start(std::move(call), StringToByteBuffer(request->payload()),
-                                 [reactor, response, counters = counters_](
+                                 [reactor, response, sync_calls = sync_calls_](
                                      const grpc::Status& status, grpc::ByteBuffer* reply) {
-                                   if (status.ok())
+                                   if (status.ok()) {
                                      response->set_payload(ByteBufferToString(*reply));
-                                   counters->Count(status.ok());
+                                   }
+                                   sync_calls->Finish(status.ok());
                                    reactor->Finish(status);
                                  });
   if (!started.ok()) {
-    counters_->Count(false);
+    sync_calls_->Finish(false);
     reactor->Finish(ToGrpcStatus(started.status()));
     return reactor;
   }
@@ -128,8 +143,8 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
   const int64_t nanos = absl::ToUnixNanos(started_at_);
   response->mutable_started_at()->set_seconds(nanos / 1000000000);
   response->mutable_started_at()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  response->set_invokes_ok(counters_->ok.load());
-  response->set_invokes_failed(counters_->failed.load());
+  response->set_invokes_ok(sync_calls_->ok());
+  response->set_invokes_failed(sync_calls_->failed());
   response->set_async_accepted(async_accepted_.load());
   response->set_async_rejected(async_rejected_.load());
   response->set_pending_calls(async_.journal->pending_count());

@@ -8,8 +8,10 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
@@ -23,11 +25,33 @@
 
 namespace callmesh::sidecar {
 
-// Counters shared by the Sidecar API and the transparent proxy.
-struct InvokeCounters {
-  std::atomic<uint64_t> ok{0};
-  std::atomic<uint64_t> failed{0};
-  void Count(bool success) { (success ? ok : failed).fetch_add(1, std::memory_order_relaxed); }
+// Synchronous calls, shared by Sidecar.Invoke and the transparent proxy: outcome counters, and
+// the bound on calls forwarded at once (limits.max_sync_in_flight). Past the bound a call is
+// refused at once with RESOURCE_EXHAUSTED: under overload the sidecar answers quickly instead of
+// absorbing the excess into unbounded queues and memory (RELIABILITY.md #7). Thread-safe.
+class SyncCalls {
+ public:
+  explicit SyncCalls(uint32_t max_in_flight) : max_in_flight_(max_in_flight) {}
+
+  // Admits one call, which must later be ended with Finish; or RESOURCE_EXHAUSTED naming the
+  // limit (count the refusal with Count(false)).
+  absl::Status Admit();
+  // Ends an admitted call and counts its outcome.
+  void Finish(bool success) {
+    in_flight_.fetch_sub(1, std::memory_order_relaxed);
+    Count(success);
+  }
+  // Counts a call that ended before it was admitted (e.g. invalid input).
+  void Count(bool success) { (success ? ok_ : failed_).fetch_add(1, std::memory_order_relaxed); }
+
+  uint64_t ok() const { return ok_.load(); }
+  uint64_t failed() const { return failed_.load(); }
+
+ private:
+  const uint32_t max_in_flight_;
+  std::atomic<uint32_t> in_flight_{0};
+  std::atomic<uint64_t> ok_{0};
+  std::atomic<uint64_t> failed_{0};
 };
 
 class SidecarService final : public v1::Sidecar::CallbackService {
@@ -49,7 +73,7 @@ class SidecarService final : public v1::Sidecar::CallbackService {
     uint32_t max_watchers = 1024;
   };
 
-  SidecarService(Options options, Registry* registry, Invoker* invoker, InvokeCounters* counters,
+  SidecarService(Options options, Registry* registry, Invoker* invoker, SyncCalls* sync_calls,
                  Async async);
 
   grpc::ServerUnaryReactor* Invoke(grpc::CallbackServerContext* context,
@@ -109,7 +133,7 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   const Options options_;
   Registry* const registry_;
   Invoker* const invoker_;
-  InvokeCounters* const counters_;
+  SyncCalls* const sync_calls_;
   const Async async_;
   std::atomic<uint64_t> async_accepted_{0};
   std::atomic<uint64_t> async_rejected_{0};
