@@ -26,6 +26,7 @@
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/duration.pb.h"
 #include "google/protobuf/message.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/common/status_macros.h"
 #include "yaml-cpp/yaml.h"
 
@@ -741,10 +742,6 @@ struct Violation {
 
 using MaybeViolation = std::optional<Violation>;
 
-absl::Duration FromProto(const google::protobuf::Duration& duration) {
-  return absl::Seconds(duration.seconds()) + absl::Nanoseconds(duration.nanos());
-}
-
 // Problems of a Duration message itself: out of its range, or negative.
 std::optional<std::string> CheckDuration(const google::protobuf::Duration& duration) {
   if (duration.seconds() < -kMaxDurationSeconds || duration.seconds() > kMaxDurationSeconds ||
@@ -754,8 +751,9 @@ std::optional<std::string> CheckDuration(const google::protobuf::Duration& durat
     return absl::StrCat("invalid duration (seconds ", duration.seconds(), ", nanos ",
                         duration.nanos(), ")");
   }
-  if (FromProto(duration) < absl::ZeroDuration()) {
-    return absl::StrCat("must not be negative, got ", absl::FormatDuration(FromProto(duration)));
+  if (FromProtoDuration(duration) < absl::ZeroDuration()) {
+    return absl::StrCat("must not be negative, got ",
+                        absl::FormatDuration(FromProtoDuration(duration)));
   }
   return std::nullopt;
 }
@@ -763,9 +761,9 @@ std::optional<std::string> CheckDuration(const google::protobuf::Duration& durat
 MaybeViolation CheckPositiveDuration(const google::protobuf::Duration& duration,
                                      const std::string& path) {
   if (auto problem = CheckDuration(duration)) return Violation{path, *problem};
-  if (FromProto(duration) <= absl::ZeroDuration()) {
-    return Violation{path,
-                     absl::StrCat("must be > 0, got ", absl::FormatDuration(FromProto(duration)))};
+  if (FromProtoDuration(duration) <= absl::ZeroDuration()) {
+    return Violation{
+        path, absl::StrCat("must be > 0, got ", absl::FormatDuration(FromProtoDuration(duration)))};
   }
   return std::nullopt;
 }
@@ -868,12 +866,12 @@ MaybeViolation CheckRetryPolicy(const v1::RetryPolicy& policy, const std::string
   if (auto v = CheckNonNegativeDuration(policy.max_backoff(), FieldPath(path, "max_backoff"))) {
     return v;
   }
-  if (FromProto(policy.max_backoff()) < FromProto(policy.initial_backoff())) {
+  if (FromProtoDuration(policy.max_backoff()) < FromProtoDuration(policy.initial_backoff())) {
     return Violation{
         FieldPath(path, "max_backoff"),
         absl::StrCat("must be >= initial_backoff (",
-                     absl::FormatDuration(FromProto(policy.initial_backoff())), "), got ",
-                     absl::FormatDuration(FromProto(policy.max_backoff())))};
+                     absl::FormatDuration(FromProtoDuration(policy.initial_backoff())), "), got ",
+                     absl::FormatDuration(FromProtoDuration(policy.max_backoff())))};
   }
   const double multiplier = policy.backoff_multiplier();
   if (!(multiplier >= 1) || std::isinf(multiplier)) {

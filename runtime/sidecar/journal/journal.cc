@@ -17,6 +17,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "rocksdb/write_batch.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/sidecar/journal/journal_keys.h"
 #include "runtime/sidecar/journal/journal_records.h"
@@ -28,7 +29,6 @@ bool IsTerminalState(v1::CallState state) { return journal_records::IsTerminal(s
 namespace keys = journal_keys;
 using journal_records::BadRecord;
 using journal_records::DeliveryName;
-using journal_records::FromProto;
 using journal_records::IsTerminal;
 using journal_records::NoSuchCall;
 using journal_records::ParseCall;
@@ -39,7 +39,6 @@ using journal_records::ReadError;
 using journal_records::ScanUnfinished;
 using journal_records::ScopedSnapshot;
 using journal_records::StateName;
-using journal_records::ToProto;
 using journal_records::ToSlice;
 namespace {
 
@@ -430,7 +429,8 @@ void Journal::Accept(v1::CallEnvelope envelope,
       return absl::AlreadyExistsError(
           absl::StrCat("journal: a call with CID ", keys::Printable(cid), " is already journaled"));
     }
-    if (!envelope.has_accepted_at()) *envelope.mutable_accepted_at() = ToProto(batch.Now());
+    if (!envelope.has_accepted_at())
+      *envelope.mutable_accepted_at() = ToProtoTimestamp(batch.Now());
     v1::Call call;
     call.set_state(v1::CALL_STATE_ACCEPTED);
     *call.mutable_accepted_at() = envelope.accepted_at();
@@ -546,7 +546,7 @@ absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Com
         if (!out.has_started_at() && call.has_started_at()) {
           *out.mutable_started_at() = call.started_at();
         }
-        if (!out.has_completed_at()) *out.mutable_completed_at() = ToProto(batch.Now());
+        if (!out.has_completed_at()) *out.mutable_completed_at() = ToProtoTimestamp(batch.Now());
         out.set_sequence(batch.NextSequence());
 
         call.set_state(out.state());
@@ -562,7 +562,7 @@ absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Com
           batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedDeliveryPending));
         } else {
           batch.Delete(keys::UnfinishedKey(cid));
-          batch.Put(keys::RetentionKey(FromProto(out.completed_at()), cid), "");
+          batch.Put(keys::RetentionKey(FromProtoTimestamp(out.completed_at()), cid), "");
         }
         batch.AddPending(-1);
         stored_completion = std::move(out);
@@ -627,7 +627,7 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
             }
             if (record.callback().empty()) record.set_callback(call.callback());
             if (!record.has_dead_lettered_at()) {
-              *record.mutable_dead_lettered_at() = ToProto(batch.Now());
+              *record.mutable_dead_lettered_at() = ToProtoTimestamp(batch.Now());
             }
             batch.Delete(keys::UnfinishedKey(cid));
             batch.Put(keys::DeadLetterKey(cid), record.SerializeAsString());
@@ -654,7 +654,7 @@ absl::Status Journal::Delete(const std::string& cid) {
           batch.Delete(keys::SequenceKey(call.completion().sequence()));
         }
         if (call.callback_delivery() == v1::DELIVERY_STATE_NONE && call.has_completed_at()) {
-          batch.Delete(keys::RetentionKey(FromProto(call.completed_at()), cid));
+          batch.Delete(keys::RetentionKey(FromProtoTimestamp(call.completed_at()), cid));
         }
         // A DELIVERED call's retention key (named by its delivery time, which the record does not
         // hold) is left behind; Purge drops it when its time comes.

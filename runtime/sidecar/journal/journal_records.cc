@@ -7,24 +7,6 @@
 namespace callmesh::sidecar::journal_records {
 namespace keys = journal_keys;
 
-google::protobuf::Timestamp ToProto(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  const int64_t nanos = absl::ToUnixNanos(t);
-  int64_t seconds = nanos / 1000000000;
-  int64_t rest = nanos % 1000000000;
-  if (rest < 0) {
-    rest += 1000000000;
-    --seconds;
-  }
-  ts.set_seconds(seconds);
-  ts.set_nanos(static_cast<int32_t>(rest));
-  return ts;
-}
-
-absl::Time FromProto(const google::protobuf::Timestamp& ts) {
-  return absl::FromUnixSeconds(ts.seconds()) + absl::Nanoseconds(ts.nanos());
-}
-
 bool IsTerminal(v1::CallState state) {
   return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
          state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;

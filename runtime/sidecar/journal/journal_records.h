@@ -24,9 +24,6 @@
 
 namespace callmesh::sidecar::journal_records {
 
-google::protobuf::Timestamp ToProto(absl::Time t);
-absl::Time FromProto(const google::protobuf::Timestamp& ts);
-
 // SUCCEEDED, FAILED, CANCELLED or EXPIRED.
 bool IsTerminal(v1::CallState state);
 // "RUNNING", "DEAD_LETTERED": enum value names without their prefix, for messages.
