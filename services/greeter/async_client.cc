@@ -2,7 +2,7 @@
 //   1. sends an InvokeAsync with an explicit callback service ("quickstart-audit"),
 //   2. sends one without, so the completion goes to "<source>-async-callback" by convention,
 //   3. sends a slow one and polls it by CID until it is done,
-//   4. reads the completions of this source back from a WatchCompletions stream.
+//   4. reads the three completions back from a WatchCompletions stream that names their CIDs.
 // The two callback services are hosted in this process.
 #include <grpcpp/create_channel.h>
 
@@ -137,9 +137,9 @@ int main(int argc, char** argv) {
   }
   convention.WaitFor(slow);
 
-  std::cout << "4. WatchCompletions(source=" << source << ") replays the completions so far\n";
+  std::cout << "4. WatchCompletions(cids=the three above) streams their retained completions\n";
   callmesh::v1::WatchCompletionsRequest watch;
-  watch.set_source(source);
+  for (const std::string* cid : {&first, &second, &slow}) watch.add_cids(*cid);
   grpc::ClientContext watch_context;
   watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   auto reader = stub->WatchCompletions(&watch_context, watch);

@@ -313,26 +313,41 @@ TEST_F(AsyncTest, InvalidRequestsAreRefusedAndPersistNothing) {
 }
 
 TEST_F(AsyncTest, WatchCompletionsStreamsAndResumesAfterSequence) {
+  v1::InvokeAsyncResponse earlier;
+  ASSERT_TRUE(InvokeAsync(Hello("earlier"), &earlier).ok());
+  Wait(earlier.cid());
+  // From now on: subscribed once the response headers arrive; the earlier completion is not
+  // replayed.
+  v1::WatchCompletionsRequest watch;
+  watch.set_source("tester");
+  grpc::ClientContext context;
+  auto reader = stub_->WatchCompletions(&context, watch);
+  reader->WaitForInitialMetadata();
   std::vector<std::string> cids;
   for (int i = 0; i < 3; ++i) {
     v1::InvokeAsyncResponse accepted;
     ASSERT_TRUE(InvokeAsync(Hello("w" + std::to_string(i)), &accepted).ok());
     cids.push_back(accepted.cid());
   }
-  for (const std::string& cid : cids) Wait(cid);
-  v1::WatchCompletionsRequest watch;
-  watch.set_source("tester");
-  grpc::ClientContext context;
-  auto reader = stub_->WatchCompletions(&context, watch);
   std::set<std::string> seen;
   uint64_t second_sequence = 0;
   v1::Completion completion;
   while (seen.size() < 3 && reader->Read(&completion)) {
+    EXPECT_NE(completion.cid(), earlier.cid());
     seen.insert(completion.cid());
     if (seen.size() == 2) second_sequence = completion.sequence();
   }
   EXPECT_EQ(seen, std::set<std::string>(cids.begin(), cids.end()));
-  // A new completion arrives on the open stream.
+  // Another source's completion is filtered out; the next one of ours arrives.
+  v1::InvokeAsyncRequest other;
+  other.set_service("greeter");
+  other.set_method(kSayHello);
+  other.set_payload(Hello("other").SerializeAsString());
+  other.set_source("someone-else");
+  v1::InvokeAsyncResponse other_accepted;
+  grpc::ClientContext other_context;
+  ASSERT_TRUE(stub_->InvokeAsync(&other_context, other, &other_accepted).ok());
+  Wait(other_accepted.cid());
   v1::InvokeAsyncResponse live;
   ASSERT_TRUE(InvokeAsync(Hello("live"), &live).ok());
   ASSERT_TRUE(reader->Read(&completion));
@@ -344,7 +359,17 @@ TEST_F(AsyncTest, WatchCompletionsStreamsAndResumesAfterSequence) {
   auto resumed = stub_->WatchCompletions(&resumed_context, watch);
   ASSERT_TRUE(resumed->Read(&completion));
   EXPECT_GT(completion.sequence(), second_sequence);
+  EXPECT_EQ(completion.cid(), cids[2]);
   resumed_context.TryCancel();
+  // Named CIDs also get their retained completions, even from before the stream opened.
+  v1::WatchCompletionsRequest by_cid;
+  by_cid.add_cids(earlier.cid());
+  grpc::ClientContext by_cid_context;
+  auto retained = stub_->WatchCompletions(&by_cid_context, by_cid);
+  ASSERT_TRUE(retained->Read(&completion));
+  EXPECT_EQ(completion.cid(), earlier.cid());
+  EXPECT_EQ(completion.state(), v1::CALL_STATE_SUCCEEDED);
+  by_cid_context.TryCancel();
 }
 
 TEST_F(AsyncTest, AcceptedCallsSurviveKill9AndRunOnceAfterRestartWithHigherAttempt) {

@@ -378,11 +378,16 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
   {
     absl::MutexLock lock(&core->mu);
     core->reactor = reactor;
-    core->cursor = request->after_sequence();
+    // 0 means "from now on", except that named CIDs also get their retained completions.
+    core->cursor = request->after_sequence() != 0 ? request->after_sequence()
+                   : core->cids.empty()           ? async_.journal->last_sequence()
+                                                  : 0;
   }
   TaskRunner* runner = async_.runner;
   reactor->watcher =
       async_.hub->AddWatcher([runner, core] { runner->Post([core] { core->Pump(); }); });
+  // Tells the client the subscription is in place (see sidecar.proto), before any write.
+  reactor->StartSendInitialMetadata();
   runner->Post([core] { core->Pump(); });
   return reactor;
 }
