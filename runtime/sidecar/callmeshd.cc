@@ -137,6 +137,22 @@ void SchedulePurge(TaskRunner* runner, Journal* journal, absl::Duration retentio
   });
 }
 
+// Once the journal cannot write, no call is acknowledged any more (the journal refuses with
+// UNAVAILABLE) and the sidecar reports NOT_SERVING, so health checks and load balancers see it.
+// A failed journal stays failed until a restart, so the watch ends there.
+void WatchJournalHealth(TaskRunner* runner, Journal* journal, grpc::Server* server) {
+  runner->PostAt(absl::Now() + absl::Milliseconds(200), [runner, journal, server] {
+    if (journal->healthy()) {
+      WatchJournalHealth(runner, journal, server);
+      return;
+    }
+    spdlog::error(
+        "callmeshd: the journal cannot write; NOT_SERVING, async calls are refused until a "
+        "restart");
+    server->GetHealthCheckService()->SetServingStatus(false);
+  });
+}
+
 int Run() {
   // Signals are taken by sigwait below; block them before gRPC starts any thread.
   sigset_t stop_signals;
@@ -230,6 +246,7 @@ int Run() {
   }
   SchedulePurge(&runner, &journal, FromProto(config.result_retention()));
   server->GetHealthCheckService()->SetServingStatus(true);
+  WatchJournalHealth(&runner, &journal, server.get());
   spdlog::info("callmeshd {} listening on {} (data_dir {}, {} static services)", config.name(),
                bound, config.data_dir(), config.services_size());
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {

@@ -7,7 +7,7 @@ PACKAGES=(
   bazel-bootstrap g++ pkg-config python3 clang-format
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev librocksdb-dev libyaml-cpp-dev
-  nghttp2-client
+  nghttp2-client fiu-utils
 )
 
 missing=()

@@ -240,18 +240,32 @@ grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* co
     return FinishNow(context, ToGrpcStatus(envelope.status()));
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  async_.dispatcher->Submit(*std::move(envelope),
-                            [this, reactor, response](absl::StatusOr<Journal::AcceptResult> r) {
-                              if (!r.ok()) {
-                                async_rejected_.fetch_add(1);
-                                reactor->Finish(ToGrpcStatus(r.status()));
-                                return;
-                              }
-                              async_accepted_.fetch_add(1);
-                              response->set_cid(r->cid);
-                              response->set_deduplicated(r->deduplicated);
-                              reactor->Finish(grpc::Status::OK);
-                            });
+  const std::string cid = envelope->cid();
+  async_.dispatcher->Submit(*std::move(envelope), [this, context, reactor, response,
+                                                   cid](absl::StatusOr<Journal::AcceptResult> r) {
+    if (!r.ok()) {
+      async_rejected_.fetch_add(1);
+      if (absl::IsUnavailable(r.status())) {
+        // A write whose sync failed may still reach the disk (the OS holds it), and then the
+        // call runs after a restart. Never acknowledged, but not certainly absent either: say
+        // so, and give the caller the CID to look up.
+        context->AddTrailingMetadata(kCidMetadata, cid);
+        reactor->Finish(grpc::Status(
+            grpc::StatusCode::UNAVAILABLE,
+            absl::StrCat(r.status().message(), "; call ", cid,
+                         " was not acknowledged, but if the failed write still reached the disk "
+                         "it runs after a restart: retry with the same idempotency_key, or look "
+                         "the CID up with GetCall")));
+        return;
+      }
+      reactor->Finish(ToGrpcStatus(r.status()));
+      return;
+    }
+    async_accepted_.fetch_add(1);
+    response->set_cid(r->cid);
+    response->set_deduplicated(r->deduplicated);
+    reactor->Finish(grpc::Status::OK);
+  });
   return reactor;
 }
 
