@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 
+extern char** environ;
+
 namespace callmesh::testing {
 namespace {
 
@@ -46,12 +48,52 @@ std::string NewTempDir(const std::string& prefix) {
 absl::StatusOr<Process> Process::Start(const std::string& binary,
                                        const std::vector<std::string>& args,
                                        const std::string& label) {
-  const std::string log_path = absl::StrCat(TempRoot(), "/", label, "-", next_id++, ".log");
+  return Launch(binary, args, label, nullptr);
+}
+
+absl::StatusOr<Process> Process::Start(const std::string& binary,
+                                       const std::vector<std::string>& args,
+                                       const std::string& label, const ProcessOptions& options) {
+  return Launch(binary, args, label, &options);
+}
+
+absl::StatusOr<Process> Process::Launch(const std::string& binary,
+                                        const std::vector<std::string>& args,
+                                        const std::string& label, const ProcessOptions* options) {
+  const std::string base = absl::StrCat(TempRoot(), "/", label, "-", next_id++);
+  const std::string log_path = base + ".log";
+  const std::string err_path =
+      options != nullptr && options->separate_stderr ? base + ".stderr" : "";
+  std::string stdin_path;
+  if (options != nullptr) {
+    stdin_path = options->stdin_data.empty() ? "/dev/null" : base + ".stdin";
+    if (!options->stdin_data.empty()) {
+      std::ofstream(stdin_path, std::ios::binary) << options->stdin_data;
+    }
+  }
   std::vector<std::string> argv_storage = {binary};
   argv_storage.insert(argv_storage.end(), args.begin(), args.end());
   std::vector<char*> argv;
   for (std::string& arg : argv_storage) argv.push_back(arg.data());
   argv.push_back(nullptr);
+  // The child's environment is prepared before fork (setenv is not safe after it).
+  std::vector<std::string> env_storage;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string text = *entry;
+    const std::string name = text.substr(0, text.find('='));
+    bool replaced = false;
+    if (options != nullptr) {
+      for (const std::string& unset : options->unset_env) replaced |= unset == name;
+      for (const std::string& set : options->env) replaced |= set.substr(0, set.find('=')) == name;
+    }
+    if (!replaced) env_storage.push_back(text);
+  }
+  if (options != nullptr) {
+    env_storage.insert(env_storage.end(), options->env.begin(), options->env.end());
+  }
+  std::vector<char*> envp;
+  for (std::string& entry : env_storage) envp.push_back(entry.data());
+  envp.push_back(nullptr);
   const pid_t pid = fork();
   if (pid < 0) return absl::InternalError(absl::StrCat("fork: ", std::strerror(errno)));
   if (pid == 0) {
@@ -61,19 +103,36 @@ absl::StatusOr<Process> Process::Start(const std::string& binary,
       dup2(fd, 2);
       close(fd);
     }
+    if (!err_path.empty()) {
+      const int err_fd = open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (err_fd >= 0) {
+        dup2(err_fd, 2);
+        close(err_fd);
+      }
+    }
+    if (!stdin_path.empty()) {
+      const int in_fd = open(stdin_path.c_str(), O_RDONLY);
+      if (in_fd >= 0) {
+        dup2(in_fd, 0);
+        close(in_fd);
+      }
+    }
     // The test runner may block signals; the child must start with a clean mask.
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execv(binary.c_str(), argv.data());
+    execve(binary.c_str(), argv.data(), envp.data());
     dprintf(2, "exec %s: %s\n", binary.c_str(), std::strerror(errno));
     _exit(127);
   }
-  return Process(pid, log_path);
+  return Process(pid, log_path, err_path);
 }
 
 Process::Process(Process&& other) noexcept
-    : pid_(other.pid_), exit_code_(other.exit_code_), log_path_(std::move(other.log_path_)) {
+    : pid_(other.pid_),
+      exit_code_(other.exit_code_),
+      log_path_(std::move(other.log_path_)),
+      err_path_(std::move(other.err_path_)) {
   other.pid_ = -1;
 }
 
@@ -87,6 +146,7 @@ Process& Process::operator=(Process&& other) noexcept {
     pid_ = other.pid_;
     exit_code_ = other.exit_code_;
     log_path_ = std::move(other.log_path_);
+    err_path_ = std::move(other.err_path_);
     other.pid_ = -1;
   }
   return *this;
@@ -146,11 +206,31 @@ absl::StatusOr<std::string> Process::WaitReady(const std::string& ready_file,
   }
 }
 
-std::string Process::output() const {
-  std::ifstream in(log_path_);
+namespace {
+
+std::string ReadWhole(const std::string& path) {
+  if (path.empty()) return "";
+  std::ifstream in(path, std::ios::binary);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+}  // namespace
+
+std::string Process::output() const { return ReadWhole(log_path_); }
+
+std::string Process::stderr_text() const { return ReadWhole(err_path_); }
+
+absl::StatusOr<CommandResult> RunCommand(const std::string& binary,
+                                         const std::vector<std::string>& args,
+                                         const ProcessOptions& options, absl::Duration timeout) {
+  const std::string label = binary.substr(binary.rfind('/') + 1);
+  absl::StatusOr<Process> process = Process::Start(binary, args, label, options);
+  if (!process.ok()) return process.status();
+  absl::StatusOr<int> code = process->Wait(timeout);
+  if (!code.ok()) return code.status();  // the destructor kills it
+  return CommandResult{*code, process->stdout_text(), process->stderr_text()};
 }
 
 }  // namespace callmesh::testing

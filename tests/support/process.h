@@ -9,6 +9,13 @@
 //
 // A Process still running when destroyed is killed with SIGKILL and reaped, so a failing test never
 // leaves servers behind.
+//
+// Command-line tools are run to completion with RunCommand, which feeds stdin and captures stdout
+// and stderr apart:
+//
+//   CommandResult r = *RunCommand(RunfilePath("cli/callmesh"), {"services"},
+//                                 {.stdin_data = "{}", .env = {"CALLMESH_SIDECAR=..."}});
+//   EXPECT_EQ(r.exit_code, 0) << r.err;
 #pragma once
 
 #include <sys/types.h>
@@ -27,6 +34,17 @@ std::string RunfilePath(const std::string& workspace_path);
 // A fresh, empty directory under $TEST_TMPDIR (or /tmp), unique per call.
 std::string NewTempDir(const std::string& prefix);
 
+struct ProcessOptions {
+  // Written to the process's stdin, which then reaches end of file (empty = /dev/null).
+  std::string stdin_data;
+  // Capture stderr apart from stdout (stdout_text() / stderr_text()); else both go to output().
+  bool separate_stderr = true;
+  // Environment changes applied to the test's own environment: "NAME=value" entries are set,
+  // names in `unset_env` removed.
+  std::vector<std::string> env;
+  std::vector<std::string> unset_env;
+};
+
 class Process {
  public:
   // Starts `binary` with `args`; stdout and stderr both go to a log file named after `label`
@@ -34,6 +52,11 @@ class Process {
   static absl::StatusOr<Process> Start(const std::string& binary,
                                        const std::vector<std::string>& args,
                                        const std::string& label);
+
+  // Like Start above, with stdin, environment and separate stderr as `options` say.
+  static absl::StatusOr<Process> Start(const std::string& binary,
+                                       const std::vector<std::string>& args,
+                                       const std::string& label, const ProcessOptions& options);
 
   Process(Process&& other) noexcept;
   Process& operator=(Process&& other) noexcept;
@@ -52,14 +75,38 @@ class Process {
 
   bool running();
   pid_t pid() const { return pid_; }
-  // Everything the process wrote so far to stdout and stderr.
+  // Everything the process wrote so far to stdout and stderr (only stdout when stderr is
+  // captured apart).
   std::string output() const;
+  // What the process wrote so far to stdout / to stderr ("" for stderr unless started with
+  // ProcessOptions::separate_stderr).
+  std::string stdout_text() const { return output(); }
+  std::string stderr_text() const;
 
  private:
-  Process(pid_t pid, std::string log_path) : pid_(pid), log_path_(std::move(log_path)) {}
+  Process(pid_t pid, std::string log_path, std::string err_path = "")
+      : pid_(pid), log_path_(std::move(log_path)), err_path_(std::move(err_path)) {}
+  static absl::StatusOr<Process> Launch(const std::string& binary,
+                                        const std::vector<std::string>& args,
+                                        const std::string& label, const ProcessOptions* options);
+
   pid_t pid_ = -1;
   int exit_code_ = -1;
   std::string log_path_;
+  std::string err_path_;
 };
+
+struct CommandResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+// Runs `binary` with `args` to completion (stderr apart from stdout). DEADLINE_EXCEEDED (and the
+// process killed) if it runs longer than `timeout`; INTERNAL if it cannot be started.
+absl::StatusOr<CommandResult> RunCommand(const std::string& binary,
+                                         const std::vector<std::string>& args,
+                                         const ProcessOptions& options = {},
+                                         absl::Duration timeout = absl::Seconds(60));
 
 }  // namespace callmesh::testing
