@@ -678,10 +678,15 @@ absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls
   std::string next_token;
   ScopedSnapshot snapshot(db_.get());
   PrefixIterator it(db_.get(), keys::kCallPrefix, snapshot.get());
-  const std::string start = keys::CallKey(page_token);
-  it->Seek(start);
-  if (!page_token.empty() && it->Valid() && it->key() == start) it->Next();
-  for (; it->Valid(); it->Next()) {
+  // Newest first: CIDs are time-ordered, so this is reverse key order from the page token.
+  if (page_token.empty()) {
+    it->SeekToLast();
+  } else {
+    const std::string start = keys::CallKey(page_token);
+    it->SeekForPrev(start);
+    if (it->Valid() && it->key() == start) it->Prev();
+  }
+  for (; it->Valid(); it->Prev()) {
     if (calls.size() == page_size) {
       next_token = calls.back().envelope().cid();
       break;

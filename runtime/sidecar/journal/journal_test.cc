@@ -128,6 +128,7 @@ class JournalTest : public ::testing::Test {
     return completion.ok() ? *completion : v1::Completion();
   }
 
+  // Every CID in the journal, in CID (acceptance) order.
   std::vector<std::string> AllCids() {
     std::vector<std::string> cids;
     std::string token;
@@ -138,6 +139,7 @@ class JournalTest : public ::testing::Test {
       for (const v1::Call& call : page->first) cids.push_back(call.envelope().cid());
       token = page->second;
     } while (!token.empty());
+    std::sort(cids.begin(), cids.end());  // listed newest first; tests compare in CID order
     return cids;
   }
 
@@ -584,7 +586,9 @@ TEST_F(JournalTest, ListCallsFiltersAndPaginates) {
   }
   for (int i = 0; i < 25; i += 4) Complete(all[i]);
 
-  // Unfiltered, pages of 10: 10 + 10 + 5, payloads cleared, CID order.
+  // Unfiltered, pages of 10: 10 + 10 + 5, payloads cleared, newest first.
+  std::reverse(all.begin(), all.end());
+  std::reverse(greeter_from_app.begin(), greeter_from_app.end());
   std::vector<std::string> seen;
   std::string token;
   int pages = 0;
