@@ -21,7 +21,7 @@ test: deps
 
 # Starts callmeshd and the greeter on loopback, calls the greeter through the sidecar, stops both.
 demo: deps
-	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //services/greeter:greeter_server \
+	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/greeter:greeter_server \
 	  //services/greeter:greeter_client //services/greeter:async_client
 	@./tools/demo/quickstart.sh
 

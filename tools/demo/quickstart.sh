@@ -47,6 +47,9 @@ step "greeter_client: SayHello through the sidecar, twice"
 step "async_client: InvokeAsync with callbacks, a poll by CID, a watch stream"
 "$BIN/services/greeter/async_client" --sidecar "$SIDECAR"
 
+step "the callmesh CLI: services, a sync and an async call in JSON, a precise error"
+CALLMESH="$BIN/cli/callmesh" ./tools/demo/cli.sh "$SIDECAR"
+
 step "what the greeter logged (the CIDs it saw)"
 grep SayHello "$WORK/greeter.log" || true
 
