@@ -14,7 +14,7 @@ std::string MethodPathOf(const std::string& method) {
   return absl::StartsWith(method, "/") ? method : absl::StrCat("/", method);
 }
 
-// How long a call waits before looking again for an instance of its target.
+// How often a target without instances is checked again while calls are parked for it.
 constexpr absl::Duration kWaitForInstance = absl::Milliseconds(250);
 
 }  // namespace
@@ -85,6 +85,13 @@ void Dispatcher::MakeReady(const std::string& cid) {
     auto active = active_.find(cid);
     if (active == active_.end()) return;
     service = active->second.service;
+  }
+  if (!registry_->Pick(service).ok()) {
+    Park(cid, service);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
     Target& target = targets_[service];
     if (target.in_flight >= policies_->MaxInFlight(service)) {
       target.waiting.push_back(cid);
@@ -93,6 +100,44 @@ void Dispatcher::MakeReady(const std::string& cid) {
     ++target.in_flight;
   }
   runner_->Post([this, cid, service] { RunAttempt(cid, service); });
+}
+
+void Dispatcher::Park(const std::string& cid, const std::string& service) {
+  bool schedule = false;
+  {
+    absl::MutexLock lock(&mu_);
+    Target& target = targets_[service];
+    target.parked.push_back(cid);
+    schedule = !target.wake_scheduled;
+    target.wake_scheduled = true;
+  }
+  if (schedule) {
+    runner_->PostAt(absl::Now() + kWaitForInstance, [this, service] { WakeParked(service); });
+  }
+}
+
+void Dispatcher::WakeParked(const std::string& service) {
+  const bool reachable = registry_->Pick(service).ok();
+  std::deque<std::string> parked;
+  bool again = false;
+  {
+    absl::MutexLock lock(&mu_);
+    Target& target = targets_[service];
+    if (!reachable) {
+      // Forget calls that ended meanwhile (expired, cancelled); check again while any is left.
+      while (!target.parked.empty() && active_.count(target.parked.front()) == 0) {
+        target.parked.pop_front();
+      }
+      target.wake_scheduled = again = !target.parked.empty();
+    } else {
+      parked.swap(target.parked);
+      target.wake_scheduled = false;
+    }
+  }
+  if (again) {
+    runner_->PostAt(absl::Now() + kWaitForInstance, [this, service] { WakeParked(service); });
+  }
+  for (const std::string& cid : parked) MakeReady(cid);
 }
 
 void Dispatcher::ReleaseSlot(const std::string& service) {
@@ -135,11 +180,11 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
     Expire(cid);
     return;
   }
-  // No instance to call (not registered yet, e.g. right after a restart of this sidecar, or none
-  // healthy): wait without using up an attempt, until the deadline.
+  // No instance to call (it went away while the call waited for a slot): park it again, without
+  // using up an attempt; its deadline timer still ends it EXPIRED.
   if (!registry_->Pick(service).ok()) {
     ReleaseSlot(service);
-    runner_->PostAt(std::min(deadline, now + kWaitForInstance), [this, cid] { MakeReady(cid); });
+    Park(cid, service);
     return;
   }
   const uint32_t attempt = call.attempts() + 1;
