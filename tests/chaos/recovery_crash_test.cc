@@ -4,9 +4,7 @@
 // Once it is allowed to finish starting and the target comes up, every acknowledged call runs and
 // succeeds with its own CID, and the target sees no CID it was not given.
 #include <grpcpp/create_channel.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -32,21 +30,6 @@ using ::callmesh::testing::Process;
 
 constexpr int kCalls = 2000;
 constexpr int kSubmitters = 8;
-
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 class Sidecar {
  public:
@@ -82,8 +65,8 @@ class Sidecar {
 };
 
 TEST(RecoveryCrash, CallsSurviveSigkillDuringRecoveryAndAllRunOnceTheTargetIsUp) {
-  const int target_port = FreeLoopbackPort();
-  const int sidecar_port = FreeLoopbackPort();
+  const int target_port = testing::FreeLoopbackPort();
+  const int sidecar_port = testing::FreeLoopbackPort();
   ASSERT_GT(target_port, 0);
   ASSERT_GT(sidecar_port, 0);
   const std::string target = "127.0.0.1:" + std::to_string(target_port);

@@ -1,9 +1,7 @@
 // InvokeAsync end to end: a real callmeshd with its RocksDB journal, the greeter and a callback
 // service hosted in this process, and the sidecar killed with SIGKILL and restarted.
 #include <grpcpp/create_channel.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -75,22 +73,6 @@ HelloRequest Hello(const std::string& name, uint32_t delay_ms = 0, int fail_code
   request.set_delay_ms(delay_ms);
   request.set_fail_code(fail_code);
   return request;
-}
-
-// A loopback port that was free a moment ago, for servers that must come back on the same address.
-int FreeLoopbackPort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof(address);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(address.sin_port);
 }
 
 class AsyncTest : public ::testing::Test {
@@ -440,7 +422,7 @@ TEST_F(AsyncTest, CastRunsRetriedWithItsCidAndKeepsNoResultOrCallback) {
 TEST_F(AsyncTest, TargetKilledMidCallIsRetriedOnceItIsBack) {
   // The target is a real greeter_server process on a fixed port, killed with SIGKILL while it
   // holds the call and started again on the same port.
-  const int port = FreeLoopbackPort();
+  const int port = testing::FreeLoopbackPort();
   ASSERT_GT(port, 0);
   const std::string listen = "127.0.0.1:" + std::to_string(port);
   const std::string dir = testing::NewTempDir("target");
@@ -493,7 +475,7 @@ TEST_F(AsyncTest, TargetKilledMidCallIsRetriedOnceItIsBack) {
 class CallbackDownTest : public AsyncTest {
  protected:
   void SetUp() override {
-    port_ = FreeLoopbackPort();
+    port_ = testing::FreeLoopbackPort();
     ASSERT_GT(port_, 0);
     Start(
         "callback_retry: {max_attempts: 200, initial_backoff: 50ms, max_backoff: 200ms}\n"

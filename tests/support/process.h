@@ -34,6 +34,10 @@ std::string RunfilePath(const std::string& workspace_path);
 // A fresh, empty directory under $TEST_TMPDIR (or /tmp), unique per call.
 std::string NewTempDir(const std::string& prefix);
 
+// A loopback port that was free a moment ago, for a server that must come back on the same
+// address after a restart; -1 if none could be found.
+int FreeLoopbackPort();
+
 struct ProcessOptions {
   // Written to the process's stdin, which then reaches end of file (empty = /dev/null).
   std::string stdin_data;
