@@ -19,11 +19,12 @@ test: deps
 	  || status=1; \
 	exit $$status
 
-# Starts callmeshd and the greeter on loopback, calls the greeter through the sidecar, stops both.
+# The quickstart (callmeshd and the greeter on loopback: sync, async, the CLI), then the four
+# examples of services/ (fib, hello_world, callbacks, long_job) on generated typed stubs.
 demo: deps
-	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/greeter:greeter_server \
-	  //services/greeter:greeter_client //services/greeter:async_client
+	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/...
 	@./tools/demo/quickstart.sh
+	@./tools/demo/examples.sh
 
 bench: deps
 	@./bench/run.sh

@@ -18,5 +18,8 @@ inline constexpr char kTargetMetadata[] = "callmesh-target";
 inline constexpr char kParentCidMetadata[] = "callmesh-parent-cid";
 // W3C trace context, passed through unchanged.
 inline constexpr char kTraceparentMetadata[] = "traceparent";
+// In WatchCompletions' response headers: the highest completion sequence when the stream
+// subscribed, so a client that watched "from now on" can resume from there without a gap.
+inline constexpr char kLastSequenceMetadata[] = "callmesh-last-sequence";
 
 }  // namespace callmesh

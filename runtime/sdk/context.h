@@ -8,6 +8,8 @@
 //     ...
 //     grpc::ClientContext onward;
 //     context.PropagateTo(&onward);  // the next call is linked to this one
+//     // or, through callmesh::Mesh (runtime/sdk/mesh.h) and the generated clients:
+//     world.GreetAsync(greet, {.parent = &context});
 //   }
 //
 // A value type: cheap to copy, immutable, safe to read from any thread.

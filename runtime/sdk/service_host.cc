@@ -6,6 +6,7 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/names.h"
@@ -19,8 +20,18 @@ ServiceHost::~ServiceHost() { Shutdown(absl::Seconds(1)); }
 
 void ServiceHost::AddService(grpc::Service* service) { services_.push_back(service); }
 
+void ServiceHost::AddCallbacks(CallbackHandler* handler) { callbacks_.Add(handler); }
+
+std::vector<std::string> ServiceHost::mesh_names() const {
+  std::vector<std::string> names = {options_.name};
+  if (!callbacks_.empty()) names.push_back(ConventionCallback(options_.name));
+  return names;
+}
+
 absl::Status ServiceHost::Start() {
-  if (absl::Status s = ValidateServiceName(options_.name, "name"); !s.ok()) return s;
+  for (const std::string& name : mesh_names()) {
+    if (absl::Status s = ValidateServiceName(name, "name"); !s.ok()) return s;
+  }
   if (absl::Status s = ValidateAddress(options_.listen, "listen"); !s.ok()) return s;
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -29,6 +40,7 @@ absl::Status ServiceHost::Start() {
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
   for (grpc::Service* service : services_) builder.RegisterService(service);
+  if (!callbacks_.empty()) builder.RegisterService(&callbacks_);
   server_ = builder.BuildAndStart();
   if (server_ == nullptr || port_ == 0) {
     server_.reset();
@@ -46,7 +58,7 @@ absl::Status ServiceHost::Start() {
   if (registered_ && options_.refresh_interval > absl::ZeroDuration()) {
     refresher_ = std::thread([this] { RefreshLoop(); });
   }
-  spdlog::info("service {} listening on {}{}", options_.name, address_,
+  spdlog::info("service {} listening on {}{}", absl::StrJoin(mesh_names(), " and "), address_,
                registered_ ? absl::StrCat(", registered with sidecar ", options_.sidecar) : "");
   return absl::OkStatus();
 }
@@ -69,11 +81,20 @@ void ServiceHost::RefreshLoop() {
 
 grpc::Status ServiceHost::SendRegistration(v1::Sidecar::Stub& stub, absl::Duration timeout,
                                            bool wait_for_ready) const {
+  for (const std::string& name : mesh_names()) {
+    grpc::Status status = SendRegistrationAs(stub, name, timeout, wait_for_ready);
+    if (!status.ok()) return status;
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status ServiceHost::SendRegistrationAs(v1::Sidecar::Stub& stub, const std::string& name,
+                                             absl::Duration timeout, bool wait_for_ready) const {
   grpc::ClientContext context;
   context.set_wait_for_ready(wait_for_ready);
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   v1::RegisterServiceRequest request;
-  request.set_name(options_.name);
+  request.set_name(name);
   request.set_address(address_);
   v1::RegisterServiceResponse response;
   return stub.RegisterService(&context, request, &response);
@@ -98,16 +119,18 @@ void ServiceHost::Deregister() {
   registered_ = false;
   auto stub = v1::Sidecar::NewStub(
       grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
-  grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
-  v1::DeregisterServiceRequest request;
-  request.set_name(options_.name);
-  request.set_address(address_);
-  v1::DeregisterServiceResponse response;
-  grpc::Status status = stub->DeregisterService(&context, request, &response);
-  if (!status.ok()) {
-    spdlog::warn("service {}: deregistering from sidecar {} failed: {}", options_.name,
-                 options_.sidecar, status.error_message());
+  for (const std::string& name : mesh_names()) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));
+    v1::DeregisterServiceRequest request;
+    request.set_name(name);
+    request.set_address(address_);
+    v1::DeregisterServiceResponse response;
+    grpc::Status status = stub->DeregisterService(&context, request, &response);
+    if (!status.ok()) {
+      spdlog::warn("service {}: deregistering from sidecar {} failed: {}", name, options_.sidecar,
+                   status.error_message());
+    }
   }
 }
 

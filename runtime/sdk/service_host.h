@@ -11,6 +11,14 @@
 // While running, the host repeats its registration every `refresh_interval`, so it is routed to
 // again soon after the sidecar restarts.
 //
+// Callbacks: a host that makes async calls adds the generated `FooCallbacks` handlers with
+// AddCallbacks; it then also serves `callmesh.v1.Callback` and registers a second mesh name,
+// `<name>-async-callback` (the convention the sidecar uses when a call names no callback), at the
+// same address. Each pushed completion is routed by its method to the handler of that service.
+//
+//   MyWorldCallbacks on_world;                      // derives from world::v1::WorldCallbacks
+//   host.AddCallbacks(&on_world);                   // "hello" and "hello-async-callback"
+//
 // Not thread-safe for setup (AddService, Start); Shutdown and the accessors may be called from any
 // thread once started.
 #pragma once
@@ -26,6 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/sdk/callback_router.h"
 
 namespace callmesh {
 
@@ -56,6 +65,14 @@ class ServiceHost {
   // Only before Start.
   void AddService(grpc::Service* service);
 
+  // Adds a handler of pushed completions (typically a generated `FooCallbacks`). Not owned; must
+  // outlive the host. Only before Start. With at least one handler, the host serves
+  // `callmesh.v1.Callback` and registers as `<name>-async-callback` too.
+  void AddCallbacks(CallbackHandler* handler);
+
+  // The mesh names this host registers: `name`, plus `<name>-async-callback` with callbacks.
+  std::vector<std::string> mesh_names() const;
+
   // Starts serving (with grpc.health.v1 SERVING and server reflection) and registers with the
   // sidecar. Errors: INVALID_ARGUMENT for a bad name or listen address, UNAVAILABLE if the port
   // cannot be bound or the sidecar cannot be reached within `register_timeout` (the server is
@@ -78,10 +95,13 @@ class ServiceHost {
   void RefreshLoop();
   grpc::Status SendRegistration(v1::Sidecar::Stub& stub, absl::Duration timeout,
                                 bool wait_for_ready) const;
+  grpc::Status SendRegistrationAs(v1::Sidecar::Stub& stub, const std::string& name,
+                                  absl::Duration timeout, bool wait_for_ready) const;
   void Deregister();
 
   const ServiceHostOptions options_;
   std::vector<grpc::Service*> services_;
+  CallbackRouter callbacks_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
   int port_ = 0;

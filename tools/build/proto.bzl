@@ -17,6 +17,32 @@ come from /usr/include.
 """
 
 def callmesh_proto_library(name, srcs, deps = [], proto_root = "", grpc = True, visibility = None):
+    _proto_library(name, srcs, deps, proto_root, grpc, False, [], visibility, None)
+
+def callmesh_service_library(
+        name,
+        srcs,
+        deps = [],
+        proto_root = "",
+        plugin_options = [],
+        visibility = None,
+        testonly = None):
+    """Messages, gRPC stubs and typed callmesh stubs (`<file>.callmesh.h`) in one cc_library.
+
+        callmesh_service_library(
+            name = "fib_proto",
+            srcs = ["fib.proto"],
+        )
+        # #include "services/fib/fib.callmesh.h": fib::v1::FibClient, fib::v1::FibCallbacks
+
+    Runs the `protoc-gen-callmesh` plugin that Bazel builds from //tools/protoc-gen-callmesh next
+    to protoc's C++ and gRPC generators. `plugin_options` are passed to the plugin (e.g.
+    ["skip_streaming"]). `deps` are other `callmesh_proto_library` or `callmesh_service_library`
+    targets. The library links the callmesh SDK (Mesh, CallbackRouter).
+    """
+    _proto_library(name, srcs, deps, proto_root, True, True, plugin_options, visibility, testonly)
+
+def _proto_library(name, srcs, deps, proto_root, grpc, callmesh, plugin_options, visibility, testonly):
     package = native.package_name()
     if proto_root and not (package + "/").startswith(proto_root + "/"):
         fail("proto_root %r must contain the package %r" % (proto_root, package))
@@ -34,6 +60,9 @@ def callmesh_proto_library(name, srcs, deps = [], proto_root = "", grpc = True, 
         if grpc:
             outs_h.append(base + ".grpc.pb.h")
             outs_cc.append(base + ".grpc.pb.cc")
+        if callmesh:
+            outs_h.append(base + ".callmesh.h")
+            outs_cc.append(base + ".callmesh.cc")
 
     out_root = "$(GENDIR)/" + proto_root if proto_root else "$(GENDIR)"
     include = proto_root if proto_root else "."
@@ -45,25 +74,43 @@ def callmesh_proto_library(name, srcs, deps = [], proto_root = "", grpc = True, 
     )
     if grpc:
         cmd += "--grpc_out=%s --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin " % out_root
+    tools = []
+    if callmesh:
+        plugin = "//tools/protoc-gen-callmesh"
+        tools = [plugin]
+        cmd += "--plugin=protoc-gen-callmesh=$(location %s) --callmesh_out=%s%s " % (
+            plugin,
+            ",".join(plugin_options) + ":" if plugin_options else "",
+            out_root,
+        )
     cmd += " ".join(protos)
 
     native.filegroup(
         name = name + "_srcs",
         srcs = srcs + [d + "_srcs" for d in deps],
         visibility = visibility,
+        testonly = testonly,
     )
     native.genrule(
         name = name + "_gen",
         srcs = [name + "_srcs"],
         outs = outs_h + outs_cc,
         cmd = cmd,
+        tools = tools,
         message = "protoc %s" % " ".join(srcs),
+        testonly = testonly,
     )
     native.cc_library(
         name = name,
         srcs = outs_cc,
         hdrs = outs_h,
         strip_include_prefix = ("/" + proto_root) if proto_root else None,
-        deps = deps + ["@system//:grpc++"],
+        deps = deps + ["@system//:grpc++"] + ([
+            "//runtime/sdk:callback_router",
+            "//runtime/sdk:mesh",
+            "@system//:absl",
+            "@system//:spdlog",
+        ] if callmesh else []),
         visibility = visibility,
+        testonly = testonly,
     )

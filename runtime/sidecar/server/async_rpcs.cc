@@ -372,7 +372,7 @@ grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext
 }
 
 grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
-    grpc::CallbackServerContext*, const v1::WatchCompletionsRequest* request) {
+    grpc::CallbackServerContext* context, const v1::WatchCompletionsRequest* request) {
   auto* reactor = new WatchReactor();
   reactor->hub = async_.hub;
   reactor->watchers = &watchers_;
@@ -389,14 +389,16 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
   core->runner = async_.runner;
   core->source = request->source();
   core->cids.insert(request->cids().begin(), request->cids().end());
+  const uint64_t last_sequence = async_.journal->last_sequence();
   {
     absl::MutexLock lock(&core->mu);
     core->reactor = reactor;
     // 0 means "from now on", except that named CIDs also get their retained completions.
     core->cursor = request->after_sequence() != 0 ? request->after_sequence()
-                   : core->cids.empty()           ? async_.journal->last_sequence()
+                   : core->cids.empty()           ? last_sequence
                                                   : 0;
   }
+  context->AddInitialMetadata(kLastSequenceMetadata, absl::StrCat(last_sequence));
   TaskRunner* runner = async_.runner;
   reactor->watcher =
       async_.hub->AddWatcher([runner, core] { runner->Post([core] { core->Pump(); }); });

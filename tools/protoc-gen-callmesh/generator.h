@@ -1,0 +1,56 @@
+// protoc-gen-callmesh: for every service `Foo` in a .proto file, a typed mesh client and a typed
+// callback base, written to `<file>.callmesh.h` and `<file>.callmesh.cc` next to protoc's
+// `<file>.pb.h`.
+//
+//   protoc -I. --cpp_out=out --plugin=protoc-gen-callmesh=PATH --callmesh_out=out foo/foo.proto
+//
+// Per service `package.Foo` with a unary method `Bar(BarRequest) returns (BarReply)`:
+//
+//   class FooClient {                                  // over callmesh::Mesh (runtime/sdk/mesh.h)
+//     FooClient(callmesh::Mesh& mesh, std::string service);
+//     absl::StatusOr<BarReply> Bar(const BarRequest&, const callmesh::CallOptions& = {});
+//     absl::StatusOr<callmesh::Cid> BarAsync(const BarRequest&, const callmesh::AsyncOptions& =
+//     {}); absl::StatusOr<callmesh::Cid> BarAsync(const BarRequest&, const callmesh::AsyncOptions&,
+//                                            std::function<void(absl::StatusOr<BarReply>)> done);
+//     absl::StatusOr<callmesh::Cid> BarCast(const BarRequest&, const callmesh::AsyncOptions& = {});
+//     absl::StatusOr<BarReply> AwaitBar(const callmesh::Cid&, absl::Duration timeout);
+//   };
+//   class FooCallbacks : public callmesh::CallbackHandler {   // served by
+//   ServiceHost::AddCallbacks
+//     virtual void OnBar(const callmesh::CallInfo&, const BarReply&);        // default: logs
+//     virtual void OnBarError(const callmesh::CallInfo&, const absl::Status&); // default: logs
+//   };
+//
+// Decisions (each refused case is an error naming the file, service or method, and nothing is
+// written):
+// - Streaming methods are refused: the sidecar forwards unary calls only. The parameter
+//   `skip_streaming` leaves them out instead (a comment in the header lists them).
+// - A method whose name is a C++ keyword gets a trailing underscore on the synchronous client
+//   method (`delete` -> `delete_()`, `deleteAsync`, `Awaitdelete`, `Ondelete`), like protobuf's
+//   own C++ names. A package component that is a C++ keyword is refused (protobuf's C++ output
+//   for it does not compile either).
+// - A file without a package is generated in the global namespace (methods "Foo/Bar").
+// - Generated names that clash are refused: two methods giving the same member (`Bar` and
+//   `BarAsync`: both would make `BarAsync`), a member equal to its class name or to one the class
+//   defines, and a generated class (`FooClient`, `FooCallbacks`) equal to a message, enum, enum
+//   value, extension or service of the same file or to another generated class.
+// - Parameters (comma separated): `skip_streaming`, `sdk_include_dir=DIR` (where mesh.h and
+//   callback_router.h are included from; default runtime/sdk). Any other is an error naming it.
+#pragma once
+
+#include <string>
+
+#include "google/protobuf/compiler/code_generator.h"
+
+namespace callmesh::stubs {
+
+class Generator final : public google::protobuf::compiler::CodeGenerator {
+ public:
+  bool Generate(const google::protobuf::FileDescriptor* file, const std::string& parameter,
+                google::protobuf::compiler::GeneratorContext* context,
+                std::string* error) const override;
+
+  uint64_t GetSupportedFeatures() const override { return FEATURE_PROTO3_OPTIONAL; }
+};
+
+}  // namespace callmesh::stubs
