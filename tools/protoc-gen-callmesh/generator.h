@@ -9,14 +9,15 @@
 //   class FooClient {                                  // over callmesh::Mesh (runtime/sdk/mesh.h)
 //     FooClient(callmesh::Mesh& mesh, std::string service);
 //     absl::StatusOr<BarReply> Bar(const BarRequest&, const callmesh::CallOptions& = {});
-//     absl::StatusOr<callmesh::Cid> BarAsync(const BarRequest&, const callmesh::AsyncOptions& =
-//     {}); absl::StatusOr<callmesh::Cid> BarAsync(const BarRequest&, const callmesh::AsyncOptions&,
+//     absl::StatusOr<callmesh::Cid> BarAsync(const BarRequest&,
+//                                            const callmesh::AsyncOptions& = {});
+//     absl::StatusOr<callmesh::Cid> BarAsync(const BarRequest&, const callmesh::AsyncOptions&,
 //                                            std::function<void(absl::StatusOr<BarReply>)> done);
 //     absl::StatusOr<callmesh::Cid> BarCast(const BarRequest&, const callmesh::AsyncOptions& = {});
 //     absl::StatusOr<BarReply> AwaitBar(const callmesh::Cid&, absl::Duration timeout);
 //   };
-//   class FooCallbacks : public callmesh::CallbackHandler {   // served by
-//   ServiceHost::AddCallbacks
+//   // Served by ServiceHost::AddCallbacks.
+//   class FooCallbacks : public callmesh::CallbackHandler {
 //     virtual void OnBar(const callmesh::CallInfo&, const BarReply&);        // default: logs
 //     virtual void OnBarError(const callmesh::CallInfo&, const absl::Status&); // default: logs
 //   };

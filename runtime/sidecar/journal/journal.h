@@ -209,10 +209,11 @@ class Journal {
     std::string source;
   };
   // Calls matching `filter`, newest first (reverse CID order, CIDs being time-ordered), starting
-  // after `page_token` ("" = from the newest). At most `page_size` calls (0 = 100, capped at 1000); envelope.payload is cleared
-  // (completion.reply is kept). The second member is the next page token: "" when the journal
-  // holds no further call, else an opaque string to pass back (the last page may be empty).
-  // Errors: DATA_LOSS for a record that does not parse; UNAVAILABLE if RocksDB cannot read.
+  // after `page_token` ("" = from the newest). At most `page_size` calls (0 = 100, capped at 1000);
+  // envelope.payload is cleared (completion.reply is kept). The second member is the next page
+  // token: "" when the journal holds no further call, else an opaque string to pass back (the last
+  // page may be empty). Errors: DATA_LOSS for a record that does not parse; UNAVAILABLE if RocksDB
+  // cannot read.
   absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
       const ListFilter& filter, uint32_t page_size, const std::string& page_token) const;
 
