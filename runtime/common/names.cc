@@ -31,6 +31,23 @@ absl::Status ValidateServiceName(absl::string_view name, absl::string_view field
   return absl::OkStatus();
 }
 
+absl::Status ValidateCallContext(absl::string_view source, absl::string_view parent_cid) {
+  if (!source.empty()) {
+    if (absl::Status s = ValidateServiceName(source, "source"); !s.ok()) return s;
+  }
+  if (parent_cid.size() > 128) {
+    return Invalid("parent_cid",
+                   absl::StrCat("longer than 128 characters (", parent_cid.size(), ")"));
+  }
+  for (char c : parent_cid) {
+    if (c < 0x21 || c > 0x7e) {
+      return Invalid("parent_cid", absl::StrCat("\"", absl::CEscape(parent_cid),
+                                                "\" may only contain printable ASCII characters"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateAddress(absl::string_view address, absl::string_view field) {
   const std::string shown = absl::StrCat("\"", absl::CEscape(address), "\"");
   const size_t colon = address.rfind(':');

@@ -17,6 +17,11 @@ std::string ConventionCallback(absl::string_view source);
 
 absl::Status ValidateServiceName(absl::string_view name, absl::string_view field);
 
+// The caller-supplied parts of a call's context that travel to the target as metadata: `source`
+// (empty, or a mesh service name) and `parent_cid` (empty, or 1 to 128 printable ASCII
+// characters). A value gRPC could not send as metadata would otherwise fail every attempt later.
+absl::Status ValidateCallContext(absl::string_view source, absl::string_view parent_cid);
+
 // "host:port" with a port from 0 to 65535; IPv6 hosts in brackets ("[::1]:4770").
 absl::Status ValidateAddress(absl::string_view address, absl::string_view field);
 

@@ -47,5 +47,18 @@ TEST(MethodPath, NormalizesToWirePath) {
   EXPECT_NE(bad.message().find("request.method"), std::string::npos) << bad;
 }
 
+TEST(ValidateCallContext, AcceptsNamesAndPrintableCidsOnly) {
+  EXPECT_TRUE(ValidateCallContext("", "").ok());
+  EXPECT_TRUE(ValidateCallContext("billing", "01a209ce-40bb-74ba-831e-19a7a6942247").ok());
+  absl::Status source = ValidateCallContext("bill ing", "");
+  EXPECT_EQ(source.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(source.message().find("source"), std::string::npos) << source;
+  absl::Status parent = ValidateCallContext("billing", "a\x01b");
+  EXPECT_EQ(parent.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(parent.message().find("parent_cid"), std::string::npos) << parent;
+  EXPECT_FALSE(ValidateCallContext("", std::string(129, 'c')).ok());
+  EXPECT_FALSE(ValidateCallContext("", "with space").ok());
+}
+
 }  // namespace
 }  // namespace callmesh

@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
@@ -288,6 +289,23 @@ TEST_F(AsyncTest, InvalidRequestsAreRefusedAndPersistNothing) {
       << bad_callback.error_message();
   EXPECT_EQ(InvokeAsync(Hello(std::string(5 << 20, 'x')), &response).error_code(),
             grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Context that could not travel to the target as metadata is refused up front.
+  for (const auto& [source, parent, field] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"not a name", "", "source"},
+           {"tester", "line\nbreak", "parent_cid"},
+           {"tester", std::string(200, 'p'), "parent_cid"}}) {
+    v1::InvokeAsyncRequest request;
+    request.set_service("greeter");
+    request.set_method(kSayHello);
+    request.set_payload(Hello("x").SerializeAsString());
+    request.set_source(source);
+    request.set_parent_cid(parent);
+    grpc::ClientContext bad_context;
+    grpc::Status bad = stub_->InvokeAsync(&bad_context, request, &response);
+    EXPECT_EQ(bad.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << field;
+    EXPECT_TRUE(absl::StrContains(bad.error_message(), field)) << bad.error_message();
+  }
   v1::ListCallsResponse listed;
   grpc::ClientContext context;
   ASSERT_TRUE(stub_->ListCalls(&context, {}, &listed).ok());

@@ -170,6 +170,7 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
                                                      async_.max_payload_bytes, ")"));
   }
   if (!callback.empty()) CALLMESH_RETURN_IF_ERROR(ValidateServiceName(callback, "callback"));
+  CALLMESH_RETURN_IF_ERROR(ValidateCallContext(source, parent_cid));
   if (idempotency_key.size() > kMaxIdempotencyKeyBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("idempotency_key: longer than ", kMaxIdempotencyKeyBytes, " bytes"));

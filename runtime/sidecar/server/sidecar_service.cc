@@ -63,6 +63,7 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   absl::Status valid = ValidateServiceName(request->service(), "service");
   absl::StatusOr<std::string> path = MethodPath(request->method(), "method");
   if (valid.ok() && !path.ok()) valid = path.status();
+  if (valid.ok()) valid = ValidateCallContext(request->source(), request->parent_cid());
   if (valid.ok() && request->has_timeout() &&
       (request->timeout().seconds() < 0 || request->timeout().nanos() < 0)) {
     valid = absl::InvalidArgumentError("timeout: must not be negative");
