@@ -311,7 +311,8 @@ void Journal::Submit(Mutation mutation) {
   mutation.finish(absl::UnavailableError(absl::StrCat("journal ", options_.dir, " is closed")));
 }
 
-absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes) {
+absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,
+                                    bool sync) {
   if (std::this_thread::get_id() == writer_.get_id()) {
     return absl::FailedPreconditionError(
         "journal: a blocking method was called from a done callback (the writer thread); it "
@@ -321,6 +322,7 @@ absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, s
   absl::Status result;
   Mutation mutation;
   mutation.bytes = bytes;
+  mutation.sync = sync;
   mutation.apply = std::move(apply);
   mutation.finish = [&](absl::Status status) {
     result = std::move(status);
@@ -379,10 +381,12 @@ void Journal::WriteGroup(std::vector<Mutation>& mutations) {
     written = batch.status();
   } else if (!batch.empty()) {
     rocksdb::WriteOptions write_options;
-    write_options.sync = options_.sync;
+    write_options.sync =
+        options_.sync && std::any_of(mutations.begin(), mutations.end(),
+                                     [](const Mutation& mutation) { return mutation.sync; });
     const rocksdb::Status s = db_->Write(write_options, batch.write_batch());
     batches_.fetch_add(1, std::memory_order_relaxed);
-    if (options_.sync) syncs_.fetch_add(1, std::memory_order_relaxed);
+    if (write_options.sync) syncs_.fetch_add(1, std::memory_order_relaxed);
     uint64_t largest = largest_batch_.load(std::memory_order_relaxed);
     while (mutations.size() > largest &&
            !largest_batch_.compare_exchange_weak(largest, mutations.size())) {
@@ -501,7 +505,7 @@ absl::Status Journal::UpdateCall(const v1::Call& call) {
         batch.PutCall(stored);
         return absl::OkStatus();
       },
-      kSmallMutationBytes);
+      kSmallMutationBytes, /*sync=*/false);
 }
 
 absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Completion completion,
@@ -636,7 +640,7 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
         }
         return absl::OkStatus();
       },
-      kSmallMutationBytes);
+      kSmallMutationBytes, /*sync=*/false);
 }
 
 absl::Status Journal::Delete(const std::string& cid) {
@@ -664,7 +668,7 @@ absl::Status Journal::Delete(const std::string& cid) {
         if (!IsTerminal(call.state())) batch.AddPending(-1);
         return absl::OkStatus();
       },
-      kSmallMutationBytes);
+      kSmallMutationBytes, /*sync=*/false);
 }
 
 absl::StatusOr<v1::Call> Journal::GetCall(const std::string& cid) const {
@@ -808,7 +812,7 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
           }
           return absl::OkStatus();
         },
-        chunk_bytes));
+        chunk_bytes, /*sync=*/false));
     purged += chunk_purged;
     chunk.clear();
     return absl::OkStatus();

@@ -19,8 +19,12 @@
 // WriteOptions::sync = JournalOptions::sync, and only then reports each mutation's result. While
 // it syncs, new mutations queue and form the next batch, so N concurrent submitters share far
 // fewer than N fsyncs. A mutation is all-or-nothing: either all its keys are in the batch or
-// none. With `sync` a reported success survives kill -9 and power loss; without, it survives
-// kill -9 only. Reads see a mutation once its result is reported, never before it is durable.
+// none. With `sync` a reported success of Accept/AcceptSync and Complete survives kill -9 and power
+// loss; without, it survives kill -9 only. The bookkeeping writes — UpdateCall (attempt numbers,
+// retry state), SetDelivery, Delete and Purge — never wait for an fsync (they are synced by the
+// next batch that is): each survives kill -9, and losing one to power loss only repeats work
+// that is at least once anyway (an attempt number, a callback delivery, a cast, a purge). This
+// halves the fsyncs an async call costs. Reads see a mutation once its result is reported.
 //
 // Failure. If RocksDB fails a write, every mutation of that batch reports UNAVAILABLE
 // "journal write failed: ...", and the journal stays failed for the rest of its life: every
@@ -148,7 +152,8 @@ class Journal {
   // state (ACCEPTED or RUNNING), attempts, started_at, last_status_code, last_status_message,
   // next_attempt_at and callback (the resolved callback service). The stored envelope (with its
   // payload), accepted_at, completion and callback_delivery are kept: the envelope is immutable
-  // once journaled, so `call` may come from a payload-less copy. Blocks until durable. Errors:
+  // once journaled, so `call` may come from a payload-less copy. Blocks until written (not
+  // synced, see above). Errors:
   //   INVALID_ARGUMENT    empty CID, or call.state() is not ACCEPTED or RUNNING (terminal states
   //                       go through Complete).
   //   NOT_FOUND           "no call with CID <cid>".
@@ -182,7 +187,7 @@ class Journal {
   //                  under d/<cid>; its completion and callback are filled from the call if
   //                  unset.
   // Setting the current state again is allowed (DEAD_LETTERED replaces the record). Blocks until
-  // durable. Errors:
+  // written (not synced, see above). Errors:
   //   INVALID_ARGUMENT    another target state, `dead_letter` missing for DEAD_LETTERED or given
   //                       for another state, or its completion names another CID.
   //   NOT_FOUND           "no call with CID <cid>".
@@ -194,7 +199,8 @@ class Journal {
 
   // Deletes a call outright, in any state, with its idempotency key (if it still maps to this
   // call), completion log entry, dead letter and recovery entry. For casts, whose outcome is not
-  // kept. Blocks until durable. Errors: NOT_FOUND, DATA_LOSS, UNAVAILABLE as for UpdateCall.
+  // kept. Blocks until written (not synced). Errors: NOT_FOUND, DATA_LOSS, UNAVAILABLE as for
+  // UpdateCall.
   absl::Status Delete(const std::string& cid);
 
   // The stored call, payload included. Errors: NOT_FOUND "no call with CID <cid>"; DATA_LOSS
@@ -272,6 +278,8 @@ class Journal {
     std::function<void(absl::Status)> finish;
     // Estimated bytes it adds to a batch (for JournalOptions::max_batch_bytes).
     size_t bytes = 0;
+    // Whether its success must wait for an fsync (when the journal syncs at all).
+    bool sync = true;
   };
 
   Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t last_sequence,
@@ -280,7 +288,8 @@ class Journal {
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
   // Submit + wait. FAILED_PRECONDITION when called on the writer thread.
-  absl::Status SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes);
+  absl::Status SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,
+                             bool sync = true);
   void WriterLoop();
   // Applies one group of mutations as one WriteBatch and reports their results.
   void WriteGroup(std::vector<Mutation>& mutations);
