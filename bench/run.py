@@ -1,15 +1,23 @@
 #!/usr/bin/env python3
-"""Runs the callmesh benchmarks side by side and writes bench/results/<timestamp>.{json,md}.
+"""Runs the callmesh benchmarks side by side and writes bench/results/<timestamp>.{json,md,png}.
 
-Every scenario starts its own processes on loopback (callmeshd, greeter_server), runs each
-configuration --repeat times in alternation (direct, sidecar, direct, sidecar, ...) so machine noise
-hits both sides alike, and reports the median of the repeats and the ratio to the baseline.
+Every scenario starts its own processes on loopback (callmeshd, greeter_server, rabbitmq-server,
+nats-server and the broker clients), runs each configuration --repeat times in alternation
+(baseline, callmesh, baseline, callmesh, ...) so machine noise hits both sides alike, and reports
+the median of the repeats and the ratio to the baseline.
+
+Scenarios (see bench/README.md for how each is measured):
+  sync     direct unary gRPC vs the same call through the sidecar (proxy and Invoke)
+  accept   durable InvokeAsync accepts/s at 64 in flight vs the disk's serial fsync rate
+  e2e      InvokeAsync accept -> target -> persisted -> callback vs a RabbitMQ RPC round trip
+  nats     sync Invoke vs NATS request-reply
+  growth   accept latency and sidecar RSS as pending calls grow (1k, 100k, 1M)
 
   bench/run.py                 # everything, 3 repeats of 10 s
-  bench/run.py --quick         # 1 repeat of 3 s, for a smoke run
-  bench/run.py --only sync     # one scenario
+  bench/run.py --quick         # 1 repeat of 3 s, growth to 10k only, for a smoke run
+  bench/run.py --only e2e      # one scenario (repeatable)
 
-Binaries come from `bazel build -c opt` (run.sh builds them first).
+Binaries come from `bazel build -c opt` (run.sh builds them and passes --bin-dir).
 """
 import argparse
 import datetime
@@ -59,6 +67,27 @@ class Proc:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
         return 0.0
+
+    def runqueue_wait_seconds(self):
+        """Time this process's threads spent runnable but waiting for a CPU (schedstat)."""
+        total = 0
+        for task in os.listdir(f"/proc/{self.popen.pid}/task"):
+            try:
+                total += int(open(f"/proc/{self.popen.pid}/task/{task}/schedstat").read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+        return total / 1e9
+
+    def memory_mb(self):
+        """VmRSS split into RssAnon (heap, stacks) and RssFile (mapped libraries and files)."""
+        fields = {}
+        for line in open(f"/proc/{self.popen.pid}/status"):
+            key = line.split(":", 1)[0]
+            if key in ("VmRSS", "RssAnon", "RssFile", "RssShmem", "Threads"):
+                fields[key] = int(line.split()[1])
+        return {"rss_mb": fields.get("VmRSS", 0) / 1024,
+                "rss_anon_mb": fields.get("RssAnon", 0) / 1024,
+                "rss_file_mb": fields.get("RssFile", 0) / 1024, "threads": fields.get("Threads")}
 
     def stop(self):
         if self.popen.poll() is None:
@@ -135,10 +164,13 @@ def scenario_sync(binaries, workdir, repeat, seconds):
                 for mode in runs:
                     address = greeter.address if mode == "direct" else sidecar.address
                     before = sidecar.cpu_seconds()
+                    waited = sidecar.runqueue_wait_seconds()
                     result = load(binaries["load_client"], mode, address, seconds=seconds,
                                   label=f"{name}/{mode}", **kwargs)
                     if mode != "direct":
                         result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - before) / seconds
+                        result["sidecar_runqueue_wait_ms_per_s"] = (
+                            sidecar.runqueue_wait_seconds() - waited) / seconds * 1000
                     runs[mode].append(result)
                     print("  ", name, mode, f"{result['throughput']:.0f}/s",
                           f"p50 {result['p50_us']:.0f}us p99 {result['p99_us']:.0f}us", flush=True)
@@ -157,16 +189,25 @@ def scenario_sync(binaries, workdir, repeat, seconds):
                 row["added_p99_us"] = row["p99_us"] - median_of(base, "p99_us")
                 if mode != "direct":
                     row["sidecar_cpu_s_per_s"] = median_of(results, "sidecar_cpu_s_per_s")
+                    row["sidecar_runqueue_wait_ms_per_s"] = median_of(
+                        results, "sidecar_runqueue_wait_ms_per_s")
                 rows.append(row)
         body = hello_request_bytes(1024)
         for mode, address, headers in (("direct", greeter.address, ()),
                                        ("proxy", sidecar.address, ("callmesh-target: greeter",))):
+            requests = 100000 if seconds >= 10 else 20000
+            cpu_before = (sidecar.cpu_seconds(), greeter.cpu_seconds())
             check = h2load_grpc(address, "/greeter.v1.Greeter/SayHello", body, clients=4,
-                                streams=16, requests=100000 if seconds >= 10 else 20000,
-                                extra_headers=headers)
+                                streams=16, requests=requests, extra_headers=headers)
             if check:
+                # CPU per call of each server process: where the two cores went.
+                sidecar_us = (sidecar.cpu_seconds() - cpu_before[0]) / requests * 1e6
+                greeter_us = (greeter.cpu_seconds() - cpu_before[1]) / requests * 1e6
                 rows.append({"scenario": "sync", "config": "h2load 4 conns x 16 streams",
-                             "mode": mode, "throughput": check["rps"], "ok": check["ok"]})
+                             "mode": mode, "throughput": check["rps"], "ok": check["ok"],
+                             "cpu_us_per_call": {"sidecar": sidecar_us, "greeter": greeter_us}})
+                print("   h2load", mode, f"{check['rps']:.0f}/s; CPU per call: sidecar "
+                      f"{sidecar_us:.0f} us, greeter {greeter_us:.0f} us", flush=True)
         rows.append({"scenario": "sync", "config": "sidecar RSS after the runs", "mode": "proxy",
                      "rss_mb": sidecar.rss_mb()})
     finally:
@@ -175,29 +216,600 @@ def scenario_sync(binaries, workdir, repeat, seconds):
     return rows
 
 
-def markdown(results):
-    lines = [f"Run {results['started']} on {results['machine']['cpus']} CPUs "
-             f"({results['machine']['cpu_model']}), {results['machine']['kernel']}; "
-             f"{results['repeat']} repeats of {results['seconds']} s, medians.", ""]
-    lines += ["| scenario | configuration | path | calls/s | × baseline | p50 µs | p99 µs | "
-              "p99.9 µs | added p50 µs | added p99 µs | sidecar CPU s/s | errors |",
-              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def run_result(args, timeout=180):
+    """Runs a load binary and returns its RESULT json."""
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    for line in out.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"{args[0]} printed no RESULT line:\n{out.stdout}\n{out.stderr}")
 
-    def fmt(value, digits=0):
-        return "" if value is None else f"{value:,.{digits}f}"
+
+def summarize(scenario, config, mode, results, base=None, extra_keys=()):
+    """One table row: medians of the repeats, and ratios to the baseline's medians."""
+    row = {"scenario": scenario, "config": config, "mode": mode, "runs": results}
+    for key in ("throughput", "p50_us", "p90_us", "p99_us", "p999_us") + tuple(extra_keys):
+        values = [r[key] for r in results if r.get(key) is not None]
+        row[key] = statistics.median(values) if values else None
+    row["errors"] = sum(sum(r.get("errors", {}).values()) for r in results)
+    if base is not None and base.get("throughput"):
+        row["throughput_ratio"] = row["throughput"] / base["throughput"]
+        if base.get("p50_us") and row.get("p50_us"):
+            row["p50_ratio"] = row["p50_us"] / base["p50_us"]
+            row["added_p50_us"] = row["p50_us"] - base["p50_us"]
+            row["added_p99_us"] = row["p99_us"] - base["p99_us"]
+    elif base is None:
+        row["throughput_ratio"] = 1.0
+    return row
+
+
+def print_run(name, mode, result):
+    print("  ", name, mode, f"{result['throughput']:.0f}/s",
+          f"p50 {result.get('p50_us') or 0:.0f}us p99 {result.get('p99_us') or 0:.0f}us",
+          flush=True)
+
+
+def fsync_probe(directory, seconds, block=1024):
+    """The disk's serial fsync rate: append `block` bytes and fdatasync, one after the other, in
+    a file in `directory` (the sidecar's data dir), like a write-ahead log without batching."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    data = b"x" * block
+    latencies = []
+    end = time.perf_counter() + seconds
+    try:
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            os.write(fd, data)
+            os.fdatasync(fd)
+            latencies.append((time.perf_counter() - start) * 1e6)
+    finally:
+        os.close(fd)
+        os.unlink(path)
+    latencies.sort()
+
+    def pct(p):
+        return latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))]
+    return {"throughput": len(latencies) / seconds, "p50_us": pct(50), "p90_us": pct(90),
+            "p99_us": pct(99), "p999_us": pct(99.9), "errors": {}}
+
+
+def start_mesh(binaries, workdir, tag, config=None):
+    """callmeshd with a fresh data dir, and the greeter registered with it."""
+    data_dir = os.path.join(workdir, f"data-{tag}")
+    os.makedirs(data_dir, exist_ok=True)
+    args = [binaries["callmeshd"], "--listen=127.0.0.1:0", "--log-level=warn",
+            f"--data-dir={data_dir}"]
+    if config:
+        args.append(f"--config={config}")
+    sidecar = Proc(args, workdir, f"callmeshd-{tag}")
+    greeter = Proc([binaries["greeter_server"], "--listen=127.0.0.1:0",
+                    f"--sidecar={sidecar.address}"], workdir, f"greeter-{tag}")
+    time.sleep(0.5)  # registration propagated
+    return sidecar, greeter, data_dir
+
+
+def async_load(binaries, sidecar, mode, in_flight, seconds, label, **flags):
+    args = [binaries["async_load"], f"--mode={mode}", f"--sidecar={sidecar}",
+            f"--in_flight={in_flight}", f"--duration={seconds}s", f"--label={label}"]
+    args += [f"--{k}={v}" for k, v in flags.items()]
+    return run_result(args, timeout=seconds + 120 if not flags.get("count") else 3600)
+
+
+def parked_config(workdir, max_pending):
+    """A sidecar config whose service "blackhole" has nothing listening at its address, so calls
+    to it are accepted and then parked (no attempt runs); with a day's deadline they stay."""
+    config = os.path.join(workdir, "parked.yaml")
+    with open(config, "w") as f:
+        f.write(f"""# Calls to "blackhole" stay pending: nothing listens at its address, the
+# retry policy waits an hour between attempts, and the call deadline is a day away.
+services:
+  - name: blackhole
+    addresses: ["127.0.0.1:{free_port()}"]
+    retry: {{max_attempts: 1000000, initial_backoff: 1h, max_backoff: 1h}}
+default_call_timeout: 24h
+limits:
+  max_pending_calls: {max_pending}
+""")
+    return config
+
+
+def scenario_accept(binaries, workdir, repeat, seconds, options):
+    """Durable InvokeAsync accepts/s through the RPC at 64 in flight, vs serial fsyncs of the same
+    directory measured right before, each on a fresh sidecar and data dir. Two targets: the
+    greeter (the sidecar also runs every accepted call meanwhile) and a parked service (nothing
+    runs: the accept path alone)."""
+    config = parked_config(workdir, 10000000)
+    fsync, to_greeter, parked = [], [], []
+    for i in range(repeat):
+        for target, into in (("greeter", to_greeter), ("blackhole", parked)):
+            sidecar, greeter, data_dir = start_mesh(binaries, workdir, f"accept-{target}{i}",
+                                                    config)
+            try:
+                fsync.append(fsync_probe(data_dir, min(seconds, 5)))
+                print_run("serial fsync", "probe", fsync[-1])
+                result = async_load(binaries, sidecar.address, "accept", 64, seconds,
+                                    f"accept to {target}", service=target, timeout="24h")
+                result["sidecar_rss_mb"] = sidecar.rss_mb()
+                into.append(result)
+                print_run(f"InvokeAsync accepts to {target}, 64 in flight", "callmesh", result)
+            finally:
+                greeter.stop()
+                sidecar.stop()
+                shutil.rmtree(data_dir, ignore_errors=True)
+    base = summarize("accept", "serial write+fdatasync, 1 KiB, same dir", "fsync probe", fsync)
+    return [base,
+            summarize("accept", "InvokeAsync accepts, 64 in flight (calls run on the greeter)",
+                      "callmesh", to_greeter, base, extra_keys=("sidecar_rss_mb",)),
+            summarize("accept", "InvokeAsync accepts, 64 in flight (calls parked: accept path "
+                      "only)", "callmesh", parked, base, extra_keys=("sidecar_rss_mb",))]
+
+
+class RabbitMQ:
+    """rabbit-server on loopback with private ports, data, logs and epmd; stopped by stop()."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "rabbitmq")
+        os.makedirs(self.dir, exist_ok=True)
+        self.port, self.dist_port, self.epmd_port = free_port(), free_port(), free_port()
+        with open(os.path.join(self.dir, "rabbitmq.conf"), "w") as f:
+            f.write(f"listeners.tcp.default = 127.0.0.1:{self.port}\n")
+        with open(os.path.join(self.dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        open(os.path.join(self.dir, "env"), "w").close()
+        self.env = dict(os.environ, HOME=self.dir,
+                        RABBITMQ_MNESIA_BASE=os.path.join(self.dir, "mnesia"),
+                        RABBITMQ_LOG_BASE=os.path.join(self.dir, "log"),
+                        RABBITMQ_NODE_PORT=str(self.port), RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+                        RABBITMQ_DIST_PORT=str(self.dist_port),
+                        RABBITMQ_NODENAME=f"callmeshbench{self.port}@localhost",
+                        ERL_EPMD_PORT=str(self.epmd_port), ERL_EPMD_ADDRESS="127.0.0.1",
+                        RABBITMQ_CONFIG_FILE=os.path.join(self.dir, "rabbitmq"),
+                        RABBITMQ_ADVANCED_CONFIG_FILE=os.path.join(self.dir, "advanced.config"),
+                        RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(self.dir, "enabled_plugins"),
+                        RABBITMQ_CONF_ENV_FILE=os.path.join(self.dir, "env"),
+                        RABBITMQ_PID_FILE=os.path.join(self.dir, "pid"))
+        self.log = open(os.path.join(self.dir, "server.log"), "w")
+        self.popen = subprocess.Popen(["/usr/lib/rabbitmq/bin/rabbitmq-server"], env=self.env,
+                                      stdout=self.log, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        wait_port(self.port, 120, self.popen, "rabbitmq-server")
+        time.sleep(1)
+
+    def beam_pid(self):
+        try:
+            return int(open(os.path.join(self.dir, "pid")).read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait()
+        epmd = shutil.which("epmd") or "epmd"
+        subprocess.run([epmd, "-kill"], env=self.env, capture_output=True)
+        self.log.close()
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, seconds, popen, name):
+    import socket
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if popen.poll() is not None:
+            raise RuntimeError(f"{name} exited with {popen.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"{name} did not listen on {port} within {seconds} s")
+
+
+class Plain:
+    """A background process without a ready file (broker clients)."""
+
+    def __init__(self, args, workdir, name, env=None):
+        self.log = open(os.path.join(workdir, name + ".log"), "w")
+        self.popen = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+
+    def stop(self):
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            try:
+                self.popen.wait(10)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait()
+        self.log.close()
+
+
+def scenario_e2e(binaries, workdir, repeat, seconds, options):
+    """callmesh InvokeAsync with a callback vs a durable RabbitMQ RPC, same concurrency."""
+    sidecar, greeter, _ = start_mesh(binaries, workdir, "e2e")
+    rabbit = server = None
+    rows = []
+    try:
+        rabbit = RabbitMQ(workdir)
+        for in_flight in (1, 64):
+            server = Plain([binaries["rabbit_rpc"], "server", f"--port={rabbit.port}",
+                            f"--prefetch={in_flight}"], workdir, f"rabbit-server-{in_flight}")
+            time.sleep(0.5)
+            name = f"{in_flight} in flight"
+            runs = {"rabbitmq": [], "callmesh": []}
+            for _ in range(repeat):
+                result = run_result([binaries["rabbit_rpc"], "client", f"--port={rabbit.port}",
+                                     f"--in-flight={in_flight}", f"--duration={seconds}",
+                                     "--warmup=1", f"--label=e2e {name}"], timeout=seconds + 60)
+                runs["rabbitmq"].append(result)
+                print_run(name, "rabbitmq", result)
+                cpu, wall = sidecar.cpu_seconds(), time.time()
+                result = async_load(binaries, sidecar.address, "e2e", in_flight, seconds,
+                                    f"e2e {name}")
+                result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+                runs["callmesh"].append(result)
+                print_run(name, "callmesh", result)
+            server.stop()
+            server = None
+            base = summarize("e2e", name, "rabbitmq RPC", runs["rabbitmq"])
+            rows += [base, summarize("e2e", name, "callmesh InvokeAsync+callback",
+                                     runs["callmesh"], base,
+                                     extra_keys=("accept_p50_us", "accept_p99_us",
+                                                 "sidecar_cpu_s_per_s"))]
+        rows.append({"scenario": "e2e", "config": "sidecar RSS after the runs", "mode": "callmesh",
+                     "rss_mb": sidecar.rss_mb()})
+    finally:
+        if server:
+            server.stop()
+        if rabbit:
+            rabbit.stop()
+        greeter.stop()
+        sidecar.stop()
+    return rows
+
+
+def scenario_nats(binaries, workdir, repeat, seconds, options):
+    """Sync Invoke through the sidecar vs NATS request-reply, same concurrency."""
+    sidecar, greeter, _ = start_mesh(binaries, workdir, "nats")
+    port = free_port()
+    nats = Plain(["nats-server", "-a", "127.0.0.1", "-p", str(port)], workdir, "nats-server")
+    responder = None
+    rows = []
+    try:
+        wait_port(port, 30, nats.popen, "nats-server")
+        url = f"nats://127.0.0.1:{port}"
+        responder = Plain([binaries["nats_rpc"], "responder", f"--url={url}"], workdir,
+                          "nats-responder")
+        time.sleep(0.5)
+        for in_flight in (1, 64):
+            name = f"{in_flight} in flight"
+            runs = {"nats": [], "callmesh": []}
+            for _ in range(repeat):
+                result = run_result([binaries["nats_rpc"], "requester", f"--url={url}",
+                                     f"--in-flight={in_flight}", f"--duration={seconds}",
+                                     "--warmup=1", f"--label=nats {name}"], timeout=seconds + 60)
+                runs["nats"].append(result)
+                print_run(name, "nats", result)
+                cpu, wall = sidecar.cpu_seconds(), time.time()
+                result = load(binaries["load_client"], "invoke", sidecar.address,
+                              in_flight=in_flight, seconds=seconds, label=f"nats {name}")
+                result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+                runs["callmesh"].append(result)
+                print_run(name, "callmesh invoke", result)
+            base = summarize("nats", name, "nats request-reply", runs["nats"])
+            rows += [base, summarize("nats", name, "callmesh Invoke", runs["callmesh"], base,
+                                     extra_keys=("sidecar_cpu_s_per_s",))]
+    finally:
+        if responder:
+            responder.stop()
+        nats.stop()
+        greeter.stop()
+        sidecar.stop()
+    return rows
+
+
+def scenario_growth(binaries, workdir, repeat, seconds, options):
+    """InvokeAsync to a service nothing listens on (the calls stay pending), in steps of 1k, 10k,
+    100k and 1M pending calls (up to options.growth_max; each step at most
+    options.growth_step_seconds, so the last level may be reached only in part); for each step the
+    accept latency of its calls, then, after 2 s of quiet, the sidecar's RSS and its CPU use while
+    idle with that many calls pending."""
+    config = parked_config(workdir, max(2 * options.growth_max, 1000000))
+    levels = [n for n in (1000, 10000, 100000, 1000000) if n <= options.growth_max]
+    rows = []
+    for run in range(options.growth_repeat):
+        sidecar, greeter, data_dir = start_mesh(binaries, workdir, f"growth{run}", config)
+        try:
+            pending = 0
+            if run == 0:
+                rows.append(dict({"scenario": "growth", "config": "0 pending (idle)",
+                                  "mode": "callmesh"}, **sidecar.memory_mb()))
+            for level in levels:
+                started = time.time()
+                result = async_load(binaries, sidecar.address, "accept", 64, seconds,
+                                    f"growth to {level}", count=level - pending,
+                                    service="blackhole", timeout="24h", warmup="0s",
+                                    count_time_limit=f"{options.growth_step_seconds}s")
+                pending += result["accepted_total"]
+                result["wall_s"] = time.time() - started
+                time.sleep(2)
+                result.update(sidecar.memory_mb())
+                cpu_before = sidecar.cpu_seconds()
+                time.sleep(3)
+                result["idle_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu_before) / 3
+                result["pending"] = pending
+                result["data_dir_mb"] = sum(
+                    os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(data_dir)
+                    for f in fs) / 2**20
+                print(f"   growth to {pending} pending: {result['throughput']:.0f} accepts/s "
+                      f"p50 {result['p50_us']:.0f}us p99 {result['p99_us']:.0f}us "
+                      f"RSS {result['rss_mb']:.1f} MB (anon {result['rss_anon_mb']:.1f}), "
+                      f"idle CPU {result['idle_cpu_s_per_s']:.2f} s/s, "
+                      f"data dir {result['data_dir_mb']:.0f} MB", flush=True)
+                name = f"{pending:,} pending" + ("" if pending == level else
+                                                 f" (aimed at {level:,}; step time limit)")
+                row = summarize("growth", name, "callmesh", [result],
+                                extra_keys=("rss_mb", "rss_anon_mb", "rss_file_mb",
+                                            "idle_cpu_s_per_s", "data_dir_mb", "wall_s"))
+                row["repeat"] = run
+                row["pending"] = pending
+                row.pop("throughput_ratio", None)  # no baseline here
+                rows.append(row)
+                if pending < level:
+                    break
+        finally:
+            greeter.stop()
+            sidecar.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+    return rows
+
+
+def fmt(value, digits=0):
+    return "" if value is None else f"{value:,.{digits}f}"
+
+
+def markdown(results):
+    m = results["machine"]
+    v = results["versions"]
+    lines = [f"Run {results['started']} → {results['finished']}; {results['repeat']} repeats of "
+             f"{results['seconds']} s per configuration, medians of the repeats.", "",
+             f"- Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory_gb']:.0f} GB RAM, "
+             f"kernel {m['kernel']}; disk: {m['disk']}.",
+             f"- Load average at start / end: {m['load_start']} / {m['load_end']}."
+             + (f" {results['note']}" if results.get("note") else ""),
+             "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()) + ".", ""]
+    lines += ["| scenario | configuration | side | calls/s | × baseline | p50 µs | p90 µs | "
+              "p99 µs | p99.9 µs | added p50 µs | added p99 µs | other |",
+              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for row in results["rows"]:
-        if "rss_mb" in row:
-            lines.append(f"| {row['scenario']} | {row['config']} | {row['mode']} | | | | | | | | | "
-                         f"RSS {row['rss_mb']:.1f} MB |")
-            continue
-        direct = row["mode"] == "direct"
+        other = []
+        if row.get("sidecar_cpu_s_per_s") is not None:
+            other.append(f"sidecar CPU {row['sidecar_cpu_s_per_s']:.2f} s/s")
+        if row.get("sidecar_runqueue_wait_ms_per_s") is not None:
+            other.append(f"sidecar threads waited for a CPU "
+                         f"{row['sidecar_runqueue_wait_ms_per_s']:.0f} ms/s")
+        if row.get("rss_mb") is not None:
+            other.append(f"sidecar RSS {row['rss_mb']:.1f} MB" + (
+                f" (anon {row['rss_anon_mb']:.1f}, files {row['rss_file_mb']:.1f})"
+                if row.get("rss_anon_mb") is not None else ""))
+        if row.get("idle_cpu_s_per_s") is not None:
+            other.append(f"sidecar CPU while idle {row['idle_cpu_s_per_s']:.2f} s/s")
+        if row.get("sidecar_rss_mb") is not None:
+            other.append(f"sidecar RSS {row['sidecar_rss_mb']:.1f} MB")
+        if row.get("accept_p50_us"):
+            other.append(f"accept p50 {row['accept_p50_us']:,.0f} µs, "
+                         f"p99 {row['accept_p99_us']:,.0f} µs")
+        if row.get("data_dir_mb") is not None:
+            other.append(f"data dir {row['data_dir_mb']:,.0f} MB; step took "
+                         f"{row['wall_s']:.0f} s")
+        if row.get("errors"):
+            other.append(f"errors {row['errors']}")
+        if row.get("ok") is not None:
+            other.append(f"{row['ok']} ok")
+        if row.get("cpu_us_per_call"):
+            other.append("CPU per call: sidecar {sidecar:.0f} µs, greeter {greeter:.0f} µs".format(
+                **row["cpu_us_per_call"]))
+        is_base = row["mode"] == "direct" or "added_p50_us" not in row
         lines.append("| " + " | ".join([
             row["scenario"], row["config"], row["mode"], fmt(row.get("throughput")),
-            fmt(row.get("throughput_ratio"), 2), fmt(row.get("p50_us")), fmt(row.get("p99_us")),
-            fmt(row.get("p999_us")), "" if direct else fmt(row.get("added_p50_us")),
-            "" if direct else fmt(row.get("added_p99_us")),
-            fmt(row.get("sidecar_cpu_s_per_s"), 2), fmt(row.get("errors"))]) + " |")
+            fmt(row.get("throughput_ratio"), 2), fmt(row.get("p50_us")), fmt(row.get("p90_us")),
+            fmt(row.get("p99_us")), fmt(row.get("p999_us")),
+            "" if is_base else fmt(row.get("added_p50_us")),
+            "" if is_base else fmt(row.get("added_p99_us")), "; ".join(other)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def find_row(results, scenario, config_prefix, mode):
+    for row in results["rows"]:
+        if (row["scenario"] == scenario and row["config"].startswith(config_prefix)
+                and row["mode"] == mode):
+            return row
+    return None
+
+
+def aims(results):
+    """The aims of issues 6 and 3, each met / not met with the measured figure."""
+    lines = ["| aim | measured | verdict |", "|---|---|---|"]
+
+    def add(aim, measured, met):
+        verdict = ("n/a (not measured)" if met is None else
+                   "reported" if met == "report" else "**met**" if met else "**not met**")
+        lines.append(f"| {aim} | {measured} | {verdict} |")
+    for mode in ("invoke", "proxy"):
+        row = find_row(results, "sync", "saturated", mode)
+        add(f"through-sidecar throughput ≥ 0.55× direct ({mode}, 64 in flight, load_client)",
+            f"{row['throughput_ratio']:.2f}×" if row else "—",
+            row["throughput_ratio"] >= 0.55 if row else None)
+    direct = find_row(results, "sync", "h2load", "direct")
+    proxy = find_row(results, "sync", "h2load", "proxy")
+    if direct and proxy and direct.get("throughput") and proxy.get("throughput"):
+        ratio = proxy["throughput"] / direct["throughput"]
+        add("through-sidecar throughput ≥ 0.55× direct (proxy, h2load cross-check)",
+            f"{ratio:.2f}× ({proxy['throughput']:,.0f} vs {direct['throughput']:,.0f}/s)",
+            ratio >= 0.55)
+    for mode in ("invoke", "proxy"):
+        row = find_row(results, "sync", "paced 1k", mode)
+        add(f"added p99 at 1k rps ≤ 0.5 ms ({mode})",
+            f"{row['added_p99_us'] / 1000:.2f} ms (p99 {row['p99_us'] / 1000:.2f} vs direct "
+            f"{(row['p99_us'] - row['added_p99_us']) / 1000:.2f} ms)" if row else "—",
+            row["added_p99_us"] <= 500 if row else None)
+    base = find_row(results, "accept", "serial", "fsync probe")
+    accepts = [(find_row(results, "accept", config, "callmesh"), label) for config, label in (
+        ("InvokeAsync accepts, 64 in flight (calls run", "calls run meanwhile"),
+        ("InvokeAsync accepts, 64 in flight (calls parked", "accept path only"))]
+    if not any(row for row, _ in accepts):  # runs from before the two variants
+        accepts = [(find_row(results, "accept", "InvokeAsync", "callmesh"), "calls run meanwhile")]
+    for row, label in accepts:
+        if row is None:
+            continue
+        add(f"durable accepts ≥ 4× serial fsync, issues 6 and 3 ({label})",
+            f"{row['throughput_ratio']:.1f}× ({row['throughput']:,.0f} accepts/s vs "
+            f"{base['throughput']:,.0f} fsyncs/s)" if base else "—",
+            row["throughput_ratio"] >= 4)
+    for config in ("64 in flight", "1 in flight"):
+        row = find_row(results, "e2e", config, "callmesh InvokeAsync+callback")
+        base = find_row(results, "e2e", config, "rabbitmq RPC")
+        if row and base:
+            add(f"async completions/s ≥ 1.0× RabbitMQ RPC, p50 ≤ RabbitMQ's ({config})",
+                f"{row['throughput_ratio']:.2f}× ({row['throughput']:,.0f} vs "
+                f"{base['throughput']:,.0f}/s); p50 {row['p50_us'] / 1000:.1f} vs "
+                f"{base['p50_us'] / 1000:.1f} ms",
+                row["throughput_ratio"] >= 1.0 and row["p50_us"] <= base["p50_us"])
+        else:
+            add(f"async completions/s ≥ 1.0× RabbitMQ RPC ({config})", "—", None)
+    row = find_row(results, "growth", "1,000 pending", "callmesh")
+    add("sidecar RSS ≤ 30 MB with 1k pending calls",
+        f"{row['rss_mb']:.1f} MB (anonymous {row['rss_anon_mb']:.1f}, mapped files "
+        f"{row['rss_file_mb']:.1f})" if row else "—", row["rss_mb"] <= 30 if row else None)
+    row = find_row(results, "growth", "100,000 pending", "callmesh")
+    add("issue 3: callmeshd RSS with 100k pending calls (report)",
+        f"{row['rss_mb']:.1f} MB (anonymous {row['rss_anon_mb']:.1f})" if row else "—",
+        "report" if row else None)
+    row = find_row(results, "e2e", "64 in flight", "callmesh InvokeAsync+callback")
+    add("issue 3: end-to-end completions/s and latency, 64 in flight (report)",
+        f"{row['throughput']:,.0f}/s, p50 {row['p50_us'] / 1000:.1f} ms, p99 "
+        f"{row['p99_us'] / 1000:.1f} ms" if row else "—", "report" if row else None)
+    return "\n".join(lines) + "\n"
+
+
+def short_label(row):
+    """"scenario configuration side" in a few words, for the chart's axis."""
+    config = row["config"]
+    for long, short in ((r"^one in flight", "1 inflight"), (r"^paced ", ""),
+                        (r"^saturated, ", ""), (r" in flight", " inflight"),
+                        (r"^InvokeAsync accepts, ", ""), (r" \(calls run.*", " run"),
+                        (r" \(calls parked.*", " parked"),
+                        (r"^serial write\+fdatasync.*", "serial"),
+                        (r" pending \(.*\)", " pending"), (r",000,000 pending", "M pending"),
+                        (r",000 pending", "k pending")):
+        config = re.sub(long, short, config)
+    side = {"callmesh InvokeAsync+callback": "callmesh", "rabbitmq RPC": "rabbitmq",
+            "nats request-reply": "nats", "callmesh Invoke": "callmesh",
+            "fsync probe": "fsync"}.get(row["mode"], row["mode"])
+    return f"{row['scenario']} {config} {side}".replace('"', "'")
+
+
+def chart(results, png):
+    """Two panels with gnuplot: throughput per configuration and side, and p50/p99 latency."""
+    if shutil.which("gnuplot") is None:
+        print("gnuplot not found; no chart")
+        return False
+    rows = [r for r in results["rows"] if r.get("throughput") and r.get("p50_us")]
+    data = png[:-4] + ".dat"
+    with open(data, "w") as f:
+        for r in rows:
+            f.write(f"\"{short_label(r)}\" {r['throughput']:.1f} {r['p50_us'] / 1000:.4f} "
+                    f"{r['p99_us'] / 1000:.4f}\n")
+    width = max(1200, 45 * len(rows) + 200)
+    script = f"""
+set terminal pngcairo size {width},1100 font ",9"
+set output "{png}"
+set datafile separator whitespace
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set xtics rotate by 90 right scale 0 font ",8"
+set bmargin 13
+set grid ytics
+set key top right
+set multiplot layout 2,1 title "callmesh benchmarks {results['started']} ({results['machine']['cpus']} CPUs, medians of {results['repeat']} runs)"
+set title "Throughput"
+set ylabel "calls/s (log)"
+set yrange [10:*]
+set logscale y
+plot "{data}" using 2:xtic(1) title "calls/s" lc rgb "#4477aa"
+set title "Latency"
+set autoscale y
+set ylabel "ms (log)"
+plot "{data}" using 3:xtic(1) title "p50" lc rgb "#66ccee", "" using 4 title "p99" lc rgb "#ee6677"
+unset multiplot
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".gp", delete=False) as f:
+        f.write(script)
+        gp = f.name
+    result = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
+    os.unlink(gp)
+    os.unlink(data)
+    if result.returncode != 0:
+        print("gnuplot failed:", result.stderr)
+        return False
+    return True
+
+
+def command_output(args):
+    try:
+        return subprocess.run(args, capture_output=True, text=True, timeout=30).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_info():
+    cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
+                      if l.startswith("model name")), platform.processor())
+    memory_kb = next(int(l.split()[1]) for l in open("/proc/meminfo")
+                     if l.startswith("MemTotal"))
+    source = command_output(["findmnt", "-n", "-o", "SOURCE,FSTYPE", "--target", tempfile.gettempdir()])
+    device = os.path.basename(source.split()[0]) if source else ""
+    disk = source
+    block = f"/sys/block/{re.sub(r'p?[0-9]+$', '', device)}" if device else ""
+    if block and not os.path.exists(block):
+        block = f"/sys/block/{device}"
+    if block and os.path.exists(block):
+        rotational = open(f"{block}/queue/rotational").read().strip()
+        size_gb = int(open(f"{block}/size").read()) * 512 / 1e9
+        model = ""
+        for path in (f"{block}/device/model", f"{block}/device/vendor"):
+            if os.path.exists(path):
+                model = (model + " " + open(path).read().strip()).strip()
+        kind = "virtio block device" if device.startswith("vd") else model or "disk"
+        disk = (f"{source} ({kind}, {size_gb:.0f} GB, "
+                f"{'rotational' if rotational == '1' else 'non-rotational'})")
+    return {"cpus": os.cpu_count(), "cpu_model": cpu_model, "kernel": platform.release(),
+            "memory_gb": memory_kb / 2**20, "disk": disk,
+            "load_start": " ".join(open("/proc/loadavg").read().split()[:3])}
+
+
+def versions():
+    def pkg(name):
+        return command_output(["pkg-config", "--modversion", name]) or "?"
+
+    def deb(name):
+        return command_output(["dpkg-query", "-W", "-f=${Version}", name]) or "not installed"
+    nats = command_output(["nats-server", "--version"]).replace("nats-server: ", "")
+    return {"gRPC": pkg("grpc++"), "protobuf": pkg("protobuf"), "RocksDB": pkg("rocksdb"),
+            "RabbitMQ": deb("rabbitmq-server"), "Erlang": deb("erlang-base"),
+            "librabbitmq": pkg("librabbitmq"), "NATS server": nats or "?",
+            "libnats": pkg("libnats"), "h2load (nghttp2)": deb("nghttp2-client")}
 
 
 def main():
@@ -205,36 +817,69 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--quick", action="store_true", help="1 repeat of 3 s")
-    parser.add_argument("--only", choices=["sync"], action="append")
+    parser.add_argument("--quick", action="store_true",
+                        help="1 repeat of 3 s, growth to 10k pending only")
+    parser.add_argument("--only", choices=list(SCENARIOS), action="append")
+    parser.add_argument("--growth-max", type=int, default=1000000,
+                        help="largest number of pending calls in the growth scenario")
+    parser.add_argument("--growth-step-seconds", type=int, default=300,
+                        help="time limit of one growth step (the last level may stay partial)")
+    parser.add_argument("--growth-repeat", type=int, default=1,
+                        help="runs of the growth scenario (each fills a fresh sidecar)")
+    parser.add_argument("--bin-dir", help="bazel-bin of `bazel build -c opt` (default: ask bazel)")
+    parser.add_argument("--note", default="", help="free text for the table's header")
+    parser.add_argument("--render", metavar="JSON",
+                        help="only rewrite the .md and .png of an earlier run's .json")
     args = parser.parse_args()
+    if args.render:
+        with open(args.render) as f:
+            results = json.load(f)
+        write_report(results, args.render[:-len(".json")])
+        return 0
     if args.quick:
         args.repeat, args.seconds = 1, 3
-    bin_dir = bazel_bin()
+        args.growth_max = min(args.growth_max, 10000)
+    bin_dir = args.bin_dir or bazel_bin()
     binaries = {"callmeshd": f"{bin_dir}/runtime/sidecar/callmeshd",
                 "greeter_server": f"{bin_dir}/services/greeter/greeter_server",
-                "load_client": f"{bin_dir}/bench/load/load_client"}
-    cpu_model = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
-                      if l.startswith("model name")), platform.processor())
+                "load_client": f"{bin_dir}/bench/load/load_client",
+                "async_load": f"{bin_dir}/bench/async/async_load",
+                "rabbit_rpc": f"{bin_dir}/bench/brokers/rabbit_rpc",
+                "nats_rpc": f"{bin_dir}/bench/brokers/nats_rpc"}
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
-               "machine": {"cpus": os.cpu_count(), "cpu_model": cpu_model,
-                           "kernel": platform.release()},
+               "machine": machine_info(), "versions": versions(), "note": args.note,
                "repeat": args.repeat, "seconds": args.seconds, "rows": []}
-    scenarios = {"sync": scenario_sync}
-    for name in args.only or list(scenarios):
+    for name in args.only or list(SCENARIOS):
         print(f"== scenario {name}", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"callmesh-bench-{name}-") as workdir:
-            results["rows"] += scenarios[name](binaries, workdir, args.repeat, args.seconds)
+            results["rows"] += SCENARIOS[name](binaries, workdir, args.repeat, args.seconds, args)
+    results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
+    results["machine"]["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     out_dir = os.path.join(ROOT, "bench", "results")
     os.makedirs(out_dir, exist_ok=True)
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     with open(os.path.join(out_dir, stamp + ".json"), "w") as f:
         json.dump(results, f, indent=1)
-    table = markdown(results)
-    with open(os.path.join(out_dir, stamp + ".md"), "w") as f:
+    write_report(results, os.path.join(out_dir, stamp))
+    return 0
+
+
+def write_report(results, base):
+    """Writes <base>.md (table, aims, chart link) and <base>.png."""
+    table = markdown(results) + "\nAgainst the aims:\n\n" + aims(results)
+    png = base + ".png"
+    if chart(results, png):
+        table += f"\n![chart]({os.path.basename(png)})\n"
+    with open(base + ".md", "w") as f:
         f.write(table)
     print(table)
-    print(f"wrote bench/results/{stamp}.json and .md")
+    print(f"wrote {base}.json, .md" + (", .png" if os.path.exists(png) else ""))
+
+
+SCENARIOS = {"sync": lambda binaries, workdir, repeat, seconds, options: scenario_sync(
+                 binaries, workdir, repeat, seconds),
+             "accept": scenario_accept, "e2e": scenario_e2e, "nats": scenario_nats,
+             "growth": scenario_growth}
 
 
 if __name__ == "__main__":
