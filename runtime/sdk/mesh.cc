@@ -134,6 +134,22 @@ absl::StatusOr<std::string> Mesh::Invoke(const std::string& service, const std::
   return std::move(*response.mutable_payload());
 }
 
+template <typename Request>
+void Mesh::FillDurableRequest(const std::string& service, const std::string& method,
+                              const std::string& payload, const AsyncOptions& options,
+                              absl::Duration timeout, grpc::ClientContext* context,
+                              Request* request) const {
+  request->set_service(service);
+  request->set_method(method);
+  request->set_payload(payload);
+  request->set_source(options_.source);
+  request->set_idempotency_key(options.idempotency_key);
+  if (timeout > absl::ZeroDuration()) SetDuration(timeout, request->mutable_timeout());
+  request->mutable_headers()->insert(options.headers.begin(), options.headers.end());
+  context->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+  request->set_parent_cid(Link(options.parent, options.traceparent, context));
+}
+
 absl::StatusOr<Cid> Mesh::InvokeAsync(const std::string& service, const std::string& method,
                                       const std::string& payload, const AsyncOptions& options) {
   if (!options_status_.ok()) return options_status_;
@@ -142,17 +158,9 @@ absl::StatusOr<Cid> Mesh::InvokeAsync(const std::string& service, const std::str
   // Open the stream first, so that it is on its way while the call is accepted.
   EnsureStream();
   v1::InvokeAsyncRequest request;
-  request.set_service(service);
-  request.set_method(method);
-  request.set_payload(payload);
-  request.set_source(options_.source);
-  request.set_callback(options.callback);
-  request.set_idempotency_key(options.idempotency_key);
-  if (*timeout > absl::ZeroDuration()) SetDuration(*timeout, request.mutable_timeout());
-  request.mutable_headers()->insert(options.headers.begin(), options.headers.end());
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-  request.set_parent_cid(Link(options.parent, options.traceparent, &context));
+  FillDurableRequest(service, method, payload, options, *timeout, &context, &request);
+  request.set_callback(options.callback);
   v1::InvokeAsyncResponse response;
   grpc::Status status = stub_->InvokeAsync(&context, request, &response);
   if (!status.ok()) return ToAbslStatus(status);
@@ -170,16 +178,8 @@ absl::StatusOr<Cid> Mesh::Cast(const std::string& service, const std::string& me
   absl::StatusOr<absl::Duration> timeout = AsyncTimeout(options);
   if (!timeout.ok()) return timeout.status();
   v1::CastRequest request;
-  request.set_service(service);
-  request.set_method(method);
-  request.set_payload(payload);
-  request.set_source(options_.source);
-  request.set_idempotency_key(options.idempotency_key);
-  if (*timeout > absl::ZeroDuration()) SetDuration(*timeout, request.mutable_timeout());
-  request.mutable_headers()->insert(options.headers.begin(), options.headers.end());
   grpc::ClientContext context;
-  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-  request.set_parent_cid(Link(options.parent, options.traceparent, &context));
+  FillDurableRequest(service, method, payload, options, *timeout, &context, &request);
   v1::CastResponse response;
   grpc::Status status = stub_->Cast(&context, request, &response);
   if (!status.ok()) return ToAbslStatus(status);

@@ -192,6 +192,12 @@ class Mesh {
     std::vector<std::function<void(absl::StatusOr<v1::Completion>)>> done;
   };
 
+  // The fields InvokeAsync and Cast requests share, and the RPC's deadline and context links.
+  template <typename Request>
+  void FillDurableRequest(const std::string& service, const std::string& method,
+                          const std::string& payload, const AsyncOptions& options,
+                          absl::Duration timeout, grpc::ClientContext* context,
+                          Request* request) const;
   void EnsureStream();
   void StreamLoop();
   // After a (re)subscription: resolves, by one GetCall each, the open calls whose completions
