@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/brokers/rpc_report.h"
+
 #define SUBJECT "callmesh.bench.echo"
 #define CAP (1u << 20)
 
@@ -131,18 +133,6 @@ static void on_reply(natsConnection* nc, natsSubscription* sub, natsMsg* msg, vo
   natsMsg_Destroy(msg);
 }
 
-static int compare_doubles(const void* a, const void* b) {
-  double x = *(const double*)a, y = *(const double*)b;
-  return x < y ? -1 : x > y;
-}
-
-static double percentile(const double* sorted, size_t n, double p) {
-  if (n == 0) return 0;
-  size_t index = (size_t)(p / 100.0 * n);
-  if (index >= n) index = n - 1;
-  return sorted[index];
-}
-
 static int run_requester(void) {
   g.nc = connect_nats();
   pthread_mutex_init(&g.mu, NULL);
@@ -176,29 +166,8 @@ static int run_requester(void) {
     nats_Sleep(50);
   }
   pthread_mutex_lock(&g.mu);
-  qsort(g.latencies, g.latency_n, sizeof(double), compare_doubles);
-  const size_t n = g.latency_n;
-  const double throughput = n / g_duration;
-  printf(
-      "nats   in_flight=%d: %.0f calls/s  p50=%.0fus p90=%.0fus p99=%.0fus p99.9=%.0fus  "
-      "unfinished=%d\n",
-      g_in_flight, throughput, percentile(g.latencies, n, 50), percentile(g.latencies, n, 90),
-      percentile(g.latencies, n, 99), percentile(g.latencies, n, 99.9), g.outstanding);
-  printf(
-      "RESULT {\"label\":\"%s\",\"mode\":\"nats\",\"in_flight\":%d,\"calls\":%zu,"
-      "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-      "\"p999_us\":%.1f,\"errors\":{%s}}\n",
-      g_label, g_in_flight, n, g_duration, throughput, percentile(g.latencies, n, 50),
-      percentile(g.latencies, n, 90), percentile(g.latencies, n, 99),
-      percentile(g.latencies, n, 99.9), g.outstanding > 0 ? "\"unfinished\":1" : "");
-  fflush(stdout);
+  print_report("nats", g_label, g_in_flight, g.latencies, g.latency_n, g_duration, g.outstanding);
   _exit(0);
-}
-
-static const char* flag_value(const char* arg, const char* name) {
-  size_t n = strlen(name);
-  if (strncmp(arg, name, n) == 0 && arg[n] == '=') return arg + n + 1;
-  return NULL;
 }
 
 int main(int argc, char** argv) {

@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/brokers/rpc_report.h"
+
 #define QUEUE "callmesh_bench_rpc"
 #define CAP (1u << 20)  // ring of outstanding requests, indexed by publish sequence number
 
@@ -235,18 +237,6 @@ typedef struct {
   int live;
 } request_t;
 
-static int compare_doubles(const void* a, const void* b) {
-  double x = *(const double*)a, y = *(const double*)b;
-  return x < y ? -1 : x > y;
-}
-
-static double percentile(const double* sorted, size_t n, double p) {
-  if (n == 0) return 0;
-  size_t index = (size_t)(p / 100.0 * n);
-  if (index >= n) index = n - 1;
-  return sorted[index];
-}
-
 // Client: closed loop of --in-flight requests.
 typedef struct {
   amqp_connection_state_t conn;
@@ -342,29 +332,9 @@ static int run_client(void) {
     }
   }
   amqp_queue_delete(c.conn, 1, amqp_cstring_bytes(c.reply_queue), 0, 0);
-  qsort(c.latencies, c.latency_n, sizeof(double), compare_doubles);
-  const size_t n = c.latency_n;
-  const double throughput = n / g_duration;
-  printf(
-      "rabbit in_flight=%d: %.0f calls/s  p50=%.0fus p90=%.0fus p99=%.0fus p99.9=%.0fus  "
-      "unfinished=%d\n",
-      g_in_flight, throughput, percentile(c.latencies, n, 50), percentile(c.latencies, n, 90),
-      percentile(c.latencies, n, 99), percentile(c.latencies, n, 99.9), c.outstanding);
-  printf(
-      "RESULT {\"label\":\"%s\",\"mode\":\"rabbitmq\",\"in_flight\":%d,\"calls\":%zu,"
-      "\"seconds\":%.3f,\"throughput\":%.1f,\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,"
-      "\"p999_us\":%.1f,\"errors\":{%s}}\n",
-      g_label, g_in_flight, n, g_duration, throughput, percentile(c.latencies, n, 50),
-      percentile(c.latencies, n, 90), percentile(c.latencies, n, 99),
-      percentile(c.latencies, n, 99.9), c.outstanding > 0 ? "\"unfinished\":1" : "");
-  fflush(stdout);
+  print_report("rabbitmq", g_label, g_in_flight, c.latencies, c.latency_n, g_duration,
+               c.outstanding);
   _exit(0);
-}
-
-static const char* flag_value(const char* arg, const char* name) {
-  size_t n = strlen(name);
-  if (strncmp(arg, name, n) == 0 && arg[n] == '=') return arg + n + 1;
-  return NULL;
 }
 
 int main(int argc, char** argv) {
