@@ -352,17 +352,7 @@ int main(int argc, char** argv) {
       g_port = atoi(v);
     else if ((v = flag_value(argv[i], "--prefetch")))
       g_prefetch = atoi(v);
-    else if ((v = flag_value(argv[i], "--in-flight")))
-      g_in_flight = atoi(v);
-    else if ((v = flag_value(argv[i], "--duration")))
-      g_duration = atof(v);
-    else if ((v = flag_value(argv[i], "--warmup")))
-      g_warmup = atof(v);
-    else if ((v = flag_value(argv[i], "--payload-bytes")))
-      g_payload = atoi(v);
-    else if ((v = flag_value(argv[i], "--label")))
-      g_label = v;
-    else {
+    else if (!common_flag(argv[i], &g_in_flight, &g_duration, &g_warmup, &g_payload, &g_label)) {
       fprintf(stderr, "rabbit_rpc: unknown argument %s\n", argv[i]);
       return 2;
     }

@@ -14,6 +14,26 @@ static inline const char* flag_value(const char* arg, const char* name) {
   return NULL;
 }
 
+/* The flags both clients take. Returns 1 if `arg` was one of them (and stores its value). */
+static inline int common_flag(const char* arg, int* in_flight, double* duration, double* warmup,
+                              int* payload_bytes, const char** label) {
+  const char* v;
+  if ((v = flag_value(arg, "--in-flight"))) {
+    *in_flight = atoi(v);
+  } else if ((v = flag_value(arg, "--duration"))) {
+    *duration = atof(v);
+  } else if ((v = flag_value(arg, "--warmup"))) {
+    *warmup = atof(v);
+  } else if ((v = flag_value(arg, "--payload-bytes"))) {
+    *payload_bytes = atoi(v);
+  } else if ((v = flag_value(arg, "--label"))) {
+    *label = v;
+  } else {
+    return 0;
+  }
+  return 1;
+}
+
 static inline int compare_doubles(const void* a, const void* b) {
   double x = *(const double*)a, y = *(const double*)b;
   return x < y ? -1 : x > y;
