@@ -73,6 +73,10 @@ class Env;
 
 namespace callmesh::sidecar {
 
+// A page of ListCalls or ListDeadLetters ends once it holds this many bytes (it always holds at
+// least one item), so that a page of calls with large results still fits in one gRPC message.
+inline constexpr size_t kMaxListPageBytes = 1 << 20;
+
 struct JournalOptions {
   // Folder of the RocksDB; created (with its parents) if missing. Required.
   std::string dir;
@@ -197,9 +201,11 @@ class Journal {
   absl::Status SetDelivery(const std::string& cid, v1::DeliveryState state,
                            const v1::DeadLetter* dead_letter);
 
-  // Deletes a call outright, in any state, with its idempotency key (if it still maps to this
-  // call), completion log entry, dead letter and recovery entry. For casts, whose outcome is not
-  // kept. Blocks until written (not synced). Errors: NOT_FOUND, DATA_LOSS, UNAVAILABLE as for
+  // Deletes a call outright, in any state, with its completion log entry, dead letter and
+  // recovery entry. For casts, whose outcome is not kept. Its idempotency key (if it still maps to
+  // this call) is kept for the retention window — Purge drops it with the results of that age — so
+  // that a retried Cast with the same key is deduplicated to this CID instead of running again.
+  // Blocks until written (not synced). Errors: NOT_FOUND, DATA_LOSS, UNAVAILABLE as for
   // UpdateCall.
   absl::Status Delete(const std::string& cid);
 
@@ -215,11 +221,12 @@ class Journal {
     std::string source;
   };
   // Calls matching `filter`, newest first (reverse CID order, CIDs being time-ordered), starting
-  // after `page_token` ("" = from the newest). At most `page_size` calls (0 = 100, capped at 1000);
+  // after `page_token` ("" = from the newest). At most `page_size` calls (0 = 100, capped at 1000),
+  // and a page ends once it holds kMaxListPageBytes (it always holds at least one call);
   // envelope.payload is cleared (completion.reply is kept). The second member is the next page
   // token: "" when the journal holds no further call, else an opaque string to pass back (the last
-  // page may be empty). Errors: DATA_LOSS for a record that does not parse; UNAVAILABLE if RocksDB
-  // cannot read.
+  // page may be empty). Errors: INVALID_ARGUMENT for a page token that is not one this list
+  // returned; DATA_LOSS for a record that does not parse; UNAVAILABLE if RocksDB cannot read.
   absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
       const ListFilter& filter, uint32_t page_size, const std::string& page_token) const;
 
@@ -231,7 +238,8 @@ class Journal {
   // The highest sequence assigned so far (0 if none); monotonic across restarts and purges.
   uint64_t last_sequence() const;
 
-  // Dead letters in CID order, paginated as ListCalls (page_size 0 = 100, capped at 1000).
+  // Dead letters in CID order, paginated as ListCalls (page_size 0 = 100, capped at 1000, bytes
+  // bounded by kMaxListPageBytes).
   absl::StatusOr<std::pair<std::vector<v1::DeadLetter>, std::string>> ListDeadLetters(
       uint32_t page_size, const std::string& page_token) const;
 
@@ -253,17 +261,22 @@ class Journal {
   // Calls accepted and not yet terminal (for backpressure: LimitsConfig.max_pending_calls).
   size_t pending_count() const;
 
+  // Dead letters currently listed by ListDeadLetters.
+  size_t dead_letter_count() const;
+
   // False once a write has failed (see Failure above); stays false until the process restarts.
   bool healthy() const;
 
   // Counters since Open, to see group commit at work: `writes` mutations processed by the writer
   // thread, `batches` WriteBatches applied to RocksDB, `syncs` of those written with sync.
   // A batch that ends up empty (every mutation deduplicated or refused) is not written.
+  // `deliveries`: callback deliveries recorded (SetDelivery to DELIVERED) since Open.
   struct Stats {
     uint64_t writes = 0;
     uint64_t batches = 0;
     uint64_t syncs = 0;
     uint64_t largest_batch = 0;  // most mutations in one batch
+    uint64_t deliveries = 0;
   };
   Stats stats() const;
 
@@ -283,7 +296,7 @@ class Journal {
   };
 
   Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t last_sequence,
-          size_t pending);
+          size_t pending, size_t dead_letters);
 
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
@@ -305,6 +318,8 @@ class Journal {
   // Owned by the writer thread; read by anyone.
   std::atomic<uint64_t> last_sequence_;
   std::atomic<int64_t> pending_;
+  std::atomic<int64_t> dead_letters_;
+  std::atomic<uint64_t> delivered_{0};
   std::atomic<bool> healthy_{true};
   // Set once by the writer thread when healthy_ turns false; read by the writer thread only.
   absl::Status write_error_;
