@@ -20,6 +20,9 @@ namespace {
 constexpr size_t kMaxIdempotencyKeyBytes = 256;
 constexpr absl::Duration kDefaultWait = absl::Seconds(30);
 constexpr absl::Duration kMaxWait = absl::Minutes(10);
+// What one WatchCompletions stream reads from the journal at a time, and holds at most.
+constexpr size_t kWatchPageSize = 16;
+constexpr size_t kWatchBufferBytes = 64 << 10;
 
 absl::Status ValidateCid(const std::string& cid) {
   if (cid.empty()) return absl::InvalidArgumentError("cid: must not be empty");
@@ -92,12 +95,20 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
       {
         absl::MutexLock lock(&mu);
         if (reactor == nullptr || finished || writing) return;
+        // Refill from the journal only when empty, and stop at kWatchBufferBytes: a watcher that
+        // does not read holds at most that much here plus the one message being written, and
+        // gRPC's flow control holds the rest back in the journal.
+        size_t buffered_bytes = 0;
         while (buffer.empty()) {
-          absl::StatusOr<std::vector<v1::Completion>> page = journal->CompletionsAfter(cursor, 64);
+          absl::StatusOr<std::vector<v1::Completion>> page =
+              journal->CompletionsAfter(cursor, kWatchPageSize);
           if (!page.ok() || page->empty()) break;
           for (v1::Completion& completion : *page) {
             cursor = completion.sequence();
-            if (Matches(completion)) buffer.push_back(std::move(completion));
+            if (!Matches(completion)) continue;
+            buffered_bytes += completion.ByteSizeLong();
+            buffer.push_back(std::move(completion));
+            if (buffered_bytes >= kWatchBufferBytes) break;
           }
         }
         if (buffer.empty()) return;  // caught up: the hub wakes us
