@@ -25,6 +25,7 @@
 #include "gtest/gtest.h"
 #include "rocksdb/db.h"
 #include "runtime/common/cid.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/sidecar/journal/fault_injection_file_system.h"
 #include "runtime/sidecar/journal/journal_keys.h"
 
@@ -33,14 +34,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-google::protobuf::Timestamp At(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  ts.set_nanos(
-      static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) / absl::Nanoseconds(1)));
-  return ts;
-}
 
 const absl::Time kEpoch = absl::FromUnixSeconds(1'800'000'000);
 
@@ -100,7 +93,7 @@ class JournalTest : public ::testing::Test {
     envelope.set_source(source);
     envelope.set_idempotency_key(key);
     (*envelope.mutable_headers())["x-tenant"] = "blue";
-    *envelope.mutable_accepted_at() = At(Now());
+    *envelope.mutable_accepted_at() = ToProtoTimestamp(Now());
     return envelope;
   }
 

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
+#include "runtime/common/proto_time.h"
 
 namespace callmesh::sidecar {
 
@@ -20,14 +21,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-google::protobuf::Timestamp At(absl::Time t) {
-  google::protobuf::Timestamp ts;
-  ts.set_seconds(absl::ToUnixSeconds(t));
-  ts.set_nanos(
-      static_cast<int32_t>((t - absl::FromUnixSeconds(ts.seconds())) / absl::Nanoseconds(1)));
-  return ts;
-}
 
 }  // namespace
 
@@ -73,7 +66,7 @@ v1::CallEnvelope CallStoreConformance::Envelope(const std::string& service,
   envelope.set_source(source);
   envelope.set_idempotency_key(key);
   (*envelope.mutable_headers())["x-tenant"] = "blue";
-  *envelope.mutable_accepted_at() = At(Now());
+  *envelope.mutable_accepted_at() = ToProtoTimestamp(Now());
   return envelope;
 }
 
@@ -270,10 +263,10 @@ TEST_P(CallStoreConformance, UpdateCallChangesMutableFieldsAndKeepsTheEnvelope) 
   running.mutable_envelope()->set_service("tampered");
   running.set_state(v1::CALL_STATE_RUNNING);
   running.set_attempts(2);
-  *running.mutable_started_at() = At(kEpoch + absl::Seconds(1));
+  *running.mutable_started_at() = ToProtoTimestamp(kEpoch + absl::Seconds(1));
   running.set_last_status_code(14);
   running.set_last_status_message("connection refused");
-  *running.mutable_next_attempt_at() = At(kEpoch + absl::Seconds(3));
+  *running.mutable_next_attempt_at() = ToProtoTimestamp(kEpoch + absl::Seconds(3));
   running.set_callback("app-async-callback");
   ASSERT_TRUE(store_->UpdateCall(running).ok());
 
@@ -301,12 +294,12 @@ TEST_P(CallStoreConformance, CompleteOnceThenTheOutcomeNeverChanges) {
   v1::Call running = *store_->GetCall(cid);
   running.set_state(v1::CALL_STATE_RUNNING);
   running.set_attempts(3);
-  *running.mutable_started_at() = At(kEpoch + absl::Seconds(1));
+  *running.mutable_started_at() = ToProtoTimestamp(kEpoch + absl::Seconds(1));
   ASSERT_TRUE(store_->UpdateCall(running).ok());
 
   v1::Completion outcome = Succeeded("the reply");
   outcome.clear_attempts();
-  *outcome.mutable_completed_at() = At(kEpoch + absl::Seconds(5));
+  *outcome.mutable_completed_at() = ToProtoTimestamp(kEpoch + absl::Seconds(5));
   absl::StatusOr<v1::Completion> completion =
       store_->Complete(cid, outcome, v1::DELIVERY_STATE_PENDING);
   ASSERT_TRUE(completion.ok()) << completion.status();
@@ -757,8 +750,8 @@ TEST_P(CallStoreConformance, CompleteFillsWhatIsUnsetFromTheCallAndTheClock) {
   v1::Call running = *store_->GetCall(cid);
   running.set_state(v1::CALL_STATE_RUNNING);
   running.set_attempts(4);
-  *running.mutable_started_at() = At(kEpoch + absl::Seconds(2));
-  *running.mutable_next_attempt_at() = At(kEpoch + absl::Seconds(9));
+  *running.mutable_started_at() = ToProtoTimestamp(kEpoch + absl::Seconds(2));
+  *running.mutable_next_attempt_at() = ToProtoTimestamp(kEpoch + absl::Seconds(9));
   ASSERT_TRUE(store_->UpdateCall(running).ok());
   Advance(absl::Seconds(7));
 
