@@ -1,6 +1,7 @@
 // Power loss, in the manner of LevelDB's fault-injection test: a random workload runs against the
 // journal on a PowerLossFileSystem; at a random instant the test takes what a power loss would
-// leave on disk (every file cut back to its last sync, files whose directory entry was never
+// leave on disk (every file cut back to its last sync — or, in half the rounds, to a random point
+// of its unsynced tail, tearing the last record — and files whose directory entry was never
 // synced gone), opens a journal on that, and checks it against a history of everything written:
 //
 //   - the journal opens, and what it holds is the state after some prefix of the writes (RocksDB
@@ -560,7 +561,16 @@ class JournalPowerLoss : public ::testing::TestWithParam<int> {
       }
     }
     history_.Freeze();
-    absl::StatusOr<PowerLossFileSystem::Loss> loss = file_system->CopyDurableState(dir, after);
+    // Half the time the disk wrote some of what was not synced too (never all of it): whole
+    // records that were never acknowledged, and a torn last one.
+    PowerLossFileSystem::UnsyncedKept torn;
+    if (Chance(0.5)) {
+      torn = [this](uint64_t unsynced) {
+        return std::uniform_int_distribution<uint64_t>(0, unsynced - 1)(random_);
+      };
+    }
+    absl::StatusOr<PowerLossFileSystem::Loss> loss =
+        file_system->CopyDurableState(dir, after, torn);
     EXPECT_TRUE(loss.ok()) << loss.status();
     journal_.reset();  // finishes what was queued, on the old disk; before `env`
     return loss.ok() ? *loss : PowerLossFileSystem::Loss{};
