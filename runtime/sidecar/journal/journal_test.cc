@@ -73,10 +73,6 @@ class JournalTest : public ::testing::Test {
 
   void Close() { journal_.reset(); }
 
-  void Advance(absl::Duration d) {
-    absl::MutexLock lock(&clock_mu_);
-    now_ += d;
-  }
   absl::Time Now() {
     absl::MutexLock lock(&clock_mu_);
     return now_;
