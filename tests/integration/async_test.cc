@@ -133,6 +133,13 @@ class AsyncTest : public ::testing::Test {
     return call;
   }
 
+  v1::SidecarStats Stats() {
+    v1::SidecarStats stats;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub_->GetStats(&context, {}, &stats).ok());
+    return stats;
+  }
+
   std::unique_ptr<SidecarProcess> sidecar_;
   std::unique_ptr<v1::Sidecar::Stub> stub_;
   greeter::GreeterService greeter_;
@@ -204,6 +211,8 @@ TEST_F(AsyncTest, FailingCallbackIsRetriedThenDeadLetteredAndRedriven) {
     absl::SleepFor(absl::Milliseconds(50));
   }
   ASSERT_EQ(dead.dead_letters_size(), 1);
+  EXPECT_EQ(Stats().dead_letters(), 1u);
+  EXPECT_EQ(Stats().completions_delivered(), 0u);
   EXPECT_EQ(dead.dead_letters(0).completion().cid(), accepted.cid());
   EXPECT_EQ(dead.dead_letters(0).callback(), "flaky");
   EXPECT_EQ(dead.dead_letters(0).delivery_attempts(), 3u);
@@ -218,6 +227,8 @@ TEST_F(AsyncTest, FailingCallbackIsRetriedThenDeadLetteredAndRedriven) {
   auto delivered = flaky.WaitFor(accepted.cid());
   ASSERT_TRUE(delivered.has_value());
   EXPECT_EQ(delivered->state(), v1::CALL_STATE_SUCCEEDED);
+  EXPECT_TRUE(testing::WaitUntil([&] { return Stats().completions_delivered() == 1; }));
+  EXPECT_EQ(Stats().dead_letters(), 0u);
   grpc::ClientContext again;
   EXPECT_EQ(stub_->RedriveDeadLetter(&again, redrive, &redriven).error_code(),
             grpc::StatusCode::FAILED_PRECONDITION);
@@ -435,6 +446,58 @@ TEST_F(AsyncTest, CastRunsRetriedWithItsCidAndKeepsNoResultOrCallback) {
     EXPECT_EQ(completion.cid(), marker.cid()) << "a cast produced a callback";
   }
   EXPECT_EQ(attempts_of(failing.cid()), 4);
+}
+
+TEST_F(AsyncTest, CastIdempotencyKeyHoldsAfterTheCastRan) {
+  auto cast = [&](const std::string& name, v1::CastResponse* response) {
+    v1::CastRequest request;
+    request.set_service("greeter");
+    request.set_method(kSayHello);
+    request.set_payload(Hello(name).SerializeAsString());
+    request.set_source("tester");
+    request.set_idempotency_key("cast-once");
+    grpc::ClientContext context;
+    return stub_->Cast(&context, request, response);
+  };
+  v1::CastResponse first, again;
+  ASSERT_TRUE(cast("first", &first).ok());
+  EXPECT_FALSE(first.deduplicated());
+  auto runs_of = [&](const std::string& cid) {
+    const std::vector<std::string> seen = greeter_.seen_cids();
+    return std::count(seen.begin(), seen.end(), cid);
+  };
+  ASSERT_TRUE(testing::WaitUntil([&] { return runs_of(first.cid()) == 1; }));
+  // Once it has run (and its record is gone), the same key still answers with the first CID, also
+  // after a kill -9, and the target does not run it again.
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    v1::GetCallRequest get;
+    get.set_cid(first.cid());
+    v1::Call call;
+    grpc::ClientContext context;
+    return stub_->GetCall(&context, get, &call).error_code() == grpc::StatusCode::NOT_FOUND;
+  }));
+  ASSERT_TRUE(cast("again", &again).ok());
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.cid(), first.cid());
+  sidecar_->Kill();
+  ASSERT_TRUE(sidecar_->Restart().ok());
+  Connect();
+  // Retried until the greeter has registered again (the service must be known to accept).
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    again.Clear();
+    return cast("after restart", &again).ok();
+  }));
+  EXPECT_TRUE(again.deduplicated());
+  EXPECT_EQ(again.cid(), first.cid());
+  v1::InvokeAsyncResponse marker;       // runs after anything the casts could have started
+  ASSERT_TRUE(testing::WaitUntil([&] {  // once the greeter has registered again
+    return InvokeAsync(Hello("marker"), &marker).ok();
+  }));
+  EXPECT_EQ(Wait(marker.cid()).state(), v1::CALL_STATE_SUCCEEDED);
+  EXPECT_EQ(runs_of(first.cid()), 1);
+  for (const std::string& cid : greeter_.seen_cids()) {
+    EXPECT_TRUE(cid == first.cid() || cid == marker.cid()) << "an unexpected run " << cid;
+  }
 }
 
 TEST_F(AsyncTest, TargetKilledMidCallIsRetriedOnceItIsBack) {

@@ -17,6 +17,7 @@
 #include "rocksdb/table.h"
 #include "rocksdb/utilities/write_batch_with_index.h"
 #include "rocksdb/write_batch.h"
+#include "runtime/common/cid.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/status_macros.h"
 #include "runtime/sidecar/journal/journal_keys.h"
@@ -52,6 +53,14 @@ constexpr size_t kSmallMutationBytes = 512;
 uint32_t NormalizePageSize(uint32_t page_size) {
   if (page_size == 0) return kDefaultPageSize;
   return std::min(page_size, kMaxPageSize);
+}
+
+// Page tokens are the CID of the last item of the previous page.
+absl::Status ValidatePageToken(const std::string& page_token) {
+  if (page_token.empty() || IsWellFormedCid(page_token)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("page_token: \"", keys::Printable(page_token),
+                   "\" is not a next_page_token returned by this list (it should be a CID)"));
 }
 
 absl::Status OpenError(const std::string& dir, absl::string_view what, const rocksdb::Status& s) {
@@ -158,15 +167,29 @@ class Journal::Batch {
   }
   void Delete(const std::string& key) { Record(batch_.Delete(key)); }
 
+  // Drops the mapping of `idempotency_key` (none if empty) when it still names `cid`: a later call
+  // may own the key by now.
+  absl::Status ForgetIdempotencyKey(const std::string& idempotency_key, const std::string& cid) {
+    if (idempotency_key.empty()) return absl::OkStatus();
+    const std::string key = keys::IdempotencyKey(idempotency_key);
+    CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> owner, Get(key));
+    if (owner.has_value() && *owner == cid) Delete(key);
+    return absl::OkStatus();
+  }
+
   // The next sequence of the completion log.
   uint64_t NextSequence() { return ++sequence_; }
   void AddPending(int64_t delta) { pending_delta_ += delta; }
+  void AddDeadLetters(int64_t delta) { dead_letter_delta_ += delta; }
+  void AddDelivered() { ++delivered_delta_; }
 
   // Brackets one mutation: Begin, then Commit if it succeeded or Rollback if not.
   void Begin() {
     batch_.SetSavePoint();
     saved_sequence_ = sequence_;
     saved_pending_delta_ = pending_delta_;
+    saved_dead_letter_delta_ = dead_letter_delta_;
+    saved_delivered_delta_ = delivered_delta_;
     status_ = absl::OkStatus();
   }
   // The mutation's writes stay; returns an error (and rolls back) if one of them failed.
@@ -183,6 +206,8 @@ class Journal::Batch {
     batch_.RollbackToSavePoint();
     sequence_ = saved_sequence_;
     pending_delta_ = saved_pending_delta_;
+    dead_letter_delta_ = saved_dead_letter_delta_;
+    delivered_delta_ = saved_delivered_delta_;
     status_ = absl::OkStatus();
   }
 
@@ -197,6 +222,8 @@ class Journal::Batch {
   const absl::Status& status() const { return status_; }
   uint64_t sequence() const { return sequence_; }
   int64_t pending_delta() const { return pending_delta_; }
+  int64_t dead_letter_delta() const { return dead_letter_delta_; }
+  uint64_t delivered_delta() const { return delivered_delta_; }
 
  private:
   void Record(const rocksdb::Status& s) {
@@ -213,6 +240,10 @@ class Journal::Batch {
   uint64_t saved_sequence_ = 0;
   int64_t pending_delta_ = 0;
   int64_t saved_pending_delta_ = 0;
+  int64_t dead_letter_delta_ = 0;
+  int64_t saved_dead_letter_delta_ = 0;
+  uint64_t delivered_delta_ = 0;
+  uint64_t saved_delivered_delta_ = 0;
   absl::Status status_;
 };
 
@@ -274,18 +305,27 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
       ++pending;
     }
   }));
+  size_t dead_letters = 0;
+  {
+    PrefixIterator it(db.get(), keys::kDeadLetterPrefix, nullptr);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead_letters;
+    if (!it->status().ok()) return ReadError(dir, keys::kDeadLetterPrefix, it->status());
+  }
   spdlog::info(
-      "journal: opened {} ({} calls pending, {} completions awaiting delivery, last sequence {})",
-      dir, pending, delivery_pending, last_sequence);
-  return std::unique_ptr<Journal>(new Journal(options, std::move(db), last_sequence, pending));
+      "journal: opened {} ({} calls pending, {} completions awaiting delivery, {} dead letters, "
+      "last sequence {})",
+      dir, pending, delivery_pending, dead_letters, last_sequence);
+  return std::unique_ptr<Journal>(
+      new Journal(options, std::move(db), last_sequence, pending, dead_letters));
 }
 
 Journal::Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t last_sequence,
-                 size_t pending)
+                 size_t pending, size_t dead_letters)
     : options_(std::move(options)),
       db_(std::move(db)),
       last_sequence_(last_sequence),
-      pending_(static_cast<int64_t>(pending)) {
+      pending_(static_cast<int64_t>(pending)),
+      dead_letters_(static_cast<int64_t>(dead_letters)) {
   writer_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -395,6 +435,8 @@ void Journal::WriteGroup(std::vector<Mutation>& mutations) {
     if (s.ok()) {
       last_sequence_.store(batch.sequence());
       pending_.fetch_add(batch.pending_delta());
+      dead_letters_.fetch_add(batch.dead_letter_delta());
+      delivered_.fetch_add(batch.delivered_delta(), std::memory_order_relaxed);
     } else {
       written = absl::UnavailableError(
           absl::StrCat("journal write failed: ", options_.dir, ": ", s.ToString()));
@@ -615,12 +657,15 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
         }
         call.set_callback_delivery(state);
         batch.PutCall(call);
+        batch.AddDeadLetters((state == v1::DELIVERY_STATE_DEAD_LETTERED) -
+                             (current == v1::DELIVERY_STATE_DEAD_LETTERED));
         switch (state) {
           case v1::DELIVERY_STATE_PENDING:
             batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedDeliveryPending));
             batch.Delete(keys::DeadLetterKey(cid));
             break;
           case v1::DELIVERY_STATE_DELIVERED:
+            batch.AddDelivered();
             batch.Delete(keys::UnfinishedKey(cid));
             batch.Delete(keys::DeadLetterKey(cid));
             batch.Put(keys::RetentionKey(batch.Now(), cid), "");
@@ -649,11 +694,13 @@ absl::Status Journal::Delete(const std::string& cid) {
   return SubmitAndWait(
       [&](Batch& batch) -> absl::Status {
         CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
+        // The idempotency key outlives the call for the retention window, so that a retried
+        // Cast with the same key (say, after its first submit's reply was lost) gets this CID
+        // back instead of running again. A retention key whose value names the idempotency key
+        // lets Purge drop it when the window ends.
         const std::string& idempotency_key = call.envelope().idempotency_key();
         if (!idempotency_key.empty()) {
-          const std::string key = keys::IdempotencyKey(idempotency_key);
-          CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> owner, batch.Get(key));
-          if (owner.has_value() && *owner == cid) batch.Delete(key);
+          batch.Put(keys::RetentionKey(batch.Now(), cid), idempotency_key);
         }
         if (call.completion().sequence() != 0) {
           batch.Delete(keys::SequenceKey(call.completion().sequence()));
@@ -667,6 +714,7 @@ absl::Status Journal::Delete(const std::string& cid) {
         batch.Delete(keys::UnfinishedKey(cid));
         batch.Delete(keys::DeadLetterKey(cid));
         if (!IsTerminal(call.state())) batch.AddPending(-1);
+        if (call.callback_delivery() == v1::DELIVERY_STATE_DEAD_LETTERED) batch.AddDeadLetters(-1);
         return absl::OkStatus();
       },
       kSmallMutationBytes, /*sync=*/false);
@@ -678,8 +726,10 @@ absl::StatusOr<v1::Call> Journal::GetCall(const std::string& cid) const {
 
 absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls(
     const ListFilter& filter, uint32_t page_size, const std::string& page_token) const {
+  CALLMESH_RETURN_IF_ERROR(ValidatePageToken(page_token));
   page_size = NormalizePageSize(page_size);
   std::vector<v1::Call> calls;
+  size_t page_bytes = 0;
   std::string next_token;
   ScopedSnapshot snapshot(db_.get());
   PrefixIterator it(db_.get(), keys::kCallPrefix, snapshot.get());
@@ -692,7 +742,7 @@ absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls
     if (it->Valid() && it->key() == start) it->Prev();
   }
   for (; it->Valid(); it->Prev()) {
-    if (calls.size() == page_size) {
+    if (calls.size() == page_size || page_bytes >= kMaxListPageBytes) {
       next_token = calls.back().envelope().cid();
       break;
     }
@@ -705,6 +755,7 @@ absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls
     if (!filter.service.empty() && call.envelope().service() != filter.service) continue;
     if (!filter.source.empty() && call.envelope().source() != filter.source) continue;
     call.mutable_envelope()->clear_payload();
+    page_bytes += call.ByteSizeLong();
     calls.push_back(std::move(call));
   }
   if (!it->status().ok()) return ReadError(options_.dir, keys::kCallPrefix, it->status());
@@ -737,8 +788,10 @@ uint64_t Journal::last_sequence() const { return last_sequence_.load(); }
 
 absl::StatusOr<std::pair<std::vector<v1::DeadLetter>, std::string>> Journal::ListDeadLetters(
     uint32_t page_size, const std::string& page_token) const {
+  CALLMESH_RETURN_IF_ERROR(ValidatePageToken(page_token));
   page_size = NormalizePageSize(page_size);
   std::vector<v1::DeadLetter> dead_letters;
+  size_t page_bytes = 0;
   std::string next_token;
   ScopedSnapshot snapshot(db_.get());
   PrefixIterator it(db_.get(), keys::kDeadLetterPrefix, snapshot.get());
@@ -746,12 +799,13 @@ absl::StatusOr<std::pair<std::vector<v1::DeadLetter>, std::string>> Journal::Lis
   it->Seek(start);
   if (!page_token.empty() && it->Valid() && it->key() == start) it->Next();
   for (; it->Valid(); it->Next()) {
-    if (dead_letters.size() == page_size) {
+    if (dead_letters.size() == page_size || page_bytes >= kMaxListPageBytes) {
       next_token = dead_letters.back().completion().cid();
       break;
     }
     CALLMESH_ASSIGN_OR_RETURN(v1::DeadLetter dead_letter,
                               ParseDeadLetter(options_.dir, it.suffix(), it->value().ToString()));
+    page_bytes += dead_letter.ByteSizeLong();
     dead_letters.push_back(std::move(dead_letter));
   }
   if (!it->status().ok()) return ReadError(options_.dir, keys::kDeadLetterPrefix, it->status());
@@ -774,7 +828,8 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
       absl::StrCat(keys::kRetentionPrefix,
                    keys::EncodeUint64(static_cast<uint64_t>(absl::ToUnixMicros(cutoff)) + 1));
   size_t purged = 0;
-  std::vector<std::string> chunk;
+  // (retention key, its value: "" or the idempotency key of a deleted cast)
+  std::vector<std::pair<std::string, std::string>> chunk;
   auto flush = [&]() -> absl::Status {
     if (chunk.empty()) return absl::OkStatus();
     size_t chunk_purged = 0;
@@ -782,7 +837,7 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
     CALLMESH_RETURN_IF_ERROR(SubmitAndWait(
         [&](Batch& batch) -> absl::Status {
           chunk_purged = 0;
-          for (const std::string& retention_key : chunk) {
+          for (const auto& [retention_key, retention_value] : chunk) {
             uint64_t micros = 0;
             std::string cid;
             if (!keys::ParseRetentionKey(retention_key, &micros, &cid)) {
@@ -790,19 +845,20 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
             }
             batch.Delete(retention_key);
             absl::StatusOr<v1::Call> call = batch.GetCall(cid);
-            if (absl::IsNotFound(call.status())) continue;  // deleted since; a stale key
+            if (absl::IsNotFound(call.status())) {
+              // Deleted since (a cast that ran): the value, if any, is its idempotency key,
+              // kept until now.
+              CALLMESH_RETURN_IF_ERROR(batch.ForgetIdempotencyKey(retention_value, cid));
+              continue;
+            }
             if (!call.ok()) return call.status();
             const v1::DeliveryState delivery = call->callback_delivery();
             if (!IsTerminal(call->state()) ||
                 (delivery != v1::DELIVERY_STATE_NONE && delivery != v1::DELIVERY_STATE_DELIVERED)) {
               continue;
             }
-            const std::string& idempotency_key = call->envelope().idempotency_key();
-            if (!idempotency_key.empty()) {
-              const std::string key = keys::IdempotencyKey(idempotency_key);
-              CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> owner, batch.Get(key));
-              if (owner.has_value() && *owner == cid) batch.Delete(key);
-            }
+            CALLMESH_RETURN_IF_ERROR(
+                batch.ForgetIdempotencyKey(call->envelope().idempotency_key(), cid));
             if (call->completion().sequence() != 0) {
               batch.Delete(keys::SequenceKey(call->completion().sequence()));
             }
@@ -822,7 +878,7 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
     ScopedSnapshot snapshot(db_.get());
     PrefixIterator it(db_.get(), keys::kRetentionPrefix, snapshot.get());
     for (it->SeekToFirst(); it->Valid() && it->key().compare(end) < 0; it->Next()) {
-      chunk.push_back(it->key().ToString());
+      chunk.emplace_back(it->key().ToString(), it->value().ToString());
       if (chunk.size() == kPurgeChunk) CALLMESH_RETURN_IF_ERROR(flush());
     }
     if (!it->status().ok()) return ReadError(options_.dir, keys::kRetentionPrefix, it->status());
@@ -836,6 +892,10 @@ size_t Journal::pending_count() const {
   return static_cast<size_t>(std::max<int64_t>(0, pending_.load()));
 }
 
+size_t Journal::dead_letter_count() const {
+  return static_cast<size_t>(std::max<int64_t>(0, dead_letters_.load()));
+}
+
 bool Journal::healthy() const { return healthy_.load(); }
 
 Journal::Stats Journal::stats() const {
@@ -844,6 +904,7 @@ Journal::Stats Journal::stats() const {
   stats.batches = batches_.load();
   stats.syncs = syncs_.load();
   stats.largest_batch = largest_batch_.load();
+  stats.deliveries = delivered_.load(std::memory_order_relaxed);
   return stats;
 }
 

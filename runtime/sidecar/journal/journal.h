@@ -156,8 +156,10 @@ class Journal final : public CallStore {
   // Deletes in mutations of a few hundred calls, so one purge never makes a huge batch.
   absl::StatusOr<size_t> Purge(absl::Time now, absl::Duration retention) override;
   size_t pending_count() const override;
+  size_t dead_letter_count() const override;
   bool healthy() const override;
-  // `batches` are RocksDB WriteBatches, `syncs` those written with WriteOptions::sync.
+  // `batches` are RocksDB WriteBatches, `syncs` those written with WriteOptions::sync;
+  // `deliveries` count from Open.
   Stats stats() const override;
 
  private:
@@ -176,7 +178,7 @@ class Journal final : public CallStore {
   };
 
   Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t last_sequence,
-          size_t pending);
+          size_t pending, size_t dead_letters);
 
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
@@ -198,6 +200,8 @@ class Journal final : public CallStore {
   // Owned by the writer thread; read by anyone.
   std::atomic<uint64_t> last_sequence_;
   std::atomic<int64_t> pending_;
+  std::atomic<int64_t> dead_letters_;
+  std::atomic<uint64_t> delivered_{0};
   std::atomic<bool> healthy_{true};
   // Set once by the writer thread when healthy_ turns false; read by the writer thread only.
   absl::Status write_error_;

@@ -655,6 +655,7 @@ class JournalPowerLoss : public ::testing::TestWithParam<int> {
       }
     }
     EXPECT_EQ(dead, dead_want);
+    EXPECT_EQ(journal.dead_letter_count(), dead_want.size());
 
     // Idempotency keys: a key of a call that is there still names it; a key of a call that is
     // gone names no other call. (These accepts are durable writes on the recovered journal: the

@@ -150,6 +150,8 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
   response->set_async_rejected(async_rejected_.load());
   response->set_pending_calls(async_.journal->pending_count());
   response->set_running_calls(async_.dispatcher->active());
+  response->set_completions_delivered(async_.journal->stats().deliveries);
+  response->set_dead_letters(async_.journal->dead_letter_count());
   response->set_journal_healthy(async_.journal->healthy());
   return FinishNow(context, grpc::Status::OK);
 }

@@ -58,6 +58,10 @@
 
 namespace callmesh::sidecar {
 
+// A page of ListCalls or ListDeadLetters ends once it holds this many bytes (it always holds at
+// least one item), so that a page of calls with large results still fits in one gRPC message.
+inline constexpr size_t kMaxListPageBytes = 1 << 20;
+
 class CallStore {
  public:
   // Finishes every write submitted so far (reporting results as usual) and closes the store.
@@ -76,7 +80,8 @@ class CallStore {
   // envelope.callback, attempts 0. If envelope.idempotency_key is non-empty and already used by
   // a stored call (also one accepted concurrently, not yet reported), nothing is written and the
   // first CID is returned with deduplicated = true. Idempotency keys are global to the store (one
-  // sidecar); they are released when their call is purged or deleted.
+  // sidecar); they are released when their call is purged, or — for a deleted call — by the purge
+  // once the retention window since the delete has run out (see Delete).
   // Durable write: `done` runs exactly once, after the call is durable (see Durability above) or
   // refused, on a thread of the store; it must be quick and must not call the blocking writes.
   // If the store is already closed, `done` runs at once on the calling thread. Results:
@@ -144,9 +149,11 @@ class CallStore {
   virtual absl::Status SetDelivery(const std::string& cid, v1::DeliveryState state,
                                    const v1::DeadLetter* dead_letter) = 0;
 
-  // Deletes a call outright, in any state, with its idempotency key (if it still maps to this
-  // call), completion log entry, dead letter and recovery entry. For casts, whose outcome is not
-  // kept. Bookkeeping write: blocks until written, not synced. Errors: INVALID_ARGUMENT for an
+  // Deletes a call outright, in any state, with its completion log entry, dead letter and
+  // recovery entry. For casts, whose outcome is not kept. Its idempotency key (if it still maps to
+  // this call) is kept for the retention window — Purge drops it with the results of that age —
+  // so that a retried Cast with the same key is deduplicated to this CID instead of running
+  // again. Bookkeeping write: blocks until written, not synced. Errors: INVALID_ARGUMENT for an
   // empty CID; NOT_FOUND, DATA_LOSS, UNAVAILABLE, and FAILED_PRECONDITION from a `done`
   // callback, as for UpdateCall.
   virtual absl::Status Delete(const std::string& cid) = 0;
@@ -164,10 +171,11 @@ class CallStore {
   };
   // Calls matching `filter`, newest first (reverse CID order, CIDs being time-ordered), starting
   // after `page_token` ("" = from the newest). At most `page_size` calls (0 = 100, capped at
-  // 1000); envelope.payload is cleared (completion.reply is kept). The second member is the next
-  // page token: "" when the store holds no further call, else an opaque string to pass back (the
-  // last page may be empty). Errors: DATA_LOSS for a record that does not parse; UNAVAILABLE if
-  // the store cannot read.
+  // 1000), and a page ends once it holds kMaxListPageBytes (it always holds at least one call);
+  // envelope.payload is cleared (completion.reply is kept). The second member is the next page
+  // token: "" when the store holds no further call, else an opaque string to pass back (the last
+  // page may be empty). Errors: INVALID_ARGUMENT for a page token that is not one this list
+  // returned; DATA_LOSS for a record that does not parse; UNAVAILABLE if the store cannot read.
   virtual absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
       const ListFilter& filter, uint32_t page_size, const std::string& page_token) const = 0;
 
@@ -180,9 +188,9 @@ class CallStore {
   // The highest sequence assigned so far (0 if none); monotonic across restarts and purges.
   virtual uint64_t last_sequence() const = 0;
 
-  // Dead letters in CID order, paginated as ListCalls (page_size 0 = 100, capped at 1000).
-  // Redrive is SetDelivery(cid, PENDING, nullptr). Errors: DATA_LOSS, UNAVAILABLE as for
-  // ListCalls.
+  // Dead letters in CID order, paginated as ListCalls (page_size 0 = 100, capped at 1000, bytes
+  // bounded by kMaxListPageBytes). Redrive is SetDelivery(cid, PENDING, nullptr). Errors:
+  // INVALID_ARGUMENT, DATA_LOSS, UNAVAILABLE as for ListCalls.
   virtual absl::StatusOr<std::pair<std::vector<v1::DeadLetter>, std::string>> ListDeadLetters(
       uint32_t page_size, const std::string& page_token) const = 0;
 
@@ -207,17 +215,22 @@ class CallStore {
   // Survives restarts.
   virtual size_t pending_count() const = 0;
 
+  // Dead letters currently listed by ListDeadLetters. Survives restarts.
+  virtual size_t dead_letter_count() const = 0;
+
   // False once a write has failed (see Failure above); stays false until the process restarts.
   virtual bool healthy() const = 0;
 
   // Counters since the store was opened, to see group commit at work: `writes` mutations
   // processed, `batches` groups of them written at once, `syncs` of those written with an fsync.
   // A group that ends up empty (every mutation deduplicated or refused) is not written.
+  // `deliveries`: callback deliveries recorded (SetDelivery to DELIVERED) since opened.
   struct Stats {
     uint64_t writes = 0;
     uint64_t batches = 0;
     uint64_t syncs = 0;
     uint64_t largest_batch = 0;  // most mutations in one batch
+    uint64_t deliveries = 0;
   };
   virtual Stats stats() const = 0;
 };

@@ -699,13 +699,30 @@ TEST_P(CallStoreConformance, PurgeHandlesManyCallsInChunks) {
   EXPECT_TRUE(store_->CompletionsAfter(0, 1000)->empty());
 }
 
-TEST_P(CallStoreConformance, DeleteRemovesACallAndItsKeys) {
+TEST_P(CallStoreConformance, DeleteRemovesACallButKeepsItsIdempotencyKeyForTheRetention) {
   const std::string cast = Accept("greeter", "app", "cast-key");
   ASSERT_TRUE(store_->Delete(cast).ok());
   EXPECT_EQ(store_->GetCall(cast).status().code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(store_->pending_count(), 0u);
-  EXPECT_NE(Accept("greeter", "app", "cast-key"), cast);  // key released
   EXPECT_EQ(store_->Delete(cast).code(), absl::StatusCode::kNotFound);
+
+  // A retried cast with the same key gets the first CID back and is not journaled again, also
+  // after a restart, until the retention that started at the delete has run out.
+  auto expect_deduplicated = [&] {
+    absl::StatusOr<CallStore::AcceptResult> again =
+        store_->AcceptSync(Envelope("greeter", "app", "cast-key"));
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE(again->deduplicated);
+    EXPECT_EQ(again->cid, cast);
+    EXPECT_EQ(store_->pending_count(), 0u);
+  };
+  expect_deduplicated();
+  Reopen();
+  expect_deduplicated();
+  EXPECT_EQ(*store_->Purge(kEpoch + absl::Hours(1) - absl::Seconds(1), absl::Hours(1)), 0u);
+  expect_deduplicated();
+  EXPECT_EQ(*store_->Purge(kEpoch + absl::Hours(1), absl::Hours(1)), 0u);
+  EXPECT_NE(Accept("greeter", "app", "cast-key"), cast);  // key released with the retention
 
   const std::string done = Accept();
   Complete(done);
@@ -847,6 +864,63 @@ TEST_P(CallStoreConformance, EmptyCidIsInvalidArgumentEverywhere) {
   EXPECT_EQ(store_->Delete("").code(), absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(AllCids().empty());
   EXPECT_EQ(store_->last_sequence(), 0u);
+}
+
+TEST_P(CallStoreConformance, CountsDeadLettersAndDeliveries) {
+  std::vector<std::string> cids;
+  for (int i = 0; i < 3; ++i) {
+    cids.push_back(Accept());
+    Complete(cids.back(), v1::DELIVERY_STATE_PENDING);
+  }
+  v1::DeadLetter letter;
+  ASSERT_TRUE(store_->SetDelivery(cids[0], v1::DELIVERY_STATE_DEAD_LETTERED, &letter).ok());
+  ASSERT_TRUE(store_->SetDelivery(cids[1], v1::DELIVERY_STATE_DEAD_LETTERED, &letter).ok());
+  ASSERT_TRUE(store_->SetDelivery(cids[1], v1::DELIVERY_STATE_DEAD_LETTERED, &letter).ok());
+  ASSERT_TRUE(store_->SetDelivery(cids[2], v1::DELIVERY_STATE_DELIVERED, nullptr).ok());
+  EXPECT_EQ(store_->dead_letter_count(), 2u);
+  EXPECT_EQ(store_->stats().deliveries, 1u);
+
+  ASSERT_TRUE(store_->SetDelivery(cids[0], v1::DELIVERY_STATE_PENDING, nullptr).ok());  // redrive
+  EXPECT_EQ(store_->dead_letter_count(), 1u);
+  Reopen();
+  EXPECT_EQ(store_->dead_letter_count(), 1u);
+  EXPECT_EQ(store_->stats().deliveries, 0u);  // since Open
+  ASSERT_TRUE(store_->Delete(cids[1]).ok());
+  EXPECT_EQ(store_->dead_letter_count(), 0u);
+  EXPECT_EQ(store_->ListDeadLetters(0, "")->first.size(), 0u);
+}
+
+TEST_P(CallStoreConformance, ListPagesAreBoundedByBytes) {
+  // Three calls whose replies together exceed kMaxListPageBytes: a page stops after the call that
+  // crossed the bound, so every page fits in a gRPC message however large the results.
+  const std::string big_reply(kMaxListPageBytes * 2 / 3, 'r');
+  std::vector<std::string> cids;
+  for (int i = 0; i < 3; ++i) {
+    cids.push_back(Accept());
+    ASSERT_TRUE(store_->Complete(cids.back(), Succeeded(big_reply), v1::DELIVERY_STATE_NONE).ok());
+  }
+  auto first = store_->ListCalls({}, 100, "");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->first.size(), 2u);
+  EXPECT_EQ(first->first[0].completion().reply(), big_reply);
+  ASSERT_FALSE(first->second.empty());
+  auto second = store_->ListCalls({}, 100, first->second);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->first.size(), 1u);
+  EXPECT_EQ(second->first[0].envelope().cid(), cids[0]);
+  EXPECT_TRUE(second->second.empty());
+}
+
+TEST_P(CallStoreConformance, ListsRefuseAPageTokenTheyDidNotReturn) {
+  Accept();
+  for (const std::string token : {"garbage!!", "01a20a15-c864-7065-a718"}) {
+    auto calls = store_->ListCalls({}, 10, token);
+    EXPECT_EQ(calls.status().code(), absl::StatusCode::kInvalidArgument) << token;
+    EXPECT_THAT(calls.status().message(), HasSubstr("page_token"));
+    EXPECT_EQ(store_->ListDeadLetters(10, token).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << token;
+  }
 }
 
 }  // namespace
