@@ -1,5 +1,6 @@
-// The durable call journal of callmeshd: every async call and cast from acceptance to its one
-// terminal outcome, the completion log that watchers resume from, and the dead letters, on RocksDB.
+// The durable call journal of callmeshd: the CallStore (runtime/sidecar/store/call_store.h) on
+// RocksDB — every async call and cast from acceptance to its one terminal outcome, the completion
+// log that watchers resume from, and the dead letters.
 //
 //   absl::StatusOr<std::unique_ptr<Journal>> journal =
 //       Journal::Open(JournalOptionsFromConfig(config));
@@ -65,6 +66,7 @@
 #include "absl/time/time.h"
 #include "callmesh/v1/call.pb.h"
 #include "callmesh/v1/config.pb.h"
+#include "runtime/sidecar/store/call_store.h"
 
 namespace rocksdb {
 class DB;
@@ -100,7 +102,7 @@ bool IsTerminalState(v1::CallState state);
 // dir = config.data_dir(), sync unless config.journal().durability() == NONE.
 JournalOptions JournalOptionsFromConfig(const v1::SidecarConfig& config);
 
-class Journal {
+class Journal final : public CallStore {
  public:
   // Opens or creates the journal at options.dir (RocksDB with create_if_missing and
   // paranoid_checks; a torn last WAL record, which only an unacknowledged write can leave, is
@@ -118,154 +120,41 @@ class Journal {
 
   // Finishes every mutation queued so far (reporting results as usual), stops the writer thread
   // and closes the database. Mutations submitted while it runs fail with UNAVAILABLE.
-  ~Journal();
+  ~Journal() override;
 
   Journal(const Journal&) = delete;
   Journal& operator=(const Journal&) = delete;
 
-  struct AcceptResult {
-    // The CID of the journaled call: the envelope's, or on deduplication the CID that first used
-    // the idempotency key.
-    std::string cid;
-    bool deduplicated = false;
-  };
-
-  // Records a new call in state ACCEPTED: the envelope (with payload) as given, Call.accepted_at
-  // = envelope.accepted_at (filled from the clock if unset), Call.callback = envelope.callback.
-  // If envelope.idempotency_key is non-empty and already used by a journaled call (also one
-  // earlier in the same batch), nothing is written and the first CID is returned with
-  // deduplicated = true. Idempotency keys are global to the journal (one sidecar); they are
-  // released when their call is purged or deleted.
-  // `done` runs exactly once, on the writer thread, after the batch is on disk (or failed); it
-  // must be quick and must not call the blocking methods. If the journal is already closed,
-  // `done` runs at once on the calling thread. Results:
-  //   OK                AcceptResult.
-  //   INVALID_ARGUMENT  envelope.cid is empty.
-  //   ALREADY_EXISTS    a call with this CID is already journaled (and no idempotency key
-  //                     matched).
-  //   UNAVAILABLE       "journal write failed: ..." (now or earlier), or the journal is closed.
-  void Accept(v1::CallEnvelope envelope, std::function<void(absl::StatusOr<AcceptResult>)> done);
-  // Accept, waiting for the result.
-  absl::StatusOr<AcceptResult> AcceptSync(v1::CallEnvelope envelope);
-
-  // Rewrites the mutable fields of a non-terminal call, identified by call.envelope().cid():
-  // state (ACCEPTED or RUNNING), attempts, started_at, last_status_code, last_status_message,
-  // next_attempt_at and callback (the resolved callback service). The stored envelope (with its
-  // payload), accepted_at, completion and callback_delivery are kept: the envelope is immutable
-  // once journaled, so `call` may come from a payload-less copy. Blocks until written (not
-  // synced, see above). Errors:
-  //   INVALID_ARGUMENT    empty CID, or call.state() is not ACCEPTED or RUNNING (terminal states
-  //                       go through Complete).
-  //   NOT_FOUND           "no call with CID <cid>".
-  //   FAILED_PRECONDITION the call is already terminal (its record is left unchanged).
-  //   DATA_LOSS           the stored record does not parse.  UNAVAILABLE as for Accept.
-  absl::Status UpdateCall(const v1::Call& call);
-
-  // Makes a call terminal, once. `completion` carries the outcome: state (SUCCEEDED, FAILED,
-  // CANCELLED or EXPIRED), reply, status_code, status_message, and optionally attempts,
-  // started_at and completed_at (unset: the call's attempts and started_at, the clock's now).
-  // The journal fills the rest from the stored call (cid, service, method, source, accepted_at,
-  // idempotency_key, parent_cid, headers) and assigns the next sequence of the completion log
-  // (> every sequence handed out before, also across restarts and purges). The call record takes
-  // state, attempts, started_at, completed_at, the completion and callback_delivery = `delivery`;
-  // next_attempt_at is cleared. Blocks until durable; returns the stored Completion.
-  // Errors:
-  //   INVALID_ARGUMENT    completion.state is not terminal, completion.cid names another call,
-  //                       or `delivery` is not NONE or PENDING.
-  //   NOT_FOUND           "no call with CID <cid>".
-  //   FAILED_PRECONDITION "call <cid> is already <STATE> (sequence N)": one outcome per CID, the
-  //                       stored one stays untouched (GetCall returns it).
-  //   DATA_LOSS, UNAVAILABLE as for UpdateCall.
+  // CallStore (see runtime/sidecar/store/call_store.h for each contract). Durable writes
+  // (Accept, AcceptSync, Complete) are written with WriteOptions::sync = JournalOptions::sync;
+  // bookkeeping writes (UpdateCall, SetDelivery, Delete, Purge) never ask for a sync and become
+  // durable with the next batch that does. `done` of Accept runs on the writer thread.
+  void Accept(v1::CallEnvelope envelope,
+              std::function<void(absl::StatusOr<AcceptResult>)> done) override;
+  absl::StatusOr<AcceptResult> AcceptSync(v1::CallEnvelope envelope) override;
+  absl::Status UpdateCall(const v1::Call& call) override;
   absl::StatusOr<v1::Completion> Complete(const std::string& cid, v1::Completion completion,
-                                          v1::DeliveryState delivery);
-
-  // Moves the callback delivery of a terminal call, atomically with its dead letter:
-  //   PENDING        from PENDING or DEAD_LETTERED (a re-drive: the d/ record is deleted).
-  //   DELIVERED      from PENDING or DEAD_LETTERED (the d/ record is deleted); final. Starts the
-  //                  retention period of the result (see Purge).
-  //   DEAD_LETTERED  from PENDING or DEAD_LETTERED, with `dead_letter` required: it is stored
-  //                  under d/<cid>; its completion and callback are filled from the call if
-  //                  unset.
-  // Setting the current state again is allowed (DEAD_LETTERED replaces the record). Blocks until
-  // written (not synced, see above). Errors:
-  //   INVALID_ARGUMENT    another target state, `dead_letter` missing for DEAD_LETTERED or given
-  //                       for another state, or its completion names another CID.
-  //   NOT_FOUND           "no call with CID <cid>".
-  //   FAILED_PRECONDITION the call is not terminal, or its delivery is NONE (no callback) or
-  //                       DELIVERED (final) and the target state differs.
-  //   DATA_LOSS, UNAVAILABLE as for UpdateCall.
+                                          v1::DeliveryState delivery) override;
   absl::Status SetDelivery(const std::string& cid, v1::DeliveryState state,
-                           const v1::DeadLetter* dead_letter);
-
-  // Deletes a call outright, in any state, with its idempotency key (if it still maps to this
-  // call), completion log entry, dead letter and recovery entry. For casts, whose outcome is not
-  // kept. Blocks until written (not synced). Errors: NOT_FOUND, DATA_LOSS, UNAVAILABLE as for
-  // UpdateCall.
-  absl::Status Delete(const std::string& cid);
-
-  // The stored call, payload included. Errors: NOT_FOUND "no call with CID <cid>"; DATA_LOSS
-  // "journal record c/<cid> ...: does not parse"; UNAVAILABLE if RocksDB cannot read.
-  absl::StatusOr<v1::Call> GetCall(const std::string& cid) const;
-
-  struct ListFilter {
-    // Any of these states; empty = all.
-    std::vector<v1::CallState> states;
-    // Exact envelope.service / envelope.source; empty = any.
-    std::string service;
-    std::string source;
-  };
-  // Calls matching `filter`, newest first (reverse CID order, CIDs being time-ordered), starting
-  // after `page_token` ("" = from the newest). At most `page_size` calls (0 = 100, capped at 1000);
-  // envelope.payload is cleared (completion.reply is kept). The second member is the next page
-  // token: "" when the journal holds no further call, else an opaque string to pass back (the last
-  // page may be empty). Errors: DATA_LOSS for a record that does not parse; UNAVAILABLE if RocksDB
-  // cannot read.
+                           const v1::DeadLetter* dead_letter) override;
+  absl::Status Delete(const std::string& cid) override;
+  // DATA_LOSS names the key: "journal record c/<cid> in <dir>: does not parse".
+  absl::StatusOr<v1::Call> GetCall(const std::string& cid) const override;
   absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
-      const ListFilter& filter, uint32_t page_size, const std::string& page_token) const;
-
-  // The completions with sequence > `after`, in sequence order, at most `limit` (0 = none).
-  // Purged completions are gone: a watcher that resumes after a purge sees only what is left.
-  // Errors: DATA_LOSS, UNAVAILABLE as for ListCalls.
-  absl::StatusOr<std::vector<v1::Completion>> CompletionsAfter(uint64_t after, size_t limit) const;
-
-  // The highest sequence assigned so far (0 if none); monotonic across restarts and purges.
-  uint64_t last_sequence() const;
-
-  // Dead letters in CID order, paginated as ListCalls (page_size 0 = 100, capped at 1000).
+      const ListFilter& filter, uint32_t page_size, const std::string& page_token) const override;
+  absl::StatusOr<std::vector<v1::Completion>> CompletionsAfter(uint64_t after,
+                                                               size_t limit) const override;
+  uint64_t last_sequence() const override;
   absl::StatusOr<std::pair<std::vector<v1::DeadLetter>, std::string>> ListDeadLetters(
-      uint32_t page_size, const std::string& page_token) const;
-
-  // For recovery at start: calls `fn` (on this thread, in CID order, from one consistent
-  // snapshot) with every non-terminal call and every terminal call whose callback delivery is
-  // PENDING, payloads included. `fn` may call the journal. Stops at the first error:
-  // DATA_LOSS naming the key for a record that does not parse or an index key with no record.
-  absl::Status ForEachUnfinished(const std::function<void(const v1::Call&)>& fn) const;
-
-  // Deletes every terminal call whose result is no longer owed to anyone and whose retention has
-  // run out: delivery NONE with completed_at <= now - retention, or delivery DELIVERED with the
-  // delivery time (journal clock at SetDelivery) <= now - retention. Their completion log,
-  // idempotency and dead-letter keys go with them. Calls with delivery PENDING or DEAD_LETTERED
-  // are kept however old. Work is proportional to what is purged. Returns how many calls were
-  // deleted. Blocks until durable. Errors: INVALID_ARGUMENT for a negative retention; DATA_LOSS,
-  // UNAVAILABLE as for UpdateCall.
-  absl::StatusOr<size_t> Purge(absl::Time now, absl::Duration retention);
-
-  // Calls accepted and not yet terminal (for backpressure: LimitsConfig.max_pending_calls).
-  size_t pending_count() const;
-
-  // False once a write has failed (see Failure above); stays false until the process restarts.
-  bool healthy() const;
-
-  // Counters since Open, to see group commit at work: `writes` mutations processed by the writer
-  // thread, `batches` WriteBatches applied to RocksDB, `syncs` of those written with sync.
-  // A batch that ends up empty (every mutation deduplicated or refused) is not written.
-  struct Stats {
-    uint64_t writes = 0;
-    uint64_t batches = 0;
-    uint64_t syncs = 0;
-    uint64_t largest_batch = 0;  // most mutations in one batch
-  };
-  Stats stats() const;
+      uint32_t page_size, const std::string& page_token) const override;
+  // DATA_LOSS names the key for a record that does not parse or an index key with no record.
+  absl::Status ForEachUnfinished(const std::function<void(const v1::Call&)>& fn) const override;
+  // Deletes in mutations of a few hundred calls, so one purge never makes a huge batch.
+  absl::StatusOr<size_t> Purge(absl::Time now, absl::Duration retention) override;
+  size_t pending_count() const override;
+  bool healthy() const override;
+  // `batches` are RocksDB WriteBatches, `syncs` those written with WriteOptions::sync.
+  Stats stats() const override;
 
  private:
   class Batch;
