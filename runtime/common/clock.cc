@@ -94,9 +94,8 @@ void TimerQueue::AwaitDueInRealTime() const {
     const absl::Time earliest = EarliestLocked();
     if (earliest <= absl::Now()) return;
     // Wake at the earliest timer, or sooner if an earlier one is added.
-    auto earlier = [this, earliest]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      return EarliestLocked() < earliest;
-    };
+    auto earlier = [this, earliest]()
+                       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return EarliestLocked() < earliest; };
     if (earliest == absl::InfiniteFuture()) {
       mu_.Await(absl::Condition(&earlier));
     } else {

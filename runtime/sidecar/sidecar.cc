@@ -172,8 +172,8 @@ absl::Status Sidecar::Recover() {
   });
   if (!status.ok()) return status;
   if (resumed + deliveries > 0) {
-    spdlog::info("callmeshd: recovered {} unfinished calls and {} undelivered completions",
-                 resumed, deliveries);
+    spdlog::info("callmeshd: recovered {} unfinished calls and {} undelivered completions", resumed,
+                 deliveries);
   }
   return absl::OkStatus();
 }

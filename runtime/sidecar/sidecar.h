@@ -93,7 +93,8 @@ class Sidecar {
   sidecar::TaskRunner& runner() { return runner_; }
 
  private:
-  Sidecar(const v1::SidecarConfig& config, SidecarEnv env, std::unique_ptr<sidecar::Journal> journal);
+  Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
+          std::unique_ptr<sidecar::Journal> journal);
 
   // Puts every unfinished call back into the dispatcher and every undelivered completion back
   // into delivery.

@@ -112,8 +112,7 @@ TEST_F(SidecarTest, CallWhoseDeadlinePassedWhileStoppedExpiresAtRestart) {
   ASSERT_TRUE(sidecar_->Restart().ok());
   const v1::Call done = WaitCall(cid);
   EXPECT_EQ(done.state(), v1::CALL_STATE_EXPIRED);
-  EXPECT_EQ(done.completion().status_code(),
-            static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+  EXPECT_EQ(done.completion().status_code(), static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
   EXPECT_EQ(target_.calls().size(), 1u);  // no attempt after the deadline
 }
 

@@ -97,8 +97,7 @@ absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const DurableRequest& request,
   return envelope;
 }
 
-absl::Time CallDeadline(const v1::CallEnvelope& envelope, absl::Duration fallback,
-                        absl::Time now) {
+absl::Time CallDeadline(const v1::CallEnvelope& envelope, absl::Duration fallback, absl::Time now) {
   const absl::Time deadline = FromProtoTimestamp(envelope.deadline(), absl::InfiniteFuture());
   if (deadline != absl::InfiniteFuture()) return deadline;
   return FromProtoTimestamp(envelope.accepted_at(), now) + fallback;

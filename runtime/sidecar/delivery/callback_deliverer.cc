@@ -64,8 +64,7 @@ void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callb
       calls::DecideAfterAttempt({.attempt = attempt}, static_cast<int>(status.error_code()),
                                 clock_->Now(), policy_.retry, Draw());
   if (next.step == calls::Step::kSucceed) {
-    if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, nullptr);
-        !s.ok()) {
+    if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, nullptr); !s.ok()) {
       spdlog::error("[cid={}] delivered to {} but cannot journal it: {}", cid, callback,
                     s.ToString());
     } else {

@@ -271,9 +271,9 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   }
   v1::Call call = *std::move(stored);
   const int code = static_cast<int>(status.error_code());
-  const calls::Decision next = calls::DecideAfterAttempt(
-      {.attempt = attempt, .deadline = deadline}, code, clock_->Now(),
-      policies_->Retry(service, call.envelope().method()), Draw());
+  const calls::Decision next =
+      calls::DecideAfterAttempt({.attempt = attempt, .deadline = deadline}, code, clock_->Now(),
+                                policies_->Retry(service, call.envelope().method()), Draw());
   switch (next.step) {
     case calls::Step::kSucceed:
       Finish(call, v1::CALL_STATE_SUCCEEDED, 0, "", std::move(reply));
@@ -332,7 +332,7 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
       call.envelope(), [this](absl::string_view name) { return registry_->Contains(name); });
   absl::StatusOr<v1::Completion> stored =
       store_->Complete(cid, std::move(completion),
-                         callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
+                       callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
   if (!stored.ok()) {
     if (!absl::IsFailedPrecondition(stored.status())) {
       spdlog::error("[cid={}] cannot journal its outcome: {}", cid, stored.status().ToString());

@@ -35,9 +35,8 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <string>
-
 #include <random>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"

@@ -101,8 +101,8 @@ TEST_F(DispatcherTest, RetriesWithSeededBackoffThenSucceeds) {
   h_.clock.AdvanceTo(start + first);
   ASSERT_TRUE(target_.AwaitCalls(2));
 
-  waiting = h_.store.AwaitCall(cid, [](const v1::Call& c) { return c.attempts() == 2 &&
-                                                                    c.has_next_attempt_at(); });
+  waiting = h_.store.AwaitCall(
+      cid, [](const v1::Call& c) { return c.attempts() == 2 && c.has_next_attempt_at(); });
   ASSERT_TRUE(waiting.ok()) << waiting.status();
   EXPECT_EQ(FromProtoTimestamp(waiting->next_attempt_at()), Stored(start + first + second));
   ASSERT_TRUE(h_.clock.AwaitTimerDueBy(start + first + second));

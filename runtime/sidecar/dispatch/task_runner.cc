@@ -42,9 +42,8 @@ bool TaskRunner::idle() const {
 
 bool TaskRunner::AwaitIdle(absl::Duration real_timeout) const {
   absl::MutexLock lock(&mu_);
-  auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return ready_.empty() && running_ == 0;
-  };
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ready_.empty() && running_ == 0; };
   return mu_.AwaitWithTimeout(absl::Condition(&idle), real_timeout);
 }
 

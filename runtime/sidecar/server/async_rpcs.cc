@@ -171,8 +171,7 @@ grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* co
   const calls::DurableRequest durable = calls::DurableRequest::Of(request);
   absl::StatusOr<v1::CallEnvelope> envelope = calls::BuildEnvelope(
       durable,
-      calls::ReadCallContext(*context, durable.source, durable.parent_cid, options_.name,
-                             *clock_),
+      calls::ReadCallContext(*context, durable.source, durable.parent_cid, options_.name, *clock_),
       {.max_payload_bytes = async_.max_payload_bytes,
        .default_call_timeout = async_.policies->DefaultCallTimeout()},
       [this](absl::string_view name) { return registry_->Contains(name); }, clock_->Now(),
@@ -270,9 +269,9 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
     state->FinishWith(now);
     return reactor;
   }
-  runner->PostAt(std::min(clock_->Now() + wait,
-                          calls::DeadlineOf(*context, *clock_) - absl::Milliseconds(50)),
-                 [state, present] { state->FinishWith(present()); });
+  runner->PostAt(
+      std::min(clock_->Now() + wait, calls::DeadlineOf(*context, *clock_) - absl::Milliseconds(50)),
+      [state, present] { state->FinishWith(present()); });
   return reactor;
 }
 
@@ -297,13 +296,14 @@ grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext
     return FinishNow(context, ToGrpcStatus(s));
   }
   // Cancelling writes the outcome durably (an fsync): done on a worker, answered from there.
-  return FinishOnWorker(context, [this, cid = request->cid(), reason = request->reason(),
-                                  response]() -> grpc::Status {
-    absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(cid, reason);
-    if (!call.ok()) return ToGrpcStatus(call.status());
-    *response = Present(*std::move(call), false);
-    return grpc::Status::OK;
-  });
+  return FinishOnWorker(
+      context,
+      [this, cid = request->cid(), reason = request->reason(), response]() -> grpc::Status {
+        absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(cid, reason);
+        if (!call.ok()) return ToGrpcStatus(call.status());
+        *response = Present(*std::move(call), false);
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerUnaryReactor* SidecarService::FinishOnWorker(grpc::CallbackServerContext* context,

@@ -88,8 +88,7 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.traceparent = std::move(call_context.traceparent);
   call.deadline = call_context.rpc_deadline;
   if (request->has_timeout()) {
-    call.deadline =
-        std::min(call.deadline, clock_->Now() + FromProtoDuration(request->timeout()));
+    call.deadline = std::min(call.deadline, clock_->Now() + FromProtoDuration(request->timeout()));
   }
   for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
 

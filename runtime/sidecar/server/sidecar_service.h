@@ -2,7 +2,8 @@
 // is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
 // the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
 // WatchCompletions, dead letters) in async_rpcs.cc. Publish answers UNIMPLEMENTED (pub/sub is
-// not built yet). The rules of a call's life (envelope, callback, states) are runtime/sidecar/calls.
+// not built yet). The rules of a call's life (envelope, callback, states) are
+// runtime/sidecar/calls.
 //
 // No gRPC callback thread waits for the disk: an RPC that must wait for a store write (CancelCall,
 // RedriveDeadLetter) or for a completion (WaitCall) hands the work to the TaskRunner or the
@@ -19,12 +20,12 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/common/clock.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
-#include "runtime/common/clock.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/store/call_store.h"

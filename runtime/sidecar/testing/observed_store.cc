@@ -16,13 +16,11 @@ absl::StatusOr<v1::Call> ObservedStore::AwaitCall(
 }
 
 bool ObservedStore::AwaitGone(const std::string& cid, absl::Duration real_timeout) const {
-  return absl::IsNotFound(AwaitRead(
-                              cid,
-                              [](const absl::StatusOr<v1::Call>& call) {
-                                return absl::IsNotFound(call.status());
-                              },
-                              real_timeout)
-                              .status());
+  return absl::IsNotFound(
+      AwaitRead(
+          cid, [](const absl::StatusOr<v1::Call>& call) { return absl::IsNotFound(call.status()); },
+          real_timeout)
+          .status());
 }
 
 absl::StatusOr<v1::Call> ObservedStore::AwaitRead(
