@@ -246,6 +246,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
   db_options.wal_recovery_mode = rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db_options.keep_log_file_num = 4;
   db_options.max_log_file_size = 16 << 20;
+  if (options.memtable_bytes != 0) db_options.write_buffer_size = options.memtable_bytes;
   if (options.env != nullptr) db_options.env = options.env;
   rocksdb::BlockBasedTableOptions table_options;
   // Idempotency and CID lookups on the writer thread are mostly misses; a bloom filter keeps

@@ -91,6 +91,10 @@ struct JournalOptions {
   // Time source for timestamps the journal fills in itself (accepted_at or completed_at when
   // unset, the start of retention on delivery). nullptr = absl::Now.
   std::function<absl::Time()> clock;
+  // Bytes of writes RocksDB collects in memory before writing them to a table file
+  // (write_buffer_size); 0 = RocksDB's default (64 MiB). Tests make it small so that table
+  // files, compactions and MANIFEST updates happen with little data.
+  size_t memtable_bytes = 0;
   // For fault-injection tests: the RocksDB environment to use (not owned; must outlive the
   // Journal). nullptr = the default (POSIX) environment.
   rocksdb::Env* env = nullptr;

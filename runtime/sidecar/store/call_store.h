@@ -130,7 +130,7 @@ class CallStore {
   //                  retention period of the result (see Purge).
   //   DEAD_LETTERED  from PENDING or DEAD_LETTERED, with `dead_letter` required: it is stored
   //                  under the call's CID; its completion and callback are filled from the call
-  //                  if unset.
+  //                  and dead_lettered_at from the store's clock if unset.
   // Setting the current state again is allowed (DEAD_LETTERED replaces the dead letter).
   // Bookkeeping write: blocks until written, not synced (see Durability). Errors:
   //   INVALID_ARGUMENT    another target state, `dead_letter` missing for DEAD_LETTERED or given
