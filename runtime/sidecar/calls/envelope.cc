@@ -8,13 +8,16 @@
 
 namespace callmesh::calls {
 
-DurableRequest DurableRequest::Of(const v1::InvokeAsyncRequest& request) {
+namespace {
+
+// The fields InvokeAsyncRequest and CastRequest share.
+template <typename Request>
+DurableRequest CommonFields(const Request& request, v1::CallKind kind) {
   DurableRequest out;
-  out.kind = v1::CALL_KIND_INVOKE_ASYNC;
+  out.kind = kind;
   out.service = request.service();
   out.method = request.method();
   out.payload = request.payload();
-  out.callback = request.callback();
   out.idempotency_key = request.idempotency_key();
   out.timeout = request.has_timeout() ? &request.timeout() : nullptr;
   out.headers = &request.headers();
@@ -23,18 +26,16 @@ DurableRequest DurableRequest::Of(const v1::InvokeAsyncRequest& request) {
   return out;
 }
 
-DurableRequest DurableRequest::Of(const v1::CastRequest& request) {
-  DurableRequest out;
-  out.kind = v1::CALL_KIND_CAST;
-  out.service = request.service();
-  out.method = request.method();
-  out.payload = request.payload();
-  out.idempotency_key = request.idempotency_key();
-  out.timeout = request.has_timeout() ? &request.timeout() : nullptr;
-  out.headers = &request.headers();
-  out.source = request.source();
-  out.parent_cid = request.parent_cid();
+}  // namespace
+
+DurableRequest DurableRequest::Of(const v1::InvokeAsyncRequest& request) {
+  DurableRequest out = CommonFields(request, v1::CALL_KIND_INVOKE_ASYNC);
+  out.callback = request.callback();
   return out;
+}
+
+DurableRequest DurableRequest::Of(const v1::CastRequest& request) {
+  return CommonFields(request, v1::CALL_KIND_CAST);
 }
 
 absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const DurableRequest& request,
