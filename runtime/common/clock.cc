@@ -110,6 +110,15 @@ bool TimerQueue::AwaitDueBy(absl::Time by, absl::Duration real_timeout) const {
   return mu_.AwaitWithTimeout(absl::Condition(&due), real_timeout);
 }
 
+bool TimerQueue::AwaitDueAt(absl::Time when, absl::Duration real_timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto scheduled = [this, when]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    auto at = timers_.lower_bound(std::make_pair(when, Clock::TimerId{0}));
+    return at != timers_.end() && at->first.first == when;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&scheduled), real_timeout);
+}
+
 FakeClock::FakeClock(absl::Time start) : now_(start) {}
 
 absl::Time FakeClock::Now() const {
@@ -139,6 +148,10 @@ void FakeClock::AdvanceTo(absl::Time when) {
 
 bool FakeClock::AwaitTimerDueBy(absl::Time by, absl::Duration real_timeout) const {
   return timers_.AwaitDueBy(by, real_timeout);
+}
+
+bool FakeClock::AwaitTimerAt(absl::Time when, absl::Duration real_timeout) const {
+  return timers_.AwaitDueAt(when, real_timeout);
 }
 
 }  // namespace callmesh

@@ -68,6 +68,8 @@ class TimerQueue {
   void AwaitDueInRealTime() const;
   // Blocks until a timer is due at or before `by`, or `real_timeout` passes; true if one is.
   bool AwaitDueBy(absl::Time by, absl::Duration real_timeout) const;
+  // Blocks until a timer is due exactly at `when`, or `real_timeout` passes; true if one is.
+  bool AwaitDueAt(absl::Time when, absl::Duration real_timeout) const;
 
  private:
   absl::Time EarliestLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -105,6 +107,8 @@ class FakeClock final : public Clock {
   // that a worker thread is about to schedule — or `real_timeout` has passed (a safety net for a
   // broken test, not a measurement). True if such a timer is pending.
   bool AwaitTimerDueBy(absl::Time by, absl::Duration real_timeout = absl::Seconds(60)) const;
+  // The same for a timer due exactly at `when`: tells one timer from others due earlier.
+  bool AwaitTimerAt(absl::Time when, absl::Duration real_timeout = absl::Seconds(60)) const;
 
  private:
   mutable absl::Mutex mu_;

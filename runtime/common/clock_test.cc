@@ -74,6 +74,10 @@ TEST(FakeClock, AwaitTimerDueBySeesATimerScheduledOnAnotherThread) {
   std::thread scheduler([&] { clock.ScheduleAfter(absl::Seconds(1), [] {}); });
   EXPECT_TRUE(clock.AwaitTimerDueBy(kStart + absl::Seconds(1)));
   scheduler.join();
+  EXPECT_FALSE(clock.AwaitTimerAt(kStart + absl::Seconds(2), absl::ZeroDuration()));
+  std::thread later([&] { clock.ScheduleAfter(absl::Seconds(2), [] {}); });
+  EXPECT_TRUE(clock.AwaitTimerAt(kStart + absl::Seconds(2)));
+  later.join();
 }
 
 TEST(RealClock, RunsATimerAndCancelsAnother) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "runtime/sidecar/testing/in_process_sidecar.h"
@@ -130,6 +131,60 @@ TEST_F(SidecarTest, PurgesResultsOnceTheirRetentionHasPassed) {
   clock_.Advance(absl::Seconds(10));
   ASSERT_TRUE(sidecar_->sidecar().runner().AwaitIdle());
   EXPECT_EQ(GetCall(cid, &call).error_code(), grpc::StatusCode::NOT_FOUND);
+}
+
+TEST_F(SidecarTest, WaitCallTimesOutOnTheSidecarsClock) {
+  StartSidecar("");
+  target_.Script({ScriptedTarget::Hold()});
+  const std::string cid = InvokeAsync();
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  grpc::ClientContext context;
+  v1::WaitCallRequest request;
+  request.set_cid(cid);
+  request.mutable_timeout()->set_seconds(30);
+  v1::Call call;
+  grpc::Status status;
+  absl::Notification answered;
+  stub_->async()->WaitCall(&context, &request, &call, [&](grpc::Status s) {
+    status = std::move(s);
+    answered.Notify();
+  });
+  // The wait ends when the fake clock says so, with the state as it is then.
+  const absl::Time timeout = clock_.Now() + absl::Seconds(30);
+  ASSERT_TRUE(clock_.AwaitTimerAt(timeout));
+  clock_.AdvanceTo(timeout - absl::Milliseconds(1));
+  ASSERT_TRUE(sidecar_->sidecar().runner().AwaitIdle());
+  EXPECT_FALSE(answered.HasBeenNotified());
+  clock_.AdvanceTo(timeout);
+  answered.WaitForNotification();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(call.state(), v1::CALL_STATE_RUNNING);
+}
+
+TEST_F(SidecarTest, CallContextFromBodyThenMetadataThenTheSidecarsName) {
+  StartSidecar("name: home\n");
+  const struct {
+    const char* body_source;
+    const char* metadata_source;
+    const char* want;
+  } kCases[] = {{"body", "meta", "body"}, {"", "meta", "meta"}, {"", "", "home"}};
+  for (const auto& c : kCases) {
+    grpc::ClientContext context;
+    if (*c.metadata_source != '\0') context.AddMetadata("callmesh-source", c.metadata_source);
+    context.AddMetadata("callmesh-parent-cid", "parent-from-metadata");
+    context.AddMetadata("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+    v1::InvokeAsyncRequest request;
+    request.set_service("target");
+    request.set_method(kMethod);
+    request.set_source(c.body_source);
+    v1::InvokeAsyncResponse response;
+    ASSERT_TRUE(stub_->InvokeAsync(&context, request, &response).ok());
+    const v1::Call call = WaitCall(response.cid());
+    EXPECT_EQ(call.envelope().source(), c.want);
+    EXPECT_EQ(call.envelope().parent_cid(), "parent-from-metadata");
+    EXPECT_EQ(call.envelope().traceparent(),
+              "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  }
 }
 
 TEST_F(SidecarTest, ListenAddressInUseIsRefusedNamingIt) {
