@@ -1,5 +1,6 @@
 #include "runtime/sidecar/journal/power_loss_file_system.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -184,7 +185,7 @@ std::optional<std::string> PowerLossFileSystem::DurableContent(const std::string
 }
 
 absl::StatusOr<PowerLossFileSystem::Loss> PowerLossFileSystem::CopyDurableState(
-    const std::string& dir, const std::string& to) {
+    const std::string& dir, const std::string& to, const UnsyncedKept& kept) {
   absl::MutexLock lock(&mu_);
   std::error_code ec;
   if (fs::exists(to, ec)) {
@@ -206,10 +207,12 @@ absl::StatusOr<PowerLossFileSystem::Loss> PowerLossFileSystem::CopyDurableState(
     } else {
       const FileState& state = tracked->second;
       if (state.entry_synced) {
-        absl::StatusOr<std::string> prefix = ReadPrefix(path, state.synced_size);
+        const uint64_t unsynced = state.size - state.synced_size;
+        const uint64_t keep = kept && unsynced > 0 ? std::min(kept(unsynced), unsynced) : 0;
+        absl::StatusOr<std::string> prefix = ReadPrefix(path, state.synced_size + keep);
         if (!prefix.ok()) return prefix.status();
         content = *std::move(prefix);
-        loss.bytes_dropped += state.size - state.synced_size;
+        loss.bytes_dropped += unsynced - keep;
       } else if (state.replaced_content.has_value()) {
         content = state.replaced_content;
         ++loss.renames_reverted;

@@ -18,8 +18,8 @@
 //   - Deletions are taken as durable at once, and the source of a rename does not come back.
 //   - Files this file system never opened for writing (they existed before it was made, or are
 //     written outside it, like RocksDB's LOCK) are kept whole.
-// It is the worst a POSIX file system may do, short of torn or reordered writes within the
-// unsynced tail (which a journal must survive too, but which this model does not produce).
+//   - Optionally (see CopyDurableState), a prefix of a file's unsynced bytes made it to disk: a
+//     torn last record. Holes or reordered pages within the unsynced tail are not produced.
 // ReuseWritableFile, NewRandomRWFile, LinkFile and Truncate by name are refused (NotSupported)
 // rather than left untracked; RocksDB as the journal configures it does not use them.
 //
@@ -28,6 +28,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -54,12 +55,19 @@ class PowerLossFileSystem : public rocksdb::FileSystemWrapper {
     int renames_reverted = 0;    // the old file is back
   };
 
+  // How many of a file's `unsynced` bytes the disk happened to write before the power went
+  // (a prefix: 0 to `unsynced`). Called with the file system's mutex held.
+  using UnsyncedKept = std::function<uint64_t(uint64_t unsynced)>;
+
   // Writes into the folder `to` (created; it must not exist yet) the regular files directly in
   // `dir` as a power loss now would leave them (see the model above), and reports what was
-  // dropped. The files in `dir` are not changed, and writing may go on. Errors:
+  // dropped. With `kept`, each file that stays also keeps that prefix of its unsynced bytes, so
+  // that its last record may be torn. The files in `dir` are not changed, and writing may go on.
+  // Errors:
   //   FAILED_PRECONDITION `to` exists.
   //   INTERNAL            a file cannot be read or written (naming it).
-  absl::StatusOr<Loss> CopyDurableState(const std::string& dir, const std::string& to);
+  absl::StatusOr<Loss> CopyDurableState(const std::string& dir, const std::string& to,
+                                        const UnsyncedKept& kept = nullptr);
 
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
                                     std::unique_ptr<rocksdb::FSWritableFile>* result,

@@ -80,6 +80,24 @@ TEST_F(PowerLossFileSystemTest, DropsWhatWasAppendedSinceTheLastSync) {
   EXPECT_EQ(Read(PowerLoss() + "/000001.log"), "synced;not synced");
 }
 
+TEST_F(PowerLossFileSystemTest, MayKeepAPrefixOfTheUnsyncedBytes) {
+  std::unique_ptr<rocksdb::FSWritableFile> file = Create("000001.log");
+  SyncDirectory();
+  Append(*file, "synced;");
+  Sync(*file);
+  Append(*file, "torn record");
+  uint64_t offered = 0;
+  absl::StatusOr<PowerLossFileSystem::Loss> loss =
+      file_system_.CopyDurableState(dir_, base_ + "/torn", [&](uint64_t unsynced) {
+        offered = unsynced;
+        return 4;
+      });
+  ASSERT_TRUE(loss.ok()) << loss.status();
+  EXPECT_EQ(offered, 11u);
+  EXPECT_EQ(Read(base_ + "/torn/000001.log"), "synced;torn");
+  EXPECT_EQ(loss->bytes_dropped, 7u);
+}
+
 TEST_F(PowerLossFileSystemTest, FileCreatedSinceTheLastDirectorySyncVanishes) {
   std::unique_ptr<rocksdb::FSWritableFile> file = Create("000002.sst");
   Append(*file, "table");

@@ -114,8 +114,8 @@ class CallStore {
   // state, attempts, started_at, completed_at, the completion and callback_delivery = `delivery`;
   // next_attempt_at is cleared. Durable write: blocks until durable; returns the stored
   // Completion. Errors:
-  //   INVALID_ARGUMENT    completion.state is not terminal, completion.cid names another call,
-  //                       or `delivery` is not NONE or PENDING.
+  //   INVALID_ARGUMENT    empty CID, completion.state is not terminal, completion.cid names
+  //                       another call, or `delivery` is not NONE or PENDING.
   //   NOT_FOUND           "no call with CID <cid>".
   //   FAILED_PRECONDITION "call <cid> is already <STATE> (sequence N)": one outcome per CID, the
   //                       stored one stays untouched (GetCall returns it); or called from a
@@ -133,8 +133,9 @@ class CallStore {
   //                  and dead_lettered_at from the store's clock if unset.
   // Setting the current state again is allowed (DEAD_LETTERED replaces the dead letter).
   // Bookkeeping write: blocks until written, not synced (see Durability). Errors:
-  //   INVALID_ARGUMENT    another target state, `dead_letter` missing for DEAD_LETTERED or given
-  //                       for another state, or its completion names another CID.
+  //   INVALID_ARGUMENT    empty CID, another target state, `dead_letter` missing for
+  //                       DEAD_LETTERED or given for another state, or its completion names
+  //                       another CID.
   //   NOT_FOUND           "no call with CID <cid>".
   //   FAILED_PRECONDITION the call is not terminal, or its delivery is NONE (no callback) or
   //                       DELIVERED (final) and the target state differs; or called from a
@@ -145,8 +146,9 @@ class CallStore {
 
   // Deletes a call outright, in any state, with its idempotency key (if it still maps to this
   // call), completion log entry, dead letter and recovery entry. For casts, whose outcome is not
-  // kept. Bookkeeping write: blocks until written, not synced. Errors: NOT_FOUND, DATA_LOSS,
-  // UNAVAILABLE, and FAILED_PRECONDITION from a `done` callback, as for UpdateCall.
+  // kept. Bookkeeping write: blocks until written, not synced. Errors: INVALID_ARGUMENT for an
+  // empty CID; NOT_FOUND, DATA_LOSS, UNAVAILABLE, and FAILED_PRECONDITION from a `done`
+  // callback, as for UpdateCall.
   virtual absl::Status Delete(const std::string& cid) = 0;
 
   // The stored call, payload included. Errors: NOT_FOUND "no call with CID <cid>"; DATA_LOSS

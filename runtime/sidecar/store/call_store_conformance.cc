@@ -836,5 +836,18 @@ TEST_P(CallStoreConformance, EveryWriteSurvivesAReopen) {
   EXPECT_TRUE(store_->healthy());
 }
 
+TEST_P(CallStoreConformance, EmptyCidIsInvalidArgumentEverywhere) {
+  v1::Call call;
+  call.set_state(v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(store_->UpdateCall(call).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Complete("", Succeeded(), v1::DELIVERY_STATE_NONE).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->SetDelivery("", v1::DELIVERY_STATE_DELIVERED, nullptr).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->Delete("").code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(AllCids().empty());
+  EXPECT_EQ(store_->last_sequence(), 0u);
+}
+
 }  // namespace
 }  // namespace callmesh::sidecar
