@@ -1,6 +1,7 @@
 // A CallStore that forwards to another and lets a test wait for what the call lifecycle writes:
 // AwaitCall blocks until a stored call satisfies a condition, woken by each write (no polling,
-// no sleeps). Thread-safe; the wrapped store must outlive it.
+// no sleeps). It passes the CallStore conformance suite itself. Thread-safe; a wrapped store that
+// it does not own must outlive it.
 //
 //   ObservedStore store(journal.get());
 //   Dispatcher dispatcher(&store, ...);
@@ -10,6 +11,7 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/synchronization/mutex.h"
@@ -21,6 +23,9 @@ namespace callmesh::testing {
 class ObservedStore final : public sidecar::CallStore {
  public:
   explicit ObservedStore(sidecar::CallStore* store) : store_(store) {}
+  // Owning `store`.
+  explicit ObservedStore(std::unique_ptr<sidecar::CallStore> store)
+      : owned_(std::move(store)), store_(owned_.get()) {}
 
   // Waits until GetCall(cid) is OK and satisfies `condition`, re-reading after every write, for
   // at most `real_timeout` (a safety net for a broken test). Returns the last read.
@@ -65,6 +70,7 @@ class ObservedStore final : public sidecar::CallStore {
       const std::string& cid, const std::function<bool(const absl::StatusOr<v1::Call>&)>& done,
       absl::Duration real_timeout) const;
 
+  const std::unique_ptr<sidecar::CallStore> owned_;
   sidecar::CallStore* const store_;
   mutable absl::Mutex mu_;
   uint64_t writes_ ABSL_GUARDED_BY(mu_) = 0;
