@@ -1,6 +1,7 @@
-// callmesh::Mesh and the SDK's callback routing against a real callmeshd and the greeter: Await
-// resolved by the completion stream, outcomes mapped to statuses, the stream resumed after a
-// sidecar restart, completions pushed to `<source>-async-callback` and routed by method.
+// callmesh::Mesh and the SDK's callback routing against a real sidecar (callmesh::Sidecar, in this
+// process) and the greeter: Await resolved by the completion stream, outcomes mapped to statuses,
+// the stream resumed after a sidecar restart, completions pushed to `<source>-async-callback` and
+// routed by method. (kill -9 of a callmeshd process is covered by tests/chaos.)
 #include "runtime/sdk/mesh.h"
 
 #include <grpcpp/create_channel.h>
@@ -14,13 +15,14 @@
 #include "gtest/gtest.h"
 #include "runtime/sdk/callback_router.h"
 #include "runtime/sdk/service_host.h"
+#include "runtime/sidecar/testing/in_process_sidecar.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh {
 namespace {
 
-using ::callmesh::testing::SidecarProcess;
+using ::callmesh::testing::InProcessSidecar;
 using ::callmesh::testing::WaitUntil;
 using ::greeter::v1::HelloReply;
 using ::greeter::v1::HelloRequest;
@@ -44,13 +46,13 @@ std::string MessageOf(const std::string& reply_bytes) {
 class MeshTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto started = SidecarProcess::Start(
+    auto started = InProcessSidecar::Start(
         {.config_yaml = "default_retry: {max_attempts: 3, initial_backoff: 50ms, "
                         "max_backoff: 100ms}\n"
                         "callback_retry: {max_attempts: 3, initial_backoff: 50ms, "
                         "max_backoff: 100ms}\n"});
     ASSERT_TRUE(started.ok()) << started.status();
-    sidecar_ = std::make_unique<SidecarProcess>(*std::move(started));
+    sidecar_ = *std::move(started);
     greeter_host_ = testing::HostService("greeter", sidecar_->address(), &greeter_);
     ASSERT_NE(greeter_host_, nullptr);
   }
@@ -58,7 +60,7 @@ class MeshTest : public ::testing::Test {
     return {.sidecar = sidecar_->address(), .source = source};
   }
 
-  std::unique_ptr<SidecarProcess> sidecar_;
+  std::unique_ptr<InProcessSidecar> sidecar_;
   greeter::GreeterService greeter_;
   std::unique_ptr<ServiceHost> greeter_host_;
 };
@@ -259,11 +261,11 @@ TEST_F(MeshTest, StreamResumesAfterSidecarRestart) {
   ASSERT_TRUE(first.ok());
   ASSERT_TRUE(mesh.Await(*first, absl::Seconds(30)).ok());
 
-  // A call in flight while the sidecar dies: it resumes from the journal after the restart, and
-  // its completion reaches the waiter over the reconnected stream.
+  // A call in flight while the sidecar stops (no grace): it resumes from the journal after the
+  // restart, and its completion reaches the waiter over the reconnected stream.
   absl::StatusOr<Cid> during = mesh.InvokeAsync("greeter", kSayHello, Hello("during", 1500));
   ASSERT_TRUE(during.ok());
-  sidecar_->Kill();
+  ASSERT_TRUE(WaitUntil([&] { return greeter_.started_calls() >= 2; }));
   ASSERT_TRUE(sidecar_->Restart().ok());
   absl::StatusOr<v1::Completion> done = mesh.Await(*during, absl::Seconds(60));
   ASSERT_TRUE(done.ok()) << done.status();

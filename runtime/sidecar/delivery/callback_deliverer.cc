@@ -1,24 +1,33 @@
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 
+#include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/byte_buffers.h"
-#include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
+#include "runtime/sidecar/calls/call_states.h"
+#include "runtime/sidecar/calls/callback.h"
+#include "runtime/sidecar/calls/retry_decision.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
 
-std::string CallbackOf(const v1::Call& call) {
-  if (!call.callback().empty()) return call.callback();
-  if (!call.envelope().callback().empty()) return call.envelope().callback();
-  return ConventionCallback(call.envelope().source());
-}
-
 constexpr char kOnCompletionPath[] = "/callmesh.v1.Callback/OnCompletion";
 
-CallbackDeliverer::CallbackDeliverer(Journal* journal, Invoker* invoker, TaskRunner* runner,
-                                     RetryPlan policy)
-    : journal_(journal), invoker_(invoker), runner_(runner), policy_(std::move(policy)) {}
+CallbackDeliverer::CallbackDeliverer(CallStore* store, Invoker* invoker, TaskRunner* runner,
+                                     DeliveryPolicy policy)
+    : store_(store),
+      invoker_(invoker),
+      runner_(runner),
+      clock_(runner->clock()),
+      policy_(std::move(policy)),
+      random_(policy_.jitter_seed) {
+  policy_.retry.retryable_codes.clear();  // every error: see the header
+}
+
+double CallbackDeliverer::Draw() {
+  absl::MutexLock lock(&mu_);
+  return absl::Uniform(random_, 0.0, 1.0);
+}
 
 void CallbackDeliverer::Deliver(const v1::Completion& completion, const std::string& callback) {
   runner_->Post([this, completion, callback] { Attempt(completion, callback, 1); });
@@ -33,7 +42,7 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
   call.source = completion.source();
   call.parent_cid = completion.parent_cid();
   call.attempt = attempt;
-  call.deadline = absl::Now() + absl::Seconds(30);
+  call.deadline = clock_->Now() + policy_.attempt_timeout;
   auto started = invoker_->Start(
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
       [this, completion, callback, attempt](const grpc::Status& status, grpc::ByteBuffer*) {
@@ -51,9 +60,11 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
 void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callback,
                                     uint32_t attempt, const grpc::Status& status) {
   const std::string cid = completion.cid();
-  if (status.ok()) {
-    if (absl::Status s = journal_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, nullptr);
-        !s.ok()) {
+  const calls::Decision next =
+      calls::DecideAfterAttempt({.attempt = attempt}, static_cast<int>(status.error_code()),
+                                clock_->Now(), policy_.retry, Draw());
+  if (next.step == calls::Step::kSucceed) {
+    if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, nullptr); !s.ok()) {
       spdlog::error("[cid={}] delivered to {} but cannot journal it: {}", cid, callback,
                     s.ToString());
     } else {
@@ -61,17 +72,12 @@ void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callb
     }
     return;
   }
-  if (attempt < policy_.max_attempts) {
-    absl::Duration delay;
-    {
-      absl::MutexLock lock(&mu_);
-      delay = policy_.Backoff(attempt, random_);
-    }
+  if (next.step == calls::Step::kRetry) {
     spdlog::info("[cid={}] callback {} attempt {} failed ({} {}); retrying in {}", cid, callback,
                  attempt, static_cast<int>(status.error_code()), status.error_message(),
-                 absl::FormatDuration(delay));
-    runner_->PostAt(absl::Now() + delay, [this, completion = std::move(completion),
-                                          callback = std::move(callback), attempt]() mutable {
+                 absl::FormatDuration(next.delay));
+    runner_->PostAt(next.retry_at, [this, completion = std::move(completion),
+                                    callback = std::move(callback), attempt]() mutable {
       Attempt(std::move(completion), std::move(callback), attempt + 1);
     });
     return;
@@ -83,8 +89,8 @@ void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callb
   dead_letter.set_delivery_attempts(attempt);
   dead_letter.set_last_status_code(static_cast<int>(status.error_code()));
   dead_letter.set_last_status_message(status.error_message());
-  *dead_letter.mutable_dead_lettered_at() = ToProtoTimestamp(absl::Now());
-  if (absl::Status s = journal_->SetDelivery(cid, v1::DELIVERY_STATE_DEAD_LETTERED, &dead_letter);
+  *dead_letter.mutable_dead_lettered_at() = ToProtoTimestamp(clock_->Now());
+  if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_DEAD_LETTERED, &dead_letter);
       !s.ok()) {
     spdlog::error("[cid={}] cannot dead-letter: {}", cid, s.ToString());
     return;
@@ -94,17 +100,17 @@ void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callb
 }
 
 absl::Status CallbackDeliverer::Redrive(const std::string& cid) {
-  absl::StatusOr<v1::Call> call = journal_->GetCall(cid);
+  absl::StatusOr<v1::Call> call = store_->GetCall(cid);
   if (!call.ok()) return call.status();
   if (call->callback_delivery() != v1::DELIVERY_STATE_DEAD_LETTERED) {
     return absl::FailedPreconditionError(
         absl::StrCat("call ", cid, " is not dead-lettered (delivery ",
                      v1::DeliveryState_Name(call->callback_delivery()), ")"));
   }
-  if (absl::Status s = journal_->SetDelivery(cid, v1::DELIVERY_STATE_PENDING, nullptr); !s.ok()) {
+  if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_PENDING, nullptr); !s.ok()) {
     return s;
   }
-  Deliver(call->completion(), CallbackOf(*call));
+  Deliver(call->completion(), calls::CallbackOfCompleted(*call));
   return absl::OkStatus();
 }
 

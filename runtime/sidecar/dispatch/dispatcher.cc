@@ -1,10 +1,14 @@
 #include "runtime/sidecar/dispatch/dispatcher.h"
 
+#include "absl/random/distributions.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/byte_buffers.h"
-#include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
+#include "runtime/sidecar/calls/call_states.h"
+#include "runtime/sidecar/calls/callback.h"
+#include "runtime/sidecar/calls/envelope.h"
+#include "runtime/sidecar/calls/retry_decision.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
@@ -17,30 +21,33 @@ std::string MethodPathOf(const std::string& method) {
 // How often a target without instances is checked again while calls are parked for it.
 constexpr absl::Duration kWaitForInstance = absl::Milliseconds(250);
 
+using calls::IsTerminal;
+
 }  // namespace
 
-absl::Time CallDeadline(const v1::CallEnvelope& envelope, absl::Duration fallback) {
-  const absl::Time deadline = FromProtoTimestamp(envelope.deadline(), absl::InfiniteFuture());
-  if (deadline != absl::InfiniteFuture()) return deadline;
-  return FromProtoTimestamp(envelope.accepted_at(), absl::Now()) + fallback;
-}
-
-Dispatcher::Dispatcher(Journal* journal, Invoker* invoker, Registry* registry,
+Dispatcher::Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
                        const DispatchPolicies* policies, TaskRunner* runner, Options options,
                        OnCompleted on_completed)
-    : journal_(journal),
+    : store_(store),
       invoker_(invoker),
       registry_(registry),
       policies_(policies),
       runner_(runner),
       options_(options),
-      on_completed_(std::move(on_completed)) {}
+      on_completed_(std::move(on_completed)),
+      clock_(runner->clock()),
+      random_(options.jitter_seed) {}
+
+double Dispatcher::Draw() {
+  absl::MutexLock lock(&mu_);
+  return absl::Uniform(random_, 0.0, 1.0);
+}
 
 void Dispatcher::Submit(v1::CallEnvelope envelope,
-                        std::function<void(absl::StatusOr<Journal::AcceptResult>)> done) {
+                        std::function<void(absl::StatusOr<CallStore::AcceptResult>)> done) {
   {
     absl::MutexLock lock(&mu_);
-    if (journal_->pending_count() + submitting_ >= options_.max_pending_calls) {
+    if (store_->pending_count() + submitting_ >= options_.max_pending_calls) {
       done(absl::ResourceExhaustedError(
           absl::StrCat("callmeshd holds ", options_.max_pending_calls,
                        " pending calls (limits.max_pending_calls); try again later")));
@@ -49,9 +56,10 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
     ++submitting_;
   }
   const std::string service = envelope.service();
-  const absl::Time deadline = CallDeadline(envelope, policies_->DefaultCallTimeout());
-  journal_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done)](
-                                            absl::StatusOr<Journal::AcceptResult> result) {
+  const absl::Time deadline =
+      calls::CallDeadline(envelope, policies_->DefaultCallTimeout(), clock_->Now());
+  store_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done)](
+                                          absl::StatusOr<CallStore::AcceptResult> result) {
     {
       absl::MutexLock lock(&mu_);
       --submitting_;
@@ -64,9 +72,9 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
 }
 
 void Dispatcher::Resume(const v1::Call& call) {
-  if (IsTerminalState(call.state())) return;
+  if (IsTerminal(call.state())) return;
   Track(call.envelope().cid(), call.envelope().service(),
-        CallDeadline(call.envelope(), policies_->DefaultCallTimeout()));
+        calls::CallDeadline(call.envelope(), policies_->DefaultCallTimeout(), clock_->Now()));
 }
 
 void Dispatcher::Track(const std::string& cid, const std::string& service, absl::Time deadline) {
@@ -112,7 +120,7 @@ void Dispatcher::Park(const std::string& cid, const std::string& service) {
     target.wake_scheduled = true;
   }
   if (schedule) {
-    runner_->PostAt(absl::Now() + kWaitForInstance, [this, service] { WakeParked(service); });
+    runner_->PostAt(clock_->Now() + kWaitForInstance, [this, service] { WakeParked(service); });
   }
 }
 
@@ -135,7 +143,7 @@ void Dispatcher::WakeParked(const std::string& service) {
     }
   }
   if (again) {
-    runner_->PostAt(absl::Now() + kWaitForInstance, [this, service] { WakeParked(service); });
+    runner_->PostAt(clock_->Now() + kWaitForInstance, [this, service] { WakeParked(service); });
   }
   for (const std::string& cid : parked) MakeReady(cid);
 }
@@ -160,8 +168,8 @@ void Dispatcher::ReleaseSlot(const std::string& service) {
 }
 
 void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) {
-  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
-  if (!stored.ok() || IsTerminalState(stored->state())) {
+  absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
+  if (!stored.ok() || IsTerminal(stored->state())) {
     if (!stored.ok())
       spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
     {
@@ -173,8 +181,8 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   }
   v1::Call call = *std::move(stored);
   const v1::CallEnvelope& envelope = call.envelope();
-  const absl::Time deadline = CallDeadline(envelope, policies_->DefaultCallTimeout());
-  const absl::Time now = absl::Now();
+  const absl::Time now = clock_->Now();
+  const absl::Time deadline = calls::CallDeadline(envelope, policies_->DefaultCallTimeout(), now);
   if (now >= deadline) {
     ReleaseSlot(service);
     Expire(cid);
@@ -192,7 +200,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   call.set_attempts(attempt);
   if (!call.has_started_at()) *call.mutable_started_at() = ToProtoTimestamp(now);
   call.clear_next_attempt_at();
-  if (absl::Status s = journal_->UpdateCall(call); !s.ok()) {
+  if (absl::Status s = store_->UpdateCall(call); !s.ok()) {
     // Terminal meanwhile (cancelled or expired), or the journal failed: no attempt without its
     // number on disk.
     if (!absl::IsFailedPrecondition(s)) {
@@ -255,48 +263,42 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
     active->second.rpc = nullptr;
     deadline = active->second.deadline;
   }
-  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
-  if (!stored.ok() || IsTerminalState(stored->state())) {
+  absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
+  if (!stored.ok() || IsTerminal(stored->state())) {
     absl::MutexLock lock(&mu_);
     active_.erase(cid);
     return;
   }
   v1::Call call = *std::move(stored);
-  if (status.ok()) {
-    Finish(call, v1::CALL_STATE_SUCCEEDED, 0, "", std::move(reply));
-    return;
-  }
   const int code = static_cast<int>(status.error_code());
-  const absl::Time now = absl::Now();
-  if (now >= deadline) {
-    Finish(call, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
-           absl::StrCat("deadline passed after ", attempt,
-                        " attempt(s); last: ", status.error_message()),
-           "");
-    return;
-  }
-  const RetryPlan& plan = policies_->Retry(service, call.envelope().method());
-  if (plan.IsRetryable(code) && attempt < plan.max_attempts) {
-    absl::Duration delay;
-    {
-      absl::MutexLock lock(&mu_);
-      delay = plan.Backoff(attempt, random_);
-    }
-    const absl::Time next = now + delay;
-    if (next < deadline) {
-      call.clear_envelope();
-      call.mutable_envelope()->set_cid(cid);
-      call.set_last_status_code(code);
-      call.set_last_status_message(status.error_message());
-      *call.mutable_next_attempt_at() = ToProtoTimestamp(next);
-      if (absl::Status s = journal_->UpdateCall(call); !s.ok()) return;
-      spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
-                   status.error_message(), absl::FormatDuration(delay));
-      runner_->PostAt(next, [this, cid] { MakeReady(cid); });
+  const calls::Decision next =
+      calls::DecideAfterAttempt({.attempt = attempt, .deadline = deadline}, code, clock_->Now(),
+                                policies_->Retry(service, call.envelope().method()), Draw());
+  switch (next.step) {
+    case calls::Step::kSucceed:
+      Finish(call, v1::CALL_STATE_SUCCEEDED, 0, "", std::move(reply));
       return;
-    }
+    case calls::Step::kExpire:
+      Finish(call, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
+             absl::StrCat("deadline passed after ", attempt,
+                          " attempt(s); last: ", status.error_message()),
+             "");
+      return;
+    case calls::Step::kFail:
+      Finish(call, v1::CALL_STATE_FAILED, code, status.error_message(), "");
+      return;
+    case calls::Step::kRetry:
+      break;
   }
-  Finish(call, v1::CALL_STATE_FAILED, code, status.error_message(), "");
+  call.clear_envelope();
+  call.mutable_envelope()->set_cid(cid);
+  call.set_last_status_code(code);
+  call.set_last_status_message(status.error_message());
+  *call.mutable_next_attempt_at() = ToProtoTimestamp(next.retry_at);
+  if (absl::Status s = store_->UpdateCall(call); !s.ok()) return;
+  spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
+               status.error_message(), absl::FormatDuration(next.delay));
+  runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
 }
 
 void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
@@ -313,7 +315,7 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
   }
   if (rpc != nullptr) rpc->Cancel();
   if (call.envelope().kind() == v1::CALL_KIND_CAST) {
-    if (absl::Status s = journal_->Delete(cid); !s.ok() && !absl::IsNotFound(s)) {
+    if (absl::Status s = store_->Delete(cid); !s.ok() && !absl::IsNotFound(s)) {
       spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
     }
     spdlog::info("[cid={}] cast {} ended {}", cid, call.envelope().method(),
@@ -326,10 +328,11 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
   completion.set_status_code(code);
   completion.set_status_message(message);
   completion.set_reply(std::move(reply));
-  const std::string callback = ResolveCallback(call.envelope());
+  const std::string callback = calls::ResolveCallback(
+      call.envelope(), [this](absl::string_view name) { return registry_->Contains(name); });
   absl::StatusOr<v1::Completion> stored =
-      journal_->Complete(cid, std::move(completion),
-                         callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
+      store_->Complete(cid, std::move(completion),
+                       callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
   if (!stored.ok()) {
     if (!absl::IsFailedPrecondition(stored.status())) {
       spdlog::error("[cid={}] cannot journal its outcome: {}", cid, stored.status().ToString());
@@ -347,29 +350,21 @@ void Dispatcher::Expire(const std::string& cid) {
     absl::MutexLock lock(&mu_);
     if (active_.count(cid) == 0) return;
   }
-  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
-  if (!stored.ok() || IsTerminalState(stored->state())) return;
+  absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
+  if (!stored.ok() || IsTerminal(stored->state())) return;
   Finish(*stored, v1::CALL_STATE_EXPIRED, static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED),
          "the call's deadline passed before it finished", "");
 }
 
 absl::StatusOr<v1::Call> Dispatcher::Cancel(const std::string& cid, const std::string& reason) {
-  absl::StatusOr<v1::Call> stored = journal_->GetCall(cid);
+  absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
   if (!stored.ok()) return stored.status();
-  if (!IsTerminalState(stored->state())) {
+  if (!IsTerminal(stored->state())) {
     Finish(*stored, v1::CALL_STATE_CANCELLED, static_cast<int>(grpc::StatusCode::CANCELLED),
            reason.empty() ? "cancelled through CancelCall" : absl::StrCat("cancelled: ", reason),
            "");
   }
-  return journal_->GetCall(cid);
-}
-
-std::string Dispatcher::ResolveCallback(const v1::CallEnvelope& envelope) const {
-  if (envelope.kind() != v1::CALL_KIND_INVOKE_ASYNC) return "";
-  if (!envelope.callback().empty()) return envelope.callback();
-  if (envelope.source().empty()) return "";
-  const std::string convention = ConventionCallback(envelope.source());
-  return registry_->Contains(convention) ? convention : "";
+  return store_->GetCall(cid);
 }
 
 size_t Dispatcher::active() const {

@@ -4,10 +4,14 @@
 // cancellation (CANCELLED), and the one terminal outcome written to the journal before anyone
 // hears of it.
 //
-//   Dispatcher dispatcher(&journal, &invoker, &registry, &policies, &runner, options, on_done);
-//   journal.ForEachUnfinished([&](const v1::Call& call) { dispatcher.Resume(call); });
-//   dispatcher.Submit(std::move(envelope), [reactor](absl::StatusOr<Journal::AcceptResult> r)
+//   Dispatcher dispatcher(&store, &invoker, &registry, &policies, &runner, options, on_done);
+//   store.ForEachUnfinished([&](const v1::Call& call) { dispatcher.Resume(call); });
+//   dispatcher.Submit(std::move(envelope), [reactor](absl::StatusOr<CallStore::AcceptResult> r)
 //   {..});
+//
+// Time comes from the runner's Clock (deadlines, back-off, the parking check); what to do after
+// an attempt is calls::DecideAfterAttempt; the back-off jitter is drawn from a generator seeded
+// with Options::jitter_seed, so a test with a FakeClock sees the same delays every run.
 //
 // Life of a call: Submit journals it (ACCEPTED) and acknowledges; it waits for a slot of its
 // target (LimitsConfig.max_in_flight_per_target / ServiceConfig.max_in_flight); before each attempt
@@ -31,17 +35,17 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "callmesh/v1/call.pb.h"
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
-#include "runtime/sidecar/journal/journal.h"
 #include "runtime/sidecar/registry/registry.h"
+#include "runtime/sidecar/store/call_store.h"
 
 namespace callmesh::sidecar {
 
@@ -50,33 +54,32 @@ class Dispatcher {
   struct Options {
     // LimitsConfig.max_pending_calls: InvokeAsync/Cast beyond it get RESOURCE_EXHAUSTED.
     uint64_t max_pending_calls = 1000000;
+    // Seed of the back-off jitter.
+    uint64_t jitter_seed = 0;
   };
   // Runs after a terminal outcome of an InvokeAsync is durable, on a worker thread, with the
   // stored completion and the callback service it must be pushed to ("" = none).
   using OnCompleted = std::function<void(const v1::Completion&, const std::string& callback)>;
 
   // Every pointer must outlive the dispatcher.
-  Dispatcher(Journal* journal, Invoker* invoker, Registry* registry,
+  Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
              const DispatchPolicies* policies, TaskRunner* runner, Options options,
              OnCompleted on_completed);
 
-  // Journals `envelope` (cid, kind, service, method, deadline, accepted_at filled by the caller)
-  // and schedules it. `done` runs once the call is durable (or refused), on the journal's writer
-  // thread: keep it short. Errors: RESOURCE_EXHAUSTED at the pending limit (nothing persisted),
-  // UNAVAILABLE if the journal cannot write, as Journal::Accept otherwise.
+  // Stores `envelope` (built by calls::BuildEnvelope) and schedules it. `done` runs once the call
+  // is durable (or refused), on the store's thread: keep it short. Errors: RESOURCE_EXHAUSTED at
+  // the pending limit (nothing persisted), UNAVAILABLE if the store cannot write, as
+  // CallStore::Accept otherwise.
   void Submit(v1::CallEnvelope envelope,
-              std::function<void(absl::StatusOr<Journal::AcceptResult>)> done);
+              std::function<void(absl::StatusOr<CallStore::AcceptResult>)> done);
 
   // Re-schedules a call found unfinished in the journal at start (non-terminal state).
   void Resume(const v1::Call& call);
 
   // Ends a non-terminal call CANCELLED (cancelling its running attempt) and returns the call as
-  // stored. A call already terminal is returned unchanged. NOT_FOUND for an unknown CID.
+  // stored. A call already terminal is returned unchanged. NOT_FOUND for an unknown CID. Blocks
+  // for a durable write: call it from a worker, never from a gRPC callback thread.
   absl::StatusOr<v1::Call> Cancel(const std::string& cid, const std::string& reason);
-
-  // The callback a completion of this call goes to: the explicit one, else a registered
-  // `<source>-async-callback`, else "".
-  std::string ResolveCallback(const v1::CallEnvelope& envelope) const;
 
   // Calls held in memory (pending or running); for stats and tests.
   size_t active() const;
@@ -115,24 +118,24 @@ class Dispatcher {
   void Finish(const v1::Call& call, v1::CallState state, int code, const std::string& message,
               std::string reply);
   void Expire(const std::string& cid);
+  // A uniform draw from [0, 1) for the back-off jitter.
+  double Draw();
 
-  Journal* const journal_;
+  CallStore* const store_;
   Invoker* const invoker_;
   Registry* const registry_;
   const DispatchPolicies* const policies_;
   TaskRunner* const runner_;
   const Options options_;
   const OnCompleted on_completed_;
+  Clock* const clock_;
 
   mutable absl::Mutex mu_;
   std::map<std::string, Active> active_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Target, std::less<>> targets_ ABSL_GUARDED_BY(mu_);
   // Accepted by Submit but not yet reported by the journal (counts against the pending limit).
   uint64_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
-  absl::BitGen random_ ABSL_GUARDED_BY(mu_);
+  std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
 };
-
-// Absolute deadline of a call: the envelope's, else accepted_at + `fallback`.
-absl::Time CallDeadline(const v1::CallEnvelope& envelope, absl::Duration fallback);
 
 }  // namespace callmesh::sidecar

@@ -1,7 +1,6 @@
 #include "runtime/sidecar/dispatch/retry_policy.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include "absl/strings/strip.h"
 #include "runtime/common/proto_time.h"
@@ -25,14 +24,6 @@ RetryPlan RetryPlan::FromProto(const v1::RetryPolicy& policy) {
 
 bool RetryPlan::IsRetryable(int code) const {
   return code != 0 && (retryable_codes.empty() || retryable_codes.count(code) > 0);
-}
-
-absl::Duration RetryPlan::Backoff(uint32_t failed_attempts, absl::BitGen& random) const {
-  const double exponent = failed_attempts > 0 ? failed_attempts - 1 : 0;
-  absl::Duration delay = initial_backoff * std::pow(multiplier, std::min(exponent, 64.0));
-  delay = std::min(delay, max_backoff);
-  if (jitter > 0) delay *= absl::Uniform(random, 1.0 - jitter, 1.0 + jitter);
-  return std::max(delay, absl::ZeroDuration());
 }
 
 DispatchPolicies::DispatchPolicies(const v1::SidecarConfig& config)

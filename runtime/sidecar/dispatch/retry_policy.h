@@ -7,7 +7,6 @@
 #include <set>
 #include <string>
 
-#include "absl/random/random.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/config.pb.h"
@@ -28,10 +27,8 @@ struct RetryPlan {
   // ParseStatusCodeName (unknown names were rejected by ValidateConfig).
   static RetryPlan FromProto(const v1::RetryPolicy& policy);
 
+  // What to do after an attempt (back-off included) is decided by calls::DecideAfterAttempt.
   bool IsRetryable(int code) const;
-  // Delay before attempt `failed_attempts + 1`: initial·multiplier^(failed_attempts−1), capped at
-  // max_backoff, then jittered.
-  absl::Duration Backoff(uint32_t failed_attempts, absl::BitGen& random) const;
 };
 
 // Everything the dispatcher needs to know per target, looked up by name (and method path).

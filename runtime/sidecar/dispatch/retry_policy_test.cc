@@ -45,25 +45,5 @@ TEST(RetryPolicy, DefaultRetryableCodes) {
   EXPECT_FALSE(plan.IsRetryable(0));
 }
 
-TEST(RetryPolicy, BackoffGrowsIsCappedAndJittered) {
-  RetryPlan plan;
-  plan.initial_backoff = absl::Milliseconds(100);
-  plan.max_backoff = absl::Seconds(1);
-  plan.multiplier = 2;
-  plan.jitter = 0;
-  absl::BitGen random;
-  EXPECT_EQ(plan.Backoff(1, random), absl::Milliseconds(100));
-  EXPECT_EQ(plan.Backoff(2, random), absl::Milliseconds(200));
-  EXPECT_EQ(plan.Backoff(4, random), absl::Milliseconds(800));
-  EXPECT_EQ(plan.Backoff(5, random), absl::Seconds(1));
-  EXPECT_EQ(plan.Backoff(60, random), absl::Seconds(1));
-  plan.jitter = 0.5;
-  for (int i = 0; i < 100; ++i) {
-    const absl::Duration d = plan.Backoff(2, random);
-    EXPECT_GE(d, absl::Milliseconds(100));
-    EXPECT_LE(d, absl::Milliseconds(300));
-  }
-}
-
 }  // namespace
 }  // namespace callmesh::sidecar

@@ -2,7 +2,7 @@
 
 namespace callmesh::sidecar {
 
-TaskRunner::TaskRunner(int threads) {
+TaskRunner::TaskRunner(int threads, Clock* clock) : clock_(clock) {
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -14,8 +14,20 @@ void TaskRunner::Post(std::function<void()> task) {
 }
 
 void TaskRunner::PostAt(absl::Time when, std::function<void()> task) {
+  if (when <= clock_->Now()) {
+    Post(std::move(task));
+    return;
+  }
   absl::MutexLock lock(&mu_);
-  if (!stopping_) timers_.emplace(when, std::move(task));
+  if (stopping_) return;
+  const uint64_t key = next_timer_++;
+  // The clock's callback only moves the task to the ready queue (timer callbacks must be quick).
+  // Scheduling under mu_ is safe: clocks never run a callback inside ScheduleAt.
+  timers_[key] = clock_->ScheduleAt(when, [this, key, task = std::move(task)]() mutable {
+    absl::MutexLock lock(&mu_);
+    if (timers_.erase(key) == 0 || stopping_) return;
+    ready_.push_back(std::move(task));
+  });
 }
 
 size_t TaskRunner::timers() const {
@@ -23,13 +35,28 @@ size_t TaskRunner::timers() const {
   return timers_.size();
 }
 
+bool TaskRunner::idle() const {
+  absl::MutexLock lock(&mu_);
+  return ready_.empty() && running_ == 0;
+}
+
+bool TaskRunner::AwaitIdle(absl::Duration real_timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]()
+                  ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return ready_.empty() && running_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), real_timeout);
+}
+
 void TaskRunner::Stop() {
+  std::map<uint64_t, Clock::TimerId> timers;
   {
     absl::MutexLock lock(&mu_);
     if (stopping_) return;
     stopping_ = true;
-    timers_.clear();
+    timers.swap(timers_);
   }
+  // Outside mu_: Cancel waits for a callback that is running, which takes mu_.
+  for (const auto& [key, id] : timers) clock_->Cancel(id);
   for (std::thread& worker : workers_) worker.join();
 }
 
@@ -38,26 +65,18 @@ void TaskRunner::Work() {
     std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
-      while (true) {
-        const absl::Time now = absl::Now();
-        while (!timers_.empty() && timers_.begin()->first <= now) {
-          ready_.push_back(std::move(timers_.begin()->second));
-          timers_.erase(timers_.begin());
-        }
-        if (!ready_.empty()) break;
-        if (stopping_) return;
-        const absl::Time wake = timers_.empty() ? now + absl::Seconds(1) : timers_.begin()->first;
-        // Also wake for a timer posted meanwhile that is due before `wake`.
-        auto has_work = [this, wake]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-          return !ready_.empty() || stopping_ ||
-                 (!timers_.empty() && timers_.begin()->first < wake);
-        };
-        mu_.AwaitWithDeadline(absl::Condition(&has_work), wake);
-      }
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !ready_.empty() || stopping_;
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (ready_.empty()) return;  // stopping, and nothing left to run
       task = std::move(ready_.front());
       ready_.pop_front();
+      ++running_;
     }
     task();
+    absl::MutexLock lock(&mu_);
+    --running_;
   }
 }
 

@@ -1,5 +1,6 @@
 // A small pool of worker threads with timers: where the dispatcher and the callback deliverer do
-// their blocking work (journal writes wait for fsync), off gRPC's threads.
+// their blocking work (journal writes wait for fsync), off gRPC's threads. Timers come from a
+// Clock, so a FakeClock decides when delayed tasks become ready. Thread-safe.
 #pragma once
 
 #include <deque>
@@ -10,31 +11,45 @@
 
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "runtime/common/clock.h"
 
 namespace callmesh::sidecar {
 
 class TaskRunner {
  public:
-  explicit TaskRunner(int threads);
+  // `clock` must outlive the runner.
+  explicit TaskRunner(int threads, Clock* clock = Clock::Real());
   // Stops (see Stop).
   ~TaskRunner();
 
   // Runs `task` on a worker as soon as one is free.
   void Post(std::function<void()> task);
-  // Runs `task` on a worker at `when` (at once if it has passed).
+  // Runs `task` on a worker once the clock reaches `when` (at once if it has passed).
   void PostAt(absl::Time when, std::function<void()> task);
   // Drops timers not yet due, finishes the tasks that are running and the ready ones, joins the
   // workers. Posts after Stop are dropped.
   void Stop();
 
+  // Delayed tasks not yet due.
   size_t timers() const;
+  // True when no task is ready or running (delayed ones may be pending). For tests that must
+  // know that the work an event started has finished.
+  bool idle() const;
+  // Blocks until idle() or `real_timeout` passes; true if idle.
+  bool AwaitIdle(absl::Duration real_timeout = absl::Seconds(60)) const;
+
+  Clock* clock() const { return clock_; }
 
  private:
   void Work();
 
+  Clock* const clock_;
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> ready_ ABSL_GUARDED_BY(mu_);
-  std::multimap<absl::Time, std::function<void()>> timers_ ABSL_GUARDED_BY(mu_);
+  // The clock's timers of delayed tasks, by a key of ours.
+  std::map<uint64_t, Clock::TimerId> timers_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_timer_ ABSL_GUARDED_BY(mu_) = 0;
+  int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };

@@ -9,8 +9,8 @@
 
 namespace callmesh::sidecar {
 
-Invoker::Invoker(Registry* registry, CidGenerator* cids, Options options)
-    : registry_(registry), cids_(cids), options_(options) {}
+Invoker::Invoker(Registry* registry, CidGenerator* cids, Options options, Clock* clock)
+    : registry_(registry), cids_(cids), options_(options), clock_(clock) {}
 
 absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
                                                               grpc::ByteBuffer payload, Done done) {
@@ -31,13 +31,14 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
   forwarded->instance_ = *std::move(instance);
   forwarded->request_ = std::move(payload);
 
-  const absl::Time deadline = call.deadline == absl::InfiniteFuture()
-                                  ? absl::Now() + options_.default_timeout
-                                  : call.deadline;
+  const absl::Time now = clock_->Now();
+  const absl::Time deadline =
+      call.deadline == absl::InfiniteFuture() ? now + options_.default_timeout : call.deadline;
   const absl::Time call_deadline =
       call.call_deadline == absl::InfiniteFuture() ? deadline : call.call_deadline;
   grpc::ClientContext& context = forwarded->context_;
-  context.set_deadline(absl::ToChronoTime(deadline));
+  // gRPC keeps deadlines on the real clock: give it the time left on ours.
+  context.set_deadline(absl::ToChronoTime(absl::Now() + (deadline - now)));
   context.AddMetadata(kCidMetadata, forwarded->cid_);
   context.AddMetadata(kAttemptMetadata, absl::StrCat(call.attempt));
   context.AddMetadata(kDeadlineMetadata,
@@ -51,9 +52,26 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
                 call.service, forwarded->instance_->address(), call.attempt);
   std::shared_ptr<ForwardedCall> handle = forwarded;
   ForwardedCall* raw = forwarded.get();
+  // On the real clock gRPC's deadline is the same instant, so only another clock (a FakeClock in
+  // tests) needs a timer of its own to end the attempt when its time is up.
+  if (clock_ != Clock::Real()) {
+    raw->timeout_timer_ =
+        clock_->ScheduleAt(deadline, [weak = std::weak_ptr<ForwardedCall>(forwarded)] {
+          if (std::shared_ptr<ForwardedCall> call = weak.lock()) call->TimeOut();
+        });
+  }
+  {
+    absl::MutexLock lock(&in_flight_->mu);
+    in_flight_->calls.emplace(raw, forwarded);
+  }
   raw->instance_->stub()->UnaryCall(
       &raw->context_, call.method_path, grpc::StubOptions(), &raw->request_, &raw->reply_,
-      [forwarded, done = std::move(done), method = call.method_path](grpc::Status status) mutable {
+      [forwarded, clock = clock_, in_flight = in_flight_, done = std::move(done),
+       method = call.method_path](grpc::Status status) mutable {
+        if (forwarded->timeout_timer_ != 0) clock->Cancel(forwarded->timeout_timer_);
+        if (forwarded->timed_out_ && status.error_code() == grpc::StatusCode::CANCELLED) {
+          status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, "Deadline Exceeded");
+        }
         if (status.ok()) {
           spdlog::debug("[cid={}] {} OK", forwarded->cid_, method);
         } else {
@@ -62,10 +80,29 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
                        status.error_message());
         }
         done(status, &forwarded->reply_);
+        absl::MutexLock lock(&in_flight->mu);
+        in_flight->calls.erase(forwarded.get());
         // Drop the self-reference on this thread, after `done`, so the call outlives it.
         forwarded.reset();
       });
   return handle;
+}
+
+void Invoker::CancelAllAndWait() {
+  std::vector<std::shared_ptr<ForwardedCall>> calls;
+  {
+    absl::MutexLock lock(&in_flight_->mu);
+    for (auto& [raw, weak] : in_flight_->calls) {
+      if (std::shared_ptr<ForwardedCall> call = weak.lock()) calls.push_back(std::move(call));
+    }
+  }
+  for (const std::shared_ptr<ForwardedCall>& call : calls) call->Cancel();
+  calls.clear();
+  absl::MutexLock lock(&in_flight_->mu);
+  auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(in_flight_->mu) {
+    return in_flight_->calls.empty();
+  };
+  in_flight_->mu.Await(absl::Condition(&none));
 }
 
 bool IsReservedMetadataKey(absl::string_view key) {

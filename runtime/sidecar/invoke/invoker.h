@@ -15,16 +15,20 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/support/byte_buffer.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/common/cid.h"
+#include "runtime/common/clock.h"
 #include "runtime/sidecar/registry/registry.h"
 
 namespace callmesh::sidecar {
@@ -42,7 +46,10 @@ struct InvokeCall {
   std::string traceparent;
   // 1-based attempt number sent as `callmesh-attempt`.
   uint32_t attempt = 1;
-  // Deadline of this attempt; InfiniteFuture = the invoker's default timeout from now.
+  // Deadline of this attempt, on the invoker's Clock; InfiniteFuture = the invoker's default
+  // timeout from now. Enforced by gRPC (on the real clock, with the time left on ours) and, when
+  // the Clock is not the real one, by a timer of the Clock; either way the call ends
+  // DEADLINE_EXCEEDED.
   absl::Time deadline = absl::InfiniteFuture();
   // Overall deadline of the call, sent as `callmesh-deadline`; InfiniteFuture = `deadline`.
   absl::Time call_deadline = absl::InfiniteFuture();
@@ -59,7 +66,14 @@ class ForwardedCall {
 
  private:
   friend class Invoker;
+  // Cancels the call because its deadline passed on the Clock: `done` sees DEADLINE_EXCEEDED.
+  void TimeOut() {
+    timed_out_ = true;
+    context_.TryCancel();
+  }
   std::string cid_;
+  std::atomic<bool> timed_out_{false};
+  Clock::TimerId timeout_timer_ = 0;
   std::shared_ptr<Instance> instance_;
   grpc::ClientContext context_;
   grpc::ByteBuffer request_;
@@ -78,14 +92,19 @@ class Invoker {
   // (valid only during the call; empty unless the status is OK).
   using Done = std::function<void(const grpc::Status& status, grpc::ByteBuffer* reply)>;
 
-  // `registry` and `cids` must outlive the invoker.
-  Invoker(Registry* registry, CidGenerator* cids, Options options);
+  // `registry`, `cids` and `clock` must outlive the invoker.
+  Invoker(Registry* registry, CidGenerator* cids, Options options, Clock* clock = Clock::Real());
 
   // Validates the call and starts it on a healthy instance. Errors (then `done` never runs):
   // RESOURCE_EXHAUSTED for a payload over the limit, NOT_FOUND for an unknown service,
   // UNAVAILABLE when no instance is healthy, INVALID_ARGUMENT for a malformed header.
   absl::StatusOr<std::shared_ptr<ForwardedCall>> Start(InvokeCall call, grpc::ByteBuffer payload,
                                                        Done done);
+
+  // Cancels every call in flight (their `done` runs with CANCELLED) and waits until each `done`
+  // has returned. For shutdown, once nothing starts new calls: afterwards no callback of this
+  // invoker runs any more, so what the callbacks reach may be destroyed.
+  void CancelAllAndWait();
 
   // A fresh CID, for callers that must announce it before the call starts.
   std::string NextCid() { return cids_->Next(); }
@@ -96,6 +115,14 @@ class Invoker {
   Registry* const registry_;
   CidGenerator* const cids_;
   const Options options_;
+  Clock* const clock_;
+  // Calls whose `done` has not returned yet; shared with their callbacks, which may finish after
+  // CancelAllAndWait has returned and the invoker is gone.
+  struct InFlight {
+    absl::Mutex mu;
+    std::map<ForwardedCall*, std::weak_ptr<ForwardedCall>> calls ABSL_GUARDED_BY(mu);
+  };
+  const std::shared_ptr<InFlight> in_flight_ = std::make_shared<InFlight>();
 };
 
 // Checks that an application header can travel as gRPC metadata and does not impersonate

@@ -9,15 +9,16 @@
 #include "runtime/common/metadata.h"
 #include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
-#include "runtime/common/status_macros.h"
-#include "runtime/sidecar/invoke/invoker.h"
-#include "runtime/sidecar/server/call_context.h"
+#include "runtime/sidecar/calls/call_context.h"
+#include "runtime/sidecar/calls/call_states.h"
+#include "runtime/sidecar/calls/callback.h"
+#include "runtime/sidecar/calls/envelope.h"
+#include "runtime/sidecar/server/finish_now.h"
 #include "runtime/sidecar/server/sidecar_service.h"
 
 namespace callmesh::sidecar {
 namespace {
 
-constexpr size_t kMaxIdempotencyKeyBytes = 256;
 constexpr absl::Duration kDefaultWait = absl::Seconds(30);
 constexpr absl::Duration kMaxWait = absl::Minutes(10);
 // What one WatchCompletions stream reads from the journal at a time, and holds at most.
@@ -80,7 +81,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
     uint64_t cursor ABSL_GUARDED_BY(mu) = 0;
     std::deque<v1::Completion> buffer ABSL_GUARDED_BY(mu);
     v1::Completion current;  // the message being written; touched only while `writing`
-    Journal* journal = nullptr;
+    CallStore* store = nullptr;
     TaskRunner* runner = nullptr;
     std::string source;
     std::set<std::string> cids;
@@ -101,7 +102,7 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
         size_t buffered_bytes = 0;
         while (buffer.empty()) {
           absl::StatusOr<std::vector<v1::Completion>> page =
-              journal->CompletionsAfter(cursor, kWatchPageSize);
+              store->CompletionsAfter(cursor, kWatchPageSize);
           if (!page.ok() || page->empty()) break;
           for (v1::Completion& completion : *page) {
             cursor = completion.sequence();
@@ -167,86 +168,25 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
 
 }  // namespace
 
-absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
-    const grpc::CallbackServerContext& context, v1::CallKind kind, const std::string& service,
-    const std::string& method, const std::string& payload, const std::string& callback,
-    const std::string& idempotency_key, const google::protobuf::Duration* timeout,
-    const google::protobuf::Map<std::string, std::string>& headers, const std::string& source,
-    const std::string& parent_cid) {
-  CALLMESH_RETURN_IF_ERROR(ValidateServiceName(service, "service"));
-  CALLMESH_ASSIGN_OR_RETURN(std::string path, MethodPath(method, "method"));
-  if (payload.size() > async_.max_payload_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("payload of ", payload.size(),
-                                                     " bytes exceeds max_payload_bytes (",
-                                                     async_.max_payload_bytes, ")"));
-  }
-  if (!callback.empty()) CALLMESH_RETURN_IF_ERROR(ValidateServiceName(callback, "callback"));
-  CALLMESH_RETURN_IF_ERROR(ValidateCallContext(source, parent_cid));
-  if (idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("idempotency_key: longer than ", kMaxIdempotencyKeyBytes, " bytes"));
-  }
-  for (const auto& [key, value] : headers) CALLMESH_RETURN_IF_ERROR(ValidateHeader(key, value));
-  absl::Duration call_timeout = async_.policies->DefaultCallTimeout();
-  if (timeout != nullptr) {
-    if (timeout->seconds() < 0 || timeout->nanos() < 0) {
-      return absl::InvalidArgumentError("timeout: must not be negative");
-    }
-    if (timeout->seconds() != 0 || timeout->nanos() != 0)
-      call_timeout = FromProtoDuration(*timeout);
-  }
-  if (!registry_->Contains(service)) {
-    return absl::NotFoundError(absl::StrCat("service \"", service,
-                                            "\" is not registered with this sidecar (neither in "
-                                            "the config nor through RegisterService)"));
-  }
-  const absl::Time now = absl::Now();
-  v1::CallEnvelope envelope;
-  envelope.set_cid(invoker_->NextCid());
-  envelope.set_kind(kind);
-  envelope.set_service(service);
-  envelope.set_method(path.substr(1));
-  envelope.set_payload(payload);
-  envelope.set_source(!source.empty() ? source
-                                      : MetadataOr(context, kSourceMetadata, options_.name));
-  // The convention callback is resolved at acceptance (and again at completion, see
-  // Dispatcher::ResolveCallback): a completion right after a restart of this sidecar, before the
-  // callback service has registered again, must not lose its callback.
-  const std::string convention = ConventionCallback(envelope.source());
-  envelope.set_callback(!callback.empty() || kind != v1::CALL_KIND_INVOKE_ASYNC ||
-                                !registry_->Contains(convention)
-                            ? callback
-                            : convention);
-  envelope.set_idempotency_key(idempotency_key);
-  *envelope.mutable_deadline() = ToProtoTimestamp(now + call_timeout);
-  envelope.mutable_headers()->insert(headers.begin(), headers.end());
-  envelope.set_parent_cid(!parent_cid.empty() ? parent_cid
-                                              : MetadataOr(context, kParentCidMetadata, ""));
-  envelope.set_traceparent(MetadataOr(context, kTraceparentMetadata, ""));
-  *envelope.mutable_accepted_at() = ToProtoTimestamp(now);
-  return envelope;
-}
-
 v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
   if (!include_payload) call.mutable_envelope()->clear_payload();
-  if (call.callback().empty()) {
-    if (IsTerminalState(call.state())) {
-      if (call.callback_delivery() != v1::DELIVERY_STATE_NONE) {
-        call.set_callback(CallbackOf(call));
-      }
-    } else {
-      call.set_callback(async_.dispatcher->ResolveCallback(call.envelope()));
-    }
-  }
+  call.set_callback(calls::ShownCallback(
+      call, [this](absl::string_view name) { return registry_->Contains(name); }));
   return call;
 }
 
-// Journals `envelope` (when it was valid) and answers with the CID once it is durable. Shared by
-// InvokeAsync and Cast, whose responses both carry `cid` and `deduplicated`.
-template <typename Response>
+// Shared by InvokeAsync and Cast, whose responses both carry `cid` and `deduplicated`.
+template <typename Request, typename Response>
 grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* context,
-                                                 absl::StatusOr<v1::CallEnvelope> envelope,
-                                                 Response* response) {
+                                                 const Request& request, Response* response) {
+  const calls::DurableRequest durable = calls::DurableRequest::Of(request);
+  absl::StatusOr<v1::CallEnvelope> envelope = calls::BuildEnvelope(
+      durable,
+      calls::ReadCallContext(*context, durable.source, durable.parent_cid, options_.name, *clock_),
+      {.max_payload_bytes = async_.max_payload_bytes,
+       .default_call_timeout = async_.policies->DefaultCallTimeout()},
+      [this](absl::string_view name) { return registry_->Contains(name); }, clock_->Now(),
+      [this] { return invoker_->NextCid(); });
   if (!envelope.ok()) {
     async_rejected_.fetch_add(1);
     return FinishNow(context, ToGrpcStatus(envelope.status()));
@@ -254,7 +194,7 @@ grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* co
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const std::string cid = envelope->cid();
   async_.dispatcher->Submit(*std::move(envelope), [this, context, reactor, response,
-                                                   cid](absl::StatusOr<Journal::AcceptResult> r) {
+                                                   cid](absl::StatusOr<CallStore::AcceptResult> r) {
     if (!r.ok()) {
       async_rejected_.fetch_add(1);
       if (absl::IsUnavailable(r.status())) {
@@ -284,24 +224,13 @@ grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* SidecarService::InvokeAsync(grpc::CallbackServerContext* context,
                                                       const v1::InvokeAsyncRequest* request,
                                                       v1::InvokeAsyncResponse* response) {
-  return Accept(
-      context,
-      BuildEnvelope(*context, v1::CALL_KIND_INVOKE_ASYNC, request->service(), request->method(),
-                    request->payload(), request->callback(), request->idempotency_key(),
-                    request->has_timeout() ? &request->timeout() : nullptr, request->headers(),
-                    request->source(), request->parent_cid()),
-      response);
+  return Accept(context, *request, response);
 }
 
 grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* context,
                                                const v1::CastRequest* request,
                                                v1::CastResponse* response) {
-  return Accept(context,
-                BuildEnvelope(*context, v1::CALL_KIND_CAST, request->service(), request->method(),
-                              request->payload(), "", request->idempotency_key(),
-                              request->has_timeout() ? &request->timeout() : nullptr,
-                              request->headers(), request->source(), request->parent_cid()),
-                response);
+  return Accept(context, *request, response);
 }
 
 grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* context,
@@ -310,7 +239,7 @@ grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* c
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
   }
-  absl::StatusOr<v1::Call> call = async_.journal->GetCall(request->cid());
+  absl::StatusOr<v1::Call> call = async_.store->GetCall(request->cid());
   if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
   *response = Present(*std::move(call), request->include_payload());
   return FinishNow(context, grpc::Status::OK);
@@ -337,7 +266,7 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
   state->response = response;
   const std::string cid = request->cid();
   auto present = [this, cid]() -> absl::StatusOr<v1::Call> {
-    absl::StatusOr<v1::Call> call = async_.journal->GetCall(cid);
+    absl::StatusOr<v1::Call> call = async_.store->GetCall(cid);
     if (!call.ok()) return call.status();
     return Present(*std::move(call), false);
   };
@@ -347,23 +276,24 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
     runner->Post([state, present] { state->FinishWith(present()); });
   });
   absl::StatusOr<v1::Call> now = present();
-  if (!now.ok() || IsTerminalState(now->state()) || wait <= absl::ZeroDuration()) {
+  if (!now.ok() || calls::IsTerminal(now->state()) || wait <= absl::ZeroDuration()) {
     state->FinishWith(now);
     return reactor;
   }
-  runner->PostAt(std::min(absl::Now() + wait, DeadlineOf(*context) - absl::Milliseconds(50)),
-                 [state, present] { state->FinishWith(present()); });
+  runner->PostAt(
+      std::min(clock_->Now() + wait, calls::DeadlineOf(*context, *clock_) - absl::Milliseconds(50)),
+      [state, present] { state->FinishWith(present()); });
   return reactor;
 }
 
 grpc::ServerUnaryReactor* SidecarService::ListCalls(grpc::CallbackServerContext* context,
                                                     const v1::ListCallsRequest* request,
                                                     v1::ListCallsResponse* response) {
-  Journal::ListFilter filter;
+  CallStore::ListFilter filter;
   for (int state : request->states()) filter.states.push_back(static_cast<v1::CallState>(state));
   filter.service = request->service();
   filter.source = request->source();
-  auto page = async_.journal->ListCalls(filter, request->page_size(), request->page_token());
+  auto page = async_.store->ListCalls(filter, request->page_size(), request->page_token());
   if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
   for (v1::Call& call : page->first) *response->add_calls() = Present(std::move(call), false);
   response->set_next_page_token(page->second);
@@ -376,11 +306,24 @@ grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
   }
-  // Cancel waits for the journal (an fsync); small enough to do on this thread.
-  absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(request->cid(), request->reason());
-  if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
-  *response = Present(*std::move(call), false);
-  return FinishNow(context, grpc::Status::OK);
+  // Cancelling writes the outcome durably (an fsync): done on a worker, answered from there.
+  return FinishOnWorker(
+      context,
+      [this, cid = request->cid(), reason = request->reason(), response]() -> grpc::Status {
+        absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(cid, reason);
+        if (!call.ok()) return ToGrpcStatus(call.status());
+        *response = Present(*std::move(call), false);
+        return grpc::Status::OK;
+      });
+}
+
+grpc::ServerUnaryReactor* SidecarService::FinishOnWorker(grpc::CallbackServerContext* context,
+                                                         std::function<grpc::Status()> work) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  // The RPC cannot end before Finish, so `this`, the request and the response outlive the work;
+  // a runner that is stopping drops the work and the server's shutdown cancels the RPC.
+  async_.runner->Post([reactor, work = std::move(work)] { reactor->Finish(work()); });
+  return reactor;
 }
 
 grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
@@ -397,11 +340,11 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
     return reactor;
   }
   std::shared_ptr<WatchReactor::Core> core = reactor->core;
-  core->journal = async_.journal;
+  core->store = async_.store;
   core->runner = async_.runner;
   core->source = request->source();
   core->cids.insert(request->cids().begin(), request->cids().end());
-  const uint64_t last_sequence = async_.journal->last_sequence();
+  const uint64_t last_sequence = async_.store->last_sequence();
   {
     absl::MutexLock lock(&core->mu);
     core->reactor = reactor;
@@ -423,7 +366,7 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
 grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(grpc::CallbackServerContext* context,
                                                           const v1::ListDeadLettersRequest* request,
                                                           v1::ListDeadLettersResponse* response) {
-  auto page = async_.journal->ListDeadLetters(request->page_size(), request->page_token());
+  auto page = async_.store->ListDeadLetters(request->page_size(), request->page_token());
   if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
   for (v1::DeadLetter& dead : page->first) *response->add_dead_letters() = std::move(dead);
   response->set_next_page_token(page->second);
@@ -436,7 +379,9 @@ grpc::ServerUnaryReactor* SidecarService::RedriveDeadLetter(
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
   }
-  return FinishNow(context, ToGrpcStatus(async_.deliverer->Redrive(request->cid())));
+  return FinishOnWorker(context, [this, cid = request->cid()] {
+    return ToGrpcStatus(async_.deliverer->Redrive(cid));
+  });
 }
 
 }  // namespace callmesh::sidecar

@@ -5,7 +5,8 @@
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/metadata.h"
 #include "runtime/common/names.h"
-#include "runtime/sidecar/server/call_context.h"
+#include "runtime/sidecar/calls/call_context.h"
+#include "runtime/sidecar/server/finish_now.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -15,9 +16,9 @@ namespace {
 class ProxyReactor final : public grpc::ServerGenericBidiReactor {
  public:
   ProxyReactor(grpc::GenericCallbackServerContext* context, const std::string& default_source,
-               Invoker* invoker, SyncCalls* sync_calls)
+               Invoker* invoker, SyncCalls* sync_calls, const Clock* clock)
       : context_(context), invoker_(invoker), sync_calls_(sync_calls) {
-    call_.service = MetadataOr(*context, kTargetMetadata, "");
+    call_.service = calls::MetadataOr(*context, kTargetMetadata, "");
     if (call_.service.empty()) {
       sync_calls_->Count(false);
       Finish(grpc::Status(
@@ -34,10 +35,12 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
       return;
     }
     call_.method_path = context->method();
-    call_.source = MetadataOr(*context, kSourceMetadata, default_source);
-    call_.parent_cid = MetadataOr(*context, kParentCidMetadata, "");
-    call_.traceparent = MetadataOr(*context, kTraceparentMetadata, "");
-    call_.deadline = DeadlineOf(*context);
+    calls::CallContext call_context =
+        calls::ReadCallContext(*context, "", "", default_source, *clock);
+    call_.source = std::move(call_context.source);
+    call_.parent_cid = std::move(call_context.parent_cid);
+    call_.traceparent = std::move(call_context.traceparent);
+    call_.deadline = call_context.rpc_deadline;
     for (const auto& [key, value] : context->client_metadata()) {
       absl::string_view k(key.data(), key.size());
       if (IsReservedMetadataKey(k)) continue;
@@ -149,12 +152,16 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
 
 }  // namespace
 
-ProxyService::ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls)
-    : default_source_(std::move(default_source)), invoker_(invoker), sync_calls_(sync_calls) {}
+ProxyService::ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls,
+                           const Clock* clock)
+    : default_source_(std::move(default_source)),
+      invoker_(invoker),
+      sync_calls_(sync_calls),
+      clock_(clock) {}
 
 grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  return new ProxyReactor(context, default_source_, invoker_, sync_calls_);
+  return new ProxyReactor(context, default_source_, invoker_, sync_calls_, clock_);
 }
 
 }  // namespace callmesh::sidecar

@@ -12,6 +12,7 @@
 
 #include <string>
 
+#include "runtime/common/clock.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/server/sidecar_service.h"
 
@@ -19,8 +20,10 @@ namespace callmesh::sidecar {
 
 class ProxyService final : public grpc::CallbackGenericService {
  public:
-  // `default_source` is used when the caller sends no `callmesh-source`.
-  ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls);
+  // `default_source` is used when the caller sends no `callmesh-source`. Pointers must outlive the
+  // service.
+  ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls,
+               const Clock* clock);
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override;
@@ -29,6 +32,7 @@ class ProxyService final : public grpc::CallbackGenericService {
   const std::string default_source_;
   Invoker* const invoker_;
   SyncCalls* const sync_calls_;
+  const Clock* const clock_;
 };
 
 }  // namespace callmesh::sidecar

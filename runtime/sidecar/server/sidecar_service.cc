@@ -6,7 +6,9 @@
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/metadata.h"
 #include "runtime/common/names.h"
-#include "runtime/sidecar/server/call_context.h"
+#include "runtime/common/proto_time.h"
+#include "runtime/sidecar/calls/call_context.h"
+#include "runtime/sidecar/server/finish_now.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -53,7 +55,9 @@ SidecarService::SidecarService(Options options, Registry* registry, Invoker* inv
       registry_(registry),
       invoker_(invoker),
       sync_calls_(sync_calls),
-      async_(async) {}
+      async_(async),
+      clock_(async.runner->clock()),
+      started_at_(clock_->Now()) {}
 
 grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* context,
                                                  const v1::InvokeRequest* request,
@@ -77,16 +81,14 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
     return FinishNow(context, ToGrpcStatus(admitted));
   }
   call.method_path = *std::move(path);
-  call.source = !request->source().empty() ? request->source()
-                                           : MetadataOr(*context, kSourceMetadata, options_.name);
-  call.parent_cid = !request->parent_cid().empty() ? request->parent_cid()
-                                                   : MetadataOr(*context, kParentCidMetadata, "");
-  call.traceparent = MetadataOr(*context, kTraceparentMetadata, "");
-  call.deadline = DeadlineOf(*context);
+  calls::CallContext call_context = calls::ReadCallContext(
+      *context, request->source(), request->parent_cid(), options_.name, *clock_);
+  call.source = std::move(call_context.source);
+  call.parent_cid = std::move(call_context.parent_cid);
+  call.traceparent = std::move(call_context.traceparent);
+  call.deadline = call_context.rpc_deadline;
   if (request->has_timeout()) {
-    const absl::Duration timeout =
-        absl::Seconds(request->timeout().seconds()) + absl::Nanoseconds(request->timeout().nanos());
-    call.deadline = std::min(call.deadline, absl::Now() + timeout);
+    call.deadline = std::min(call.deadline, clock_->Now() + FromProtoDuration(request->timeout()));
   }
   for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
 
@@ -141,18 +143,16 @@ grpc::ServerUnaryReactor* SidecarService::ListServices(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* context,
                                                    const v1::GetStatsRequest*,
                                                    v1::SidecarStats* response) {
-  const int64_t nanos = absl::ToUnixNanos(started_at_);
-  response->mutable_started_at()->set_seconds(nanos / 1000000000);
-  response->mutable_started_at()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  *response->mutable_started_at() = ToProtoTimestamp(started_at_);
   response->set_invokes_ok(sync_calls_->ok());
   response->set_invokes_failed(sync_calls_->failed());
   response->set_async_accepted(async_accepted_.load());
   response->set_async_rejected(async_rejected_.load());
-  response->set_pending_calls(async_.journal->pending_count());
+  response->set_pending_calls(async_.store->pending_count());
   response->set_running_calls(async_.dispatcher->active());
-  response->set_completions_delivered(async_.journal->stats().deliveries);
-  response->set_dead_letters(async_.journal->dead_letter_count());
-  response->set_journal_healthy(async_.journal->healthy());
+  response->set_completions_delivered(async_.store->stats().deliveries);
+  response->set_dead_letters(async_.store->dead_letter_count());
+  response->set_journal_healthy(async_.store->healthy());
   return FinishNow(context, grpc::Status::OK);
 }
 

@@ -2,7 +2,13 @@
 // is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
 // the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
 // WatchCompletions, dead letters) in async_rpcs.cc. Publish answers UNIMPLEMENTED (pub/sub is
-// not built yet).
+// not built yet). The rules of a call's life (envelope, callback, states) are
+// runtime/sidecar/calls.
+//
+// No gRPC callback thread waits for the disk: an RPC that must wait for a store write (CancelCall,
+// RedriveDeadLetter) or for a completion (WaitCall) hands the work to the TaskRunner or the
+// store's done callback and finishes its reactor from there. Point reads (GetCall, ListCalls)
+// run inline.
 //
 // Thread-safe; everything passed to the constructor must outlive the service.
 #pragma once
@@ -14,14 +20,15 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/common/clock.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
-#include "runtime/sidecar/journal/journal.h"
 #include "runtime/sidecar/registry/registry.h"
+#include "runtime/sidecar/store/call_store.h"
 
 namespace callmesh::sidecar {
 
@@ -61,9 +68,10 @@ class SidecarService final : public v1::Sidecar::CallbackService {
     std::string name = "app";
   };
 
-  // The durable side: journal, dispatcher, deliverer, hub, CID source and policies.
+  // The durable side: store, dispatcher, deliverer, hub, worker pool (whose Clock is the
+  // service's time) and policies.
   struct Async {
-    Journal* journal = nullptr;
+    CallStore* store = nullptr;
     Dispatcher* dispatcher = nullptr;
     CallbackDeliverer* deliverer = nullptr;
     CompletionHub* hub = nullptr;
@@ -116,29 +124,29 @@ class SidecarService final : public v1::Sidecar::CallbackService {
                                               const v1::RedriveDeadLetterRequest*,
                                               v1::RedriveDeadLetterResponse*) override;
 
-  // Checks an InvokeAsync or Cast and builds its envelope (new CID, deadline, accepted_at).
-  absl::StatusOr<v1::CallEnvelope> BuildEnvelope(
-      const grpc::CallbackServerContext& context, v1::CallKind kind, const std::string& service,
-      const std::string& method, const std::string& payload, const std::string& callback,
-      const std::string& idempotency_key, const google::protobuf::Duration* timeout,
-      const google::protobuf::Map<std::string, std::string>& headers, const std::string& source,
-      const std::string& parent_cid);
-  template <typename Response>
-  grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context,
-                                   absl::StatusOr<v1::CallEnvelope> envelope, Response* response);
   // A call as the API shows it: payload only on request, the resolved callback filled in.
   v1::Call Present(v1::Call call, bool include_payload) const;
 
  private:
+  // Builds the envelope of an InvokeAsync or Cast (calls::BuildEnvelope), stores it through the
+  // dispatcher and answers with the CID once it is durable.
+  template <typename Request, typename Response>
+  grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context, const Request& request,
+                                   Response* response);
+  // Runs `work` on a worker and finishes the RPC with its status.
+  grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* context,
+                                           std::function<grpc::Status()> work);
+
   const Options options_;
   Registry* const registry_;
   Invoker* const invoker_;
   SyncCalls* const sync_calls_;
   const Async async_;
+  Clock* const clock_;
   std::atomic<uint64_t> async_accepted_{0};
   std::atomic<uint64_t> async_rejected_{0};
   std::atomic<uint32_t> watchers_{0};
-  const absl::Time started_at_ = absl::Now();
+  const absl::Time started_at_;
 };
 
 }  // namespace callmesh::sidecar

@@ -1,0 +1,35 @@
+#include "runtime/sidecar/calls/call_context.h"
+
+#include "runtime/common/metadata.h"
+
+namespace callmesh::calls {
+
+std::string MetadataOr(const grpc::ServerContextBase& rpc, absl::string_view key,
+                       const std::string& fallback) {
+  const auto& metadata = rpc.client_metadata();
+  auto it = metadata.find(grpc::string_ref(key.data(), key.size()));
+  if (it == metadata.end()) return fallback;
+  return std::string(it->second.data(), it->second.size());
+}
+
+absl::Time DeadlineOf(const grpc::ServerContextBase& rpc, const Clock& clock) {
+  // gRPC reports "no deadline" as a time centuries away. The real now is read only to measure
+  // what is left of a deadline that gRPC keeps on the real clock.
+  const absl::Duration left = absl::FromChrono(rpc.deadline()) - absl::Now();
+  return left > absl::Hours(24 * 365 * 100) ? absl::InfiniteFuture() : clock.Now() + left;
+}
+
+CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_view body_source,
+                            absl::string_view body_parent_cid, const std::string& default_source,
+                            const Clock& clock) {
+  CallContext context;
+  context.source = !body_source.empty() ? std::string(body_source)
+                                        : MetadataOr(rpc, kSourceMetadata, default_source);
+  context.parent_cid = !body_parent_cid.empty() ? std::string(body_parent_cid)
+                                                : MetadataOr(rpc, kParentCidMetadata, "");
+  context.traceparent = MetadataOr(rpc, kTraceparentMetadata, "");
+  context.rpc_deadline = DeadlineOf(rpc, clock);
+  return context;
+}
+
+}  // namespace callmesh::calls

@@ -1,0 +1,39 @@
+// Reading callmesh's call context from an incoming RPC on the sidecar — in one place for
+// Sidecar.Invoke, InvokeAsync, Cast and the transparent proxy. Values named in the request body
+// win over the request's metadata (`callmesh-source`, `callmesh-parent-cid`), which wins over the
+// sidecar's own name as the default source; `traceparent` only travels as metadata.
+#pragma once
+
+#include <grpcpp/server_context.h>
+
+#include <string>
+
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "runtime/common/clock.h"
+
+namespace callmesh::calls {
+
+struct CallContext {
+  std::string source;
+  std::string parent_cid;
+  std::string traceparent;
+  // The caller's RPC deadline on `clock`'s time line; InfiniteFuture if it set none.
+  absl::Time rpc_deadline = absl::InfiniteFuture();
+};
+
+// The first value of metadata `key` the caller sent, or `fallback`.
+std::string MetadataOr(const grpc::ServerContextBase& rpc, absl::string_view key,
+                       const std::string& fallback);
+
+// The caller's gRPC deadline, moved onto `clock`'s time line (gRPC's deadlines are real time; the
+// sidecar decides on its Clock); InfiniteFuture if the caller set none.
+absl::Time DeadlineOf(const grpc::ServerContextBase& rpc, const Clock& clock);
+
+// The context of a call arriving on `rpc`. `body_source` and `body_parent_cid` are the request's
+// own fields ("" when it has none).
+CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_view body_source,
+                            absl::string_view body_parent_cid, const std::string& default_source,
+                            const Clock& clock);
+
+}  // namespace callmesh::calls

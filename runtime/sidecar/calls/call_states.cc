@@ -1,0 +1,29 @@
+#include "runtime/sidecar/calls/call_states.h"
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+
+namespace callmesh::calls {
+
+bool IsTerminal(v1::CallState state) {
+  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
+         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
+}
+
+namespace {
+std::string WithoutPrefix(const std::string& name, absl::string_view prefix, int value) {
+  absl::string_view shown = name;
+  absl::ConsumePrefix(&shown, prefix);
+  return shown.empty() ? absl::StrCat(value) : std::string(shown);
+}
+}  // namespace
+
+std::string StateName(v1::CallState state) {
+  return WithoutPrefix(v1::CallState_Name(state), "CALL_STATE_", static_cast<int>(state));
+}
+
+std::string DeliveryName(v1::DeliveryState state) {
+  return WithoutPrefix(v1::DeliveryState_Name(state), "DELIVERY_STATE_", static_cast<int>(state));
+}
+
+}  // namespace callmesh::calls

@@ -1,0 +1,276 @@
+// The dispatcher on a FakeClock: every back-off, timeout and deadline is reached by advancing the
+// clock, never by sleeping. Targets are real gRPC servers on loopback and the store a real
+// journal; tests wait only for events (a call arriving, a write to the store, a timer scheduled).
+#include "runtime/sidecar/dispatch/dispatcher.h"
+
+#include <random>
+
+#include "absl/random/distributions.h"
+#include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "runtime/common/proto_time.h"
+#include "runtime/sidecar/calls/retry_decision.h"
+#include "runtime/sidecar/testing/lifecycle_harness.h"
+#include "runtime/sidecar/testing/scripted_target.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+using ::callmesh::testing::LifecycleHarness;
+using ::callmesh::testing::ScriptedTarget;
+
+constexpr uint64_t kSeed = 42;
+constexpr char kPolicy[] = R"(
+default_retry:
+  max_attempts: 3
+  initial_backoff: 1s
+  max_backoff: 10s
+  backoff_multiplier: 2
+  jitter: 0.2
+  retryable_codes: [UNAVAILABLE]
+default_attempt_timeout: 5s
+)";
+
+// A time as a record stores it (whole nanoseconds).
+absl::Time Stored(absl::Time t) { return FromProtoTimestamp(ToProtoTimestamp(t)); }
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  DispatcherTest()
+      : h_(kPolicy),
+        dispatcher_(&h_.store, &h_.invoker, &h_.registry, &h_.policies, &h_.runner,
+                    {.jitter_seed = kSeed},
+                    [this](const v1::Completion& completion, const std::string& callback) {
+                      absl::MutexLock lock(&mu_);
+                      completed_.push_back(completion);
+                    }) {}
+  ~DispatcherTest() override { h_.runner.Stop(); }
+
+  // Submits an InvokeAsync to `service` and returns its CID once it is durable.
+  std::string Submit(const std::string& service, absl::Duration timeout = absl::Hours(1),
+                     v1::CallKind kind = v1::CALL_KIND_INVOKE_ASYNC) {
+    absl::Notification accepted;
+    std::string cid;
+    dispatcher_.Submit(h_.Envelope(service, kind, timeout),
+                       [&](absl::StatusOr<CallStore::AcceptResult> result) {
+                         EXPECT_TRUE(result.ok()) << result.status();
+                         if (result.ok()) cid = result->cid;
+                         accepted.Notify();
+                       });
+    accepted.WaitForNotification();
+    return cid;
+  }
+
+  std::vector<v1::Completion> completed() {
+    absl::MutexLock lock(&mu_);
+    return completed_;
+  }
+
+  ScriptedTarget target_;
+  LifecycleHarness h_;
+  Dispatcher dispatcher_;
+  absl::Mutex mu_;
+  std::vector<v1::Completion> completed_ ABSL_GUARDED_BY(mu_);
+};
+
+TEST_F(DispatcherTest, RetriesWithSeededBackoffThenSucceeds) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE),
+                  ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE)});
+  // The delays the dispatcher must draw: one uniform draw per finished attempt, from the seed.
+  std::mt19937_64 random(kSeed);
+  const RetryPlan& plan = h_.policies.Retry("target", "callmesh.v1.Callback/OnCompletion");
+  const absl::Duration first = calls::BackoffDelay(plan, 1, absl::Uniform(random, 0.0, 1.0));
+  const absl::Duration second = calls::BackoffDelay(plan, 2, absl::Uniform(random, 0.0, 1.0));
+  const absl::Time start = h_.clock.Now();
+
+  const std::string cid = Submit("target");
+  absl::StatusOr<v1::Call> waiting =
+      h_.store.AwaitCall(cid, [](const v1::Call& c) { return c.has_next_attempt_at(); });
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(waiting->attempts(), 1u);
+  EXPECT_EQ(waiting->last_status_code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(FromProtoTimestamp(waiting->next_attempt_at()), Stored(start + first));
+
+  // Just before the back-off ends nothing happens; at its end attempt 2 starts.
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(start + first));
+  h_.clock.AdvanceTo(start + first - absl::Milliseconds(1));
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(target_.calls().size(), 1u);
+  h_.clock.AdvanceTo(start + first);
+  ASSERT_TRUE(target_.AwaitCalls(2));
+
+  waiting = h_.store.AwaitCall(
+      cid, [](const v1::Call& c) { return c.attempts() == 2 && c.has_next_attempt_at(); });
+  ASSERT_TRUE(waiting.ok()) << waiting.status();
+  EXPECT_EQ(FromProtoTimestamp(waiting->next_attempt_at()), Stored(start + first + second));
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(start + first + second));
+  h_.clock.AdvanceTo(start + first + second);
+
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_SUCCEEDED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 3u);
+  const std::vector<ScriptedTarget::Seen> calls = target_.calls();
+  ASSERT_EQ(calls.size(), 3u);
+  for (size_t i = 0; i < calls.size(); ++i) {
+    EXPECT_EQ(calls[i].cid, cid);  // the same CID on every attempt
+    EXPECT_EQ(calls[i].attempt, std::to_string(i + 1));
+  }
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  ASSERT_EQ(completed().size(), 1u);
+  EXPECT_EQ(completed()[0].state(), v1::CALL_STATE_SUCCEEDED);
+}
+
+TEST_F(DispatcherTest, NonRetryableCodeFailsAtOnceWithTheTargetsStatus) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Answer(grpc::StatusCode::INVALID_ARGUMENT)});
+  const std::string cid = Submit("target");
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_FAILED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 1u);
+  EXPECT_EQ(done->completion().status_code(), static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+}
+
+TEST_F(DispatcherTest, AttemptsRunOutThenFailed) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE),
+                  ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE),
+                  ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE)});
+  const std::string cid = Submit("target");
+  for (uint32_t attempt = 1; attempt < 3; ++attempt) {
+    absl::StatusOr<v1::Call> waiting = h_.store.AwaitCall(cid, [attempt](const v1::Call& c) {
+      return c.attempts() == attempt && c.has_next_attempt_at();
+    });
+    ASSERT_TRUE(waiting.ok()) << waiting.status();
+    // The record keeps whole nanoseconds; the timer may be due a fraction later.
+    const absl::Time next = FromProtoTimestamp(waiting->next_attempt_at()) + absl::Nanoseconds(1);
+    ASSERT_TRUE(h_.clock.AwaitTimerDueBy(next));
+    h_.clock.AdvanceTo(next);
+  }
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_FAILED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 3u);
+  EXPECT_EQ(done->completion().status_code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+}
+
+TEST_F(DispatcherTest, PerAttemptTimeoutEndsTheAttemptWithDeadlineExceeded) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Hold()});
+  const std::string cid = Submit("target");
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  // default_attempt_timeout 5s: the invoker's timer on the clock, well before the deadline.
+  h_.clock.Advance(absl::Seconds(5));
+  ASSERT_TRUE(target_.AwaitHeldCallsCancelled(1));
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_FAILED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->completion().status_code(),
+            static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+  EXPECT_EQ(done->attempts(), 1u);
+}
+
+TEST_F(DispatcherTest, ExpiresAtTheDeadlineCancellingTheRunningAttempt) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Hold()});
+  const std::string cid = Submit("target", absl::Seconds(2));
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  h_.clock.Advance(absl::Seconds(2));
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_EXPIRED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->completion().status_code(),
+            static_cast<int>(grpc::StatusCode::DEADLINE_EXCEEDED));
+  ASSERT_TRUE(target_.AwaitHeldCallsCancelled(1));
+}
+
+TEST_F(DispatcherTest, ExpiresWhenTheDeadlinePassedWhileTheSidecarWasDown) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  // Accepted before "the restart", resumed after its deadline.
+  absl::StatusOr<CallStore::AcceptResult> accepted =
+      h_.store.AcceptSync(h_.Envelope("target", v1::CALL_KIND_INVOKE_ASYNC, absl::Seconds(10)));
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  h_.clock.Advance(absl::Minutes(5));
+  absl::StatusOr<v1::Call> stored = h_.store.GetCall(accepted->cid);
+  ASSERT_TRUE(stored.ok());
+  dispatcher_.Resume(*stored);
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(accepted->cid, v1::CALL_STATE_EXPIRED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 0u);
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_TRUE(target_.calls().empty());
+}
+
+TEST_F(DispatcherTest, CancelEndsTheCallAndItsRunningAttempt) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Hold()});
+  const std::string cid = Submit("target");
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  absl::StatusOr<v1::Call> cancelled = dispatcher_.Cancel(cid, "changed my mind");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::CALL_STATE_CANCELLED);
+  EXPECT_EQ(cancelled->completion().status_message(), "cancelled: changed my mind");
+  ASSERT_TRUE(target_.AwaitHeldCallsCancelled(1));
+  // Cancelling again returns the stored outcome unchanged; an unknown CID is NOT_FOUND.
+  absl::StatusOr<v1::Call> again = dispatcher_.Cancel(cid, "again");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->completion().sequence(), cancelled->completion().sequence());
+  EXPECT_EQ(dispatcher_.Cancel("01890000-0000-7000-8000-000000000000", "").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(DispatcherTest, ParksWhileTheTargetHasNoInstanceWithoutSpendingAttempts) {
+  const std::string cid = Submit("target");
+  // Checked every 250 ms of clock time; an hour of checks spends no attempt.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Milliseconds(250)));
+    h_.clock.Advance(absl::Milliseconds(250));
+    ASSERT_TRUE(h_.runner.AwaitIdle());
+  }
+  absl::StatusOr<v1::Call> parked = h_.store.GetCall(cid);
+  ASSERT_TRUE(parked.ok());
+  EXPECT_EQ(parked->state(), v1::CALL_STATE_ACCEPTED);
+  EXPECT_EQ(parked->attempts(), 0u);
+
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Milliseconds(250)));
+  h_.clock.Advance(absl::Milliseconds(250));
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_SUCCEEDED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 1u);
+  ASSERT_EQ(target_.calls().size(), 1u);
+  EXPECT_EQ(target_.calls()[0].attempt, "1");
+}
+
+TEST_F(DispatcherTest, ParkedCallStillExpiresAtItsDeadline) {
+  const std::string cid = Submit("nobody", absl::Seconds(1));
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Seconds(1)));
+  h_.clock.Advance(absl::Seconds(1));
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_EXPIRED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 0u);
+}
+
+TEST_F(DispatcherTest, FinishedCastIsDeletedAndNotReported) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  const std::string cid = Submit("target", absl::Hours(1), v1::CALL_KIND_CAST);
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  EXPECT_TRUE(h_.store.AwaitGone(cid));
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_TRUE(completed().empty());
+}
+
+TEST_F(DispatcherTest, PendingLimitRefusesWithResourceExhausted) {
+  Dispatcher limited(&h_.store, &h_.invoker, &h_.registry, &h_.policies, &h_.runner,
+                     {.max_pending_calls = 1}, [](const v1::Completion&, const std::string&) {});
+  Submit("nobody");  // parked: stays pending
+  absl::Notification refused;
+  limited.Submit(h_.Envelope("nobody", v1::CALL_KIND_INVOKE_ASYNC),
+                 [&](absl::StatusOr<CallStore::AcceptResult> result) {
+                   EXPECT_EQ(result.status().code(), absl::StatusCode::kResourceExhausted);
+                   EXPECT_TRUE(absl::StrContains(result.status().message(), "max_pending_calls"));
+                   refused.Notify();
+                 });
+  refused.WaitForNotification();
+}
+
+}  // namespace
+}  // namespace callmesh::sidecar

@@ -1,0 +1,53 @@
+#include "runtime/sidecar/dispatch/task_runner.h"
+
+#include <atomic>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+const absl::Time kStart = absl::FromUnixSeconds(1800000000);
+
+TEST(TaskRunner, DelayedTaskRunsOnceTheClockReachesItsTime) {
+  FakeClock clock(kStart);
+  TaskRunner runner(2, &clock);
+  std::atomic<int> ran{0};
+  runner.PostAt(kStart + absl::Seconds(5), [&] { ++ran; });
+  EXPECT_EQ(runner.timers(), 1u);
+  clock.Advance(absl::Seconds(4));
+  ASSERT_TRUE(runner.AwaitIdle());
+  EXPECT_EQ(ran.load(), 0);
+  clock.Advance(absl::Seconds(1));
+  ASSERT_TRUE(runner.AwaitIdle());
+  EXPECT_EQ(ran.load(), 1);
+  EXPECT_EQ(runner.timers(), 0u);
+}
+
+TEST(TaskRunner, PastTimeRunsAtOnce) {
+  FakeClock clock(kStart);
+  TaskRunner runner(1, &clock);
+  absl::Notification ran;
+  runner.PostAt(kStart - absl::Seconds(1), [&] { ran.Notify(); });
+  ran.WaitForNotification();  // no Advance needed
+  EXPECT_EQ(clock.pending_timers(), 0u);
+}
+
+TEST(TaskRunner, StopRunsReadyTasksAndDropsTimersNotYetDue) {
+  FakeClock clock(kStart);
+  TaskRunner runner(1, &clock);
+  std::atomic<int> ready{0}, delayed{0};
+  for (int i = 0; i < 10; ++i) runner.Post([&] { ++ready; });
+  runner.PostAt(kStart + absl::Seconds(1), [&] { ++delayed; });
+  runner.Stop();
+  EXPECT_EQ(ready.load(), 10);
+  EXPECT_EQ(clock.pending_timers(), 0u);  // cancelled on the clock
+  clock.Advance(absl::Seconds(2));
+  EXPECT_EQ(delayed.load(), 0);
+  runner.Post([&] { ++ready; });  // dropped after Stop
+  EXPECT_EQ(ready.load(), 10);
+}
+
+}  // namespace
+}  // namespace callmesh::sidecar

@@ -1,0 +1,212 @@
+#include "runtime/sidecar/sidecar.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server_builder.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/common/proto_time.h"
+#include "runtime/sidecar/calls/call_states.h"
+#include "runtime/sidecar/calls/callback.h"
+#include "spdlog/spdlog.h"
+
+namespace callmesh {
+namespace {
+
+using sidecar::CallStore;
+
+// Worker threads for store-bound work (each may wait for an fsync; group commit batches them).
+constexpr int kWorkerThreads = 16;
+// How often the store's health is looked at.
+constexpr absl::Duration kStoreHealthEvery = absl::Milliseconds(200);
+
+absl::Status PrepareDataDir(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data_dir ", dir, ": cannot create: ", std::strerror(errno)));
+  }
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    return absl::FailedPreconditionError(absl::StrCat("data_dir ", dir, ": not a directory"));
+  }
+  if (access(dir.c_str(), R_OK | W_OK | X_OK) != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("data_dir ", dir, ": not readable and writable: ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config) {
+  sidecar::Registry::Options options;
+  options.health_check_interval = FromProtoDuration(config.health_check_interval());
+  options.max_receive_bytes = static_cast<int>(config.max_payload_bytes());
+  return options;
+}
+
+sidecar::Invoker::Options InvokerOptions(const v1::SidecarConfig& config) {
+  sidecar::Invoker::Options options;
+  options.max_payload_bytes = config.max_payload_bytes();
+  options.default_timeout = FromProtoDuration(config.default_attempt_timeout());
+  return options;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig& config,
+                                                        SidecarEnv env) {
+  if (absl::Status s = PrepareDataDir(config.data_dir()); !s.ok()) return s;
+  if (!env.jitter_seed.has_value()) env.jitter_seed = std::random_device()();
+  sidecar::JournalOptions journal_options = sidecar::JournalOptionsFromConfig(config);
+  journal_options.env = env.storage;
+  journal_options.clock = [clock = env.clock] { return clock->Now(); };
+  absl::StatusOr<std::unique_ptr<sidecar::Journal>> journal =
+      sidecar::Journal::Open(journal_options);
+  if (!journal.ok()) return journal.status();
+  std::unique_ptr<Sidecar> sidecar(new Sidecar(config, env, *std::move(journal)));
+
+  for (int i = 0; i < config.services_size(); ++i) {
+    for (const std::string& address : config.services(i).addresses()) {
+      if (absl::Status s = sidecar->registry_.AddStatic(config.services(i).name(), address);
+          !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("services[", i, "]: ", s.message()));
+      }
+    }
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  // gRPC sets SO_REUSEPORT by default, which would let a second process share a port in use.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int port = 0;
+  builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&sidecar->service_);
+  builder.RegisterCallbackGenericService(&sidecar->proxy_);
+  // Room for the envelope around a payload at the limit, so the size check answers with its own
+  // message rather than gRPC's.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));
+  sidecar->server_ = builder.BuildAndStart();
+  if (sidecar->server_ == nullptr || port == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("listen ", config.listen(),
+                     ": cannot listen there (address in use, or not a local address?)"));
+  }
+  sidecar->address_ =
+      absl::StrCat(config.listen().substr(0, config.listen().rfind(':')), ":", port);
+  sidecar->registry_.StartHealthChecks();
+  // Recovery: NOT_SERVING until every unfinished call is back in the dispatcher and every
+  // undelivered completion queued for delivery again.
+  grpc::HealthCheckServiceInterface* health = sidecar->server_->GetHealthCheckService();
+  health->SetServingStatus(false);
+  if (absl::Status recovered = sidecar->Recover(); !recovered.ok()) return recovered;
+  sidecar->SchedulePurge();
+  health->SetServingStatus(true);
+  sidecar->WatchStoreHealth();
+  return sidecar;
+}
+
+Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
+                 std::unique_ptr<sidecar::Journal> journal)
+    : config_(config),
+      clock_(env.clock),
+      registry_(RegistryOptions(config)),
+      journal_(std::move(journal)),
+      invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
+      sync_calls_(config.limits().max_sync_in_flight()),
+      policies_(config),
+      runner_(kWorkerThreads, clock_),
+      deliverer_(journal_.get(), &invoker_, &runner_,
+                 {.retry = policies_.CallbackRetry(), .jitter_seed = *env.jitter_seed + 1}),
+      dispatcher_(journal_.get(), &invoker_, &registry_, &policies_, &runner_,
+                  {.max_pending_calls = config.limits().max_pending_calls(),
+                   .jitter_seed = *env.jitter_seed},
+                  [this](const v1::Completion& completion, const std::string& callback) {
+                    hub_.Notify(completion);
+                    if (!callback.empty()) deliverer_.Deliver(completion, callback);
+                  }),
+      service_({.name = config.name()}, &registry_, &invoker_, &sync_calls_,
+               {.store = journal_.get(),
+                .dispatcher = &dispatcher_,
+                .deliverer = &deliverer_,
+                .hub = &hub_,
+                .runner = &runner_,
+                .policies = &policies_,
+                .max_payload_bytes = config.max_payload_bytes(),
+                .max_watchers = config.limits().max_watchers()}),
+      proxy_(config.name(), &invoker_, &sync_calls_, clock_) {}
+
+Sidecar::~Sidecar() { Shutdown(absl::ZeroDuration()); }
+
+void Sidecar::Shutdown(absl::Duration grace) {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (server_ != nullptr) {
+    server_->GetHealthCheckService()->SetServingStatus(false);
+    // gRPC's drain runs on the real clock.
+    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  }
+  // Calls still pending stay in the store and resume at the next start.
+  runner_.Stop();
+  invoker_.CancelAllAndWait();
+  registry_.Stop();
+}
+
+absl::Status Sidecar::Recover() {
+  size_t resumed = 0, deliveries = 0;
+  absl::Status status = journal_->ForEachUnfinished([&](const v1::Call& call) {
+    if (calls::IsTerminal(call.state())) {
+      deliverer_.Deliver(call.completion(), calls::CallbackOfCompleted(call));
+      ++deliveries;
+    } else {
+      dispatcher_.Resume(call);
+      ++resumed;
+    }
+  });
+  if (!status.ok()) return status;
+  if (resumed + deliveries > 0) {
+    spdlog::info("callmeshd: recovered {} unfinished calls and {} undelivered completions", resumed,
+                 deliveries);
+  }
+  return absl::OkStatus();
+}
+
+void Sidecar::SchedulePurge() {
+  const absl::Duration retention = FromProtoDuration(config_.result_retention());
+  const absl::Duration every = std::clamp(retention / 10, absl::Seconds(1), absl::Minutes(1));
+  runner_.PostAt(clock_->Now() + every, [this, retention] {
+    absl::StatusOr<size_t> purged = journal_->Purge(clock_->Now(), retention);
+    if (!purged.ok()) {
+      spdlog::warn("callmeshd: purging old results failed: {}", purged.status().ToString());
+    } else if (*purged > 0) {
+      spdlog::info("callmeshd: purged {} results older than {}", *purged,
+                   absl::FormatDuration(retention));
+    }
+    SchedulePurge();
+  });
+}
+
+// Once the store cannot write, no call is acknowledged any more (the store refuses with
+// UNAVAILABLE) and the sidecar reports NOT_SERVING, so health checks and load balancers see it.
+// A failed store stays failed until a restart, so the watch ends there.
+void Sidecar::WatchStoreHealth() {
+  runner_.PostAt(clock_->Now() + kStoreHealthEvery, [this] {
+    if (journal_->healthy()) {
+      WatchStoreHealth();
+      return;
+    }
+    spdlog::error(
+        "callmeshd: the journal cannot write; NOT_SERVING, async calls are refused until a "
+        "restart");
+    server_->GetHealthCheckService()->SetServingStatus(false);
+  });
+}
+
+}  // namespace callmesh

@@ -1,0 +1,126 @@
+// callmesh::Sidecar: the whole sidecar as a library — the gRPC server (Sidecar API, transparent
+// proxy, health, reflection), the registry and its health checks, the call store (the RocksDB
+// journal), the dispatcher of async calls, callback delivery, recovery at start, the purge of old
+// results and the watch on the store's health. `callmeshd` is flags, signals and logging around
+// it; tests start it in-process.
+//
+//   absl::StatusOr<v1::SidecarConfig> config = LoadAndValidateConfig(path);
+//   absl::StatusOr<std::unique_ptr<Sidecar>> sidecar = Sidecar::Start(*config, SidecarEnv{});
+//   if (!sidecar.ok()) return Fail(sidecar.status());  // names the address, directory or file
+//   ... (*sidecar)->address() ...                        // "127.0.0.1:4770", or the port 0 got
+//   (*sidecar)->Shutdown(absl::Seconds(10));             // the SIGTERM drain
+//
+// In tests, SidecarEnv carries a FakeClock (every deadline, back-off, timeout, purge and health
+// watch of the sidecar runs on it), a fault-injecting storage environment, and a fixed jitter seed.
+//
+// Wiring and ownership: see ARCHITECTURE.md. Thread-safe: Shutdown may be called from any thread,
+// once; the destructor shuts down with no grace if Shutdown was not called.
+#pragma once
+
+#include <grpcpp/server.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "callmesh/v1/config.pb.h"
+#include "runtime/common/cid.h"
+#include "runtime/common/clock.h"
+#include "runtime/sidecar/delivery/callback_deliverer.h"
+#include "runtime/sidecar/delivery/completion_hub.h"
+#include "runtime/sidecar/dispatch/dispatcher.h"
+#include "runtime/sidecar/dispatch/retry_policy.h"
+#include "runtime/sidecar/dispatch/task_runner.h"
+#include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/journal/journal.h"
+#include "runtime/sidecar/registry/registry.h"
+#include "runtime/sidecar/server/proxy_service.h"
+#include "runtime/sidecar/server/sidecar_service.h"
+#include "runtime/sidecar/store/call_store.h"
+
+namespace rocksdb {
+class Env;
+}  // namespace rocksdb
+
+namespace callmesh {
+
+// What the sidecar takes from its surroundings: time, storage and randomness.
+struct SidecarEnv {
+  // Time of every call-lifecycle decision (not owned; must outlive the Sidecar).
+  Clock* clock = Clock::Real();
+  // RocksDB environment of the journal, e.g. one with a fault-injecting FileSystem (not owned;
+  // must outlive the Sidecar). nullptr = the default POSIX environment.
+  rocksdb::Env* storage = nullptr;
+  // Seed of the retry back-off jitter; unset = a random one.
+  std::optional<uint64_t> jitter_seed;
+};
+
+class Sidecar {
+ public:
+  // Starts a sidecar for `config`, which must be complete and valid (as LoadAndValidateConfig or
+  // ApplyConfigDefaults + ValidateConfig leave it): creates the data directory, opens the store,
+  // binds `config.listen` (port 0 picks a free port), replays unfinished calls and undelivered
+  // completions (health NOT_SERVING meanwhile), then serves. Errors (nothing keeps running):
+  //   FAILED_PRECONDITION "data_dir <dir>: ..." or "journal directory <dir>: ..." for an unusable
+  //                       directory; "listen <address>: cannot listen there ..."; a static service
+  //                       "services[i]: ..." that the registry refuses.
+  //   DATA_LOSS           a journal that does not check out (see Journal::Open).
+  static absl::StatusOr<std::unique_ptr<Sidecar>> Start(const v1::SidecarConfig& config,
+                                                        SidecarEnv env = {});
+
+  ~Sidecar();
+  Sidecar(const Sidecar&) = delete;
+  Sidecar& operator=(const Sidecar&) = delete;
+
+  // host:port the Sidecar API is served on (the port bound when config.listen asked for 0).
+  const std::string& address() const { return address_; }
+
+  // The SIGTERM drain: health NOT_SERVING, no new RPCs, RPCs in progress get up to `grace` (real
+  // time: it bounds gRPC's drain) before they are cancelled; then the workers, timers, outbound
+  // calls and health checks stop. Calls still pending stay in the store and resume at the next
+  // start. Idempotent.
+  void Shutdown(absl::Duration grace);
+
+  // Synchronous calls forwarded (Invoke and the proxy), by outcome.
+  uint64_t sync_calls_ok() const { return sync_calls_.ok(); }
+  uint64_t sync_calls_failed() const { return sync_calls_.failed(); }
+
+  // For tests: the store and the worker pool the sidecar runs on.
+  sidecar::CallStore& store() { return *journal_; }
+  sidecar::TaskRunner& runner() { return runner_; }
+
+ private:
+  Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
+          std::unique_ptr<sidecar::Journal> journal);
+
+  // Puts every unfinished call back into the dispatcher and every undelivered completion back
+  // into delivery.
+  absl::Status Recover();
+  // Purges delivered results older than the retention, now and then.
+  void SchedulePurge();
+  // Reports NOT_SERVING once the store cannot write.
+  void WatchStoreHealth();
+
+  const v1::SidecarConfig config_;
+  Clock* const clock_;
+  sidecar::Registry registry_;
+  const std::unique_ptr<sidecar::Journal> journal_;
+  CidGenerator cids_;
+  sidecar::Invoker invoker_;
+  sidecar::SyncCalls sync_calls_;
+  const sidecar::DispatchPolicies policies_;
+  sidecar::TaskRunner runner_;
+  sidecar::CompletionHub hub_;
+  sidecar::CallbackDeliverer deliverer_;
+  sidecar::Dispatcher dispatcher_;
+  sidecar::SidecarService service_;
+  sidecar::ProxyService proxy_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+  bool shut_down_ = false;
+};
+
+}  // namespace callmesh

@@ -1,0 +1,66 @@
+#include "runtime/sidecar/testing/lifecycle_harness.h"
+
+#include <stdlib.h>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "runtime/common/proto_time.h"
+#include "runtime/sidecar/config/config_loader.h"
+
+namespace callmesh::testing {
+namespace {
+
+std::unique_ptr<sidecar::Journal> OpenJournal(FakeClock* clock) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/journal.XXXXXX");
+  EXPECT_NE(mkdtemp(dir.data()), nullptr) << dir;
+  sidecar::JournalOptions options;
+  options.dir = dir;
+  options.clock = [clock] { return clock->Now(); };
+  absl::StatusOr<std::unique_ptr<sidecar::Journal>> journal = sidecar::Journal::Open(options);
+  EXPECT_TRUE(journal.ok()) << journal.status();
+  return journal.ok() ? *std::move(journal) : nullptr;
+}
+
+}  // namespace
+
+v1::SidecarConfig TestConfig(const std::string& yaml) {
+  absl::StatusOr<v1::SidecarConfig> config = sidecar::ParseConfig(yaml, "test config");
+  EXPECT_TRUE(config.ok()) << config.status();
+  if (!config.ok()) return {};
+  sidecar::ApplyConfigDefaults(&*config);
+  absl::Status valid = sidecar::ValidateConfig(*config);
+  EXPECT_TRUE(valid.ok()) << valid;
+  return *config;
+}
+
+LifecycleHarness::LifecycleHarness(const std::string& config_yaml)
+    : clock(absl::FromUnixSeconds(1800000000)),
+      config(TestConfig(config_yaml)),
+      journal(OpenJournal(&clock)),
+      store(journal.get()),
+      registry(sidecar::Registry::Options{}),
+      invoker(&registry, &cids, sidecar::Invoker::Options{}, &clock),
+      policies(config),
+      runner(4, &clock) {}
+
+LifecycleHarness::~LifecycleHarness() {
+  runner.Stop();
+  invoker.CancelAllAndWait();
+  registry.Stop();
+}
+
+v1::CallEnvelope LifecycleHarness::Envelope(const std::string& service, v1::CallKind kind,
+                                            absl::Duration timeout) {
+  v1::CallEnvelope envelope;
+  envelope.set_cid(cids.Next());
+  envelope.set_kind(kind);
+  envelope.set_service(service);
+  envelope.set_method("callmesh.v1.Callback/OnCompletion");
+  envelope.set_source("tester");
+  *envelope.mutable_accepted_at() = ToProtoTimestamp(clock.Now());
+  *envelope.mutable_deadline() = ToProtoTimestamp(clock.Now() + timeout);
+  return envelope;
+}
+
+}  // namespace callmesh::testing
