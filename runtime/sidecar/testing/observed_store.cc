@@ -127,6 +127,7 @@ absl::StatusOr<size_t> ObservedStore::Purge(absl::Time now, absl::Duration reten
 }
 
 size_t ObservedStore::pending_count() const { return store_->pending_count(); }
+size_t ObservedStore::dead_letter_count() const { return store_->dead_letter_count(); }
 bool ObservedStore::healthy() const { return store_->healthy(); }
 ObservedStore::Stats ObservedStore::stats() const { return store_->stats(); }
 

@@ -59,6 +59,7 @@ class ObservedStore final : public sidecar::CallStore {
   absl::Status ForEachUnfinished(const std::function<void(const v1::Call&)>& fn) const override;
   absl::StatusOr<size_t> Purge(absl::Time now, absl::Duration retention) override;
   size_t pending_count() const override;
+  size_t dead_letter_count() const override;
   bool healthy() const override;
   Stats stats() const override;
 
