@@ -15,6 +15,8 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -24,6 +26,7 @@
 #include "absl/time/time.h"
 #include "runtime/common/cid.h"
 #include "runtime/common/flags.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/sidecar/config/config_loader.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
@@ -54,35 +57,21 @@ namespace {
 
 constexpr int kExitBadConfig = 2;
 
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
-
 int Fail(const std::string& message) {
   std::cerr << "callmeshd: " << message << "\n";
   return kExitBadConfig;
 }
 
 absl::StatusOr<v1::SidecarConfig> LoadConfig() {
-  v1::SidecarConfig config;
-  const std::string path = absl::GetFlag(FLAGS_config);
-  if (!path.empty()) {
-    auto loaded = LoadConfigFile(path);
-    if (!loaded.ok()) return loaded.status();
-    config = *std::move(loaded);
+  std::vector<ConfigOverride> overrides;
+  for (const auto& [key, value, flag] :
+       {std::tuple{"listen", absl::GetFlag(FLAGS_listen), "--listen"},
+        std::tuple{"data_dir", absl::GetFlag(FLAGS_data_dir), "--data-dir"},
+        std::tuple{"name", absl::GetFlag(FLAGS_name), "--name"},
+        std::tuple{"log_level", absl::GetFlag(FLAGS_log_level), "--log-level"}}) {
+    if (!value.empty()) overrides.push_back({key, value, flag});
   }
-  if (!absl::GetFlag(FLAGS_listen).empty()) config.set_listen(absl::GetFlag(FLAGS_listen));
-  if (!absl::GetFlag(FLAGS_data_dir).empty()) config.set_data_dir(absl::GetFlag(FLAGS_data_dir));
-  if (!absl::GetFlag(FLAGS_name).empty()) config.set_name(absl::GetFlag(FLAGS_name));
-  if (!absl::GetFlag(FLAGS_log_level).empty()) {
-    config.set_log_level(absl::GetFlag(FLAGS_log_level));
-  }
-  ApplyConfigDefaults(&config);
-  if (absl::Status valid = ValidateConfig(config); !valid.ok()) {
-    return absl::Status(valid.code(), path.empty() ? std::string(valid.message())
-                                                   : absl::StrCat(path, ": ", valid.message()));
-  }
-  return config;
+  return LoadAndValidateConfig(absl::GetFlag(FLAGS_config), overrides);
 }
 
 absl::Status PrepareDataDir(const std::string& dir) {
@@ -171,7 +160,7 @@ int Run() {
   }
 
   Registry::Options registry_options;
-  registry_options.health_check_interval = FromProto(config.health_check_interval());
+  registry_options.health_check_interval = FromProtoDuration(config.health_check_interval());
   registry_options.max_receive_bytes = static_cast<int>(config.max_payload_bytes());
   Registry registry(registry_options);
   for (int i = 0; i < config.services_size(); ++i) {
@@ -189,7 +178,7 @@ int Run() {
   CidGenerator cids;
   Invoker::Options invoker_options;
   invoker_options.max_payload_bytes = config.max_payload_bytes();
-  invoker_options.default_timeout = FromProto(config.default_attempt_timeout());
+  invoker_options.default_timeout = FromProtoDuration(config.default_attempt_timeout());
   Invoker invoker(&registry, &cids, invoker_options);
   SyncCalls sync_calls(config.limits().max_sync_in_flight());
 
@@ -245,7 +234,7 @@ int Run() {
     server->Shutdown();
     return Fail(std::string(recovered.message()));
   }
-  SchedulePurge(&runner, &journal, FromProto(config.result_retention()));
+  SchedulePurge(&runner, &journal, FromProtoDuration(config.result_retention()));
   server->GetHealthCheckService()->SetServingStatus(true);
   WatchJournalHealth(&runner, &journal, server.get());
   spdlog::info("callmeshd {} listening on {} (data_dir {}, {} static services)", config.name(),
@@ -258,7 +247,7 @@ int Run() {
 
   int signal_number = 0;
   sigwait(&stop_signals, &signal_number);
-  const absl::Duration grace = FromProto(config.drain_timeout());
+  const absl::Duration grace = FromProtoDuration(config.drain_timeout());
   spdlog::info("callmeshd: {} received; NOT_SERVING, draining in-flight calls for up to {}",
                strsignal(signal_number), absl::FormatDuration(grace));
   server->GetHealthCheckService()->SetServingStatus(false);

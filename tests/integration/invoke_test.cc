@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -354,6 +355,35 @@ TEST(InvokeConfig, WrongTypeExitsTwoNamingKey) {
   ASSERT_TRUE(code.ok());
   EXPECT_EQ(*code, 2);
   EXPECT_TRUE(absl::StrContains(process->output(), "max_payload_bytes")) << process->output();
+}
+
+// Validation errors keep the file's line and column in the daemon's output, and a bad flag value
+// names the flag.
+TEST(InvokeConfig, InvalidValueExitsTwoNamingFileLineAndKey) {
+  const std::string dir = testing::NewTempDir("badvalue");
+  const std::string path = dir + "/callmeshd.yaml";
+  std::ofstream(path) << "name: app\nservices:\n  - name: b\n    addresses: [\"my$host:80\"]\n";
+  auto process =
+      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
+                              {"--config=" + path, "--data-dir=" + dir + "/data"}, "badvalue");
+  ASSERT_TRUE(process.ok());
+  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 2);
+  EXPECT_TRUE(absl::StrContains(
+      process->output(),
+      absl::StrCat("callmeshd: ", path, ":4:17: services[0].addresses[0]: has an invalid host")))
+      << process->output();
+
+  auto flag = testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
+                                      {"--listen=127.0.0.1:99999", "--data-dir=" + dir + "/data"},
+                                      "badflag");
+  ASSERT_TRUE(flag.ok());
+  code = flag->Wait(absl::Seconds(30));
+  ASSERT_TRUE(code.ok());
+  EXPECT_EQ(*code, 2);
+  EXPECT_TRUE(absl::StrContains(flag->output(), "callmeshd: --listen: listen: must be host:port"))
+      << flag->output();
 }
 
 TEST(InvokeConfig, PortInUseExitsTwo) {

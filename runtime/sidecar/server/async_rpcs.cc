@@ -178,11 +178,9 @@ absl::StatusOr<v1::CallEnvelope> SidecarService::BuildEnvelope(
   for (const auto& [key, value] : headers) CALLMESH_RETURN_IF_ERROR(ValidateHeader(key, value));
   absl::Duration call_timeout = async_.policies->DefaultCallTimeout();
   if (timeout != nullptr) {
-    if (timeout->seconds() < 0 || timeout->nanos() < 0) {
-      return absl::InvalidArgumentError("timeout: must not be negative");
-    }
-    if (timeout->seconds() != 0 || timeout->nanos() != 0)
-      call_timeout = FromProtoDuration(*timeout);
+    CALLMESH_ASSIGN_OR_RETURN(const absl::Duration given,
+                              NonNegativeDurationFromProto(*timeout, "timeout"));
+    if (given != absl::ZeroDuration()) call_timeout = given;
   }
   if (!registry_->Contains(service)) {
     return absl::NotFoundError(absl::StrCat("service \"", service,
@@ -313,11 +311,10 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
   }
   absl::Duration wait = kDefaultWait;
   if (request->has_timeout()) {
-    if (request->timeout().seconds() < 0 || request->timeout().nanos() < 0) {
-      return FinishNow(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                             "timeout: must not be negative"));
-    }
-    wait = std::min(FromProtoDuration(request->timeout()), kMaxWait);
+    absl::StatusOr<absl::Duration> timeout =
+        NonNegativeDurationFromProto(request->timeout(), "timeout");
+    if (!timeout.ok()) return FinishNow(context, ToGrpcStatus(timeout.status()));
+    wait = std::min(*timeout, kMaxWait);
   }
   auto* reactor = new WaitReactor();
   reactor->hub = async_.hub;

@@ -6,6 +6,7 @@
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/metadata.h"
 #include "runtime/common/names.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/sidecar/server/call_context.h"
 
 namespace callmesh::sidecar {
@@ -64,10 +65,9 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   absl::StatusOr<std::string> path = MethodPath(request->method(), "method");
   if (valid.ok() && !path.ok()) valid = path.status();
   if (valid.ok()) valid = ValidateCallContext(request->source(), request->parent_cid());
-  if (valid.ok() && request->has_timeout() &&
-      (request->timeout().seconds() < 0 || request->timeout().nanos() < 0)) {
-    valid = absl::InvalidArgumentError("timeout: must not be negative");
-  }
+  absl::StatusOr<absl::Duration> timeout =
+      NonNegativeDurationFromProto(request->timeout(), "timeout");
+  if (valid.ok() && !timeout.ok()) valid = timeout.status();
   if (!valid.ok()) {
     sync_calls_->Count(false);
     return FinishNow(context, ToGrpcStatus(valid));
@@ -84,9 +84,7 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.traceparent = MetadataOr(*context, kTraceparentMetadata, "");
   call.deadline = DeadlineOf(*context);
   if (request->has_timeout()) {
-    const absl::Duration timeout =
-        absl::Seconds(request->timeout().seconds()) + absl::Nanoseconds(request->timeout().nanos());
-    call.deadline = std::min(call.deadline, absl::Now() + timeout);
+    call.deadline = std::min(call.deadline, absl::Now() + *timeout);
   }
   for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
 
@@ -141,9 +139,7 @@ grpc::ServerUnaryReactor* SidecarService::ListServices(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* context,
                                                    const v1::GetStatsRequest*,
                                                    v1::SidecarStats* response) {
-  const int64_t nanos = absl::ToUnixNanos(started_at_);
-  response->mutable_started_at()->set_seconds(nanos / 1000000000);
-  response->mutable_started_at()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  *response->mutable_started_at() = ToProtoTimestamp(started_at_);
   response->set_invokes_ok(sync_calls_->ok());
   response->set_invokes_failed(sync_calls_->failed());
   response->set_async_accepted(async_accepted_.load());
