@@ -160,6 +160,37 @@ TEST(ConfigLoader, EmptyFileIsAnEmptyConfig) {
   EXPECT_EQ(validated->listen(), "127.0.0.1:4770");
 }
 
+TEST(ConfigLoader, LoadAndValidatePrefixesPathAndLine) {
+  const std::string path = WriteTempFile("invalid.yaml",
+                                         "services:\n"
+                                         "  - name: a\n"
+                                         "    addresses: [h:1]\n"
+                                         "  - name: b\n"
+                                         "    addresses: [h:2]\n"
+                                         "    retry:\n"
+                                         "      backoff_multiplier: 0.5\n");
+  absl::StatusOr<v1::SidecarConfig> config = LoadAndValidateConfig(path);
+  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(config.status().message(),
+            absl::StrCat(path,
+                         ":7:27: services[1].retry.backoff_multiplier: must be >= 1 and "
+                         "finite, got 0.5"));
+  // A problem with a defaulted value points at the closest enclosing key in the file.
+  const std::string defaulted = WriteTempFile(
+      "defaulted.yaml", "name: a\nservices:\n  - name: b\n    retry: {initial_backoff: 1m}\n");
+  EXPECT_THAT(std::string(LoadAndValidateConfig(defaulted).status().message()),
+              StartsWith(absl::StrCat(defaulted,
+                                      ":3:5: services[0].addresses: at least one \"host:port\"")));
+  const std::string capped =
+      WriteTempFile("capped.yaml", "default_retry:\n  initial_backoff: 1m\n");
+  EXPECT_THAT(std::string(LoadAndValidateConfig(capped).status().message()),
+              StartsWith(absl::StrCat(
+                  capped, ":2:3: default_retry.max_backoff: must be >= initial_backoff")));
+}
+
+// The names a config file refuses are those RegisterService, Invoke and the SDK refuse (one
+// grammar, runtime/common/names.h): these three used to pass there and fail here.
+
 TEST(ConfigLoader, OverridesReplaceFileValuesAndNameTheirOrigin) {
   const std::string path = WriteTempFile("overridden.yaml", "listen: 127.0.0.1:1\nname: a\n");
   absl::StatusOr<v1::SidecarConfig> config =

@@ -6,6 +6,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -28,6 +29,11 @@ struct Violation {
 };
 
 using MaybeViolation = std::optional<Violation>;
+
+MaybeViolation AtLeastOne(uint64_t value, const std::string& path) {
+  if (value >= 1) return std::nullopt;
+  return Violation{path, absl::StrCat("must be >= 1, got ", value)};
+}
 
 // Problems of a Duration message itself: not a valid Duration, or negative.
 std::optional<std::string> CheckDuration(const google::protobuf::Duration& duration) {
@@ -56,10 +62,7 @@ MaybeViolation CheckNonNegativeDuration(const google::protobuf::Duration& durati
 }
 
 MaybeViolation CheckRetryPolicy(const v1::RetryPolicy& policy, const std::string& path) {
-  if (policy.max_attempts() < 1) {
-    return Violation{FieldPath(path, "max_attempts"),
-                     absl::StrCat("must be >= 1, got ", policy.max_attempts())};
-  }
+  if (auto v = AtLeastOne(policy.max_attempts(), FieldPath(path, "max_attempts"))) return v;
   if (auto v =
           CheckPositiveDuration(policy.initial_backoff(), FieldPath(path, "initial_backoff"))) {
     return v;
@@ -123,10 +126,7 @@ MaybeViolation CheckService(const v1::ServiceConfig& service, const std::string&
       return v;
     }
   }
-  if (service.max_in_flight() < 1) {
-    return Violation{FieldPath(path, "max_in_flight"),
-                     absl::StrCat("must be >= 1, got ", service.max_in_flight())};
-  }
+  if (auto v = AtLeastOne(service.max_in_flight(), FieldPath(path, "max_in_flight"))) return v;
   for (int i = 0; i < service.subscriptions_size(); ++i) {
     const std::string subscription_path = IndexPath(FieldPath(path, "subscriptions"), i);
     const v1::Subscription& subscription = service.subscriptions(i);
@@ -170,21 +170,12 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
                                   value != nullptr ? value->name() : absl::StrCat(durability))};
   }
   const v1::LimitsConfig& limits = config.limits();
-  if (limits.max_pending_calls() < 1) {
-    return Violation{"limits.max_pending_calls",
-                     absl::StrCat("must be >= 1, got ", limits.max_pending_calls())};
-  }
-  if (limits.max_in_flight_per_target() < 1) {
-    return Violation{"limits.max_in_flight_per_target",
-                     absl::StrCat("must be >= 1, got ", limits.max_in_flight_per_target())};
-  }
-  if (limits.max_sync_in_flight() < 1) {
-    return Violation{"limits.max_sync_in_flight",
-                     absl::StrCat("must be >= 1, got ", limits.max_sync_in_flight())};
-  }
-  if (limits.max_watchers() < 1) {
-    return Violation{"limits.max_watchers",
-                     absl::StrCat("must be >= 1, got ", limits.max_watchers())};
+  for (const auto& [path, value] :
+       {std::pair{"limits.max_pending_calls", limits.max_pending_calls()},
+        {"limits.max_in_flight_per_target", uint64_t{limits.max_in_flight_per_target()}},
+        {"limits.max_sync_in_flight", uint64_t{limits.max_sync_in_flight()}},
+        {"limits.max_watchers", uint64_t{limits.max_watchers()}}}) {
+    if (auto v = AtLeastOne(value, path)) return v;
   }
   if (auto v = CheckRetryPolicy(config.default_retry(), "default_retry")) return v;
   if (auto v = CheckRetryPolicy(config.callback_retry(), "callback_retry")) return v;

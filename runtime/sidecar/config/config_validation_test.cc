@@ -1,7 +1,5 @@
 #include "runtime/sidecar/config/config_validation.h"
 
-#include <cstdlib>
-#include <fstream>
 #include <string>
 #include <vector>
 
@@ -18,21 +16,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-std::string TempPath(const std::string& name) {
-  const char* dir = std::getenv("TEST_TMPDIR");
-  return absl::StrCat(dir != nullptr ? dir : "/tmp", "/", name);
-}
-
-std::string WriteTempFile(const std::string& name, const std::string& content) {
-  const std::string path = TempPath(name);
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
-  return path;
-}
-
-int64_t Millis(const google::protobuf::Duration& d) {
-  return d.seconds() * 1000 + d.nanos() / 1000000;
-}
 
 // The error of validating `text` after defaults; fails the test if `text` does not parse.
 absl::Status ValidationError(const std::string& text) {
@@ -168,36 +151,6 @@ TEST(ConfigValidation, ValidationRulesOutsideTheParser) {
             "services[0].max_in_flight: must be >= 1, got 0");
 }
 
-TEST(ConfigValidation, LoadAndValidatePrefixesPathAndLine) {
-  const std::string path = WriteTempFile("invalid.yaml",
-                                         "services:\n"
-                                         "  - name: a\n"
-                                         "    addresses: [h:1]\n"
-                                         "  - name: b\n"
-                                         "    addresses: [h:2]\n"
-                                         "    retry:\n"
-                                         "      backoff_multiplier: 0.5\n");
-  absl::StatusOr<v1::SidecarConfig> config = LoadAndValidateConfig(path);
-  EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(config.status().message(),
-            absl::StrCat(path,
-                         ":7:27: services[1].retry.backoff_multiplier: must be >= 1 and "
-                         "finite, got 0.5"));
-  // A problem with a defaulted value points at the closest enclosing key in the file.
-  const std::string defaulted = WriteTempFile(
-      "defaulted.yaml", "name: a\nservices:\n  - name: b\n    retry: {initial_backoff: 1m}\n");
-  EXPECT_THAT(std::string(LoadAndValidateConfig(defaulted).status().message()),
-              StartsWith(absl::StrCat(defaulted,
-                                      ":3:5: services[0].addresses: at least one \"host:port\"")));
-  const std::string capped =
-      WriteTempFile("capped.yaml", "default_retry:\n  initial_backoff: 1m\n");
-  EXPECT_THAT(std::string(LoadAndValidateConfig(capped).status().message()),
-              StartsWith(absl::StrCat(
-                  capped, ":2:3: default_retry.max_backoff: must be >= initial_backoff")));
-}
-
-// The names a config file refuses are those RegisterService, Invoke and the SDK refuse (one
-// grammar, runtime/common/names.h): these three used to pass there and fail here.
 TEST(ConfigValidation, NamesFollowTheOneGrammar) {
   const std::string svc = "services:\n  - name: a\n    addresses: [h:1]\n";
   const std::vector<std::pair<std::string, std::string>> cases = {

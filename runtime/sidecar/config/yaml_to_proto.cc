@@ -94,6 +94,19 @@ absl::Status OutOfRange(absl::string_view text, absl::string_view type, absl::st
   return Problem(absl::StrCat("out of range for ", type, " (", min, " to ", max, "), got ", text));
 }
 
+// An integer written as a number that is not decimal digits ("1e6", "2.0", ".inf"), for an
+// integer field; `expected` says what the field takes ("an integer").
+absl::StatusOr<double> ParseIntegralNumber(absl::string_view text, absl::string_view expected) {
+  double value;
+  if (!ParseDouble(text, &value) || std::isnan(value)) {
+    return Problem(absl::StrCat("expected ", expected, ", got ", Quoted(text)));
+  }
+  if (std::isfinite(value) && value != std::trunc(value)) {
+    return Problem(absl::StrCat("expected an integer, got fraction ", text));
+  }
+  return value;
+}
+
 absl::StatusOr<int64_t> ParseSigned(absl::string_view text, int64_t min, int64_t max,
                                     absl::string_view type) {
   if (IsDecimalInteger(text)) {
@@ -103,13 +116,7 @@ absl::StatusOr<int64_t> ParseSigned(absl::string_view text, int64_t min, int64_t
     }
     return value;
   }
-  double value;
-  if (!ParseDouble(text, &value) || std::isnan(value)) {
-    return Problem(absl::StrCat("expected an integer, got ", Quoted(text)));
-  }
-  if (std::isfinite(value) && value != std::trunc(value)) {
-    return Problem(absl::StrCat("expected an integer, got fraction ", text));
-  }
+  CALLMESH_ASSIGN_OR_RETURN(const double value, ParseIntegralNumber(text, "an integer"));
   // static_cast<double>(max) + 1 is exactly 2^31 or 2^63.
   if (!(value >= static_cast<double>(min) && value < static_cast<double>(max) + 1.0)) {
     return OutOfRange(text, type, absl::StrCat(min), absl::StrCat(max));
@@ -130,13 +137,8 @@ absl::StatusOr<uint64_t> ParseUnsigned(absl::string_view text, uint64_t max,
     }
     return value;
   }
-  double value;
-  if (!ParseDouble(text, &value) || std::isnan(value)) {
-    return Problem(absl::StrCat("expected a non-negative integer, got ", Quoted(text)));
-  }
-  if (std::isfinite(value) && value != std::trunc(value)) {
-    return Problem(absl::StrCat("expected an integer, got fraction ", text));
-  }
+  CALLMESH_ASSIGN_OR_RETURN(const double value,
+                            ParseIntegralNumber(text, "a non-negative integer"));
   if (value < 0) return Problem(absl::StrCat("must not be negative (", type, "), got ", text));
   // static_cast<double>(max) + 1 is exactly 2^32 or 2^64.
   if (!(value < static_cast<double>(max) + 1.0)) {
