@@ -12,23 +12,19 @@
 namespace callmesh::sidecar {
 
 // Fills every unset field of `*config` with its default:
-//   - the top-level fields, journal and limits from kSidecarDefaults (listen 127.0.0.1:4770,
-//     name app, data_dir ./callmesh-data, max_payload_bytes 4 MiB, default_attempt_timeout 30s,
-//     default_call_timeout 24h, ...);
+//   - the top-level fields, journal and limits from kSidecarDefaults;
 //   - per service: max_in_flight from limits.max_in_flight_per_target and attempt_timeout from
 //     default_attempt_timeout (both after the defaults above);
 //   - retry policies: default_retry and callback_retry are always filled. A service's `retry`
 //     that is unset stays unset, which means "use default_retry"; a method with no
 //     `method_retry` entry uses its service's policy. A policy that is present has each of its
-//     unset fields set from kRetryPolicyDefaults (max_attempts 5, initial_backoff 100ms,
-//     max_backoff 30s, backoff_multiplier 2.0, jitter 0.2, retryable_codes [UNAVAILABLE,
-//     RESOURCE_EXHAUSTED, ABORTED]), not inherited from another policy.
+//     unset fields set from kRetryPolicyDefaults, not inherited from another policy.
 // "Unset" means: for messages (durations, policies), not present; for scalars with presence
 // (`optional`), not present; for proto3 scalars without presence, the zero value; for lists, empty.
 // A present Duration is kept as it is, even 0s. Consequence: `jitter: 0` cannot be told from an
-// absent jitter and becomes 0.2 (write a tiny value such as 1e-9 to disable jitter), and an empty
-// retryable_codes list becomes the default list (use max_attempts 1 for no retries).
-// Never fails; idempotent.
+// absent jitter and gets the default (write a tiny value such as 1e-9 to disable jitter), and an
+// empty retryable_codes list becomes the default list (use max_attempts 1 for no retries). Never
+// fails; idempotent.
 void ApplyConfigDefaults(callmesh::v1::SidecarConfig* config);
 
 }  // namespace callmesh::sidecar
