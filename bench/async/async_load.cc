@@ -41,6 +41,7 @@
 #include "callmesh/v1/callback.grpc.pb.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/flags.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter.pb.h"
 
@@ -204,9 +205,8 @@ int main(int argc, char** argv) {
     request.set_source(absl::GetFlag(FLAGS_source));
     if (e2e) request.set_callback(absl::GetFlag(FLAGS_callback_name));
     const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
-    if (timeout > absl::ZeroDuration()) {
-      request.mutable_timeout()->set_seconds(absl::ToInt64Seconds(timeout));
-    }
+    if (timeout > absl::ZeroDuration())
+      *request.mutable_timeout() = callmesh::ToProtoDuration(timeout);
   }
   auto stub = callmesh::v1::Sidecar::NewStub(
       grpc::CreateChannel(absl::GetFlag(FLAGS_sidecar), grpc::InsecureChannelCredentials()));

@@ -7,7 +7,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "cli/commands/commands.h"
-#include "cli/text/suggest.h"
+#include "runtime/common/suggest.h"
 
 namespace callmesh::cli {
 namespace {

@@ -95,9 +95,7 @@ absl::Status RunWait(CliContext& context, const ParsedArgs& args) {
   if (!sidecar.ok()) return sidecar.status();
   v1::WaitCallRequest request;
   request.set_cid(args.positionals[0]);
-  const int64_t nanos = absl::ToInt64Nanoseconds(*timeout);
-  request.mutable_timeout()->set_seconds(nanos / 1000000000);
-  request.mutable_timeout()->set_nanos(static_cast<int32_t>(nanos % 1000000000));
+  *request.mutable_timeout() = ToProtoDuration(*timeout);
   grpc::ClientContext rpc;
   rpc.set_deadline(absl::ToChronoTime(absl::Now() + *timeout + absl::Seconds(30)));
   v1::Call call;

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "cli/json/json_proto.h"
+#include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
 
 namespace callmesh::cli {
@@ -64,13 +65,12 @@ std::string StatusCodeName(int code) {
 
 absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
                                                      const std::string& flag) {
-  absl::Duration duration;
-  if (!absl::ParseDuration(text, &duration) || duration <= absl::ZeroDuration() ||
-      duration == absl::InfiniteDuration()) {
+  absl::StatusOr<absl::Duration> duration = ParseDurationText(text);
+  if (!duration.ok() || *duration <= absl::ZeroDuration()) {
     return InputError(absl::StrCat("invalid ", flag, " \"", text,
                                    "\": expected a positive duration such as 5s, 250ms or 1m30s"));
   }
-  return duration;
+  return *duration;
 }
 
 CliContext::CliContext(CliIo io, GlobalOptions options)
@@ -92,6 +92,9 @@ CliContext::~CliContext() = default;
 
 absl::StatusOr<v1::Sidecar::Stub*> CliContext::Sidecar() {
   if (connected_) return stub_.get();
+  if (absl::Status s = ValidateAddress(sidecar_address_, sidecar_origin_); !s.ok()) {
+    return AsInputError(s);
+  }
   const std::string where =
       absl::StrCat("cannot reach the sidecar at ", sidecar_address_, " (", sidecar_origin_, ")");
   if (!channel_) {

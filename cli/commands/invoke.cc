@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/commands/commands.h"
 #include "cli/json/json_proto.h"
+#include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
 
 namespace callmesh::cli {
@@ -48,14 +49,6 @@ absl::StatusOr<std::map<std::string, std::string>> ParseHeaders(const ParsedArgs
     headers[absl::AsciiStrToLower(header.substr(0, eq))] = header.substr(eq + 1);
   }
   return headers;
-}
-
-google::protobuf::Duration ToProtoDuration(absl::Duration d) {
-  google::protobuf::Duration out;
-  const int64_t nanos = absl::ToInt64Nanoseconds(d);
-  out.set_seconds(nanos / 1000000000);
-  out.set_nanos(static_cast<int32_t>(nanos % 1000000000));
-  return out;
 }
 
 // Prints the outcome of a finished call: the reply JSON (exit 0) or its status (exit 1).
@@ -123,6 +116,14 @@ absl::Status RunInvoke(CliContext& context, const ParsedArgs& args) {
         " argument(s) (example: callmesh invoke greeter SayHello -d '{\"name\":\"world\"}')"));
   }
   const std::string& service = args.positionals[0];
+  if (absl::Status s = ValidateServiceName(service, "SERVICE"); !s.ok()) return AsInputError(s);
+  for (const char* flag : {"source", "callback"}) {
+    if (!args.Has(flag)) continue;
+    const std::string name = absl::StrCat("--", flag);
+    if (absl::Status s = ValidateServiceName(args.Get(flag), name); !s.ok()) {
+      return AsInputError(s);
+    }
+  }
   const bool async = args.Has("async");
   const bool wait = args.Has("wait");
   if (async && wait) return InputError("--async and --wait exclude each other");

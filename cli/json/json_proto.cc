@@ -8,7 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "cli/text/suggest.h"
+#include "runtime/common/suggest.h"
 
 namespace callmesh::cli {
 namespace {

@@ -9,6 +9,7 @@
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/metadata.h"
 #include "runtime/common/names.h"
+#include "runtime/common/proto_time.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
@@ -26,12 +27,6 @@ absl::Status ValidateOptions(const MeshOptions& options) {
         "MeshOptions.reconnect_initial_backoff: must be > 0 and <= reconnect_max_backoff");
   }
   return absl::OkStatus();
-}
-
-void SetDuration(absl::Duration duration, google::protobuf::Duration* out) {
-  const int64_t nanos = absl::ToInt64Nanoseconds(duration);
-  out->set_seconds(nanos / 1000000000);
-  out->set_nanos(static_cast<int32_t>(nanos % 1000000000));
 }
 
 bool IsTerminal(v1::CallState state) {
@@ -125,7 +120,7 @@ absl::StatusOr<std::string> Mesh::Invoke(const std::string& service, const std::
       return absl::DeadlineExceededError(
           absl::StrCat("Invoke ", service, " ", method, ": deadline already passed"));
     }
-    SetDuration(left, request.mutable_timeout());
+    *request.mutable_timeout() = ToProtoDuration(left);
     context.set_deadline(absl::ToChronoTime(deadline));
   }
   v1::InvokeResponse response;
@@ -144,7 +139,7 @@ void Mesh::FillDurableRequest(const std::string& service, const std::string& met
   request->set_payload(payload);
   request->set_source(options_.source);
   request->set_idempotency_key(options.idempotency_key);
-  if (timeout > absl::ZeroDuration()) SetDuration(timeout, request->mutable_timeout());
+  if (timeout > absl::ZeroDuration()) *request->mutable_timeout() = ToProtoDuration(timeout);
   request->mutable_headers()->insert(options.headers.begin(), options.headers.end());
   context->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
   request->set_parent_cid(Link(options.parent, options.traceparent, context));
@@ -277,7 +272,7 @@ absl::StatusOr<v1::Completion> Mesh::WaitCallOnce(const Cid& cid, absl::Duration
   v1::WaitCallRequest request;
   request.set_cid(cid);
   // An unset timeout means "until the RPC's deadline"; ask for at least a millisecond.
-  SetDuration(std::max(timeout, absl::Milliseconds(1)), request.mutable_timeout());
+  *request.mutable_timeout() = ToProtoDuration(std::max(timeout, absl::Milliseconds(1)));
   v1::Call call;
   grpc::Status status = stub_->WaitCall(&context, request, &call);
   {

@@ -32,7 +32,10 @@ absl::Status ServiceHost::Start() {
   for (const std::string& name : mesh_names()) {
     if (absl::Status s = ValidateServiceName(name, "name"); !s.ok()) return s;
   }
-  if (absl::Status s = ValidateAddress(options_.listen, "listen"); !s.ok()) return s;
+  if (absl::Status s = ValidateListenAddress(options_.listen, "listen"); !s.ok()) return s;
+  if (!options_.sidecar.empty()) {
+    if (absl::Status s = ValidateAddress(options_.sidecar, "sidecar"); !s.ok()) return s;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;

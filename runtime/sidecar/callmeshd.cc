@@ -8,6 +8,8 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <tuple>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -44,25 +46,15 @@ int Fail(const std::string& message) {
 }
 
 absl::StatusOr<v1::SidecarConfig> LoadConfig() {
-  v1::SidecarConfig config;
-  const std::string path = absl::GetFlag(FLAGS_config);
-  if (!path.empty()) {
-    auto loaded = sidecar::LoadConfigFile(path);
-    if (!loaded.ok()) return loaded.status();
-    config = *std::move(loaded);
+  std::vector<sidecar::ConfigOverride> overrides;
+  for (const auto& [key, value, flag] :
+       {std::tuple{"listen", absl::GetFlag(FLAGS_listen), "--listen"},
+        std::tuple{"data_dir", absl::GetFlag(FLAGS_data_dir), "--data-dir"},
+        std::tuple{"name", absl::GetFlag(FLAGS_name), "--name"},
+        std::tuple{"log_level", absl::GetFlag(FLAGS_log_level), "--log-level"}}) {
+    if (!value.empty()) overrides.push_back({key, value, flag});
   }
-  if (!absl::GetFlag(FLAGS_listen).empty()) config.set_listen(absl::GetFlag(FLAGS_listen));
-  if (!absl::GetFlag(FLAGS_data_dir).empty()) config.set_data_dir(absl::GetFlag(FLAGS_data_dir));
-  if (!absl::GetFlag(FLAGS_name).empty()) config.set_name(absl::GetFlag(FLAGS_name));
-  if (!absl::GetFlag(FLAGS_log_level).empty()) {
-    config.set_log_level(absl::GetFlag(FLAGS_log_level));
-  }
-  sidecar::ApplyConfigDefaults(&config);
-  if (absl::Status valid = sidecar::ValidateConfig(config); !valid.ok()) {
-    return absl::Status(valid.code(), path.empty() ? std::string(valid.message())
-                                                   : absl::StrCat(path, ": ", valid.message()));
-  }
-  return config;
+  return sidecar::LoadAndValidateConfig(absl::GetFlag(FLAGS_config), overrides);
 }
 
 int Run() {

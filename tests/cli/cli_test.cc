@@ -316,6 +316,27 @@ TEST_F(CliTest, UnreachableSidecarNamesTheAddressTried) {
                                             " (CALLMESH_SIDECAR)")));
 }
 
+// The sidecar address and the names given to invoke follow the grammar of the sidecar and the SDK
+// (runtime/common/names.h), and a malformed one is a usage error (exit 2), found before connecting.
+TEST_F(CliTest, MalformedAddressOrNameIsAUsageError) {
+  CommandResult r = CliRaw({"--sidecar", "my$host:80", "services"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "callmesh: --sidecar: has an invalid host \"my$host\" in \"my$host:80\": a host name "
+            "may only contain letters, digits, '-' and '.'\n");
+  r = CliRaw({"calls", "ls"}, {.env = {"CALLMESH_SIDECAR=host:0"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "callmesh: CALLMESH_SIDECAR: must be host:port with a port from 1 to 65535, got "
+            "\"host:0\"\n");
+  r = Cli({"invoke", "bad name", "SayHello", "-d", "{}"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("callmesh: SERVICE: may only contain letters, digits"));
+  r = Cli({"invoke", "greeter", "SayHello", "-d", "{}", "--async", "--callback", "a/b"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("callmesh: --callback: may only contain letters, digits"));
+}
+
 TEST_F(CliTest, SidecarAddressComesFromTheEnvironment) {
   CommandResult r =
       CliRaw({"services", "-o", "names"}, {.env = {"CALLMESH_SIDECAR=" + sidecar_->address()}});

@@ -6,8 +6,10 @@
 #include <atomic>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
@@ -326,48 +328,72 @@ TEST(InvokeLifecycle, SigtermDrainsInFlightCallsThenExitsZero) {
   EXPECT_TRUE(absl::StrContains(sidecar->process().output(), "draining"));
 }
 
+// What a callmeshd that should refuse to start did: its exit code and its output.
+struct Refusal {
+  int code = -1;
+  std::string output;
+};
+
+// Starts callmeshd with `args` and waits for it to exit.
+Refusal RunUntilExit(const std::vector<std::string>& args, const std::string& name) {
+  auto process =
+      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"), args, name);
+  EXPECT_TRUE(process.ok()) << process.status();
+  if (!process.ok()) return {};
+  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
+  EXPECT_TRUE(code.ok()) << code.status();
+  return {code.ok() ? *code : -1, process->output()};
+}
+
 TEST(InvokeConfig, BadConfigExitsTwoNamingFileAndKey) {
   const std::string dir = testing::NewTempDir("badconfig");
   const std::string path = dir + "/callmeshd.yaml";
   std::ofstream(path) << "name: app\nlimits:\n  max_pending_callz: 10\n";
-  auto process =
-      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
-                              {"--config=" + path, "--data-dir=" + dir + "/data"}, "badconfig");
-  ASSERT_TRUE(process.ok());
-  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
-  ASSERT_TRUE(code.ok());
-  EXPECT_EQ(*code, 2);
-  const std::string output = process->output();
-  EXPECT_TRUE(absl::StrContains(output, path)) << output;
-  EXPECT_TRUE(absl::StrContains(output, "limits.max_pending_callz")) << output;
+  const Refusal refusal =
+      RunUntilExit({"--config=" + path, "--data-dir=" + dir + "/data"}, "badconfig");
+  EXPECT_EQ(refusal.code, 2);
+  EXPECT_TRUE(absl::StrContains(refusal.output, path)) << refusal.output;
+  EXPECT_TRUE(absl::StrContains(refusal.output, "limits.max_pending_callz")) << refusal.output;
 }
 
 TEST(InvokeConfig, WrongTypeExitsTwoNamingKey) {
   const std::string dir = testing::NewTempDir("badtype");
   const std::string path = dir + "/callmeshd.json";
   std::ofstream(path) << R"({"max_payload_bytes": "lots"})";
-  auto process =
-      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
-                              {"--config=" + path, "--data-dir=" + dir + "/data"}, "badtype");
-  ASSERT_TRUE(process.ok());
-  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
-  ASSERT_TRUE(code.ok());
-  EXPECT_EQ(*code, 2);
-  EXPECT_TRUE(absl::StrContains(process->output(), "max_payload_bytes")) << process->output();
+  const Refusal refusal =
+      RunUntilExit({"--config=" + path, "--data-dir=" + dir + "/data"}, "badtype");
+  EXPECT_EQ(refusal.code, 2);
+  EXPECT_TRUE(absl::StrContains(refusal.output, "max_payload_bytes")) << refusal.output;
+}
+
+// Validation errors keep the file's line and column in the daemon's output, and a bad flag value
+// names the flag.
+TEST(InvokeConfig, InvalidValueExitsTwoNamingFileLineAndKey) {
+  const std::string dir = testing::NewTempDir("badvalue");
+  const std::string path = dir + "/callmeshd.yaml";
+  std::ofstream(path) << "name: app\nservices:\n  - name: b\n    addresses: [\"my$host:80\"]\n";
+  const Refusal in_file =
+      RunUntilExit({"--config=" + path, "--data-dir=" + dir + "/data"}, "badvalue");
+  EXPECT_EQ(in_file.code, 2);
+  EXPECT_TRUE(absl::StrContains(
+      in_file.output,
+      absl::StrCat("callmeshd: ", path, ":4:17: services[0].addresses[0]: has an invalid host")))
+      << in_file.output;
+  const Refusal in_flag =
+      RunUntilExit({"--listen=127.0.0.1:99999", "--data-dir=" + dir + "/data"}, "badflag");
+  EXPECT_EQ(in_flag.code, 2);
+  EXPECT_TRUE(absl::StrContains(in_flag.output, "callmeshd: --listen: listen: must be host:port"))
+      << in_flag.output;
 }
 
 TEST(InvokeConfig, PortInUseExitsTwo) {
   auto first = SidecarProcess::Start({});
   ASSERT_TRUE(first.ok()) << first.status();
   const std::string dir = testing::NewTempDir("portinuse");
-  auto process =
-      testing::Process::Start(testing::RunfilePath("runtime/sidecar/callmeshd"),
-                              {"--listen=" + first->address(), "--data-dir=" + dir}, "portinuse");
-  ASSERT_TRUE(process.ok());
-  absl::StatusOr<int> code = process->Wait(absl::Seconds(30));
-  ASSERT_TRUE(code.ok());
-  EXPECT_EQ(*code, 2) << process->output();
-  EXPECT_TRUE(absl::StrContains(process->output(), first->address())) << process->output();
+  const Refusal refusal =
+      RunUntilExit({"--listen=" + first->address(), "--data-dir=" + dir}, "portinuse");
+  EXPECT_EQ(refusal.code, 2) << refusal.output;
+  EXPECT_TRUE(absl::StrContains(refusal.output, first->address())) << refusal.output;
 }
 
 }  // namespace

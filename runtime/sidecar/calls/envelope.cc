@@ -65,12 +65,9 @@ absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const DurableRequest& request,
   }
   absl::Duration call_timeout = limits.default_call_timeout;
   if (request.timeout != nullptr) {
-    if (request.timeout->seconds() < 0 || request.timeout->nanos() < 0) {
-      return absl::InvalidArgumentError("timeout: must not be negative");
-    }
-    if (request.timeout->seconds() != 0 || request.timeout->nanos() != 0) {
-      call_timeout = FromProtoDuration(*request.timeout);
-    }
+    CALLMESH_ASSIGN_OR_RETURN(const absl::Duration given,
+                              NonNegativeDurationFromProto(*request.timeout, "timeout"));
+    if (given != absl::ZeroDuration()) call_timeout = given;
   }
   if (!is_registered(request.service)) {
     return absl::NotFoundError(absl::StrCat("service \"", request.service,

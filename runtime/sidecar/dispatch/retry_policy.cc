@@ -4,7 +4,7 @@
 
 #include "absl/strings/strip.h"
 #include "runtime/common/proto_time.h"
-#include "runtime/sidecar/config/config_loader.h"
+#include "runtime/common/status_code_names.h"
 
 namespace callmesh::sidecar {
 

@@ -67,12 +67,12 @@ absl::Status Registry::AddInstance(const std::string& name, const std::string& a
   if (request != nullptr) {
     for (int i = 0; i < request->subscriptions_size(); ++i) {
       const auto& sub = request->subscriptions(i);
-      if (sub.topic().empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("subscriptions[", i, "].topic is required"));
+      const std::string path = absl::StrCat("subscriptions[", i, "]");
+      if (absl::Status s = ValidateTopic(sub.topic(), absl::StrCat(path, ".topic")); !s.ok()) {
+        return s;
       }
-      if (auto path = MethodPath(sub.method(), absl::StrCat("subscriptions[", i, "].method"));
-          !path.ok()) {
-        return path.status();
+      if (auto method = MethodPath(sub.method(), absl::StrCat(path, ".method")); !method.ok()) {
+        return method.status();
       }
     }
   }

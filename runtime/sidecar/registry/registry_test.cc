@@ -141,5 +141,37 @@ TEST(Registry, RejectsMalformedNamesAndAddresses) {
   EXPECT_FALSE(registry.Contains("ok"));
 }
 
+// RegisterService refuses what a config file refuses (one grammar, runtime/common/names.h).
+TEST(Registry, RefusesWhatAConfigFileRefuses) {
+  Registry registry(FastOptions());
+  const auto refused = [&](const std::string& address, const std::string& method) {
+    v1::RegisterServiceRequest request;
+    request.set_name("svc");
+    request.set_address(address);
+    if (!method.empty()) {
+      v1::Subscription* subscription = request.add_subscriptions();
+      subscription->set_topic("t");
+      subscription->set_method(method);
+    }
+    return registry.Register(request);
+  };
+  const absl::Status bad_host = refused("my$host:80", "");
+  EXPECT_EQ(bad_host.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(bad_host.message(),
+            "address: has an invalid host \"my$host\" in \"my$host:80\": a host name may only "
+            "contain letters, digits, '-' and '.'");
+  const absl::Status port_zero = refused("host:0", "");
+  EXPECT_EQ(port_zero.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(port_zero.message(),
+            "address: must be host:port with a port from 1 to 65535, got \"host:0\"");
+  const absl::Status empty_package_part = refused("127.0.0.1:1", "pkg..Svc/M");
+  EXPECT_EQ(empty_package_part.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(empty_package_part.message(),
+            "subscriptions[0].method: must be a gRPC method \"package.Service/Method\", got "
+            "\"pkg..Svc/M\"");
+  EXPECT_FALSE(registry.Contains("svc"));
+  EXPECT_TRUE(refused("127.0.0.1:1", "pkg.Svc/M").ok());
+}
+
 }  // namespace
 }  // namespace callmesh::sidecar

@@ -253,11 +253,10 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
   }
   absl::Duration wait = kDefaultWait;
   if (request->has_timeout()) {
-    if (request->timeout().seconds() < 0 || request->timeout().nanos() < 0) {
-      return FinishNow(context, grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                                             "timeout: must not be negative"));
-    }
-    wait = std::min(FromProtoDuration(request->timeout()), kMaxWait);
+    absl::StatusOr<absl::Duration> timeout =
+        NonNegativeDurationFromProto(request->timeout(), "timeout");
+    if (!timeout.ok()) return FinishNow(context, ToGrpcStatus(timeout.status()));
+    wait = std::min(*timeout, kMaxWait);
   }
   auto* reactor = new WaitReactor();
   reactor->hub = async_.hub;

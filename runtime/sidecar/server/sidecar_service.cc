@@ -68,10 +68,9 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   absl::StatusOr<std::string> path = MethodPath(request->method(), "method");
   if (valid.ok() && !path.ok()) valid = path.status();
   if (valid.ok()) valid = ValidateCallContext(request->source(), request->parent_cid());
-  if (valid.ok() && request->has_timeout() &&
-      (request->timeout().seconds() < 0 || request->timeout().nanos() < 0)) {
-    valid = absl::InvalidArgumentError("timeout: must not be negative");
-  }
+  absl::StatusOr<absl::Duration> timeout =
+      NonNegativeDurationFromProto(request->timeout(), "timeout");
+  if (valid.ok() && !timeout.ok()) valid = timeout.status();
   if (!valid.ok()) {
     sync_calls_->Count(false);
     return FinishNow(context, ToGrpcStatus(valid));
@@ -87,8 +86,9 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.parent_cid = std::move(call_context.parent_cid);
   call.traceparent = std::move(call_context.traceparent);
   call.deadline = call_context.rpc_deadline;
-  if (request->has_timeout()) {
-    call.deadline = std::min(call.deadline, clock_->Now() + FromProtoDuration(request->timeout()));
+  // Zero, like unset, means no timeout of its own (as for InvokeAsync and Cast; see sidecar.proto).
+  if (*timeout != absl::ZeroDuration()) {
+    call.deadline = std::min(call.deadline, clock_->Now() + *timeout);
   }
   for (const auto& [key, value] : request->headers()) call.headers.emplace_back(key, value);
 

@@ -1,14 +1,13 @@
-#include "cli/text/suggest.h"
+#include "runtime/common/suggest.h"
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 
-namespace callmesh::cli {
+namespace callmesh {
 
 int EditDistance(absl::string_view a, absl::string_view b) {
-  // Optimal string alignment: insertions, deletions, substitutions and adjacent transpositions
-  // ("nmae" -> "name") each cost 1.
   std::vector<std::vector<int>> d(a.size() + 1, std::vector<int>(b.size() + 1));
   for (size_t i = 0; i <= a.size(); ++i) d[i][0] = static_cast<int>(i);
   for (size_t j = 0; j <= b.size(); ++j) d[0][j] = static_cast<int>(j);
@@ -26,21 +25,23 @@ int EditDistance(absl::string_view a, absl::string_view b) {
 
 std::string ClosestMatch(absl::string_view word, const std::vector<std::string>& candidates) {
   if (word.empty()) return "";
-  const int limit = std::max(1, static_cast<int>(word.size()) / 3);
-  std::string best;
+  const std::string lower_word = absl::AsciiStrToLower(word);
+  const int limit = std::clamp(static_cast<int>(word.size()) / 3, 1, 3);
+  const std::string* best = nullptr;
   int best_distance = limit + 1;
   for (const std::string& candidate : candidates) {
-    const int distance = EditDistance(word, candidate);
+    const int distance = EditDistance(lower_word, absl::AsciiStrToLower(candidate));
     if (distance < best_distance) {
-      best = candidate;
+      best = &candidate;
       best_distance = distance;
     }
   }
-  if (!best.empty()) return best;
+  if (best != nullptr) return *best;
+  if (word.size() < 2) return "";
   for (const std::string& candidate : candidates) {
-    if (word.size() >= 2 && absl::StartsWith(candidate, word)) return candidate;
+    if (absl::StartsWithIgnoreCase(candidate, word)) return candidate;
   }
   return "";
 }
 
-}  // namespace callmesh::cli
+}  // namespace callmesh
