@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -92,7 +93,13 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   // Room for the envelope around a payload at the limit, so the size check answers with its own
   // message rather than gRPC's.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));
-  builder.SetMaxSendMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));
+  // What a reply can hold: a call with its request and its result, each up to the payload limit
+  // (GetCall with include_payload), or a list page (bounded by kMaxListPageBytes, plus the call
+  // that crossed the bound). Whatever was accepted can be read back.
+  const int64_t largest_reply =
+      2 * static_cast<int64_t>(config.max_payload_bytes()) + kMaxListPageBytes + (64 << 10);
+  builder.SetMaxSendMessageSize(
+      static_cast<int>(std::min<int64_t>(largest_reply, std::numeric_limits<int>::max())));
   sidecar->server_ = builder.BuildAndStart();
   if (sidecar->server_ == nullptr || port == 0) {
     return absl::FailedPreconditionError(
@@ -101,6 +108,10 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   }
   sidecar->address_ =
       absl::StrCat(config.listen().substr(0, config.listen().rfind(':')), ":", port);
+  // One round of health probes before recovery, so that a call waiting for a static instance
+  // that is down is parked again (as the running sidecar did) instead of spending an attempt on
+  // an instance not yet known to be down. Then the periodic probes.
+  sidecar->registry_.CheckHealthNow();
   sidecar->registry_.StartHealthChecks();
   // Recovery: NOT_SERVING until every unfinished call is back in the dispatcher and every
   // undelivered completion queued for delivery again.

@@ -187,6 +187,31 @@ TEST_F(SidecarTest, CallContextFromBodyThenMetadataThenTheSidecarsName) {
   }
 }
 
+TEST_F(SidecarTest, ParentCidFromBodyThenParentMetadataThenTheCallersOwnCid) {
+  StartSidecar("");
+  const struct {
+    const char* body;
+    const char* parent_metadata;
+    const char* cid_metadata;
+    const char* want;
+  } kCases[] = {{"body", "parent", "cid", "body"},
+                {"", "parent", "cid", "parent"},
+                {"", "", "cid", "cid"},
+                {"", "", "", ""}};
+  for (const auto& c : kCases) {
+    grpc::ClientContext context;
+    if (*c.parent_metadata != '\0') context.AddMetadata("callmesh-parent-cid", c.parent_metadata);
+    if (*c.cid_metadata != '\0') context.AddMetadata("callmesh-cid", c.cid_metadata);
+    v1::InvokeAsyncRequest request;
+    request.set_service("target");
+    request.set_method(kMethod);
+    request.set_parent_cid(c.body);
+    v1::InvokeAsyncResponse response;
+    ASSERT_TRUE(stub_->InvokeAsync(&context, request, &response).ok());
+    EXPECT_EQ(WaitCall(response.cid()).envelope().parent_cid(), c.want) << c.want;
+  }
+}
+
 TEST_F(SidecarTest, ListenAddressInUseIsRefusedNamingIt) {
   StartSidecar("");
   auto second = InProcessSidecar::Start({.listen = sidecar_->address()});

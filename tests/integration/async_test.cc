@@ -500,6 +500,46 @@ TEST_F(AsyncTest, CastIdempotencyKeyHoldsAfterTheCastRan) {
   }
 }
 
+TEST_F(AsyncTest, CallsAtThePayloadLimitCanBeReadBack) {
+  // Requests and replies just under max_payload_bytes (4 MiB by default): GetCall with the
+  // payload holds both, and a ListCalls page over such calls must still fit in one message.
+  grpc::ChannelArguments args;
+  args.SetMaxReceiveMessageSize(-1);  // this client takes whatever the sidecar sends
+  auto big_reader = v1::Sidecar::NewStub(
+      grpc::CreateCustomChannel(sidecar_->address(), grpc::InsecureChannelCredentials(), args));
+  std::set<std::string> cids;
+  for (int i = 0; i < 2; ++i) {
+    v1::InvokeAsyncResponse accepted;
+    ASSERT_TRUE(InvokeAsync(Hello(std::string((4 << 20) - 256, 'a' + i)), &accepted).ok());
+    ASSERT_EQ(Wait(accepted.cid()).state(), v1::CALL_STATE_SUCCEEDED);
+    cids.insert(accepted.cid());
+  }
+  for (const std::string& cid : cids) {
+    v1::GetCallRequest get;
+    get.set_cid(cid);
+    get.set_include_payload(true);
+    v1::Call call;
+    grpc::ClientContext context;
+    grpc::Status status = big_reader->GetCall(&context, get, &call);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_GT(call.envelope().payload().size(), 4u << 19);
+    EXPECT_GT(call.completion().reply().size(), 4u << 19);
+  }
+  std::set<std::string> listed;
+  std::string token;
+  do {
+    v1::ListCallsRequest list;
+    list.set_page_token(token);
+    v1::ListCallsResponse page;
+    grpc::ClientContext context;
+    grpc::Status status = big_reader->ListCalls(&context, list, &page);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    for (const v1::Call& call : page.calls()) listed.insert(call.envelope().cid());
+    token = page.next_page_token();
+  } while (!token.empty());
+  EXPECT_EQ(listed, cids);
+}
+
 TEST_F(AsyncTest, TargetKilledMidCallIsRetriedOnceItIsBack) {
   // The target is a real greeter_server process on a fixed port, killed with SIGKILL while it
   // holds the call and started again on the same port.
@@ -550,6 +590,54 @@ TEST_F(AsyncTest, TargetKilledMidCallIsRetriedOnceItIsBack) {
   EXPECT_TRUE(absl::StrContains(restarted->output(), accepted.cid())) << restarted->output();
   restarted->Signal(SIGTERM);
   EXPECT_TRUE(restarted->Wait(absl::Seconds(10)).ok());
+}
+
+TEST(AsyncRestart, ACallWaitingForAnInstanceStaysParkedAcrossARestart) {
+  // A static service whose only instance is down, one attempt allowed: the call waits without
+  // spending it, and a kill -9 and restart of the sidecar does not spend it either.
+  const int port = testing::FreeLoopbackPort();
+  ASSERT_GT(port, 0);
+  auto started = SidecarProcess::Start(
+      {.config_yaml = absl::StrCat("services: [{name: ghost, addresses: ['127.0.0.1:", port,
+                                   "'], retry: {max_attempts: 1}}]\n"
+                                   "health_check_interval: 200ms\n")});
+  ASSERT_TRUE(started.ok()) << started.status();
+  SidecarProcess sidecar = *std::move(started);
+  auto stub = v1::Sidecar::NewStub(sidecar.Channel());
+  auto state_after = [&](const std::string& cid, int wait_ms) {
+    v1::WaitCallRequest wait;
+    wait.set_cid(cid);
+    wait.mutable_timeout()->set_nanos(wait_ms * 1000000);
+    v1::Call call;
+    grpc::ClientContext context;
+    EXPECT_TRUE(stub->WaitCall(&context, wait, &call).ok());
+    return call;
+  };
+  // Once the probes know the instance is down (within a few health checks).
+  ASSERT_TRUE(testing::WaitUntil([&] {
+    v1::ListServicesResponse services;
+    grpc::ClientContext context;
+    return stub->ListServices(&context, {}, &services).ok() && services.services_size() == 1 &&
+           services.services(0).instances_size() == 1 &&
+           !services.services(0).instances(0).healthy();
+  }));
+  v1::InvokeAsyncRequest request;
+  request.set_service("ghost");
+  request.set_method(kSayHello);
+  request.set_payload(Hello("anyone?").SerializeAsString());
+  v1::InvokeAsyncResponse accepted;
+  grpc::ClientContext context;
+  ASSERT_TRUE(stub->InvokeAsync(&context, request, &accepted).ok());
+  v1::Call call = state_after(accepted.cid(), 800);
+  EXPECT_EQ(call.state(), v1::CALL_STATE_ACCEPTED) << call.DebugString();
+  EXPECT_EQ(call.attempts(), 0u);
+
+  sidecar.Kill();
+  ASSERT_TRUE(sidecar.Restart().ok());
+  stub = v1::Sidecar::NewStub(sidecar.Channel());
+  call = state_after(accepted.cid(), 1500);
+  EXPECT_EQ(call.state(), v1::CALL_STATE_ACCEPTED) << call.DebugString();
+  EXPECT_EQ(call.attempts(), 0u);
 }
 
 // The callback service is configured statically at an address where nothing listens yet.

@@ -25,8 +25,11 @@ CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_vie
   CallContext context;
   context.source = !body_source.empty() ? std::string(body_source)
                                         : MetadataOr(rpc, kSourceMetadata, default_source);
-  context.parent_cid = !body_parent_cid.empty() ? std::string(body_parent_cid)
-                                                : MetadataOr(rpc, kParentCidMetadata, "");
+  // The parent: named in the body, else `callmesh-parent-cid`, else `callmesh-cid` — the CID of
+  // the call the caller is handling, which a service forwards with the rest of its context.
+  context.parent_cid = !body_parent_cid.empty()
+                           ? std::string(body_parent_cid)
+                           : MetadataOr(rpc, kParentCidMetadata, MetadataOr(rpc, kCidMetadata, ""));
   context.traceparent = MetadataOr(rpc, kTraceparentMetadata, "");
   context.rpc_deadline = DeadlineOf(rpc, clock);
   return context;

@@ -1,7 +1,8 @@
 // Reading callmesh's call context from an incoming RPC on the sidecar — in one place for
 // Sidecar.Invoke, InvokeAsync, Cast and the transparent proxy. Values named in the request body
-// win over the request's metadata (`callmesh-source`, `callmesh-parent-cid`), which wins over the
-// sidecar's own name as the default source; `traceparent` only travels as metadata.
+// win over the request's metadata (`callmesh-source`; `callmesh-parent-cid`, then `callmesh-cid`
+// for the parent), which wins over the sidecar's own name as the default source; `traceparent`
+// only travels as metadata.
 #pragma once
 
 #include <grpcpp/server_context.h>
