@@ -96,8 +96,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   // What a reply can hold: a call with its request and its result, each up to the payload limit
   // (GetCall with include_payload), or a list page (bounded by kMaxListPageBytes, plus the call
   // that crossed the bound). Whatever was accepted can be read back.
-  const int64_t largest_reply =
-      2 * static_cast<int64_t>(config.max_payload_bytes()) + kMaxListPageBytes + (64 << 10);
+  const int64_t largest_reply = 2 * static_cast<int64_t>(config.max_payload_bytes()) +
+                                sidecar::kMaxListPageBytes + (64 << 10);
   builder.SetMaxSendMessageSize(
       static_cast<int>(std::min<int64_t>(largest_reply, std::numeric_limits<int>::max())));
   sidecar->server_ = builder.BuildAndStart();

@@ -511,7 +511,14 @@ TEST_F(AsyncTest, CallsAtThePayloadLimitCanBeReadBack) {
   for (int i = 0; i < 2; ++i) {
     v1::InvokeAsyncResponse accepted;
     ASSERT_TRUE(InvokeAsync(Hello(std::string((4 << 20) - 256, 'a' + i)), &accepted).ok());
-    ASSERT_EQ(Wait(accepted.cid()).state(), v1::CALL_STATE_SUCCEEDED);
+    v1::WaitCallRequest wait;
+    wait.set_cid(accepted.cid());
+    wait.mutable_timeout()->set_seconds(30);
+    v1::Call call;
+    grpc::ClientContext context;
+    grpc::Status status = big_reader->WaitCall(&context, wait, &call);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    ASSERT_EQ(call.state(), v1::CALL_STATE_SUCCEEDED);
     cids.insert(accepted.cid());
   }
   for (const std::string& cid : cids) {
@@ -607,10 +614,12 @@ TEST(AsyncRestart, ACallWaitingForAnInstanceStaysParkedAcrossARestart) {
   auto state_after = [&](const std::string& cid, int wait_ms) {
     v1::WaitCallRequest wait;
     wait.set_cid(cid);
-    wait.mutable_timeout()->set_nanos(wait_ms * 1000000);
+    wait.mutable_timeout()->set_seconds(wait_ms / 1000);
+    wait.mutable_timeout()->set_nanos(wait_ms % 1000 * 1000000);
     v1::Call call;
     grpc::ClientContext context;
-    EXPECT_TRUE(stub->WaitCall(&context, wait, &call).ok());
+    grpc::Status status = stub->WaitCall(&context, wait, &call);
+    EXPECT_TRUE(status.ok()) << status.error_message();
     return call;
   };
   // Once the probes know the instance is down (within a few health checks).
@@ -635,6 +644,12 @@ TEST(AsyncRestart, ACallWaitingForAnInstanceStaysParkedAcrossARestart) {
   sidecar.Kill();
   ASSERT_TRUE(sidecar.Restart().ok());
   stub = v1::Sidecar::NewStub(sidecar.Channel());
+  ASSERT_TRUE(testing::WaitUntil([&] {  // past the connection the kill broke
+    v1::GetCallRequest get;
+    get.set_cid(accepted.cid());
+    grpc::ClientContext get_context;
+    return stub->GetCall(&get_context, get, &call).ok();
+  }));
   call = state_after(accepted.cid(), 1500);
   EXPECT_EQ(call.state(), v1::CALL_STATE_ACCEPTED) << call.DebugString();
   EXPECT_EQ(call.attempts(), 0u);
