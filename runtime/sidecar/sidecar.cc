@@ -160,9 +160,17 @@ void Sidecar::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   if (server_ != nullptr) {
+    // The drain, on the real clock as gRPC's is: first the server keeps answering, so that health
+    // checks read NOT_SERVING (not UNAVAILABLE) and new synchronous calls are refused with a
+    // reason, while the calls in flight finish; then gRPC's shutdown cancels what is left at the
+    // end of the grace period.
     server_->GetHealthCheckService()->SetServingStatus(false);
-    // gRPC's drain runs on the real clock.
-    server_->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+    sync_calls_.StartDraining();
+    const absl::Time until = absl::Now() + grace;
+    while (sync_calls_.in_flight() > 0 && absl::Now() < until) {
+      absl::SleepFor(absl::Milliseconds(10));
+    }
+    server_->Shutdown(absl::ToChronoTime(until));
   }
   // Calls still pending stay in the store and resume at the next start.
   runner_.Stop();

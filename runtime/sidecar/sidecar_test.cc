@@ -141,7 +141,8 @@ TEST_F(SidecarTest, WaitCallTimesOutOnTheSidecarsClock) {
   grpc::ClientContext context;
   v1::WaitCallRequest request;
   request.set_cid(cid);
-  request.mutable_timeout()->set_seconds(30);
+  // Shorter than the attempt timeout (30 s by default), so that the attempt is still running.
+  request.mutable_timeout()->set_seconds(20);
   v1::Call call;
   grpc::Status status;
   absl::Notification answered;
@@ -150,7 +151,7 @@ TEST_F(SidecarTest, WaitCallTimesOutOnTheSidecarsClock) {
     answered.Notify();
   });
   // The wait ends when the fake clock says so, with the state as it is then.
-  const absl::Time timeout = clock_.Now() + absl::Seconds(30);
+  const absl::Time timeout = clock_.Now() + absl::Seconds(20);
   ASSERT_TRUE(clock_.AwaitTimerAt(timeout));
   clock_.AdvanceTo(timeout - absl::Milliseconds(1));
   ASSERT_TRUE(sidecar_->sidecar().runner().AwaitIdle());

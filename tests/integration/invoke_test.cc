@@ -317,6 +317,25 @@ TEST(InvokeLifecycle, SigtermDrainsInFlightCallsThenExitsZero) {
   });
   while (greeter.started_calls() == 0) absl::SleepFor(absl::Milliseconds(5));
   sidecar->process().Signal(SIGTERM);
+  // While the call drains, health checks read NOT_SERVING and new calls are refused with a reason.
+  auto health = grpc::health::v1::Health::NewStub(sidecar->Channel());
+  EXPECT_TRUE(testing::WaitUntil([&] {
+    grpc::health::v1::HealthCheckResponse answer;
+    grpc::ClientContext context;
+    return health->Check(&context, {}, &answer).ok() &&
+           answer.status() == grpc::health::v1::HealthCheckResponse::NOT_SERVING;
+  }));
+  {
+    v1::InvokeRequest invoke;
+    invoke.set_service("greeter");
+    invoke.set_method(kSayHello);
+    invoke.set_payload(Hello("late").SerializeAsString());
+    grpc::ClientContext context;
+    v1::InvokeResponse refused;
+    grpc::Status late = stub->Invoke(&context, invoke, &refused);
+    EXPECT_EQ(late.error_code(), grpc::StatusCode::UNAVAILABLE);
+    EXPECT_TRUE(absl::StrContains(late.error_message(), "shutting down")) << late.error_message();
+  }
   caller.join();
   EXPECT_TRUE(status.ok()) << status.error_message();
   HelloReply reply;

@@ -40,6 +40,10 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
 }  // namespace
 
 absl::Status SyncCalls::Admit() {
+  if (draining_.load()) {
+    return absl::UnavailableError(
+        "callmeshd is shutting down (draining the calls in flight); call another instance");
+  }
   if (in_flight_.fetch_add(1, std::memory_order_relaxed) >= max_in_flight_) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
     return absl::ResourceExhaustedError(

@@ -41,8 +41,13 @@ class SyncCalls {
   explicit SyncCalls(uint32_t max_in_flight) : max_in_flight_(max_in_flight) {}
 
   // Admits one call, which must later be ended with Finish; or RESOURCE_EXHAUSTED naming the
-  // limit (count the refusal with Count(false)).
+  // limit, or UNAVAILABLE once draining (count the refusal with Count(false)).
   absl::Status Admit();
+  // From now on Admit refuses with UNAVAILABLE: the sidecar is shutting down and lets the calls
+  // in flight finish.
+  void StartDraining() { draining_.store(true); }
+  // Calls admitted and not finished yet.
+  uint32_t in_flight() const { return in_flight_.load(std::memory_order_relaxed); }
   // Ends an admitted call and counts its outcome.
   void Finish(bool success) {
     in_flight_.fetch_sub(1, std::memory_order_relaxed);
@@ -57,6 +62,7 @@ class SyncCalls {
  private:
   const uint32_t max_in_flight_;
   std::atomic<uint32_t> in_flight_{0};
+  std::atomic<bool> draining_{false};
   std::atomic<uint64_t> ok_{0};
   std::atomic<uint64_t> failed_{0};
 };
