@@ -20,17 +20,18 @@
 #include "runtime/common/cid.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/sidecar/calls/call_states.h"
 #include "runtime/sidecar/journal/journal_keys.h"
 #include "runtime/sidecar/journal/journal_records.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
 
-bool IsTerminalState(v1::CallState state) { return journal_records::IsTerminal(state); }
 namespace keys = journal_keys;
+using calls::DeliveryName;
+using calls::IsTerminal;
+using calls::StateName;
 using journal_records::BadRecord;
-using journal_records::DeliveryName;
-using journal_records::IsTerminal;
 using journal_records::NoSuchCall;
 using journal_records::ParseCall;
 using journal_records::ParseDeadLetter;
@@ -39,7 +40,6 @@ using journal_records::ReadCall;
 using journal_records::ReadError;
 using journal_records::ScanUnfinished;
 using journal_records::ScopedSnapshot;
-using journal_records::StateName;
 using journal_records::ToSlice;
 namespace {
 

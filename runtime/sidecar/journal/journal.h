@@ -100,9 +100,6 @@ struct JournalOptions {
   rocksdb::Env* env = nullptr;
 };
 
-// SUCCEEDED, FAILED, CANCELLED or EXPIRED: an outcome, never changed once journaled.
-bool IsTerminalState(v1::CallState state);
-
 // dir = config.data_dir(), sync unless config.journal().durability() == NONE.
 JournalOptions JournalOptionsFromConfig(const v1::SidecarConfig& config);
 

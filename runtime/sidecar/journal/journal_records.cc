@@ -7,23 +7,6 @@
 namespace callmesh::sidecar::journal_records {
 namespace keys = journal_keys;
 
-bool IsTerminal(v1::CallState state) {
-  return state == v1::CALL_STATE_SUCCEEDED || state == v1::CALL_STATE_FAILED ||
-         state == v1::CALL_STATE_CANCELLED || state == v1::CALL_STATE_EXPIRED;
-}
-
-std::string StateName(v1::CallState state) {
-  absl::string_view name = v1::CallState_Name(state);
-  absl::ConsumePrefix(&name, "CALL_STATE_");
-  return name.empty() ? absl::StrCat(static_cast<int>(state)) : std::string(name);
-}
-
-std::string DeliveryName(v1::DeliveryState state) {
-  absl::string_view name = v1::DeliveryState_Name(state);
-  absl::ConsumePrefix(&name, "DELIVERY_STATE_");
-  return name.empty() ? absl::StrCat(static_cast<int>(state)) : std::string(name);
-}
-
 absl::Status NoSuchCall(absl::string_view cid) {
   return absl::NotFoundError(absl::StrCat("no call with CID ", keys::Printable(cid)));
 }

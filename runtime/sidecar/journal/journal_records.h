@@ -24,12 +24,6 @@
 
 namespace callmesh::sidecar::journal_records {
 
-// SUCCEEDED, FAILED, CANCELLED or EXPIRED.
-bool IsTerminal(v1::CallState state);
-// "RUNNING", "DEAD_LETTERED": enum value names without their prefix, for messages.
-std::string StateName(v1::CallState state);
-std::string DeliveryName(v1::DeliveryState state);
-
 // Debian's Abseil has its own string_view, which RocksDB's Slice does not take.
 inline rocksdb::Slice ToSlice(absl::string_view s) { return rocksdb::Slice(s.data(), s.size()); }
 

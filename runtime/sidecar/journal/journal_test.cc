@@ -28,6 +28,7 @@
 #include "runtime/common/proto_time.h"
 #include "runtime/sidecar/journal/fault_injection_file_system.h"
 #include "runtime/sidecar/journal/journal_keys.h"
+#include "runtime/sidecar/store/test_envelope.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -80,17 +81,7 @@ class JournalTest : public ::testing::Test {
 
   v1::CallEnvelope Envelope(const std::string& service = "greeter",
                             const std::string& source = "app", const std::string& key = "") {
-    v1::CallEnvelope envelope;
-    envelope.set_cid(cids_.Next());
-    envelope.set_kind(v1::CALL_KIND_INVOKE_ASYNC);
-    envelope.set_service(service);
-    envelope.set_method("helloworld.Greeter/SayHello");
-    envelope.set_payload(absl::StrCat("payload of ", envelope.cid()));
-    envelope.set_source(source);
-    envelope.set_idempotency_key(key);
-    (*envelope.mutable_headers())["x-tenant"] = "blue";
-    *envelope.mutable_accepted_at() = ToProtoTimestamp(Now());
-    return envelope;
+    return TestEnvelope(cids_.Next(), Now(), service, source, key);
   }
 
   // Accepts a new call and returns its CID.

@@ -12,6 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "runtime/common/proto_time.h"
+#include "runtime/sidecar/store/test_envelope.h"
 
 namespace callmesh::sidecar {
 
@@ -57,17 +58,7 @@ void CallStoreConformance::Advance(absl::Duration d) {
 
 v1::CallEnvelope CallStoreConformance::Envelope(const std::string& service,
                                                 const std::string& source, const std::string& key) {
-  v1::CallEnvelope envelope;
-  envelope.set_cid(cids_.Next());
-  envelope.set_kind(v1::CALL_KIND_INVOKE_ASYNC);
-  envelope.set_service(service);
-  envelope.set_method("helloworld.Greeter/SayHello");
-  envelope.set_payload(absl::StrCat("payload of ", envelope.cid()));
-  envelope.set_source(source);
-  envelope.set_idempotency_key(key);
-  (*envelope.mutable_headers())["x-tenant"] = "blue";
-  *envelope.mutable_accepted_at() = ToProtoTimestamp(Now());
-  return envelope;
+  return TestEnvelope(cids_.Next(), Now(), service, source, key);
 }
 
 std::string CallStoreConformance::Accept(const std::string& service, const std::string& source,
