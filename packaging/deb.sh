@@ -89,7 +89,9 @@ if [ "$lintian" = 1 ]; then
     if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends lintian
   fi
-  # Fails on errors and warnings; info tags and the overridden (explained) tags are shown.
-  lintian --info --show-overrides --fail-on error,warning "$deb"
-  echo "lintian: no errors or warnings"
+  # Fails on errors and warnings (--show-overrides would count the overridden ones as well, so
+  # the overridden tags, each explained in packaging/deb/lintian-overrides, are listed after).
+  lintian --info --fail-on error,warning "$deb"
+  echo "lintian: no errors or warnings; overridden, with the reason in packaging/deb/lintian-overrides:"
+  lintian --show-overrides "$deb" 2> /dev/null | grep '^O:' || true
 fi
