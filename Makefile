@@ -40,7 +40,7 @@ format:
 
 clean:
 	$(BAZEL) clean
-	rm -rf .cache/consumer dist
+	chmod -R u+w .cache/consumer 2>/dev/null; rm -rf .cache/consumer dist
 
 # Installation (packaging/install.sh says what goes where). Built with -c opt unless
 # INSTALL_BAZEL_FLAGS says otherwise (the consumer tests install the fastbuild binaries that

@@ -5,16 +5,18 @@
 # copyright file instead of LICENSE), stripped, with the dependencies on Debian's runtime
 # libraries computed by dpkg-shlibdeps. Then runs lintian on it; lintian-overrides explains each
 # tag that is expected (packaging/deb/lintian-overrides).
-# Usage: deb.sh --bazel-bin DIR --out DIR [--no-lintian]
+# Usage: deb.sh --bazel-bin DIR --out DIR [--no-lintian] [--fast]
+#   --fast: gzip -1 instead of xz (for tests; the files are the same)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bazel_bin="" out="" lintian=1
+bazel_bin="" out="" lintian=1 compression=(-Zxz)
 while [ $# -gt 0 ]; do
   case "$1" in
     --bazel-bin) bazel_bin=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --no-lintian) lintian=0; shift ;;
+    --fast) compression=(-Zgzip -z1); shift ;;
     *) echo "deb.sh: unknown argument '$1'" >&2; exit 2 ;;
   esac
 done
@@ -78,7 +80,7 @@ find "$root" -type d -exec chmod 0755 {} +
 
 mkdir -p "$out"
 deb="$out/callmesh_${version}_${arch}.deb"
-dpkg-deb --root-owner-group -Zxz --build "$root" "$deb" > /dev/null
+dpkg-deb --root-owner-group "${compression[@]}" --build "$root" "$deb" > /dev/null
 echo "built $deb ($(du -h "$deb" | cut -f1), installs ${installed_size} KiB)"
 echo "Depends: $depends"
 
