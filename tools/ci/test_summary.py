@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Counts test cases (not Bazel targets) in the JUnit XML that `bazel test` leaves in bazel-testlogs.
 
-Usage: test_summary.py TESTLOGS_DIR TARGET...
+Usage: test_summary.py [--junit FILE]... TESTLOGS_DIR TARGET...
 Prints the failed cases, then one closing line "N passed, N failed". A target without XML (it did
-not build or was not run) counts as one failed case.
+not build or was not run) counts as one failed case. Each --junit FILE is one more JUnit XML file
+of tests run outside Bazel (the consumer tests, tests/consumer/run.sh), counted the same way; a
+missing or unreadable file counts as one failed case.
 """
 import os
 import sys
@@ -16,11 +18,17 @@ def xml_path(testlogs, target):
 
 
 def main(argv):
-    testlogs, targets = argv[1], argv[2:]
+    args = argv[1:]
+    extra = []
+    while len(args) >= 2 and args[0] == "--junit":
+        extra.append(args[1])
+        args = args[2:]
+    testlogs, targets = args[0], args[1:]
     passed = failed = 0
     failures = []
-    for target in targets:
-        path = xml_path(testlogs, target)
+    sources = [(target, xml_path(testlogs, target)) for target in targets]
+    sources += [(path, path) for path in extra]
+    for target, path in sources:
         try:
             root = ET.parse(path).getroot()
         except (OSError, ET.ParseError) as error:
