@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Fills the images' build context, deploy/.build/ (not in git), from an optimized Bazel build on
+# this host:
+#   install/            what `make install` installs (DESTDIR tree, PREFIX=/usr/local)
+#   examples/           the example services and clients of services/
+#   callmeshd.packages  the Debian runtime packages each image needs: the packages owning the
+#   examples.packages   shared libraries the binaries load here (ldd + dpkg -S), so the list
+#                       follows the build instead of being kept by hand
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_DIR"
+
+BAZEL=${BAZEL:-bazel}
+CONTEXT="$DEPLOY_DIR/.build"
+EXAMPLES=(services/greeter:greeter_server services/greeter:greeter_client
+  services/greeter:async_client services/hello_world:hello_server services/hello_world:world_server
+  services/hello_world:hello_client services/fib:fib_server services/fib:fib_client
+  services/callbacks:worker_server services/callbacks:callbacks_client
+  services/long_job:reports_server services/long_job:report_client)
+
+# The Debian packages that own the shared libraries `binary...` load on this host.
+runtime_packages() {
+  local libraries=() candidates=() library owners
+  mapfile -t libraries < <(ldd "$@" | awk '/=> \// {print $3}' | sort -u)
+  # With merged /usr, ldd may name /lib/... where dpkg recorded /usr/lib/... or the reverse.
+  for library in "${libraries[@]}"; do
+    candidates+=("/usr${library#/usr}" "${library#/usr}")
+  done
+  owners=$(dpkg -S "${candidates[@]}" 2> /dev/null || true)
+  for library in "${libraries[@]}"; do
+    grep -q ": \(/usr\)\?${library#/usr}\$" <<< "$owners" ||
+      die "no Debian package owns $library (needed by $*)"
+  done
+  # "libc6:amd64: /lib/x86_64-linux-gnu/libc.so.6" -> libc6
+  sed -e 's/: \/.*//' -e 's/, /\n/g' <<< "$owners" | sed 's/:.*//' | sort -u
+}
+
+targets=(//:callmeshd //:callmesh "${EXAMPLES[@]/#/\/\/}")
+$BAZEL build -c opt "${targets[@]}"
+bin=$($BAZEL info -c opt bazel-bin 2>/dev/null)
+
+rm -rf "$CONTEXT"
+mkdir -p "$CONTEXT/install" "$CONTEXT/examples"
+# TODO(install): `make install DESTDIR="$CONTEXT/install" PREFIX=/usr/local` once it lands.
+install -D -m 0755 "$bin/runtime/sidecar/callmeshd" "$CONTEXT/install/usr/local/bin/callmeshd"
+install -D -m 0755 "$bin/cli/callmesh" "$CONTEXT/install/usr/local/bin/callmesh"
+install -D -m 0644 cli/completion/callmesh.bash \
+  "$CONTEXT/install/usr/local/share/bash-completion/completions/callmesh"
+for target in "${EXAMPLES[@]}"; do
+  install -m 0755 "$bin/${target%%:*}/${target##*:}" "$CONTEXT/examples/"
+done
+
+runtime_packages "$CONTEXT"/install/usr/local/bin/* > "$CONTEXT/callmeshd.packages"
+runtime_packages "$CONTEXT"/examples/* "$CONTEXT/install/usr/local/bin/callmesh" \
+  > "$CONTEXT/examples.packages"
+echo "stage: $CONTEXT ($(du -sh "$CONTEXT" | cut -f1)); runtime packages:" \
+  "callmeshd $(wc -l < "$CONTEXT/callmeshd.packages"), examples $(wc -l < "$CONTEXT/examples.packages")"
