@@ -3,6 +3,7 @@
 # this host:
 #   install/            what `make install` installs (DESTDIR tree, PREFIX=/usr/local)
 #   examples/           the example services and clients of services/
+#   rootfs.sh           assembles the runtime images' file system (deploy/rootfs.sh)
 #   callmeshd.packages  the Debian runtime packages each image needs: the packages owning the
 #   examples.packages   shared libraries the binaries load here (ldd + dpkg -S), so the list
 #                       follows the build instead of being kept by hand
@@ -46,6 +47,7 @@ install -D -m 0755 "$bin/runtime/sidecar/callmeshd" "$CONTEXT/install/usr/local/
 install -D -m 0755 "$bin/cli/callmesh" "$CONTEXT/install/usr/local/bin/callmesh"
 install -D -m 0644 cli/completion/callmesh.bash \
   "$CONTEXT/install/usr/local/share/bash-completion/completions/callmesh"
+install -m 0755 "$DEPLOY_DIR/rootfs.sh" "$CONTEXT/"
 for target in "${EXAMPLES[@]}"; do
   install -m 0755 "$bin/${target%%:*}/${target##*:}" "$CONTEXT/examples/"
 done
