@@ -3,8 +3,8 @@
 BAZEL ?= bazel
 BAZEL_FLAGS ?=
 
-.PHONY: deps build test demo bench format clean images pod-demo compose-demo kube-demo deploy-test \
-	test-summary
+.PHONY: deps build test demo bench format clean install uninstall images pod-demo compose-demo \
+	kube-demo deploy-test test-summary
 
 deps:
 	@./tools/ci/install_deps.sh
@@ -62,3 +62,23 @@ format:
 
 clean:
 	$(BAZEL) clean
+
+# Installation (packaging/install.sh says what goes where). Built with -c opt unless
+# INSTALL_BAZEL_FLAGS says otherwise (the consumer tests install the fastbuild binaries that
+# `bazel test` already built). `make uninstall` with the same PREFIX/DESTDIR removes exactly
+# what was installed (the manifest in $(PREFIX)/share/callmesh/).
+PREFIX ?= /usr/local
+DESTDIR ?=
+LIBDIR ?= $(PREFIX)/lib
+SYSCONFDIR ?=
+SYSTEMDUNITDIR ?=
+INSTALL_BAZEL_FLAGS ?= -c opt
+
+install: deps
+	$(BAZEL) build $(BAZEL_FLAGS) $(INSTALL_BAZEL_FLAGS) //packaging:install_inputs
+	@./packaging/install.sh --bazel-bin "$$($(BAZEL) info $(BAZEL_FLAGS) $(INSTALL_BAZEL_FLAGS) bazel-bin)" \
+	  --prefix "$(PREFIX)" --destdir "$(DESTDIR)" --libdir "$(LIBDIR)" \
+	  $(if $(SYSCONFDIR),--sysconfdir "$(SYSCONFDIR)") $(if $(SYSTEMDUNITDIR),--systemdunitdir "$(SYSTEMDUNITDIR)")
+
+uninstall:
+	@./packaging/uninstall.sh --prefix "$(PREFIX)" --destdir "$(DESTDIR)"

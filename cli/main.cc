@@ -7,9 +7,14 @@
 #include <vector>
 
 #include "cli/commands/commands.h"
+#include "runtime/common/version.h"
 
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.size() == 1 && args[0] == "--version") {
+    std::cout << callmesh::VersionLine("callmesh") << "\n";
+    return 0;
+  }
   callmesh::cli::CliIo io{
       .in = &std::cin,
       .out = &std::cout,

@@ -52,6 +52,7 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/sdk/callback_router.h"
 #include "runtime/sdk/context.h"
+#include "runtime/sdk/sidecar_address.h"
 
 namespace callmesh {
 
@@ -59,8 +60,8 @@ namespace callmesh {
 using Cid = std::string;
 
 struct MeshOptions {
-  // Address of the local sidecar.
-  std::string sidecar = "127.0.0.1:4770";
+  // Address of the local sidecar: $CALLMESH_SIDECAR, else 127.0.0.1:4770 (sidecar_address.h).
+  std::string sidecar = DefaultSidecarAddress();
   // Mesh name of this application: sent as the source of every call, selects the completions the
   // stream carries, and names the convention callback `<source>-async-callback`. Required (a
   // ServiceHost that calls out uses its own name here).

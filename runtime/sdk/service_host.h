@@ -35,6 +35,7 @@
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/sdk/callback_router.h"
+#include "runtime/sdk/sidecar_address.h"
 
 namespace callmesh {
 
@@ -43,8 +44,9 @@ struct ServiceHostOptions {
   std::string name;
   // Where to listen; port 0 picks a free port. Loopback by default.
   std::string listen = "127.0.0.1:0";
-  // Address of the local sidecar; empty = do not register (a plain gRPC server).
-  std::string sidecar = "127.0.0.1:4770";
+  // Address of the local sidecar: $CALLMESH_SIDECAR, else 127.0.0.1:4770 (sidecar_address.h);
+  // empty = do not register (a plain gRPC server).
+  std::string sidecar = DefaultSidecarAddress();
   // How long Start waits for the sidecar to accept the registration.
   absl::Duration register_timeout = absl::Seconds(10);
   // How often the registration is repeated, so the service is known again soon after its

@@ -19,11 +19,13 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/common/cid.h"
 #include "runtime/common/flags.h"
+#include "runtime/common/version.h"
 #include "runtime/sidecar/config/config_loader.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
@@ -282,6 +284,9 @@ int main(int argc, char** argv) {
       "gRPC method carrying the metadata 'callmesh-target: <service>'. SIGTERM drains and exits "
       "0;\n"
       "bad configuration exits 2. Flags may be written --data-dir or --data_dir.");
+  absl::FlagsUsageConfig usage_config;
+  usage_config.version_string = [] { return callmesh::VersionLine("callmeshd") + "\n"; };
+  absl::SetFlagsUsageConfig(usage_config);
   std::vector<std::string> storage;
   std::vector<char*> args = callmesh::DashedFlagsToUnderscores(argc, argv, &storage);
   absl::ParseCommandLine(static_cast<int>(args.size()), args.data());

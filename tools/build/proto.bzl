@@ -14,7 +14,22 @@ import "callmesh/v1/call.proto"). Generated headers are included by the same pat
 `.grpc.pb.h`. `deps` are other `callmesh_proto_library` targets; their .proto files are made
 visible to protoc through `<name>_srcs` filegroups. Well-known types (google/protobuf/*.proto)
 come from /usr/include.
+
+Works in callmesh and from another repository that has callmesh as an external repository
+(`load("@callmesh//tools/build:proto.bzl", ...)` after `callmesh_dependencies()`, see deps.bzl):
+callmesh's own targets are named with `Label(...)`, so they resolve to callmesh wherever the macro
+is called, and paths are taken relative to the root of the repository the calling package is in.
 """
+
+# What the generated code links, named relative to callmesh wherever the macro is used.
+_PLUGIN = Label("//tools/protoc-gen-callmesh")
+_GRPC = Label("@system//:grpc++")
+_CALLMESH_DEPS = [
+    Label("//runtime/sdk:callback_router"),
+    Label("//runtime/sdk:mesh"),
+    Label("@system//:absl"),
+    Label("@system//:spdlog"),
+]
 
 def callmesh_proto_library(name, srcs, deps = [], proto_root = "", grpc = True, visibility = None):
     _proto_library(name, srcs, deps, proto_root, grpc, False, [], visibility, None)
@@ -35,7 +50,7 @@ def callmesh_service_library(
         )
         # #include "services/fib/fib.callmesh.h": fib::v1::FibClient, fib::v1::FibCallbacks
 
-    Runs the `protoc-gen-callmesh` plugin that Bazel builds from //tools/protoc-gen-callmesh next
+    Runs the `protoc-gen-callmesh` plugin that Bazel builds from @callmesh//tools/protoc-gen-callmesh next
     to protoc's C++ and gRPC generators. `plugin_options` are passed to the plugin (e.g.
     ["skip_streaming"]). `deps` are other `callmesh_proto_library` or `callmesh_service_library`
     targets. The library links the callmesh SDK (Mesh, CallbackRouter).
@@ -44,6 +59,10 @@ def callmesh_service_library(
 
 def _proto_library(name, srcs, deps, proto_root, grpc, callmesh, plugin_options, visibility, testonly):
     package = native.package_name()
+
+    # "" in the main repository, "external/<name>" for a package of an external repository.
+    repository = native.repository_name().lstrip("@")
+    repository_root = ("external/" + repository) if repository else ""
     if proto_root and not (package + "/").startswith(proto_root + "/"):
         fail("proto_root %r must contain the package %r" % (proto_root, package))
     rel_package = package[len(proto_root):].lstrip("/") if proto_root else package
@@ -64,8 +83,8 @@ def _proto_library(name, srcs, deps, proto_root, grpc, callmesh, plugin_options,
             outs_h.append(base + ".callmesh.h")
             outs_cc.append(base + ".callmesh.cc")
 
-    out_root = "$(GENDIR)/" + proto_root if proto_root else "$(GENDIR)"
-    include = proto_root if proto_root else "."
+    include = "/".join([part for part in [repository_root, proto_root] if part]) or "."
+    out_root = "$(GENDIR)" if include == "." else "$(GENDIR)/" + include
     cmd = "mkdir -p %s && /usr/bin/protoc -I%s -I$(GENDIR)/%s --cpp_out=%s " % (
         out_root,
         include,
@@ -76,8 +95,8 @@ def _proto_library(name, srcs, deps, proto_root, grpc, callmesh, plugin_options,
         cmd += "--grpc_out=%s --plugin=protoc-gen-grpc=/usr/bin/grpc_cpp_plugin " % out_root
     tools = []
     if callmesh:
-        plugin = "//tools/protoc-gen-callmesh"
-        tools = [plugin]
+        plugin = str(_PLUGIN)
+        tools = [_PLUGIN]
         cmd += "--plugin=protoc-gen-callmesh=$(location %s) --callmesh_out=%s%s " % (
             plugin,
             ",".join(plugin_options) + ":" if plugin_options else "",
@@ -105,12 +124,7 @@ def _proto_library(name, srcs, deps, proto_root, grpc, callmesh, plugin_options,
         srcs = outs_cc,
         hdrs = outs_h,
         strip_include_prefix = ("/" + proto_root) if proto_root else None,
-        deps = deps + ["@system//:grpc++"] + ([
-            "//runtime/sdk:callback_router",
-            "//runtime/sdk:mesh",
-            "@system//:absl",
-            "@system//:spdlog",
-        ] if callmesh else []),
+        deps = deps + [_GRPC] + (_CALLMESH_DEPS if callmesh else []),
         visibility = visibility,
         testonly = testonly,
     )
