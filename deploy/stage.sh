@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fills the images' build context, deploy/.build/ (not in git), from an optimized Bazel build on
-# this host:
+# Fills the images' build context, deploy/.build/ (not in git), from a Bazel build on this host
+# (-c opt, as `make install` builds; INSTALL_BAZEL_FLAGS= takes the fastbuild outputs that
+# `make test` already has, which is what `make deploy-test` does to save CI a second compile):
 #   install/            what `make install` installs (DESTDIR tree, PREFIX=/usr/local)
 #   examples/           the example services and clients of services/
 #   rootfs.sh           assembles the runtime images' file system (deploy/rootfs.sh)
@@ -12,6 +13,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_DIR"
 
 BAZEL=${BAZEL:-bazel}
+INSTALL_BAZEL_FLAGS=${INSTALL_BAZEL_FLAGS--c opt}
 CONTEXT="$DEPLOY_DIR/.build"
 EXAMPLES=(services/greeter:greeter_server services/greeter:greeter_client
   services/greeter:async_client services/hello_world:hello_server services/hello_world:world_server
@@ -36,23 +38,20 @@ runtime_packages() {
   sed -e 's/: \/.*//' -e 's/, /\n/g' <<< "$owners" | sed 's/:.*//' | sort -u
 }
 
-targets=(//:callmeshd //:callmesh "${EXAMPLES[@]/#/\/\/}")
-$BAZEL build -c opt "${targets[@]}"
-bin=$($BAZEL info -c opt bazel-bin 2>/dev/null)
-
 rm -rf "$CONTEXT"
 mkdir -p "$CONTEXT/install" "$CONTEXT/examples"
-# TODO(install): `make install DESTDIR="$CONTEXT/install" PREFIX=/usr/local` once it lands.
-install -D -m 0755 "$bin/runtime/sidecar/callmeshd" "$CONTEXT/install/usr/local/bin/callmeshd"
-install -D -m 0755 "$bin/cli/callmesh" "$CONTEXT/install/usr/local/bin/callmesh"
-install -D -m 0644 cli/completion/callmesh.bash \
-  "$CONTEXT/install/usr/local/share/bash-completion/completions/callmesh"
+make --no-print-directory install DESTDIR="$CONTEXT/install" PREFIX=/usr/local \
+  INSTALL_BAZEL_FLAGS="$INSTALL_BAZEL_FLAGS"
+# shellcheck disable=SC2086 # the flags are words
+$BAZEL build $INSTALL_BAZEL_FLAGS "${EXAMPLES[@]/#/\/\/}"
+# shellcheck disable=SC2086
+bin=$($BAZEL info $INSTALL_BAZEL_FLAGS bazel-bin 2>/dev/null)
 install -m 0755 "$DEPLOY_DIR/rootfs.sh" "$CONTEXT/"
 for target in "${EXAMPLES[@]}"; do
   install -m 0755 "$bin/${target%%:*}/${target##*:}" "$CONTEXT/examples/"
 done
 
-runtime_packages "$CONTEXT"/install/usr/local/bin/* > "$CONTEXT/callmeshd.packages"
+runtime_packages "$CONTEXT"/install/usr/local/bin/{callmeshd,callmesh} > "$CONTEXT/callmeshd.packages"
 runtime_packages "$CONTEXT"/examples/* "$CONTEXT/install/usr/local/bin/callmesh" \
   > "$CONTEXT/examples.packages"
 echo "stage: $CONTEXT ($(du -sh "$CONTEXT" | cut -f1)); runtime packages:" \

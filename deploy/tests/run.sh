@@ -13,6 +13,10 @@
 set -uo pipefail
 source "$(dirname "$0")/../lib.sh"
 export RESULTS_DIR=${RESULTS_DIR:-$REPO_DIR/bazel-deploy-testlogs}
+# The images are built from the fastbuild binaries `make test` has already built, not with a second,
+# optimized compile (-c opt, as `make images` does): CI time. `make images` afterwards brings the
+# optimized images back under the same tags.
+export INSTALL_BAZEL_FLAGS=${INSTALL_BAZEL_FLAGS-}
 rm -rf "$RESULTS_DIR"
 mkdir -p "$RESULTS_DIR"
 
