@@ -25,7 +25,10 @@ cleanup
 
 # podman without systemd (as on our VMs) cannot schedule an image's health check and says so on
 # every start and stop; `podman healthcheck run` below runs it on demand instead.
-quiet_podman() { podman "$@" 2>&1 | grep -v 'unable to get systemd connection' || true; }
+# Also drops the container names that kill/start/stop echo.
+quiet_podman() {
+  podman "$@" 2>&1 | grep -v -e 'unable to get systemd connection' -e "^$POD-[a-z]*\$" || true
+}
 # run_in_pod ARGS...: a one-off container of the examples image in the pod.
 run_in_pod() { podman run --rm --pod "$POD" "$EXAMPLES_IMAGE" "$@"; }
 show() {  # show CMD...: prints the command as typed, then runs it
@@ -91,10 +94,10 @@ echo "accepted cid=$cid (the greeter takes 3 s)"
 wait_for "the call to start" bash -c \
   "podman exec $SIDECAR callmesh calls get $cid -o table | grep -q RUNNING"
 show podman exec "$SIDECAR" callmesh calls get "$cid" -o table
-show quiet_podman kill --signal KILL "$SIDECAR" > /dev/null
+show quiet_podman kill --signal KILL "$SIDECAR"
 podman wait "$SIDECAR" > /dev/null || true
 echo "sidecar container: $(podman inspect --format '{{.State.Status}}, exit code {{.State.ExitCode}}' "$SIDECAR")"
-show quiet_podman start "$SIDECAR" > /dev/null
+show quiet_podman start "$SIDECAR"
 wait_for "callmeshd serving after the restart" sidecar_serving
 podman logs "$SIDECAR" 2>&1 | grep -E 'journal: opened|listening' | tail -n 2 | sed 's/^\[[0-9-]* [0-9:.]*\] //'
 wait_out=$(podman exec "$SIDECAR" callmesh calls wait "$cid" --timeout 60s -o table 2>&1 || true)
@@ -112,7 +115,7 @@ run_in_pod callmesh invoke greeter SayHello -d '{"name": "drain", "delayMs": 200
 client=$!
 wait_for "the in-flight call to reach the greeter" bash -c \
   "podman logs $GREETER 2>&1 | grep -q 'SayHello name=drain'"
-show quiet_podman stop --time 30 "$SIDECAR" > /dev/null
+show quiet_podman stop --time 30 "$SIDECAR"
 client_code=0
 wait "$client" || client_code=$?
 exit_code=$(podman inspect --format '{{.State.ExitCode}}' "$SIDECAR")
