@@ -3,8 +3,8 @@
 BAZEL ?= bazel
 BAZEL_FLAGS ?=
 
-.PHONY: deps build test demo bench format clean install uninstall images pod-demo compose-demo \
-	kube-demo deploy-test test-summary
+.PHONY: deps build test demo bench format clean install uninstall deb dist images pod-demo \
+	compose-demo kube-demo deploy-test test-summary
 
 deps:
 	@./tools/ci/install_deps.sh
@@ -12,18 +12,28 @@ deps:
 build: deps
 	$(BAZEL) build $(BAZEL_FLAGS) //...
 
-# Runs every test, then prints one closing line "N passed, N failed" counting test cases.
+# Runs every test, then the consumer tests (tests/consumer/run.sh: callmesh installed, packaged and
+# used from CMake, pkg-config and Bazel projects outside the main build), then prints one closing
+# line "N passed, N failed" counting test cases of both.
+CONSUMER_JUNIT = .cache/consumer/junit.xml
+
 test: deps
 	@status=0; $(BAZEL) test $(BAZEL_FLAGS) //... || status=$$?; \
+	rm -f $(CONSUMER_JUNIT); \
+	BAZEL="$(BAZEL)" MAKE="$(MAKE)" tests/consumer/run.sh --junit $(CONSUMER_JUNIT) || status=1; \
 	$(MAKE) --no-print-directory test-summary || status=1; \
 	exit $$status
 
-# The closing line over Bazel's test cases, plus the container checks of `make deploy-test` when
-# SUMMARY_FLAGS="--junit-dir bazel-deploy-testlogs" (.ci/run).
+# The closing line over Bazel's test cases and the consumer tests', plus with WITH_DEPLOY=1 the
+# container checks of `make deploy-test` (JUnit files in $(DEPLOY_JUNIT_DIR); .ci/run).
+DEPLOY_JUNIT_DIR = bazel-deploy-testlogs
 test-summary:
 	@targets=$$($(BAZEL) query 'tests(//...)' 2>/dev/null); \
-	python3 tools/ci/test_summary.py $(SUMMARY_FLAGS) "$$($(BAZEL) info bazel-testlogs 2>/dev/null)" \
-	  $$targets
+	junit="--junit $(CONSUMER_JUNIT)"; \
+	if [ -n "$(WITH_DEPLOY)" ]; then \
+	  for file in $(DEPLOY_JUNIT_DIR)/*.xml; do junit="$$junit --junit $$file"; done; \
+	fi; \
+	python3 tools/ci/test_summary.py $$junit "$$($(BAZEL) info bazel-testlogs 2>/dev/null)" $$targets
 
 # Container images (podman, buildah; see deploy/): callmeshd with the CLI, and the examples.
 images: deps
@@ -43,7 +53,7 @@ kube-demo: images
 	@./deploy/kube-demo.sh
 
 # The container tests (images, pod, compose, Kubernetes manifests); results as JUnit XML in
-# bazel-deploy-testlogs/, counted by `make test-summary SUMMARY_FLAGS=...`.
+# bazel-deploy-testlogs/, counted by `make test-summary WITH_DEPLOY=1`.
 deploy-test: deps
 	@./deploy/tests/run.sh
 
@@ -62,6 +72,7 @@ format:
 
 clean:
 	$(BAZEL) clean
+	chmod -R u+w .cache/consumer 2>/dev/null; rm -rf .cache/consumer dist
 
 # Installation (packaging/install.sh says what goes where). Built with -c opt unless
 # INSTALL_BAZEL_FLAGS says otherwise (the consumer tests install the fastbuild binaries that
@@ -82,3 +93,13 @@ install: deps
 
 uninstall:
 	@./packaging/uninstall.sh --prefix "$(PREFIX)" --destdir "$(DESTDIR)"
+
+# dist/callmesh_<version>_<arch>.deb: the files of `make install` with PREFIX=/usr, Debian's layout,
+# then lintian (installed with apt-get if missing); see packaging/deb.sh.
+deb: deps
+	$(BAZEL) build $(BAZEL_FLAGS) $(INSTALL_BAZEL_FLAGS) //packaging:install_inputs
+	@./packaging/deb.sh --bazel-bin "$$($(BAZEL) info $(BAZEL_FLAGS) $(INSTALL_BAZEL_FLAGS) bazel-bin)" --out dist
+
+# dist/callmesh-<version>.tar.gz: the tracked sources, buildable offline as the repository is.
+dist:
+	@./packaging/dist.sh --out dist

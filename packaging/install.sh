@@ -24,13 +24,15 @@
 # protoc-gen-callmesh is run with sdk_include_dir=callmesh for code built against an install.
 #
 # Usage: install.sh --bazel-bin DIR --prefix DIR [--destdir DIR] [--libdir DIR]
-#                   [--sysconfdir DIR] [--systemdunitdir DIR] [--docdir DIR]
+#                   [--sysconfdir DIR] [--systemdunitdir DIR] [--docdir DIR] [--no-manifest]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bazel_bin="" prefix="" destdir="" libdir="" sysconfdir="" systemdunitdir="" docdir=""
+write_manifest=1
 while [ $# -gt 0 ]; do
   case "$1" in
+    --no-manifest) write_manifest=0; shift; continue ;;  # a package manager tracks the files
     --bazel-bin) bazel_bin=$2 ;;
     --prefix) prefix=$2 ;;
     --destdir) destdir=$2 ;;
@@ -188,6 +190,10 @@ for doc in LICENSE CHANGELOG.md README.md; do
 done
 
 # The manifest (with itself), for uninstall.sh.
+if [ "$write_manifest" = 0 ]; then
+  echo "installed callmesh $version: ${#manifest[@]} files under ${destdir}$prefix"
+  exit 0
+fi
 manifest_path=$datadir/callmesh/install-manifest.txt
 manifest+=("$manifest_path")
 note_new_dirs "$(dirname "$manifest_path")"

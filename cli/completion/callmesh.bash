@@ -19,7 +19,7 @@ _callmesh() {
   local cur prev
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
-  local global_flags="--sidecar --output -o --protoset --connect-timeout --help -h"
+  local global_flags="--sidecar --output -o --protoset --connect-timeout --help -h --version"
 
   case "$prev" in
     --sidecar | --protoset | --connect-timeout | --timeout | --callback | --idempotency-key | \

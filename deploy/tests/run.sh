@@ -36,5 +36,7 @@ for script in images-test pod-demo compose-demo kube-demo; do
     status=1
   fi
 done
-python3 "$REPO_DIR/tools/ci/test_summary.py" --junit-dir "$RESULTS_DIR" "$RESULTS_DIR" || status=1
+junit=()
+for file in "$RESULTS_DIR"/*.xml; do junit+=(--junit "$file"); done
+python3 "$REPO_DIR/tools/ci/test_summary.py" "${junit[@]}" "$RESULTS_DIR" || status=1
 exit $status

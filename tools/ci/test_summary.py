@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Counts test cases (not Bazel targets) in the JUnit XML that `bazel test` leaves in bazel-testlogs.
 
-Usage: test_summary.py [--junit-dir DIR]... TESTLOGS_DIR TARGET...
+Usage: test_summary.py [--junit FILE]... TESTLOGS_DIR TARGET...
 Prints the failed cases, then one closing line "N passed, N failed". A target without XML (it did
-not build or was not run) counts as one failed case. Each --junit-dir adds the cases of every
-*.xml file in DIR (the container tests of `make deploy-test` write theirs there).
+not build or was not run) counts as one failed case. Each --junit FILE is one more JUnit XML file
+of tests run outside Bazel (the consumer tests, tests/consumer/run.sh), counted the same way; a
+missing or unreadable file counts as one failed case.
 """
 import os
 import sys
@@ -18,18 +19,16 @@ def xml_path(testlogs, target):
 
 def main(argv):
     args = argv[1:]
-    junit_dirs = []
-    while len(args) >= 2 and args[0] == "--junit-dir":
-        junit_dirs.append(args[1])
+    extra = []
+    while len(args) >= 2 and args[0] == "--junit":
+        extra.append(args[1])
         args = args[2:]
     testlogs, targets = args[0], args[1:]
-    results = [(target, xml_path(testlogs, target)) for target in targets]
-    for directory in junit_dirs:
-        results += [(name, os.path.join(directory, name))
-                    for name in sorted(os.listdir(directory)) if name.endswith(".xml")]
     passed = failed = 0
     failures = []
-    for target, path in results:
+    sources = [(target, xml_path(testlogs, target)) for target in targets]
+    sources += [(path, path) for path in extra]
+    for target, path in sources:
         try:
             root = ET.parse(path).getroot()
         except (OSError, ET.ParseError) as error:
