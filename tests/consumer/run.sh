@@ -10,7 +10,8 @@
 #   pkgconfig `make install PREFIX=<folder>` (no DESTDIR), then a program compiled and linked with
 #             `pkg-config --cflags --libs callmesh` alone.
 #   bazel     tests/consumer/bazel: callmesh as an external repository (the unpacked `make dist`
-#             tarball, so the tarball is proven complete), its own proto (example.inventory.v1)
+#             tarball, so the tarball is proven complete; the tree itself when run from an
+#             unpacked tarball), its own proto (example.inventory.v1)
 #             through callmesh_service_library(); the same three calls.
 #   deb       `packaging/deb.sh` (without lintian, gzip -1; `make deb` runs lintian) builds the .deb, which
 #             dpkg installs into a throw-away root; its callmesh --version runs; dpkg removes it.
@@ -86,8 +87,14 @@ case_install() {
     done
 }
 
+# need_install: the DESTDIR install of case_install, made now if a case runs on its own.
+need_install() {
+  [ -f "$installed/share/callmesh/install-manifest.txt" ] || case_install
+}
+
 case_cmake() {
   local build=$cache/cmake-build
+  need_install || return 1
   rm -rf "$build"
   cmake -S tests/consumer/cmake -B "$build" -DCMAKE_PREFIX_PATH="$installed" &&
     cmake --build "$build" -j 2 &&
@@ -124,15 +131,22 @@ PROGRAM
 }
 
 case_bazel() {
-  local source=$cache/dist output_base=$cache/bazel-output
-  rm -rf "$source"
-  mkdir -p "$source"
-  packaging/dist.sh --out "$cache" && tar -xzf "$cache/callmesh-$version.tar.gz" -C "$source" ||
-    return 1
+  local source=$cache/dist output_base=$cache/bazel-output callmesh=$repo
+  need_install || return 1
+  # In a git checkout, callmesh is the unpacked `make dist` tarball; in an unpacked tarball (no
+  # git to make another), the tree itself.
+  if git rev-parse --git-dir > /dev/null 2>&1; then
+    rm -rf "$source"
+    mkdir -p "$source"
+    packaging/dist.sh --out "$cache" && tar -xzf "$cache/callmesh-$version.tar.gz" -C "$source" ||
+      return 1
+    callmesh=$source/callmesh-$version
+  fi
+  echo "callmesh as an external repository: $callmesh"
   local status=0
   (cd tests/consumer/bazel &&
     "$BAZEL" --output_base="$output_base" build --symlink_prefix=/ \
-      --override_repository=callmesh="$source/callmesh-$version" //apps/inventory:inventory_demo) ||
+      --override_repository=callmesh="$callmesh" //apps/inventory:inventory_demo) ||
     status=1
   if [ $status = 0 ]; then
     start_sidecar &&
@@ -162,7 +176,7 @@ case_deb() {
 }
 
 case_uninstall() {
-  [ -f "$installed/share/callmesh/install-manifest.txt" ] || case_install || return 1
+  need_install || return 1
   "$MAKE" --no-print-directory uninstall PREFIX=$prefix DESTDIR="$destdir" || return 1
   local left
   left=$(find "$destdir" -mindepth 1)
