@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make kube-demo`: the Kubernetes manifests of deploy/kubernetes/ run by `podman kube play`, with
-# calls through them: the greeter Deployment answers a sync call, and in the hello-world
-# Deployment hello's call to world completes and reaches hello's OnGreet callback. Then every pod
+# calls through them: the greeter Deployment answers a sync call, in the hello-world Deployment
+# hello's call to world completes and reaches hello's OnGreet callback, and fib, worker and
+# reports (examples.yaml) each answer a call through their own sidecar. Then every pod
 # is stopped with SIGTERM (callmeshd drains and exits 0) and removed with its volumes.
 #
 # Podman 4.3 needs two adjustments, both printed when used: native sidecars become ordinary first
@@ -15,8 +16,9 @@ source "$(dirname "$0")/lib.sh"
 source "$DEPLOY_DIR/tests/junit.sh"
 
 KUBE_DIR=$DEPLOY_DIR/kubernetes
-MANIFESTS=("$KUBE_DIR/greeter.yaml" "$KUBE_DIR/hello-world.yaml")
-VOLUMES=(greeter-journal hello-world-journal callmeshd-config)
+MANIFESTS=("$KUBE_DIR/greeter.yaml" "$KUBE_DIR/hello-world.yaml" "$KUBE_DIR/examples.yaml")
+VOLUMES=(greeter-journal hello-world-journal fib-journal worker-journal reports-journal
+  callmeshd-config)
 PODMAN=(podman --runtime "$DEPLOY_DIR/runc-rlimits")
 played=$(mktemp --suffix=.yaml)
 
@@ -53,13 +55,16 @@ check() {
 step "podman kube play (Podman $(podman version --format '{{.Client.Version}}'))"
 "$KUBE_DIR/podman_compat.py" "${MANIFESTS[@]}" > "$played"
 echo "podman_compat.py: native sidecars (init containers with restartPolicy: Always) become the first container of their pod"
-printf '$ podman --runtime deploy/runc-rlimits kube play --network none --configmap kubernetes/callmeshd-config.yaml <greeter.yaml hello-world.yaml>\n'
+printf '$ podman --runtime deploy/runc-rlimits kube play --network none --configmap kubernetes/callmeshd-config.yaml <greeter.yaml hello-world.yaml examples.yaml>\n'
 quiet "${PODMAN[@]}" kube play --network none --configmap "$KUBE_DIR/callmeshd-config.yaml" \
   "$played" | grep -v -e '^[0-9a-f]\{64\}$' -e '^Pod:$' -e '^Containers:$' | sed '/^$/d'
 podman ps --filter label=app.kubernetes.io/part-of=callmesh --format '{{.Names}}\t{{.Status}}' |
   column -t -s $'\t'
 wait_for "greeter registered" registered greeter-pod-0 greeter
 wait_for "hello and world registered" registered hello-world-pod-0 hello world hello-async-callback
+for service in fib worker reports; do
+  wait_for "$service registered" registered "$service-pod-0" "$service"
+done
 
 step "the liveness probes became podman health checks (grpc.health.v1 through callmesh health)"
 for container in greeter-pod-0-callmeshd greeter-pod-0-greeter hello-world-pod-0-callmeshd; do
@@ -86,10 +91,25 @@ podman logs hello-world-pod-0-hello 2>&1 | grep -F "$world_cid" | sed 's/^\[[0-9
 check "kube: world's answer reaches hello's OnGreet under the call's CID" \
   bash -c "[ -n '$world_cid' ] && grep -q '^state  *SUCCEEDED' <<< '$state' && podman logs hello-world-pod-0-hello 2>&1 | grep -q 'OnGreet \[cid=$world_cid\]'"
 
+step "fib, worker and reports (examples.yaml), each through its own sidecar"
+examples_ok=true
+for call in 'fib Compute {"n": 30}' 'worker Work {"job": "kube"}' \
+  'reports Build {"title": "kube", "seconds": 1, "rows": 2}'; do
+  read -r service method json <<< "$call"
+  printf '$ callmesh invoke %s %s -d %s\n' "$service" "$method" "'$json'"
+  if ! podman exec "$service-pod-0-callmeshd" callmesh invoke "$service" "$method" -d "$json" \
+    --timeout 30s; then
+    examples_ok=false
+  fi
+done
+check "kube: fib, worker and reports answer through their sidecars" $examples_ok
+
 step "SIGTERM: podman pod stop (callmeshd drains, exits 0), then podman kube down"
-quiet podman pod stop --time 30 greeter-pod-0 hello-world-pod-0 > /dev/null
-codes=$(podman inspect --format '{{.Name}} exit code {{.State.ExitCode}}' greeter-pod-0-callmeshd \
-  greeter-pod-0-greeter hello-world-pod-0-callmeshd hello-world-pod-0-hello hello-world-pod-0-world)
+containers=$(podman ps -a --filter label=app.kubernetes.io/part-of=callmesh --format '{{.Names}}')
+quiet podman pod stop --time 30 greeter-pod-0 hello-world-pod-0 fib-pod-0 worker-pod-0 reports-pod-0 \
+  > /dev/null
+# shellcheck disable=SC2086 # one name per word
+codes=$(podman inspect --format '{{.Name}} exit code {{.State.ExitCode}}' $containers)
 echo "$codes"
 podman logs greeter-pod-0-callmeshd 2>&1 | grep -E 'received|stopped' | sed 's/^\[[0-9-]* [0-9:.]*\] //'
 check "kube: every container exits 0 on SIGTERM" bash -c "! grep -v 'exit code 0$' <<< '$codes'"
