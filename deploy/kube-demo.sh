@@ -23,9 +23,13 @@ PODMAN=(podman --runtime "$DEPLOY_DIR/runc-rlimits")
 played=$(mktemp --suffix=.yaml)
 
 quiet() { "$@" 2>&1 | grep -v 'unable to get systemd connection' || true; }
-cleanup() {
+# Removes the pods and volumes of the manifests (also those an interrupted earlier run left).
+teardown() {
   quiet "${PODMAN[@]}" kube down "$played" > /dev/null 2>&1 || true
   for volume in "${VOLUMES[@]}"; do podman volume rm -f "$volume" > /dev/null 2>&1 || true; done
+}
+cleanup() {
+  teardown
   rm -f "$played"
 }
 trap 'cleanup; junit_write' EXIT
@@ -54,6 +58,7 @@ check() {
 
 step "podman kube play (Podman $(podman version --format '{{.Client.Version}}'))"
 "$KUBE_DIR/podman_compat.py" "${MANIFESTS[@]}" > "$played"
+teardown
 echo "podman_compat.py: native sidecars (init containers with restartPolicy: Always) become the first container of their pod"
 printf '$ podman --runtime deploy/runc-rlimits kube play --network none --configmap kubernetes/callmeshd-config.yaml <greeter.yaml hello-world.yaml examples.yaml>\n'
 quiet "${PODMAN[@]}" kube play --network none --configmap "$KUBE_DIR/callmeshd-config.yaml" \
