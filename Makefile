@@ -3,7 +3,8 @@
 BAZEL ?= bazel
 BAZEL_FLAGS ?=
 
-.PHONY: deps build test demo bench format clean install uninstall deb dist
+.PHONY: deps build test demo bench format clean install uninstall deb dist images pod-demo \
+	compose-demo kube-demo deploy-test test-summary
 
 deps:
 	@./tools/ci/install_deps.sh
@@ -20,10 +21,41 @@ test: deps
 	@status=0; $(BAZEL) test $(BAZEL_FLAGS) //... || status=$$?; \
 	rm -f $(CONSUMER_JUNIT); \
 	BAZEL="$(BAZEL)" MAKE="$(MAKE)" tests/consumer/run.sh --junit $(CONSUMER_JUNIT) || status=1; \
-	targets=$$($(BAZEL) query 'tests(//...)' 2>/dev/null); \
-	python3 tools/ci/test_summary.py --junit $(CONSUMER_JUNIT) \
-	  "$$($(BAZEL) info bazel-testlogs 2>/dev/null)" $$targets || status=1; \
+	$(MAKE) --no-print-directory test-summary || status=1; \
 	exit $$status
+
+# The closing line over Bazel's test cases and the consumer tests', plus with WITH_DEPLOY=1 the
+# container checks of `make deploy-test` (JUnit files in $(DEPLOY_JUNIT_DIR); .ci/run).
+DEPLOY_JUNIT_DIR = bazel-deploy-testlogs
+test-summary:
+	@targets=$$($(BAZEL) query 'tests(//...)' 2>/dev/null); \
+	junit="--junit $(CONSUMER_JUNIT)"; \
+	if [ -n "$(WITH_DEPLOY)" ]; then \
+	  for file in $(DEPLOY_JUNIT_DIR)/*.xml; do junit="$$junit --junit $$file"; done; \
+	fi; \
+	python3 tools/ci/test_summary.py $$junit "$$($(BAZEL) info bazel-testlogs 2>/dev/null)" $$targets
+
+# Container images (podman, buildah; see deploy/): callmeshd with the CLI, and the examples.
+images: deps
+	@./deploy/images.sh
+
+# The quickstart as a pod with only its loopback: sync, async with a callback, kill -9 of the
+# sidecar and recovery, SIGTERM drain.
+pod-demo: images
+	@./deploy/pod-demo.sh
+
+# hello -> world with a callback, as a podman-compose project.
+compose-demo: images
+	@./deploy/compose-demo.sh
+
+# deploy/kubernetes/ run by `podman kube play`, with a call through them.
+kube-demo: images
+	@./deploy/kube-demo.sh
+
+# The container tests (images, pod, compose, Kubernetes manifests); results as JUnit XML in
+# bazel-deploy-testlogs/, counted by `make test-summary WITH_DEPLOY=1`.
+deploy-test: deps
+	@./deploy/tests/run.sh
 
 # The quickstart (callmeshd and the greeter on loopback: sync, async, the CLI), then the four
 # examples of services/ (fib, hello_world, callbacks, long_job) on generated typed stubs.

@@ -176,6 +176,7 @@ const std::vector<Command>& AllCommands() {
     for (Command& c : CallsCommands()) all->push_back(std::move(c));
     all->push_back(WatchCommand());
     all->push_back(ServicesCommand());
+    all->push_back(HealthCommand());
     for (Command& c : DeadLetterCommands()) all->push_back(std::move(c));
     return all;
   }();

@@ -46,6 +46,7 @@ Command InvokeCommand();
 std::vector<Command> CallsCommands();
 Command WatchCommand();
 Command ServicesCommand();
+Command HealthCommand();
 std::vector<Command> DeadLetterCommands();
 
 }  // namespace callmesh::cli

@@ -26,7 +26,7 @@ _callmesh() {
       --header | -H | --source | --limit | --reason | --cid | --after | --service)
       if [[ "$prev" == --protoset ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
-      elif [[ "$prev" == --service ]]; then
+      elif [[ "$prev" == --service && " ${COMP_WORDS[*]} " != *" health "* ]]; then
         COMPREPLY=($(compgen -W "$(_callmesh_services)" -- "$cur"))
       fi
       return
@@ -66,11 +66,11 @@ _callmesh() {
   local flags=""
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "invoke calls watch services dead-letters help $global_flags" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters help $global_flags" -- "$cur"))
       return
       ;;
     help)
-      COMPREPLY=($(compgen -W "invoke calls watch services dead-letters" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters" -- "$cur"))
       return
       ;;
     invoke)
@@ -101,6 +101,7 @@ _callmesh() {
       ;;
     watch) flags="--source --cid --after" ;;
     services) flags="--no-methods" ;;
+    health) flags="--service --wait --timeout" ;;
   esac
   if [[ "$cur" == -* ]]; then
     COMPREPLY=($(compgen -W "$flags $global_flags" -- "$cur"))

@@ -28,6 +28,10 @@ expect "--idempotency-key" callmesh --sidecar 127.0.0.1:1 invoke greeter SayHell
 expect "table" callmesh -o t
 expect "--source" callmesh watch --sou
 expect "invoke" callmesh help inv
+expect "health" callmesh hea
+expect "health" callmesh help he
+expect "--wait" callmesh health --wa
+expect "--service" callmesh health --ser
 [[ $(complete -p callmesh) == "complete -F _callmesh callmesh" ]] || {
   echo "FAIL: completion not registered"
   failures=$((failures + 1))

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages callmesh builds and tests with — only those not installed yet, so a
 # second run does nothing. Uses sudo when not root.
+#
+#   install_deps.sh               the build and test packages below
+#   install_deps.sh PACKAGE...    those packages instead (deploy/lib.sh: the container tools)
 set -euo pipefail
 
 PACKAGES=(
@@ -10,6 +13,9 @@ PACKAGES=(
   nghttp2-client fiu-utils
   cmake dpkg-dev
 )
+if [ $# -gt 0 ]; then
+  PACKAGES=("$@")
+fi
 
 missing=()
 for package in "${PACKAGES[@]}"; do
