@@ -28,7 +28,7 @@
 #include "runtime/common/proto_time.h"
 #include "runtime/sidecar/journal/fault_injection_file_system.h"
 #include "runtime/sidecar/journal/journal_keys.h"
-#include "runtime/sidecar/store/test_envelope.h"
+#include "runtime/sidecar/store/store_testing.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -111,20 +111,7 @@ class JournalTest : public ::testing::Test {
     return completion.ok() ? *completion : v1::Completion();
   }
 
-  // Every CID in the journal, in CID (acceptance) order.
-  std::vector<std::string> AllCids() {
-    std::vector<std::string> cids;
-    std::string token;
-    do {
-      auto page = journal_->ListCalls({}, 1000, token);
-      EXPECT_TRUE(page.ok()) << page.status();
-      if (!page.ok()) break;
-      for (const v1::Call& call : page->first) cids.push_back(call.envelope().cid());
-      token = page->second;
-    } while (!token.empty());
-    std::sort(cids.begin(), cids.end());  // listed newest first; tests compare in CID order
-    return cids;
-  }
+  std::vector<std::string> AllCids() { return sidecar::AllCids(*journal_); }
 
   std::string dir_;
   CidGenerator cids_;

@@ -12,7 +12,7 @@
 #include "absl/synchronization/notification.h"
 #include "gmock/gmock.h"
 #include "runtime/common/proto_time.h"
-#include "runtime/sidecar/store/test_envelope.h"
+#include "runtime/sidecar/store/store_testing.h"
 
 namespace callmesh::sidecar {
 
@@ -86,19 +86,7 @@ v1::Completion CallStoreConformance::Complete(const std::string& cid, v1::Delive
   return completion.ok() ? *completion : v1::Completion();
 }
 
-std::vector<std::string> CallStoreConformance::AllCids() {
-  std::vector<std::string> cids;
-  std::string token;
-  do {
-    auto page = store_->ListCalls({}, 1000, token);
-    EXPECT_TRUE(page.ok()) << page.status();
-    if (!page.ok()) break;
-    for (const v1::Call& call : page->first) cids.push_back(call.envelope().cid());
-    token = page->second;
-  } while (!token.empty());
-  std::sort(cids.begin(), cids.end());  // listed newest first; tests compare in CID order
-  return cids;
-}
+std::vector<std::string> CallStoreConformance::AllCids() { return sidecar::AllCids(*store_); }
 
 namespace {
 

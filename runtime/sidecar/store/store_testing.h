@@ -1,15 +1,20 @@
-// The call envelope that store tests accept: a fixed method, a payload and a header that name the
-// call, so that a test can tell records apart after a reopen.
+// What store tests share: the envelope they accept (a fixed method, a payload and a header that
+// name the call, so that a test can tell records apart after a reopen) and the list of every CID.
 //
 //   v1::CallEnvelope envelope = TestEnvelope(cids.Next(), now, "greeter", "app", "key-1");
+//   std::vector<std::string> cids = AllCids(store);   // in CID order
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/call.pb.h"
+#include "gtest/gtest.h"
 #include "runtime/common/proto_time.h"
+#include "runtime/sidecar/store/call_store.h"
 
 namespace callmesh::sidecar {
 
@@ -29,6 +34,21 @@ inline v1::CallEnvelope TestEnvelope(const std::string& cid, absl::Time accepted
   (*envelope.mutable_headers())["x-tenant"] = "blue";
   *envelope.mutable_accepted_at() = ToProtoTimestamp(accepted_at);
   return envelope;
+}
+
+// Every CID in `store`, in CID (acceptance) order; a failed page is a test failure.
+inline std::vector<std::string> AllCids(const CallStore& store) {
+  std::vector<std::string> cids;
+  std::string token;
+  do {
+    auto page = store.ListCalls({}, 1000, token);
+    EXPECT_TRUE(page.ok()) << page.status();
+    if (!page.ok()) break;
+    for (const v1::Call& call : page->first) cids.push_back(call.envelope().cid());
+    token = page->second;
+  } while (!token.empty());
+  std::sort(cids.begin(), cids.end());  // listed newest first; tests compare in CID order
+  return cids;
 }
 
 }  // namespace callmesh::sidecar
