@@ -75,6 +75,9 @@ int Run() {
   const std::string& bound = sidecar.address();
   spdlog::info("callmeshd {} listening on {} (data_dir {}, {} static services)", config.name(),
                bound, config.data_dir(), config.services_size());
+  if (const std::string admin = sidecar.admin_address(); !admin.empty()) {
+    spdlog::info("callmeshd admin listener on {} (/metrics, /healthz, /readyz)", admin);
+  }
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
     const std::string tmp = ready + ".tmp";
     std::ofstream(tmp) << bound << "\n";

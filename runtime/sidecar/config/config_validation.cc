@@ -143,6 +143,11 @@ MaybeViolation CheckService(const v1::ServiceConfig& service, const std::string&
 MaybeViolation FindViolation(const v1::SidecarConfig& config) {
   if (auto problem = AddressProblem(config.listen(), PortUse::kListen))
     return Violation{"listen", *problem};
+  if (!config.admin_listen().empty()) {
+    if (auto problem = AddressProblem(config.admin_listen(), PortUse::kListen)) {
+      return Violation{"admin_listen", *problem};
+    }
+  }
   if (auto problem = ServiceNameProblem(config.name())) return Violation{"name", *problem};
   if (config.data_dir().empty()) return Violation{"data_dir", "is required"};
   if (config.max_payload_bytes() < 1 || config.max_payload_bytes() > kMaxPayloadBytesLimit) {

@@ -36,6 +36,11 @@ TEST(ConfigValidation, EachValidationRuleNamesItsPath) {
       {"listen: nocolon\n", "listen: must be host:port, got \"nocolon\""},
       {"listen: h:70000\n", "listen: must be host:port with a port from 0 to 65535"},
       {"listen: ::1:80\n", "listen: must be host:port with IPv6 hosts in brackets"},
+      {"admin_listen: nocolon\n", "admin_listen: must be host:port, got \"nocolon\""},
+      {"admin_listen: 127.0.0.1:70000\n",
+       "admin_listen: must be host:port with a port from 0 to 65535"},
+      {"admin_listen: \"[::1]:4771\"\n", ""},
+      {"admin_listen: \"\"\n", ""},  // no admin listener
       {"name: has space\n", "name: may only contain letters, digits, '.', '_' and '-'"},
       {absl::StrCat("name: ", std::string(129, 'n'), "\n"),
        "name: must be at most 128 characters, got 129"},

@@ -36,6 +36,9 @@ std::string FormatValue(double value) {
   if (value == std::floor(value) && std::fabs(value) < 1e15) {
     return absl::StrCat(static_cast<int64_t>(value));
   }
+  // The shortest of 15 or 17 significant digits that reads back as the same number.
+  const std::string short_form = absl::StrFormat("%.15g", value);
+  if (std::strtod(short_form.c_str(), nullptr) == value) return short_form;
   return absl::StrFormat("%.17g", value);
 }
 

@@ -53,10 +53,10 @@ TEST(MetricsRegistry, HistogramBucketsAreCumulativeWithInfSumAndCount) {
   EXPECT_EQ(registry.Render(),
             "# HELP latency_seconds Latency.\n"
             "# TYPE latency_seconds histogram\n"
-            "latency_seconds_bucket{m=\"Get\",le=\"0.10000000000000001\"} 2\n"
+            "latency_seconds_bucket{m=\"Get\",le=\"0.1\"} 2\n"
             "latency_seconds_bucket{m=\"Get\",le=\"1\"} 3\n"
             "latency_seconds_bucket{m=\"Get\",le=\"+Inf\"} 4\n"
-            "latency_seconds_sum{m=\"Get\"} 7.6500000000000004\n"
+            "latency_seconds_sum{m=\"Get\"} 7.65\n"
             "latency_seconds_count{m=\"Get\"} 4\n");
 }
 

@@ -90,6 +90,12 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   SidecarService(Options options, Registry* registry, Invoker* invoker, SyncCalls* sync_calls,
                  Async async);
 
+  // InvokeAsync and Cast calls accepted (durable) and refused, and WatchCompletions streams open;
+  // for the metrics.
+  uint64_t async_accepted() const { return async_accepted_.load(std::memory_order_relaxed); }
+  uint64_t async_rejected() const { return async_rejected_.load(std::memory_order_relaxed); }
+  uint32_t watchers() const { return watchers_.load(std::memory_order_relaxed); }
+
   grpc::ServerUnaryReactor* Invoke(grpc::CallbackServerContext* context,
                                    const v1::InvokeRequest* request,
                                    v1::InvokeResponse* response) override;
