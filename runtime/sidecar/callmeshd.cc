@@ -20,6 +20,7 @@
 #include "runtime/common/flags.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/sidecar/config/config_loader.h"
+#include "runtime/sidecar/logging/structured_log.h"
 #include "runtime/sidecar/sidecar.h"
 #include "spdlog/spdlog.h"
 
@@ -69,6 +70,8 @@ int Run() {
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   const v1::SidecarConfig& config = *loaded;
   spdlog::set_level(spdlog::level::from_str(config.log_level()));
+  logging::UseLogFormat(
+      logging::ParseLogFormat(config.log_format()).value_or(logging::LogFormat::kText));
   absl::StatusOr<std::unique_ptr<Sidecar>> started = Sidecar::Start(config, SidecarEnv{});
   if (!started.ok()) return Fail(std::string(started.status().message()));
   Sidecar& sidecar = **started;

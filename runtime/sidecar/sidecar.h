@@ -37,6 +37,7 @@
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/journal/journal.h"
+#include "runtime/sidecar/logging/access_log.h"
 #include "runtime/sidecar/metrics/admin_server.h"
 #include "runtime/sidecar/metrics/rpc_metrics.h"
 #include "runtime/sidecar/metrics/sidecar_metrics.h"
@@ -131,6 +132,7 @@ class Sidecar {
   const std::unique_ptr<sidecar::Journal> journal_;
   CidGenerator cids_;
   sidecar::Invoker invoker_;
+  logging::AccessLog access_log_;
   sidecar::SyncCalls sync_calls_;
   const sidecar::DispatchPolicies policies_;
   sidecar::TaskRunner runner_;

@@ -191,6 +191,14 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
                      absl::StrCat("must be one of trace, debug, info, warn, error, got ",
                                   Quoted(config.log_level()))};
   }
+  if (config.log_format() != "text" && config.log_format() != "json") {
+    return Violation{"log_format",
+                     absl::StrCat("must be text or json, got ", Quoted(config.log_format()))};
+  }
+  if (!(config.access_log_sample_rate() >= 0 && config.access_log_sample_rate() <= 1)) {
+    return Violation{"access_log_sample_rate", absl::StrCat("must be between 0 and 1, got ",
+                                                            config.access_log_sample_rate())};
+  }
   std::map<std::string, int> first_index;  // service name -> index
   for (int i = 0; i < config.services_size(); ++i) {
     const std::string path = IndexPath("services", i);
