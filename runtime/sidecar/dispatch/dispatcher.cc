@@ -221,6 +221,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   invoke.source = envelope.source();
   invoke.parent_cid = envelope.parent_cid();
   invoke.traceparent = envelope.traceparent();
+  invoke.tracestate = envelope.tracestate();
   invoke.attempt = attempt;
   invoke.deadline = std::min(deadline, now + policies_->AttemptTimeout(envelope.service()));
   invoke.call_deadline = deadline;

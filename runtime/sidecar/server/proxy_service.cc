@@ -42,6 +42,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     call_.source = std::move(call_context.source);
     call_.parent_cid = std::move(call_context.parent_cid);
     call_.traceparent = std::move(call_context.traceparent);
+    call_.tracestate = std::move(call_context.tracestate);
     call_.deadline = call_context.rpc_deadline;
     for (const auto& [key, value] : context->client_metadata()) {
       absl::string_view k(key.data(), key.size());

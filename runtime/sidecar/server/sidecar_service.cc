@@ -89,6 +89,7 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.source = std::move(call_context.source);
   call.parent_cid = std::move(call_context.parent_cid);
   call.traceparent = std::move(call_context.traceparent);
+  call.tracestate = std::move(call_context.tracestate);
   call.deadline = call_context.rpc_deadline;
   // Zero, like unset, means no timeout of its own (as for InvokeAsync and Cast; see sidecar.proto).
   if (*timeout != absl::ZeroDuration()) {
