@@ -16,8 +16,9 @@ inline constexpr char kDeadlineMetadata[] = "callmesh-deadline";
 inline constexpr char kTargetMetadata[] = "callmesh-target";
 // CID of the call whose handler made this call.
 inline constexpr char kParentCidMetadata[] = "callmesh-parent-cid";
-// W3C trace context, passed through unchanged.
+// W3C trace context, passed on unchanged when it is well-formed (calls/trace_context.h).
 inline constexpr char kTraceparentMetadata[] = "traceparent";
+inline constexpr char kTracestateMetadata[] = "tracestate";
 // In WatchCompletions' response headers: the highest completion sequence when the stream
 // subscribed, so a client that watched "from now on" can resume from there without a gap.
 inline constexpr char kLastSequenceMetadata[] = "callmesh-last-sequence";

@@ -22,6 +22,7 @@
 #include "runtime/common/proto_time.h"
 #include "runtime/common/version.h"
 #include "runtime/sidecar/config/config_loader.h"
+#include "runtime/sidecar/logging/structured_log.h"
 #include "runtime/sidecar/sidecar.h"
 #include "spdlog/spdlog.h"
 
@@ -71,12 +72,17 @@ int Run() {
   if (!loaded.ok()) return Fail(std::string(loaded.status().message()));
   const v1::SidecarConfig& config = *loaded;
   spdlog::set_level(spdlog::level::from_str(config.log_level()));
+  logging::UseLogFormat(
+      logging::ParseLogFormat(config.log_format()).value_or(logging::LogFormat::kText));
   absl::StatusOr<std::unique_ptr<Sidecar>> started = Sidecar::Start(config, SidecarEnv{});
   if (!started.ok()) return Fail(std::string(started.status().message()));
   Sidecar& sidecar = **started;
   const std::string& bound = sidecar.address();
   spdlog::info("callmeshd {} listening on {} (data_dir {}, {} static services)", config.name(),
                bound, config.data_dir(), config.services_size());
+  if (const std::string admin = sidecar.admin_address(); !admin.empty()) {
+    spdlog::info("callmeshd admin listener on {} (/metrics, /healthz, /readyz)", admin);
+  }
   if (const std::string ready = absl::GetFlag(FLAGS_ready_file); !ready.empty()) {
     const std::string tmp = ready + ".tmp";
     std::ofstream(tmp) << bound << "\n";

@@ -16,6 +16,7 @@
 #include "runtime/common/proto_time.h"
 #include "runtime/sidecar/calls/call_states.h"
 #include "runtime/sidecar/calls/callback.h"
+#include "runtime/sidecar/metrics/process_metrics.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
@@ -67,10 +68,16 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   sidecar::JournalOptions journal_options = sidecar::JournalOptionsFromConfig(config);
   journal_options.env = env.storage;
   journal_options.clock = [clock = env.clock] { return clock->Now(); };
+  auto metrics = std::make_unique<metrics::SidecarMetrics>();
+  journal_options.on_batch_written = [metrics = metrics.get()](size_t mutations,
+                                                               absl::Duration took, bool synced) {
+    metrics->JournalBatchWritten(mutations, took, synced);
+  };
   absl::StatusOr<std::unique_ptr<sidecar::Journal>> journal =
       sidecar::Journal::Open(journal_options);
   if (!journal.ok()) return journal.status();
-  std::unique_ptr<Sidecar> sidecar(new Sidecar(config, env, *std::move(journal)));
+  std::unique_ptr<Sidecar> sidecar(
+      new Sidecar(config, env, std::move(metrics), *std::move(journal)));
 
   for (int i = 0; i < config.services_size(); ++i) {
     for (const std::string& address : config.services(i).addresses()) {
@@ -90,6 +97,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&sidecar->service_);
   builder.RegisterCallbackGenericService(&sidecar->proxy_);
+  builder.experimental().SetInterceptorCreators(sidecar->rpc_metrics_.InterceptorFactories());
   // Room for the envelope around a payload at the limit, so the size check answers with its own
   // message rather than gRPC's.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));
@@ -108,6 +116,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   }
   sidecar->address_ =
       absl::StrCat(config.listen().substr(0, config.listen().rfind(':')), ":", port);
+  // The admin listener before recovery, so that /readyz answers "recovering" meanwhile.
+  if (!config.admin_listen().empty()) {
+    Sidecar* self = sidecar.get();
+    absl::StatusOr<std::unique_ptr<metrics::AdminServer>> admin = metrics::AdminServer::Start(
+        config.admin_listen(), &self->metrics_->registry(), [self] { return self->Readiness(); });
+    if (!admin.ok()) return admin.status();
+    sidecar->admin_ = *std::move(admin);
+  }
   // One round of health probes before recovery, so that a call waiting for a static instance
   // that is down is parked again (as the running sidecar did) instead of spending an attempt on
   // an instance not yet known to be down. Then the periodic probes.
@@ -118,6 +134,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   grpc::HealthCheckServiceInterface* health = sidecar->server_->GetHealthCheckService();
   health->SetServingStatus(false);
   if (absl::Status recovered = sidecar->Recover(); !recovered.ok()) return recovered;
+  sidecar->recovered_.store(true);
   sidecar->SchedulePurge();
   health->SetServingStatus(true);
   sidecar->WatchStoreHealth();
@@ -125,20 +142,27 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
 }
 
 Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
+                 std::unique_ptr<metrics::SidecarMetrics> metrics,
                  std::unique_ptr<sidecar::Journal> journal)
     : config_(config),
       clock_(env.clock),
+      metrics_(std::move(metrics)),
+      rpc_metrics_(&metrics_->registry(), {"callmesh.v1.Sidecar"},
+                   {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
+                    "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}),
       registry_(RegistryOptions(config)),
       journal_(std::move(journal)),
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
-      sync_calls_(config.limits().max_sync_in_flight()),
+      access_log_(config.access_log_sample_rate(), *env.jitter_seed + 2),
+      sync_calls_(config.limits().max_sync_in_flight(), &access_log_),
       policies_(config),
       runner_(kWorkerThreads, clock_),
       deliverer_(journal_.get(), &invoker_, &runner_,
                  {.retry = policies_.CallbackRetry(), .jitter_seed = *env.jitter_seed + 1}),
       dispatcher_(journal_.get(), &invoker_, &registry_, &policies_, &runner_,
                   {.max_pending_calls = config.limits().max_pending_calls(),
-                   .jitter_seed = *env.jitter_seed},
+                   .jitter_seed = *env.jitter_seed,
+                   .metrics = metrics_.get()},
                   [this](const v1::Completion& completion, const std::string& callback) {
                     hub_.Notify(completion);
                     if (!callback.empty()) deliverer_.Deliver(completion, callback);
@@ -152,13 +176,16 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                 .policies = &policies_,
                 .max_payload_bytes = config.max_payload_bytes(),
                 .max_watchers = config.limits().max_watchers()}),
-      proxy_(config.name(), &invoker_, &sync_calls_, clock_) {}
+      proxy_(config.name(), &invoker_, &sync_calls_, clock_) {
+  RegisterComputedMetrics();
+}
 
 Sidecar::~Sidecar() { Shutdown(absl::ZeroDuration()); }
 
 void Sidecar::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
+  draining_.store(true);
   if (server_ != nullptr) {
     // The drain, on the real clock as gRPC's is: first the server keeps answering, so that health
     // checks read NOT_SERVING (not UNAVAILABLE) and new synchronous calls are refused with a
@@ -176,6 +203,74 @@ void Sidecar::Shutdown(absl::Duration grace) {
   runner_.Stop();
   invoker_.CancelAllAndWait();
   registry_.Stop();
+  if (admin_ != nullptr) admin_->Stop();
+}
+
+absl::Status Sidecar::Readiness() const {
+  if (draining_.load()) return absl::UnavailableError("draining (shutting down)");
+  if (!recovered_.load()) return absl::UnavailableError("recovering unfinished calls");
+  if (!journal_->healthy()) {
+    return absl::UnavailableError("the journal cannot write; restart the sidecar");
+  }
+  return absl::OkStatus();
+}
+
+void Sidecar::RegisterComputedMetrics() {
+  using metrics::EmitSample;
+  using Type = metrics::Registry::Type;
+  metrics::Registry& registry = metrics_->registry();
+  const auto one = [&registry](const std::string& name, const std::string& help, Type type,
+                               std::function<double()> read) {
+    registry.AddComputed(name, help, type, {},
+                         [read = std::move(read)](const EmitSample& emit) { emit({}, read()); });
+  };
+  registry.AddComputed("callmesh_sync_calls_total",
+                       "Synchronous calls forwarded (Invoke and the proxy), by outcome.",
+                       Type::kCounter, {"outcome"}, [this](const EmitSample& emit) {
+                         emit({"ok"}, static_cast<double>(sync_calls_.ok()));
+                         emit({"failed"}, static_cast<double>(sync_calls_.failed()));
+                       });
+  one("callmesh_sync_calls_in_flight", "Synchronous calls being forwarded now.", Type::kGauge,
+      [this] { return sync_calls_.in_flight(); });
+  one("callmesh_async_accepted_total", "InvokeAsync and Cast calls accepted (durable).",
+      Type::kCounter, [this] { return static_cast<double>(service_.async_accepted()); });
+  one("callmesh_async_rejected_total", "InvokeAsync and Cast calls refused.", Type::kCounter,
+      [this] { return static_cast<double>(service_.async_rejected()); });
+  one("callmesh_pending_calls", "Async calls accepted and not finished (in the journal).",
+      Type::kGauge, [this] { return static_cast<double>(journal_->pending_count()); });
+  one("callmesh_active_calls", "Async calls held by the dispatcher (waiting or running).",
+      Type::kGauge, [this] { return static_cast<double>(dispatcher_.active()); });
+  registry.AddComputed("callmesh_target_in_flight", "Attempts of async calls in flight, by target.",
+                       Type::kGauge, {"service"}, [this](const EmitSample& emit) {
+                         for (const auto& [service, in_flight] : dispatcher_.InFlightByTarget()) {
+                           emit({service}, in_flight);
+                         }
+                       });
+  one("callmesh_callbacks_delivered_total", "Completions delivered to their callback service.",
+      Type::kCounter, [this] { return static_cast<double>(journal_->stats().deliveries); });
+  one("callmesh_dead_letters", "Completions whose callback delivery gave up (dead letters).",
+      Type::kGauge, [this] { return static_cast<double>(journal_->dead_letter_count()); });
+  one("callmesh_watchers", "WatchCompletions streams open.", Type::kGauge,
+      [this] { return service_.watchers(); });
+  one("callmesh_journal_batches_total", "Batches written to the journal.", Type::kCounter,
+      [this] { return static_cast<double>(journal_->stats().batches); });
+  one("callmesh_journal_syncs_total", "Journal batches written with an fsync.", Type::kCounter,
+      [this] { return static_cast<double>(journal_->stats().syncs); });
+  one("callmesh_journal_healthy", "1 while the journal can write, 0 once it cannot.", Type::kGauge,
+      [this] { return journal_->healthy() ? 1 : 0; });
+  registry.AddComputed("callmesh_registry_instances",
+                       "Instances known to the registry, by service and health.", Type::kGauge,
+                       {"service", "health"}, [this](const EmitSample& emit) {
+                         for (const v1::ServiceInfo& service : registry_.List()) {
+                           double healthy = 0, unhealthy = 0;
+                           for (const v1::ServiceInstance& instance : service.instances()) {
+                             (instance.healthy() ? healthy : unhealthy) += 1;
+                           }
+                           emit({service.name(), "healthy"}, healthy);
+                           emit({service.name(), "unhealthy"}, unhealthy);
+                         }
+                       });
+  metrics::AddProcessMetrics(&registry);
 }
 
 absl::Status Sidecar::Recover() {

@@ -19,6 +19,7 @@
 
 #include <grpcpp/server.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -36,6 +37,10 @@
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/journal/journal.h"
+#include "runtime/sidecar/logging/access_log.h"
+#include "runtime/sidecar/metrics/admin_server.h"
+#include "runtime/sidecar/metrics/rpc_metrics.h"
+#include "runtime/sidecar/metrics/sidecar_metrics.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/server/proxy_service.h"
 #include "runtime/sidecar/server/sidecar_service.h"
@@ -67,6 +72,8 @@ class Sidecar {
   //   FAILED_PRECONDITION "data_dir <dir>: ..." or "journal directory <dir>: ..." for an unusable
   //                       directory; "listen <address>: cannot listen there ..."; a static service
   //                       "services[i]: ..." that the registry refuses.
+  //                       "admin_listen <address>: cannot listen there ..." likewise for the
+  //                       admin HTTP listener (metrics, /healthz, /readyz), if configured.
   //   DATA_LOSS           a journal that does not check out (see Journal::Open).
   static absl::StatusOr<std::unique_ptr<Sidecar>> Start(const v1::SidecarConfig& config,
                                                         SidecarEnv env = {});
@@ -77,6 +84,14 @@ class Sidecar {
 
   // host:port the Sidecar API is served on (the port bound when config.listen asked for 0).
   const std::string& address() const { return address_; }
+  // host:port of the admin HTTP listener ("" when config.admin_listen is empty).
+  std::string admin_address() const { return admin_ != nullptr ? admin_->address() : ""; }
+
+  // The metrics the admin listener serves at /metrics.
+  const metrics::Registry& metrics() const { return metrics_->registry(); }
+  // OK when the sidecar serves: recovered, the store can write, not draining; otherwise the
+  // reason (what /readyz answers).
+  absl::Status Readiness() const;
 
   // The SIGTERM drain: health NOT_SERVING, no new RPCs, RPCs in progress get up to `grace` (real
   // time: it bounds gRPC's drain) before they are cancelled; then the workers, timers, outbound
@@ -94,7 +109,11 @@ class Sidecar {
 
  private:
   Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
+          std::unique_ptr<metrics::SidecarMetrics> metrics,
           std::unique_ptr<sidecar::Journal> journal);
+
+  // Registers the metrics read when scraped: calls, targets, store, registry, process.
+  void RegisterComputedMetrics();
 
   // Puts every unfinished call back into the dispatcher and every undelivered completion back
   // into delivery.
@@ -106,10 +125,14 @@ class Sidecar {
 
   const v1::SidecarConfig config_;
   Clock* const clock_;
+  // Before the journal, which reports its batches to it.
+  const std::unique_ptr<metrics::SidecarMetrics> metrics_;
+  metrics::RpcMetrics rpc_metrics_;
   sidecar::Registry registry_;
   const std::unique_ptr<sidecar::Journal> journal_;
   CidGenerator cids_;
   sidecar::Invoker invoker_;
+  logging::AccessLog access_log_;
   sidecar::SyncCalls sync_calls_;
   const sidecar::DispatchPolicies policies_;
   sidecar::TaskRunner runner_;
@@ -120,7 +143,11 @@ class Sidecar {
   sidecar::ProxyService proxy_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  std::atomic<bool> recovered_{false};
+  std::atomic<bool> draining_{false};
   bool shut_down_ = false;
+  // Last: stopped (and destroyed) before anything it reads.
+  std::unique_ptr<metrics::AdminServer> admin_;
 };
 
 }  // namespace callmesh

@@ -4,6 +4,8 @@
 
 #include <grpcpp/create_channel.h>
 
+#include <iterator>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
@@ -185,6 +187,44 @@ TEST_F(SidecarTest, CallContextFromBodyThenMetadataThenTheSidecarsName) {
     EXPECT_EQ(call.envelope().parent_cid(), "parent-from-metadata");
     EXPECT_EQ(call.envelope().traceparent(),
               "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  }
+}
+
+TEST_F(SidecarTest, TraceContextIsCheckedThenCarriedToTheTarget) {
+  StartSidecar("");
+  constexpr char kTrace[] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+  const struct {
+    const char* traceparent;
+    const char* tracestate;
+    const char* want_traceparent;
+    const char* want_tracestate;
+  } kCases[] = {
+      {kTrace, "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7", kTrace,
+       "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7"},
+      {kTrace, "not a list member", kTrace, ""},              // a bad tracestate alone is dropped
+      {"00-not-a-trace-id-01", "congo=t61rcWkgMzE", "", ""},  // a bad traceparent drops both
+  };
+  for (size_t i = 0; i < std::size(kCases); ++i) {
+    const auto& c = kCases[i];
+    SCOPED_TRACE(c.traceparent);
+    grpc::ClientContext context;
+    context.AddMetadata("traceparent", c.traceparent);
+    context.AddMetadata("tracestate", c.tracestate);
+    v1::InvokeAsyncRequest request;
+    request.set_service("target");
+    request.set_method(kMethod);
+    v1::InvokeAsyncResponse response;
+    ASSERT_TRUE(stub_->InvokeAsync(&context, request, &response).ok());
+    // Journaled with the call, so every attempt (and a restart) sends the same context ...
+    const v1::Call call = WaitCall(response.cid());
+    EXPECT_EQ(call.envelope().traceparent(), c.want_traceparent);
+    EXPECT_EQ(call.envelope().tracestate(), c.want_tracestate);
+    // ... and the target received it as metadata.
+    ASSERT_TRUE(target_.AwaitCalls(i + 1));
+    const ScriptedTarget::Seen seen = target_.calls()[i];
+    EXPECT_EQ(seen.cid, response.cid());
+    EXPECT_EQ(seen.traceparent, c.want_traceparent);
+    EXPECT_EQ(seen.tracestate, c.want_tracestate);
   }
 }
 

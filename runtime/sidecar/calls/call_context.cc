@@ -1,6 +1,9 @@
 #include "runtime/sidecar/calls/call_context.h"
 
+#include <utility>
+
 #include "runtime/common/metadata.h"
+#include "runtime/sidecar/calls/trace_context.h"
 
 namespace callmesh::calls {
 
@@ -30,7 +33,10 @@ CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_vie
   context.parent_cid = !body_parent_cid.empty()
                            ? std::string(body_parent_cid)
                            : MetadataOr(rpc, kParentCidMetadata, MetadataOr(rpc, kCidMetadata, ""));
-  context.traceparent = MetadataOr(rpc, kTraceparentMetadata, "");
+  TraceContext trace = CheckTraceContext(MetadataOr(rpc, kTraceparentMetadata, ""),
+                                         MetadataOr(rpc, kTracestateMetadata, ""));
+  context.traceparent = std::move(trace.traceparent);
+  context.tracestate = std::move(trace.tracestate);
   context.rpc_deadline = DeadlineOf(rpc, clock);
   return context;
 }

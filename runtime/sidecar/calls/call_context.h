@@ -2,7 +2,7 @@
 // Sidecar.Invoke, InvokeAsync, Cast and the transparent proxy. Values named in the request body
 // win over the request's metadata (`callmesh-source`; `callmesh-parent-cid`, then `callmesh-cid`
 // for the parent), which wins over the sidecar's own name as the default source; `traceparent`
-// only travels as metadata.
+// and `tracestate` only travel as metadata, and are dropped when malformed (trace_context.h).
 #pragma once
 
 #include <grpcpp/server_context.h>
@@ -19,6 +19,7 @@ struct CallContext {
   std::string source;
   std::string parent_cid;
   std::string traceparent;
+  std::string tracestate;
   // The caller's RPC deadline on `clock`'s time line; InfiniteFuture if it set none.
   absl::Time rpc_deadline = absl::InfiniteFuture();
 };

@@ -91,6 +91,7 @@ absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const DurableRequest& request,
   }
   envelope.set_parent_cid(context.parent_cid);
   envelope.set_traceparent(context.traceparent);
+  envelope.set_tracestate(context.tracestate);
   *envelope.mutable_accepted_at() = ToProtoTimestamp(now);
   return envelope;
 }

@@ -27,6 +27,7 @@ health_check_interval: 2s
 drain_timeout: 10s
 result_retention: 24h
 log_level: info
+log_format: text
 journal:
   durability: FSYNC
 limits:

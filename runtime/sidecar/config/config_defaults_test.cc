@@ -36,6 +36,9 @@ TEST(ConfigDefaults, DefaultsFillAnEmptyConfig) {
   EXPECT_EQ(config.limits().max_watchers(), 1024u);
   EXPECT_EQ(config.limits().max_sync_in_flight(), 1024u);
   EXPECT_EQ(config.log_level(), "info");
+  EXPECT_EQ(config.log_format(), "text");
+  EXPECT_EQ(config.access_log_sample_rate(), 0);
+  EXPECT_EQ(config.admin_listen(), "");
   for (const v1::RetryPolicy* policy : {&config.default_retry(), &config.callback_retry()}) {
     EXPECT_EQ(policy->max_attempts(), 5u);
     EXPECT_EQ(Millis(policy->initial_backoff()), 100);

@@ -143,6 +143,11 @@ MaybeViolation CheckService(const v1::ServiceConfig& service, const std::string&
 MaybeViolation FindViolation(const v1::SidecarConfig& config) {
   if (auto problem = AddressProblem(config.listen(), PortUse::kListen))
     return Violation{"listen", *problem};
+  if (!config.admin_listen().empty()) {
+    if (auto problem = AddressProblem(config.admin_listen(), PortUse::kListen)) {
+      return Violation{"admin_listen", *problem};
+    }
+  }
   if (auto problem = ServiceNameProblem(config.name())) return Violation{"name", *problem};
   if (config.data_dir().empty()) return Violation{"data_dir", "is required"};
   if (config.max_payload_bytes() < 1 || config.max_payload_bytes() > kMaxPayloadBytesLimit) {
@@ -185,6 +190,14 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     return Violation{"log_level",
                      absl::StrCat("must be one of trace, debug, info, warn, error, got ",
                                   Quoted(config.log_level()))};
+  }
+  if (config.log_format() != "text" && config.log_format() != "json") {
+    return Violation{"log_format",
+                     absl::StrCat("must be text or json, got ", Quoted(config.log_format()))};
+  }
+  if (!(config.access_log_sample_rate() >= 0 && config.access_log_sample_rate() <= 1)) {
+    return Violation{"access_log_sample_rate", absl::StrCat("must be between 0 and 1, got ",
+                                                            config.access_log_sample_rate())};
   }
   std::map<std::string, int> first_index;  // service name -> index
   for (int i = 0; i < config.services_size(); ++i) {

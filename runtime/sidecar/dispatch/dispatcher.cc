@@ -221,6 +221,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   invoke.source = envelope.source();
   invoke.parent_cid = envelope.parent_cid();
   invoke.traceparent = envelope.traceparent();
+  invoke.tracestate = envelope.tracestate();
   invoke.attempt = attempt;
   invoke.deadline = std::min(deadline, now + policies_->AttemptTimeout(envelope.service()));
   invoke.call_deadline = deadline;
@@ -271,6 +272,7 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   }
   v1::Call call = *std::move(stored);
   const int code = static_cast<int>(status.error_code());
+  if (options_.metrics != nullptr) options_.metrics->AttemptFinished(code);
   const calls::Decision next =
       calls::DecideAfterAttempt({.attempt = attempt, .deadline = deadline}, code, clock_->Now(),
                                 policies_->Retry(service, call.envelope().method()), Draw());
@@ -288,6 +290,7 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
       Finish(call, v1::CALL_STATE_FAILED, code, status.error_message(), "");
       return;
     case calls::Step::kRetry:
+      if (options_.metrics != nullptr) options_.metrics->RetryScheduled(code);
       break;
   }
   call.clear_envelope();
@@ -320,6 +323,7 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
     }
     spdlog::info("[cid={}] cast {} ended {}", cid, call.envelope().method(),
                  v1::CallState_Name(state));
+    if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
     return;
   }
   v1::Completion completion;
@@ -342,6 +346,7 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
   spdlog::info("[cid={}] {} ended {} after {} attempt(s){}", cid, call.envelope().method(),
                v1::CallState_Name(state), stored->attempts(),
                code == 0 ? "" : absl::StrCat(": ", code, " ", message));
+  if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
   on_completed_(*stored, callback);
 }
 
@@ -370,6 +375,14 @@ absl::StatusOr<v1::Call> Dispatcher::Cancel(const std::string& cid, const std::s
 size_t Dispatcher::active() const {
   absl::MutexLock lock(&mu_);
   return active_.size();
+}
+
+std::vector<std::pair<std::string, uint32_t>> Dispatcher::InFlightByTarget() const {
+  absl::MutexLock lock(&mu_);
+  std::vector<std::pair<std::string, uint32_t>> in_flight;
+  in_flight.reserve(targets_.size());
+  for (const auto& [service, target] : targets_) in_flight.emplace_back(service, target.in_flight);
+  return in_flight;
 }
 
 }  // namespace callmesh::sidecar

@@ -44,6 +44,7 @@
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/metrics/sidecar_metrics.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/store/call_store.h"
 
@@ -56,6 +57,9 @@ class Dispatcher {
     uint64_t max_pending_calls = 1000000;
     // Seed of the back-off jitter.
     uint64_t jitter_seed = 0;
+    // Counts attempts, retries and completions (not owned; must outlive the dispatcher).
+    // nullptr = not counted.
+    metrics::SidecarMetrics* metrics = nullptr;
   };
   // Runs after a terminal outcome of an InvokeAsync is durable, on a worker thread, with the
   // stored completion and the callback service it must be pushed to ("" = none).
@@ -83,6 +87,9 @@ class Dispatcher {
 
   // Calls held in memory (pending or running); for stats and tests.
   size_t active() const;
+
+  // Attempts in flight, per target service that has had any (for the metrics).
+  std::vector<std::pair<std::string, uint32_t>> InFlightByTarget() const;
 
  private:
   struct Active {

@@ -46,6 +46,7 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
   if (!call.source.empty()) context.AddMetadata(kSourceMetadata, call.source);
   if (!call.parent_cid.empty()) context.AddMetadata(kParentCidMetadata, call.parent_cid);
   if (!call.traceparent.empty()) context.AddMetadata(kTraceparentMetadata, call.traceparent);
+  if (!call.tracestate.empty()) context.AddMetadata(kTracestateMetadata, call.tracestate);
   for (const auto& [key, value] : call.headers) context.AddMetadata(key, value);
 
   spdlog::debug("[cid={}] forwarding {} to {} at {} attempt {}", forwarded->cid_, call.method_path,
@@ -108,7 +109,7 @@ void Invoker::CancelAllAndWait() {
 bool IsReservedMetadataKey(absl::string_view key) {
   return absl::StartsWith(key, "grpc-") || absl::StartsWith(key, "callmesh-") ||
          absl::StartsWith(key, ":") || key == "content-type" || key == "user-agent" ||
-         key == "te" || key == "host" || key == kTraceparentMetadata;
+         key == "te" || key == "host" || key == kTraceparentMetadata || key == kTracestateMetadata;
 }
 
 absl::Status ValidateHeader(const std::string& key, const std::string& value) {

@@ -43,7 +43,9 @@ struct InvokeCall {
   std::string cid;
   std::string source;
   std::string parent_cid;
+  // W3C trace context sent as `traceparent` and `tracestate` (already checked).
   std::string traceparent;
+  std::string tracestate;
   // 1-based attempt number sent as `callmesh-attempt`.
   uint32_t attempt = 1;
   // Deadline of this attempt, on the invoker's Clock; InfiniteFuture = the invoker's default

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -425,7 +426,13 @@ void Journal::WriteGroup(std::vector<Mutation>& mutations) {
     write_options.sync =
         options_.sync && std::any_of(mutations.begin(), mutations.end(),
                                      [](const Mutation& mutation) { return mutation.sync; });
+    const auto write_started = std::chrono::steady_clock::now();
     const rocksdb::Status s = db_->Write(write_options, batch.write_batch());
+    if (options_.on_batch_written) {
+      options_.on_batch_written(mutations.size(),
+                                absl::FromChrono(std::chrono::steady_clock::now() - write_started),
+                                write_options.sync);
+    }
     batches_.fetch_add(1, std::memory_order_relaxed);
     if (write_options.sync) syncs_.fetch_add(1, std::memory_order_relaxed);
     uint64_t largest = largest_batch_.load(std::memory_order_relaxed);

@@ -98,6 +98,9 @@ struct JournalOptions {
   // For fault-injection tests: the RocksDB environment to use (not owned; must outlive the
   // Journal). nullptr = the default (POSIX) environment.
   rocksdb::Env* env = nullptr;
+  // Runs on the writer thread after each batch write with its mutations, the time the write took
+  // and whether it was fsynced (for the metrics); must be quick. Empty = none.
+  std::function<void(size_t mutations, absl::Duration took, bool synced)> on_batch_written;
 };
 
 // dir = config.data_dir(), sync unless config.journal().durability() == NONE.

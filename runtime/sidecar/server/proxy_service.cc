@@ -1,5 +1,7 @@
 #include "runtime/sidecar/server/proxy_service.h"
 
+#include <optional>
+
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/common/grpc_status.h"
@@ -40,6 +42,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     call_.source = std::move(call_context.source);
     call_.parent_cid = std::move(call_context.parent_cid);
     call_.traceparent = std::move(call_context.traceparent);
+    call_.tracestate = std::move(call_context.tracestate);
     call_.deadline = call_context.rpc_deadline;
     for (const auto& [key, value] : context->client_metadata()) {
       absl::string_view k(key.data(), key.size());
@@ -104,6 +107,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     } else {
       sync_calls_->Count(status.ok());
     }
+    if (access_.has_value()) access_->Write(status.error_code());
     if (reply != nullptr) {
       reply_ = std::move(*reply);
       StartWriteAndFinish(&reply_, grpc::WriteOptions(), status);
@@ -121,6 +125,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     admitted_ = true;
     call_.cid = invoker_->NextCid();
     context_->AddInitialMetadata(kCidMetadata, call_.cid);
+    if (sync_calls_->SampleAccess()) access_.emplace(call_);
     auto started = invoker_->Start(std::move(call_), std::move(request_),
                                    [this](const grpc::Status& status, grpc::ByteBuffer* reply) {
                                      FinishOnce(status, status.ok() ? reply : nullptr);
@@ -144,6 +149,8 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
   bool have_request_ = false;
   // Set before the forwarded call starts; read when it finishes (ordered by gRPC).
   bool admitted_ = false;
+  // Set in Forward for a call whose end is access-logged.
+  std::optional<AccessRecord> access_;
   absl::Mutex mu_;
   std::shared_ptr<ForwardedCall> forwarded_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -89,6 +89,7 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.source = std::move(call_context.source);
   call.parent_cid = std::move(call_context.parent_cid);
   call.traceparent = std::move(call_context.traceparent);
+  call.tracestate = std::move(call_context.tracestate);
   call.deadline = call_context.rpc_deadline;
   // Zero, like unset, means no timeout of its own (as for InvokeAsync and Cast; see sidecar.proto).
   if (*timeout != absl::ZeroDuration()) {
@@ -104,18 +105,23 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   // On failure the reply has no body, so the CID also travels in the trailers.
   context->AddTrailingMetadata(kCidMetadata, call.cid);
   auto* reactor = new InvokeReactor();
+  std::shared_ptr<AccessRecord> access;
+  if (sync_calls_->SampleAccess()) access = std::make_shared<AccessRecord>(call);
   auto started = invoker_->Start(std::move(call), StringToByteBuffer(request->payload()),
-                                 [reactor, response, sync_calls = sync_calls_](
+                                 [reactor, response, sync_calls = sync_calls_, access](
                                      const grpc::Status& status, grpc::ByteBuffer* reply) {
                                    if (status.ok()) {
                                      response->set_payload(ByteBufferToString(*reply));
                                    }
                                    sync_calls->Finish(status.ok());
+                                   if (access != nullptr) access->Write(status.error_code());
                                    reactor->Finish(status);
                                  });
   if (!started.ok()) {
     sync_calls_->Finish(false);
-    reactor->Finish(ToGrpcStatus(started.status()));
+    const grpc::Status status = ToGrpcStatus(started.status());
+    if (access != nullptr) access->Write(status.error_code());
+    reactor->Finish(status);
     return reactor;
   }
   absl::MutexLock lock(&reactor->mu);

@@ -27,6 +27,7 @@
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
+#include "runtime/sidecar/logging/access_log.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/store/call_store.h"
 
@@ -38,7 +39,9 @@ namespace callmesh::sidecar {
 // absorbing the excess into unbounded queues and memory (RELIABILITY.md #7). Thread-safe.
 class SyncCalls {
  public:
-  explicit SyncCalls(uint32_t max_in_flight) : max_in_flight_(max_in_flight) {}
+  // `access_log` (not owned; may be nullptr = no access logs) samples the calls to log.
+  explicit SyncCalls(uint32_t max_in_flight, logging::AccessLog* access_log = nullptr)
+      : max_in_flight_(max_in_flight), access_log_(access_log) {}
 
   // Admits one call, which must later be ended with Finish; or RESOURCE_EXHAUSTED naming the
   // limit, or UNAVAILABLE once draining (count the refusal with Count(false)).
@@ -59,12 +62,37 @@ class SyncCalls {
   uint64_t ok() const { return ok_.load(); }
   uint64_t failed() const { return failed_.load(); }
 
+  // Whether a call starting now is access-logged when it ends (drawn per call).
+  bool SampleAccess() { return access_log_ != nullptr && access_log_->Sampled(); }
+
  private:
   const uint32_t max_in_flight_;
+  logging::AccessLog* const access_log_;
   std::atomic<uint32_t> in_flight_{0};
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> ok_{0};
   std::atomic<uint64_t> failed_{0};
+};
+
+// The access-log line of one sampled synchronous call: its fields taken when it starts, its code
+// and duration added when it ends.
+class AccessRecord {
+ public:
+  explicit AccessRecord(const InvokeCall& call)
+      : fields_{.cid = call.cid,
+                .source = call.source,
+                .service = call.service,
+                .method = call.method_path},
+        started_(absl::Now()) {}
+  void Write(grpc::StatusCode code) {
+    fields_.code = static_cast<int>(code);
+    fields_.duration = absl::Now() - started_;
+    logging::AccessLog::Write(fields_);
+  }
+
+ private:
+  logging::LogFields fields_;
+  const absl::Time started_;
 };
 
 class SidecarService final : public v1::Sidecar::CallbackService {
@@ -89,6 +117,12 @@ class SidecarService final : public v1::Sidecar::CallbackService {
 
   SidecarService(Options options, Registry* registry, Invoker* invoker, SyncCalls* sync_calls,
                  Async async);
+
+  // InvokeAsync and Cast calls accepted (durable) and refused, and WatchCompletions streams open;
+  // for the metrics.
+  uint64_t async_accepted() const { return async_accepted_.load(std::memory_order_relaxed); }
+  uint64_t async_rejected() const { return async_rejected_.load(std::memory_order_relaxed); }
+  uint32_t watchers() const { return watchers_.load(std::memory_order_relaxed); }
 
   grpc::ServerUnaryReactor* Invoke(grpc::CallbackServerContext* context,
                                    const v1::InvokeRequest* request,

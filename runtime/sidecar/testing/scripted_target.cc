@@ -68,6 +68,8 @@ grpc::ServerUnaryReactor* ScriptedTarget::OnCompletion(grpc::CallbackServerConte
   for (const auto& [key, value] : context->client_metadata()) {
     if (key == "callmesh-cid") seen.cid = std::string(value.data(), value.size());
     if (key == "callmesh-attempt") seen.attempt = std::string(value.data(), value.size());
+    if (key == "traceparent") seen.traceparent = std::string(value.data(), value.size());
+    if (key == "tracestate") seen.tracestate = std::string(value.data(), value.size());
   }
   seen.request = *request;
   Step step;

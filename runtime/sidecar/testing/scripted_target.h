@@ -35,6 +35,8 @@ class ScriptedTarget final : public v1::Callback::CallbackService {
   struct Seen {
     std::string cid;
     std::string attempt;  // the callmesh-attempt metadata
+    std::string traceparent;
+    std::string tracestate;
     v1::Completion request;
   };
 

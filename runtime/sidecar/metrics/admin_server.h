@@ -1,0 +1,54 @@
+// The admin HTTP listener (`admin_listen` in SidecarConfig), served with cpp-httplib on a thread
+// of its own:
+//   GET /metrics  the registry in the Prometheus text format (version 0.0.4)
+//   GET /healthz  200 "ok" while the process is up
+//   GET /readyz   200 "ready" when `ready` says so, else 503 with the reason
+// Anything else is 404. Plain HTTP: bind it to loopback (or a private network) only.
+//
+// Thread-safe. Stop (or the destructor) closes the listener and joins its thread.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/sidecar/metrics/metrics_registry.h"
+
+namespace httplib {
+class Server;
+}  // namespace httplib
+
+namespace callmesh::metrics {
+
+class AdminServer {
+ public:
+  // OK when serving; otherwise the reason it is not ready (e.g. "draining"), answered with 503.
+  using ReadyCheck = std::function<absl::Status()>;
+
+  // Listens on `address` ("host:port", IPv6 in brackets; port 0 picks a free one). Both pointers
+  // must outlive the server. FAILED_PRECONDITION "admin_listen <address>: cannot listen there ..."
+  // if the port is taken or the host is not local.
+  static absl::StatusOr<std::unique_ptr<AdminServer>> Start(const std::string& address,
+                                                            const Registry* registry,
+                                                            ReadyCheck ready);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // host:port bound (with the port chosen for port 0).
+  const std::string& address() const { return address_; }
+  // Stops listening and waits for the serving thread. Idempotent.
+  void Stop();
+
+ private:
+  AdminServer() = default;
+
+  std::unique_ptr<httplib::Server> http_;
+  std::thread thread_;
+  std::string address_;
+};
+
+}  // namespace callmesh::metrics
