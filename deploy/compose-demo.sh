@@ -21,16 +21,6 @@ quiet() { "$@" 2>&1 | grep -v -e 'unable to get systemd connection' -e '^\[' -e 
 cleanup() { quiet "${COMPOSE[@]}" down -v -t 30 > /dev/null; }
 trap 'cleanup; junit_write' EXIT
 cleanup
-wait_for() {  # wait_for WHAT CMD...: CMD until it succeeds (1 minute at most)
-  local what=$1
-  shift
-  for _ in $(seq 1 300); do
-    "$@" > /dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "compose-demo: $what did not happen within a minute" >&2
-  return 1
-}
 registered() {
   local names
   names=$(podman exec "$SIDECAR" callmesh services -o names) || return 1

@@ -33,16 +33,6 @@ cleanup() {
   rm -f "$played"
 }
 trap 'cleanup; junit_write' EXIT
-wait_for() {  # wait_for WHAT CMD...: CMD until it succeeds (1 minute at most)
-  local what=$1
-  shift
-  for _ in $(seq 1 300); do
-    "$@" > /dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "kube-demo: $what did not happen within a minute" >&2
-  return 1
-}
 registered() {  # registered POD SERVICE...
   local pod=$1 names
   shift

@@ -20,6 +20,17 @@ install_container_tools() {
 }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+# wait_for WHAT CMD...: runs CMD until it succeeds (1 minute at most); says WHAT did not happen.
+wait_for() {
+  local what=$1
+  shift
+  for _ in $(seq 1 300); do
+    "$@" > /dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "$(basename "$0" .sh): $what did not happen within a minute" >&2
+  return 1
+}
 die() {
   echo "$(basename "$0"): $*" >&2
   exit 1

@@ -35,17 +35,6 @@ show() {  # show CMD...: prints the command as typed, then runs it
   printf '$ %s\n' "${*#quiet_}"
   "$@"
 }
-# wait_for WHAT CMD...: CMD until it succeeds (1 minute at most).
-wait_for() {
-  local what=$1
-  shift
-  for _ in $(seq 1 300); do
-    "$@" > /dev/null 2>&1 && return 0
-    sleep 0.2
-  done
-  echo "pod-demo: $what did not happen within a minute" >&2
-  return 1
-}
 sidecar_serving() { podman exec "$SIDECAR" callmesh health --wait --timeout 60s > /dev/null; }
 greeter_registered() {
   podman exec "$SIDECAR" callmesh services -o names | grep -qx greeter
