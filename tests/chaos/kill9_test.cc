@@ -31,6 +31,7 @@
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
+#include "tests/support/greeter_calls.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh::chaos {
@@ -40,7 +41,6 @@ using ::callmesh::testing::SidecarProcess;
 using ::greeter::v1::HelloReply;
 using ::greeter::v1::HelloRequest;
 
-constexpr char kSayHello[] = "greeter.v1.Greeter/SayHello";
 constexpr char kSource[] = "chaos";
 constexpr char kCallbackName[] = "chaos-async-callback";
 
@@ -337,10 +337,7 @@ void ClientLoop(int id, const std::string& address, const std::atomic<bool>& sto
     const std::string key = keyed ? absl::StrCat("key-", hello.name()) : "";
     // A keyed operation is submitted twice, like a client retrying.
     for (int repeat = 0; repeat < (keyed ? 2 : 1); ++repeat) {
-      v1::InvokeAsyncRequest request;
-      request.set_service("greeter");
-      request.set_method(kSayHello);
-      request.set_payload(hello.SerializeAsString());
+      v1::InvokeAsyncRequest request = testing::SayHelloAsync(hello);
       request.set_source(kSource);
       request.set_idempotency_key(key);
       grpc::ClientContext context;

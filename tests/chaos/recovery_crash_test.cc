@@ -20,6 +20,7 @@
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
+#include "tests/support/greeter_calls.h"
 #include "tests/support/process.h"
 #include "tests/support/sidecar_process.h"
 
@@ -89,10 +90,7 @@ TEST(RecoveryCrash, CallsSurviveSigkillDuringRecoveryAndAllRunOnceTheTargetIsUp)
         for (int i = t; i < kCalls; i += kSubmitters) {
           ::greeter::v1::HelloRequest hello;
           hello.set_name("call-" + std::to_string(i));
-          v1::InvokeAsyncRequest request;
-          request.set_service("greeter");
-          request.set_method("greeter.v1.Greeter/SayHello");
-          request.set_payload(hello.SerializeAsString());
+          v1::InvokeAsyncRequest request = testing::SayHelloAsync(hello);
           v1::InvokeAsyncResponse response;
           grpc::ClientContext context;
           context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

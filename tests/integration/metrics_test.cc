@@ -16,6 +16,7 @@
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
+#include "tests/support/greeter_calls.h"
 #include "tests/support/process.h"
 #include "tests/support/sidecar_process.h"
 
@@ -87,10 +88,7 @@ class MetricsTest : public ::testing::Test {
   std::string InvokeAsync() {
     HelloRequest hello;
     hello.set_name("metrics-async");
-    v1::InvokeAsyncRequest request;
-    request.set_service("greeter");
-    request.set_method(kSayHello);
-    request.set_payload(hello.SerializeAsString());
+    v1::InvokeAsyncRequest request = testing::SayHelloAsync(hello);
     v1::InvokeAsyncResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));

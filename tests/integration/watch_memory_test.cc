@@ -17,6 +17,7 @@
 #include "gtest/gtest.h"
 #include "services/greeter/greeter_service.h"
 #include "spdlog/spdlog.h"
+#include "tests/support/greeter_calls.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh {
@@ -57,10 +58,7 @@ TEST(WatchMemory, StalledWatchersHoldABoundedAmountEachAndACatchingUpStreamReads
   hello.set_name(std::string(kReplyBytes, 'x'));
   std::vector<std::string> cids;
   for (int i = 0; i < kCompletions; ++i) {
-    v1::InvokeAsyncRequest request;
-    request.set_service("greeter");
-    request.set_method("greeter.v1.Greeter/SayHello");
-    request.set_payload(hello.SerializeAsString());
+    v1::InvokeAsyncRequest request = testing::SayHelloAsync(hello);
     v1::InvokeAsyncResponse response;
     grpc::ClientContext context;
     ASSERT_TRUE(stub->InvokeAsync(&context, request, &response).ok());
