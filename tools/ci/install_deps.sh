@@ -13,6 +13,7 @@ PACKAGES=(
   nghttp2-client fiu-utils
   cmake dpkg-dev
   libcpp-httplib-dev prometheus
+  libssl-dev openssl
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")
