@@ -12,7 +12,7 @@
 namespace callmesh::cli {
 namespace {
 
-constexpr char kGroups[][16] = {"calls", "dead-letters"};
+constexpr char kGroups[][16] = {"calls", "dead-letters", "certs"};
 
 bool IsGroup(const std::string& word) {
   for (const char* group : kGroups) {
@@ -55,6 +55,9 @@ std::string GeneralHelp() {
                   "\nGlobal flags:\n", FlagHelp(GlobalFlags()),
                   "\nThe sidecar is --sidecar, else $CALLMESH_SIDECAR, else ", kDefaultSidecar,
                   ".\n"
+                  "Credentials for a secured sidecar: --token-file, --tls-ca, --tls-cert and\n"
+                  "--tls-key, else $CALLMESH_TOKEN_FILE, $CALLMESH_TLS_CA, $CALLMESH_TLS_CERT and\n"
+                  "$CALLMESH_TLS_KEY (certificates from 'callmesh certs issue').\n"
                   "Exit codes: 0 success, 1 the call failed (gRPC status on stderr), 2 usage or "
                   "input error.\n"
                   "\nExamples:\n"
@@ -126,6 +129,10 @@ absl::Status ApplyGlobals(const ParsedArgs& args, GlobalOptions* options) {
                                      "\": expected json or table (or names for services)"));
     }
   }
+  options->credentials = {.token_file = args.Get("token-file"),
+                          .tls = {.ca_file = args.Get("tls-ca"),
+                                  .cert_file = args.Get("tls-cert"),
+                                  .key_file = args.Get("tls-key")}};
   if (args.Has("connect-timeout")) {
     absl::StatusOr<absl::Duration> timeout =
         ParsePositiveDuration(args.Get("connect-timeout"), "--connect-timeout");
@@ -164,6 +171,18 @@ const std::vector<FlagSpec>& GlobalFlags() {
       {.name = "connect-timeout",
        .value_name = "DURATION",
        .help = "how long to wait for the sidecar connection (default 5s)"},
+      {.name = "token-file",
+       .value_name = "FILE",
+       .help = "send the token in FILE as authorization: Bearer (default $CALLMESH_TOKEN_FILE)"},
+      {.name = "tls-ca",
+       .value_name = "FILE",
+       .help = "talk TLS to the sidecar, verified against this mesh CA (default $CALLMESH_TLS_CA)"},
+      {.name = "tls-cert",
+       .value_name = "FILE",
+       .help = "client certificate for mTLS (default $CALLMESH_TLS_CERT)"},
+      {.name = "tls-key",
+       .value_name = "FILE",
+       .help = "key of --tls-cert (default $CALLMESH_TLS_KEY)"},
       {.name = "help", .short_name = 'h', .help = "show help"},
   };
   return *flags;
@@ -178,6 +197,7 @@ const std::vector<Command>& AllCommands() {
     all->push_back(ServicesCommand());
     all->push_back(HealthCommand());
     for (Command& c : DeadLetterCommands()) all->push_back(std::move(c));
+    for (Command& c : CertsCommands()) all->push_back(std::move(c));
     return all;
   }();
   return *commands;

@@ -101,8 +101,13 @@ absl::StatusOr<v1::Sidecar::Stub*> CliContext::Sidecar() {
     grpc::ChannelArguments args;
     // Fail fast: a refused connection should not be retried for the whole connect timeout.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    channel_ =
-        grpc::CreateCustomChannel(sidecar_address_, grpc::InsecureChannelCredentials(), args);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::CreateSidecarChannel(
+        sidecar_address_,
+        tls::MergeCredentials(options_.credentials,
+                              tls::ClientCredentialsFromEnvironment(io_.getenv)),
+        args);
+    if (!channel.ok()) return AsInputError(channel.status());
+    channel_ = *std::move(channel);
   }
   const auto deadline = absl::ToChronoTime(absl::Now() + options_.connect_timeout);
   grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);

@@ -26,6 +26,7 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "cli/json/json_value.h"
 #include "cli/reflection/descriptor_source.h"
+#include "runtime/common/tls/client_credentials.h"
 
 namespace callmesh::cli {
 
@@ -51,6 +52,9 @@ struct GlobalOptions {
   std::string protoset;
   // How long to wait for the sidecar's connection.
   absl::Duration connect_timeout = absl::Seconds(5);
+  // --token-file, --tls-ca, --tls-cert, --tls-key; each one not given is taken from
+  // CALLMESH_TOKEN_FILE, CALLMESH_TLS_CA, CALLMESH_TLS_CERT, CALLMESH_TLS_KEY.
+  tls::ClientCredentialOptions credentials;
 };
 
 // An INVALID_ARGUMENT status that exits with code 2.

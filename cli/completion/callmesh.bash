@@ -19,13 +19,16 @@ _callmesh() {
   local cur prev
   cur="${COMP_WORDS[COMP_CWORD]}"
   prev="${COMP_WORDS[COMP_CWORD - 1]}"
-  local global_flags="--sidecar --output -o --protoset --connect-timeout --help -h --version"
+  local global_flags="--sidecar --output -o --protoset --connect-timeout --token-file --tls-ca --tls-cert --tls-key --help -h --version"
 
   case "$prev" in
     --sidecar | --protoset | --connect-timeout | --timeout | --callback | --idempotency-key | \
-      --header | -H | --source | --limit | --reason | --cid | --after | --service)
-      if [[ "$prev" == --protoset ]]; then
+      --header | -H | --source | --limit | --reason | --cid | --after | --service | --token-file | \
+      --tls-ca | --tls-cert | --tls-key | --dir | --trust-domain | --days)
+      if [[ "$prev" == --protoset || "$prev" == --token-file || "$prev" == --tls-* ]]; then
         COMPREPLY=($(compgen -f -- "$cur"))
+      elif [[ "$prev" == --dir ]]; then
+        COMPREPLY=($(compgen -d -- "$cur"))
       elif [[ "$prev" == --service && " ${COMP_WORDS[*]} " != *" health "* ]]; then
         COMPREPLY=($(compgen -W "$(_callmesh_services)" -- "$cur"))
       fi
@@ -33,6 +36,10 @@ _callmesh() {
       ;;
     --output | -o)
       COMPREPLY=($(compgen -W "json table names" -- "$cur"))
+      return
+      ;;
+    --kind)
+      COMPREPLY=($(compgen -W "app sidecar" -- "$cur"))
       return
       ;;
     --state)
@@ -54,7 +61,8 @@ _callmesh() {
     case "$word" in
       --sidecar | --output | -o | --protoset | --connect-timeout | --timeout | --callback | \
         --idempotency-key | --header | -H | --source | --limit | --reason | --cid | --after | \
-        --service | --state | --data | -d)
+        --service | --state | --data | -d | --token-file | --tls-ca | --tls-cert | --tls-key | \
+        --dir | --trust-domain | --days | --kind)
         ((i++))
         ;;
       -*) ;;
@@ -66,11 +74,11 @@ _callmesh() {
   local flags=""
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters help $global_flags" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs help $global_flags" -- "$cur"))
       return
       ;;
     help)
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs" -- "$cur"))
       return
       ;;
     invoke)
@@ -98,6 +106,16 @@ _callmesh() {
         return
       fi
       [[ "$sub" == ls ]] && flags="--limit"
+      ;;
+    certs)
+      if [[ -z "$sub" ]]; then
+        COMPREPLY=($(compgen -W "init issue" -- "$cur"))
+        return
+      fi
+      case "$sub" in
+        init) flags="--dir --trust-domain --days --force" ;;
+        issue) flags="--dir --kind --days --force" ;;
+      esac
       ;;
     watch) flags="--source --cid --after" ;;
     services) flags="--no-methods" ;;

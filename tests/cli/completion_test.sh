@@ -32,6 +32,10 @@ expect "health" callmesh hea
 expect "health" callmesh help he
 expect "--wait" callmesh health --wa
 expect "--service" callmesh health --ser
+expect "init issue" callmesh certs ""
+expect "sidecar" callmesh certs issue node-1 --kind s
+expect "--trust-domain" callmesh certs init --tr
+expect "--tls-ca --tls-cert --tls-key" callmesh invoke --tls
 [[ $(complete -p callmesh) == "complete -F _callmesh callmesh" ]] || {
   echo "FAIL: completion not registered"
   failures=$((failures + 1))
