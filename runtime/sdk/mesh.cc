@@ -72,10 +72,18 @@ absl::StatusOr<std::string> ReplyOf(const v1::Completion& completion) {
 }
 
 Mesh::Mesh(MeshOptions options)
-    : options_(std::move(options)),
-      options_status_(ValidateOptions(options_)),
-      channel_(grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials())),
-      stub_(v1::Sidecar::NewStub(channel_)) {}
+    : options_(std::move(options)), options_status_(ValidateOptions(options_)) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      tls::CreateSidecarChannel(options_.sidecar, options_.credentials);
+  if (channel.ok()) {
+    channel_ = *std::move(channel);
+  } else {
+    // Every call answers with this error; the channel is never used.
+    if (options_status_.ok()) options_status_ = channel.status();
+    channel_ = grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials());
+  }
+  stub_ = v1::Sidecar::NewStub(channel_);
+}
 
 Mesh::~Mesh() {
   std::vector<std::function<void(absl::StatusOr<v1::Completion>)>> orphans;

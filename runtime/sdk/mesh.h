@@ -50,6 +50,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/common/tls/client_credentials.h"
 #include "runtime/sdk/callback_router.h"
 #include "runtime/sdk/context.h"
 #include "runtime/sdk/sidecar_address.h"
@@ -73,6 +74,11 @@ struct MeshOptions {
   size_t max_kept_completions = 10000;
   // Bound on each unary RPC to the sidecar other than Invoke and WaitCall.
   absl::Duration rpc_timeout = absl::Seconds(30);
+  // How this app proves its identity to a secured sidecar: a token file and/or TLS files
+  // (runtime/common/tls/client_credentials.h). Default: $CALLMESH_TOKEN_FILE and
+  // $CALLMESH_TLS_CA / _CERT / _KEY; none set = plaintext without a token. A file that cannot be
+  // read makes every call fail with INVALID_ARGUMENT naming it.
+  tls::ClientCredentialOptions credentials = tls::ClientCredentialsFromEnvironment();
 };
 
 // Options of a synchronous Invoke.
@@ -210,7 +216,8 @@ class Mesh {
   void Issued(const Cid& cid);
 
   const MeshOptions options_;
-  const absl::Status options_status_;
+  // Validity of the options and of the credential files, checked once at construction.
+  absl::Status options_status_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Sidecar::Stub> stub_;
 

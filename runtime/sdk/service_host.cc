@@ -10,6 +10,8 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/names.h"
+#include "runtime/common/tls/mesh_ca.h"
+#include "runtime/common/tls/tls_credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
@@ -36,12 +38,20 @@ absl::Status ServiceHost::Start() {
   if (!options_.sidecar.empty()) {
     if (absl::Status s = ValidateAddress(options_.sidecar, "sidecar"); !s.ok()) return s;
   }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = ServerCredentials();
+  if (!credentials.ok()) return credentials.status();
+  if (!options_.sidecar.empty()) {
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        tls::CreateSidecarChannel(options_.sidecar, options_.credentials);
+    if (!channel.ok()) return channel.status();
+    sidecar_channel_ = *std::move(channel);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   // gRPC sets SO_REUSEPORT by default, which would let a second process share a port in use.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-  builder.AddListeningPort(options_.listen, grpc::InsecureServerCredentials(), &port_);
+  builder.AddListeningPort(options_.listen, *credentials, &port_);
   for (grpc::Service* service : services_) builder.RegisterService(service);
   if (!callbacks_.empty()) builder.RegisterService(&callbacks_);
   server_ = builder.BuildAndStart();
@@ -66,9 +76,27 @@ absl::Status ServiceHost::Start() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServiceHost::ServerCredentials() const {
+  const tls::TlsFiles& files = options_.serve_tls;
+  if (files.cert_file.empty() && files.key_file.empty()) return grpc::InsecureServerCredentials();
+  // The trust domain is the one of the host's own certificate.
+  absl::StatusOr<std::vector<std::string>> sans = tls::UriSansOfCertificateFile(files.cert_file);
+  if (!sans.ok()) return absl::InvalidArgumentError(sans.status().message());
+  for (const std::string& san : *sans) {
+    absl::StatusOr<tls::MeshIdentity> identity = tls::ParseSpiffeId(san);
+    if (!identity.ok()) continue;
+    return tls::MeshServerCredentials(
+        files, /*require_client_certificate=*/true,
+        tls::PeerRule{.kind = tls::IdentityKind::kSidecar, .trust_domain = identity->trust_domain});
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("certificate ", files.cert_file,
+                   " has no callmesh identity (URI SAN spiffe://<trust-domain>/app/<name>); "
+                   "issue one with 'callmesh certs issue'"));
+}
+
 void ServiceHost::RefreshLoop() {
-  auto stub = v1::Sidecar::NewStub(
-      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  auto stub = v1::Sidecar::NewStub(sidecar_channel_);
   bool lost = false;
   while (!stop_refresh_.WaitForNotificationWithTimeout(options_.refresh_interval)) {
     grpc::Status status = SendRegistration(*stub, options_.refresh_interval, false);
@@ -104,8 +132,7 @@ grpc::Status ServiceHost::SendRegistrationAs(v1::Sidecar::Stub& stub, const std:
 }
 
 absl::Status ServiceHost::Register() {
-  auto stub = v1::Sidecar::NewStub(
-      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  auto stub = v1::Sidecar::NewStub(sidecar_channel_);
   // Wait for ready: the sidecar may still be starting.
   grpc::Status status = SendRegistration(*stub, options_.register_timeout, true);
   if (!status.ok()) {
@@ -120,8 +147,7 @@ absl::Status ServiceHost::Register() {
 void ServiceHost::Deregister() {
   if (!registered_) return;
   registered_ = false;
-  auto stub = v1::Sidecar::NewStub(
-      grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials()));
+  auto stub = v1::Sidecar::NewStub(sidecar_channel_);
   for (const std::string& name : mesh_names()) {
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(2)));

@@ -34,6 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/common/tls/client_credentials.h"
 #include "runtime/sdk/callback_router.h"
 #include "runtime/sdk/sidecar_address.h"
 
@@ -52,6 +53,16 @@ struct ServiceHostOptions {
   // How often the registration is repeated, so the service is known again soon after its
   // sidecar restarts (the sidecar's registry lives in memory). Zero = register once.
   absl::Duration refresh_interval = absl::Seconds(1);
+  // The app's credentials towards its sidecar (default: $CALLMESH_TOKEN_FILE and
+  // $CALLMESH_TLS_CA / _CERT / _KEY): they authenticate the registration, as a Mesh's calls.
+  tls::ClientCredentialOptions credentials = tls::ClientCredentialsFromEnvironment();
+  // What the host serves with (default: the TLS files of `credentials`). With a certificate and a
+  // key (and the CA), the host serves mTLS with that certificate and accepts calls, health checks
+  // and `Callback.OnCompletion` only from a sidecar of its own trust domain (a certificate with
+  // spiffe://<trust domain of its own certificate>/sidecar/<any>): any other peer is refused with
+  // PERMISSION_DENIED before a handler runs; a peer without a certificate fails the handshake.
+  // Without a certificate: plaintext.
+  tls::TlsFiles serve_tls = tls::ClientCredentialsFromEnvironment().tls;
 };
 
 class ServiceHost {
@@ -76,7 +87,8 @@ class ServiceHost {
   std::vector<std::string> mesh_names() const;
 
   // Starts serving (with grpc.health.v1 SERVING and server reflection) and registers with the
-  // sidecar. Errors: INVALID_ARGUMENT for a bad name or listen address, UNAVAILABLE if the port
+  // sidecar. Errors: INVALID_ARGUMENT for a bad name or listen address, or a credential file that
+  // cannot be read (or a certificate without a callmesh SPIFFE ID), UNAVAILABLE if the port
   // cannot be bound or the sidecar cannot be reached within `register_timeout` (the server is
   // stopped again then).
   absl::Status Start();
@@ -100,8 +112,12 @@ class ServiceHost {
   grpc::Status SendRegistrationAs(v1::Sidecar::Stub& stub, const std::string& name,
                                   absl::Duration timeout, bool wait_for_ready) const;
   void Deregister();
+  // The server credentials: plaintext, or mTLS open to this mesh's sidecars only.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials() const;
 
   const ServiceHostOptions options_;
+  // To the sidecar, with the app's credentials (made by Start).
+  std::shared_ptr<grpc::Channel> sidecar_channel_;
   std::vector<grpc::Service*> services_;
   CallbackRouter callbacks_;
   std::unique_ptr<grpc::Server> server_;

@@ -17,6 +17,7 @@
 #include "runtime/sidecar/calls/call_states.h"
 #include "runtime/sidecar/calls/callback.h"
 #include "runtime/sidecar/metrics/process_metrics.h"
+#include "runtime/sidecar/registry/outbound_credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
@@ -45,8 +46,10 @@ absl::Status PrepareDataDir(const std::string& dir) {
   return absl::OkStatus();
 }
 
-sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config) {
+sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config,
+                                           std::shared_ptr<grpc::ChannelCredentials> outbound) {
   sidecar::Registry::Options options;
+  options.channel_credentials = std::move(outbound);
   options.health_check_interval = FromProtoDuration(config.health_check_interval());
   options.max_receive_bytes = static_cast<int>(config.max_payload_bytes());
   return options;
@@ -63,6 +66,9 @@ sidecar::Invoker::Options InvokerOptions(const v1::SidecarConfig& config) {
 
 absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig& config,
                                                         SidecarEnv env) {
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> outbound =
+      sidecar::OutboundCredentials(config);
+  if (!outbound.ok()) return outbound.status();
   if (absl::Status s = PrepareDataDir(config.data_dir()); !s.ok()) return s;
   if (!env.jitter_seed.has_value()) env.jitter_seed = std::random_device()();
   sidecar::JournalOptions journal_options = sidecar::JournalOptionsFromConfig(config);
@@ -77,7 +83,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
       sidecar::Journal::Open(journal_options);
   if (!journal.ok()) return journal.status();
   std::unique_ptr<Sidecar> sidecar(
-      new Sidecar(config, env, std::move(metrics), *std::move(journal)));
+      new Sidecar(config, env, std::move(metrics), *std::move(journal), *std::move(outbound)));
 
   for (int i = 0; i < config.services_size(); ++i) {
     for (const std::string& address : config.services(i).addresses()) {
@@ -143,14 +149,15 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
 
 Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                  std::unique_ptr<metrics::SidecarMetrics> metrics,
-                 std::unique_ptr<sidecar::Journal> journal)
+                 std::unique_ptr<sidecar::Journal> journal,
+                 std::shared_ptr<grpc::ChannelCredentials> outbound)
     : config_(config),
       clock_(env.clock),
       metrics_(std::move(metrics)),
       rpc_metrics_(&metrics_->registry(), {"callmesh.v1.Sidecar"},
                    {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
                     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}),
-      registry_(RegistryOptions(config)),
+      registry_(RegistryOptions(config, std::move(outbound))),
       journal_(std::move(journal)),
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
       access_log_(config.access_log_sample_rate(), *env.jitter_seed + 2),

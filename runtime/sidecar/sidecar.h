@@ -110,7 +110,8 @@ class Sidecar {
  private:
   Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
           std::unique_ptr<metrics::SidecarMetrics> metrics,
-          std::unique_ptr<sidecar::Journal> journal);
+          std::unique_ptr<sidecar::Journal> journal,
+          std::shared_ptr<grpc::ChannelCredentials> outbound);
 
   // Registers the metrics read when scraped: calls, targets, store, registry, process.
   void RegisterComputedMetrics();

@@ -48,7 +48,11 @@ std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address, boo
   args.SetMaxReceiveMessageSize(options_.max_receive_bytes);
   // Every instance gets its own connection even when two share an address.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
+  auto channel = grpc::CreateCustomChannel(address,
+                                           options_.channel_credentials != nullptr
+                                               ? options_.channel_credentials
+                                               : grpc::InsecureChannelCredentials(),
+                                           args);
   return std::make_shared<Instance>(address, is_static, std::move(channel));
 }
 

@@ -20,6 +20,7 @@
 
 #include <grpcpp/channel.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/security/credentials.h>
 
 #include <atomic>
 #include <cstdint>
@@ -75,6 +76,8 @@ class Registry {
     absl::Duration health_check_timeout = absl::Seconds(1);
     // Largest reply accepted from a target, in bytes.
     int max_receive_bytes = 4 << 20;
+    // Credentials of every channel to an instance (outbound_credentials.h); null = plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
   };
 
   explicit Registry(Options options);
