@@ -1,6 +1,7 @@
 #include "runtime/sidecar/registry/outbound_credentials.h"
 
 #include "runtime/common/tls/tls_credentials.h"
+#include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
 
@@ -8,6 +9,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> OutboundCredentials(
     const v1::SidecarConfig& config) {
   const v1::TlsConfig& tls = config.security().tls();
   if (tls.cert_file().empty() && tls.key_file().empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (tls.ca_file().empty()) {
+    // TLS on the Sidecar API with tokens only: nothing to verify targets against.
+    spdlog::warn(
+        "security.tls has no ca_file: calls to targets and callback services are plaintext, "
+        "without mutual TLS (set security.tls.ca_file to turn it on)");
     return grpc::InsecureChannelCredentials();
   }
   const tls::TlsFiles files{

@@ -3,7 +3,8 @@
 //
 //   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = OutboundCredentials(config);
 //
-// Without `security.tls.cert_file`: plaintext. With it: mTLS — the sidecar presents its own
+// Without `security.tls.cert_file`: plaintext. With it but without `ca_file` (TLS on the Sidecar
+// API, callers authenticated by tokens): plaintext too, and a warning at start. With both: mTLS — the sidecar presents its own
 // certificate (`security.tls.cert_file` / `key_file`, spiffe://<td>/sidecar/<name>) and accepts a
 // target only if its certificate chains to `security.tls.ca_file` and carries an app identity of
 // the trust domain (`security.trust_domain`, default callmesh.local). The files are re-read when
