@@ -3,6 +3,7 @@
 // Exit codes: 0 after a clean SIGTERM/SIGINT drain; 2 for bad configuration (unknown key, wrong
 // type, invalid value, a listen address that cannot be bound, an unusable data directory).
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <cstring>
 #include <fstream>
@@ -23,6 +24,7 @@
 #include "runtime/common/version.h"
 #include "runtime/sidecar/config/config_loader.h"
 #include "runtime/sidecar/logging/structured_log.h"
+#include "runtime/sidecar/security/security_config_check.h"
 #include "runtime/sidecar/sidecar.h"
 #include "spdlog/spdlog.h"
 
@@ -80,6 +82,21 @@ int Run() {
   const std::string& bound = sidecar.address();
   spdlog::info("callmeshd {} listening on {} (data_dir {}, {} static services)", config.name(),
                bound, config.data_dir(), config.services_size());
+  // Once per start: a set-up without authentication is allowed on loopback only (or when the
+  // config says it is for development), and says so.
+  if (config.security().insecure_development()) {
+    spdlog::warn(
+        "callmeshd: security.insecure_development is set: {} {}; never use this set-up in "
+        "production",
+        sidecar::security::Authenticates(config.security()) ? "authentication on, listening"
+                                                            : "no authentication, listening",
+        config.security().has_tls() ? "with TLS" : "in plaintext");
+  } else if (!sidecar::security::Authenticates(config.security())) {
+    spdlog::info(
+        "callmeshd: running without authentication (no security block): any local process may "
+        "use the Sidecar API on {}; see README \"Security\" to turn it on",
+        bound);
+  }
   if (const std::string admin = sidecar.admin_address(); !admin.empty()) {
     spdlog::info("callmeshd admin listener on {} (/metrics, /healthz, /readyz)", admin);
   }
@@ -122,5 +139,7 @@ int main(int argc, char** argv) {
   // GraphCycles::GetId alone took ~2% of callmeshd's samples, and CPU samples per call fell by
   // about a third without it (one run on a busy machine). Unit tests still run with it on.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // The journal and every file callmeshd writes are its owner's alone (README "Security").
+  umask(077);
   return callmesh::Run();
 }

@@ -18,6 +18,8 @@
 #include "runtime/sidecar/calls/callback.h"
 #include "runtime/sidecar/metrics/process_metrics.h"
 #include "runtime/sidecar/registry/outbound_credentials.h"
+#include "runtime/sidecar/security/data_dir_permissions.h"
+#include "runtime/sidecar/security/server_credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
@@ -31,7 +33,8 @@ constexpr int kWorkerThreads = 16;
 constexpr absl::Duration kStoreHealthEvery = absl::Milliseconds(200);
 
 absl::Status PrepareDataDir(const std::string& dir) {
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+  // Owner only: the journal holds every caller's requests and results.
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
     return absl::FailedPreconditionError(
         absl::StrCat("data_dir ", dir, ": cannot create: ", std::strerror(errno)));
   }
@@ -43,7 +46,7 @@ absl::Status PrepareDataDir(const std::string& dir) {
     return absl::FailedPreconditionError(
         absl::StrCat("data_dir ", dir, ": not readable and writable: ", std::strerror(errno)));
   }
-  return absl::OkStatus();
+  return sidecar::security::RestrictDataDir(dir);
 }
 
 sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config,
@@ -66,6 +69,13 @@ sidecar::Invoker::Options InvokerOptions(const v1::SidecarConfig& config) {
 
 absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig& config,
                                                         SidecarEnv env) {
+  // The security files first: a bad one changes nothing, not even the data directory.
+  absl::StatusOr<std::unique_ptr<sidecar::security::Gatekeeper>> gatekeeper =
+      sidecar::security::Gatekeeper::Create(config, env.clock);
+  if (!gatekeeper.ok()) return gatekeeper.status();
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      sidecar::security::SidecarServerCredentials(config.security());
+  if (!credentials.ok()) return credentials.status();
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> outbound =
       sidecar::OutboundCredentials(config);
   if (!outbound.ok()) return outbound.status();
@@ -82,8 +92,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   absl::StatusOr<std::unique_ptr<sidecar::Journal>> journal =
       sidecar::Journal::Open(journal_options);
   if (!journal.ok()) return journal.status();
-  std::unique_ptr<Sidecar> sidecar(
-      new Sidecar(config, env, std::move(metrics), *std::move(journal), *std::move(outbound)));
+  std::unique_ptr<Sidecar> sidecar(new Sidecar(config, env, std::move(metrics), *std::move(journal),
+                                               *std::move(gatekeeper), *std::move(outbound)));
 
   for (int i = 0; i < config.services_size(); ++i) {
     for (const std::string& address : config.services(i).addresses()) {
@@ -100,7 +110,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   // gRPC sets SO_REUSEPORT by default, which would let a second process share a port in use.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   int port = 0;
-  builder.AddListeningPort(config.listen(), grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen(), *credentials, &port);
   builder.RegisterService(&sidecar->service_);
   builder.RegisterCallbackGenericService(&sidecar->proxy_);
   builder.experimental().SetInterceptorCreators(sidecar->rpc_metrics_.InterceptorFactories());
@@ -150,6 +160,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
 Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                  std::unique_ptr<metrics::SidecarMetrics> metrics,
                  std::unique_ptr<sidecar::Journal> journal,
+                 std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper,
                  std::shared_ptr<grpc::ChannelCredentials> outbound)
     : config_(config),
       clock_(env.clock),
@@ -162,6 +173,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
       access_log_(config.access_log_sample_rate(), *env.jitter_seed + 2),
       sync_calls_(config.limits().max_sync_in_flight(), &access_log_),
+      gatekeeper_(std::move(gatekeeper)),
       policies_(config),
       runner_(kWorkerThreads, clock_),
       deliverer_(journal_.get(), &invoker_, &runner_,
@@ -174,7 +186,8 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                     hub_.Notify(completion);
                     if (!callback.empty()) deliverer_.Deliver(completion, callback);
                   }),
-      service_({.name = config.name()}, &registry_, &invoker_, &sync_calls_,
+      service_({.name = config.name(), .gatekeeper = gatekeeper_.get()}, &registry_, &invoker_,
+               &sync_calls_,
                {.store = journal_.get(),
                 .dispatcher = &dispatcher_,
                 .deliverer = &deliverer_,
@@ -183,7 +196,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                 .policies = &policies_,
                 .max_payload_bytes = config.max_payload_bytes(),
                 .max_watchers = config.limits().max_watchers()}),
-      proxy_(config.name(), &invoker_, &sync_calls_, clock_) {
+      proxy_(config.name(), &invoker_, &sync_calls_, clock_, gatekeeper_.get()) {
   RegisterComputedMetrics();
 }
 

@@ -42,6 +42,7 @@
 #include "runtime/sidecar/metrics/rpc_metrics.h"
 #include "runtime/sidecar/metrics/sidecar_metrics.h"
 #include "runtime/sidecar/registry/registry.h"
+#include "runtime/sidecar/security/gatekeeper.h"
 #include "runtime/sidecar/server/proxy_service.h"
 #include "runtime/sidecar/server/sidecar_service.h"
 #include "runtime/sidecar/store/call_store.h"
@@ -75,6 +76,10 @@ class Sidecar {
   //                       "admin_listen <address>: cannot listen there ..." likewise for the
   //                       admin HTTP listener (metrics, /healthz, /readyz), if configured.
   //   DATA_LOSS           a journal that does not check out (see Journal::Open).
+  //   INVALID_ARGUMENT    a security file that cannot be read: "security.tokens[i].file <path>:
+  //                       ..." or "security.tls.key_file <path>: ..." (and cert_file, ca_file).
+  // The data directory is created 0700, and group and other permissions are removed from it and
+  // its files if an older version left them (callmeshd also runs with umask 077).
   static absl::StatusOr<std::unique_ptr<Sidecar>> Start(const v1::SidecarConfig& config,
                                                         SidecarEnv env = {});
 
@@ -111,6 +116,7 @@ class Sidecar {
   Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
           std::unique_ptr<metrics::SidecarMetrics> metrics,
           std::unique_ptr<sidecar::Journal> journal,
+          std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper,
           std::shared_ptr<grpc::ChannelCredentials> outbound);
 
   // Registers the metrics read when scraped: calls, targets, store, registry, process.
@@ -135,6 +141,8 @@ class Sidecar {
   sidecar::Invoker invoker_;
   logging::AccessLog access_log_;
   sidecar::SyncCalls sync_calls_;
+  // Before the services, which ask it about every RPC.
+  const std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper_;
   const sidecar::DispatchPolicies policies_;
   sidecar::TaskRunner runner_;
   sidecar::CompletionHub hub_;

@@ -1,7 +1,8 @@
 // Outbound mTLS of the sidecar and the ServiceHost's door: a real callmesh::Sidecar (in this
-// process) with `security.tls` dials ServiceHosts that serve mTLS with app certificates of a
-// test mesh CA; a forged Callback.OnCompletion sent straight to an app's port is refused before
-// any handler runs, while the sidecar's own deliveries get through.
+// process) with `security.tls` (its Sidecar API on TLS, callers authenticated by their app
+// certificates) dials ServiceHosts that serve mTLS with app certificates of a test mesh CA; a
+// forged Callback.OnCompletion sent straight to an app's port is refused before any handler runs,
+// while the sidecar's own deliveries get through.
 #include <grpcpp/create_channel.h>
 
 #include "absl/strings/str_cat.h"
@@ -76,8 +77,10 @@ class MtlsTest : public ::testing::Test {
                                     CallbackHandler* callbacks = nullptr) {
     absl::StatusOr<TlsFiles> files = pki_->App(name);
     EXPECT_TRUE(files.ok()) << files.status();
-    auto host = std::make_unique<ServiceHost>(ServiceHostOptions{
-        .name = name, .sidecar = sidecar_->address(), .credentials = {}, .serve_tls = *files});
+    auto host = std::make_unique<ServiceHost>(ServiceHostOptions{.name = name,
+                                                                 .sidecar = sidecar_->address(),
+                                                                 .credentials = {.tls = *files},
+                                                                 .serve_tls = *files});
     if (service != nullptr) host->AddService(service);
     if (callbacks != nullptr) host->AddCallbacks(callbacks);
     absl::Status started = host->Start();
@@ -85,8 +88,11 @@ class MtlsTest : public ::testing::Test {
     return host;
   }
 
+  // A Mesh of app `source`, authenticated to the sidecar by its certificate.
   MeshOptions Options(const std::string& source) {
-    return {.sidecar = sidecar_->address(), .source = source, .credentials = {}};
+    return {.sidecar = sidecar_->address(),
+            .source = source,
+            .credentials = {.tls = *pki_->App(source)}};
   }
 
   std::optional<TestPki> pki_;
@@ -165,7 +171,7 @@ TEST_F(MtlsTest, SidecarRefusesATargetOutsideTheMesh) {
   TestPki other = *TestPki::Create();
   ServiceHost host({.name = "greeter",
                     .sidecar = sidecar_->address(),
-                    .credentials = {},
+                    .credentials = {.tls = *pki_->App("greeter")},
                     .serve_tls = *other.App("greeter")});
   host.AddService(&greeter_);
   ASSERT_TRUE(host.Start().ok());

@@ -35,6 +35,8 @@ limits:
   max_in_flight_per_target: 64
   max_watchers: 1024
   max_sync_in_flight: 1024
+  max_instances_per_identity: 16
+  max_registered_instances: 1024
 )";
 
 // The defaults of every RetryPolicy that is present.

@@ -15,6 +15,7 @@
 #include "runtime/common/proto_time.h"
 #include "runtime/common/quoted.h"
 #include "runtime/common/status_code_names.h"
+#include "runtime/sidecar/security/security_config_check.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -179,7 +180,9 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
        {std::pair{"limits.max_pending_calls", limits.max_pending_calls()},
         {"limits.max_in_flight_per_target", uint64_t{limits.max_in_flight_per_target()}},
         {"limits.max_sync_in_flight", uint64_t{limits.max_sync_in_flight()}},
-        {"limits.max_watchers", uint64_t{limits.max_watchers()}}}) {
+        {"limits.max_watchers", uint64_t{limits.max_watchers()}},
+        {"limits.max_instances_per_identity", uint64_t{limits.max_instances_per_identity()}},
+        {"limits.max_registered_instances", uint64_t{limits.max_registered_instances()}}}) {
     if (auto v = AtLeastOne(value, path)) return v;
   }
   if (auto v = CheckRetryPolicy(config.default_retry(), "default_retry")) return v;
@@ -199,6 +202,7 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     return Violation{"access_log_sample_rate", absl::StrCat("must be between 0 and 1, got ",
                                                             config.access_log_sample_rate())};
   }
+  if (auto v = security::FindSecurityViolation(config)) return Violation{v->path, v->problem};
   std::map<std::string, int> first_index;  // service name -> index
   for (int i = 0; i < config.services_size(); ++i) {
     const std::string path = IndexPath("services", i);

@@ -33,7 +33,8 @@ namespace callmesh::sidecar {
 //     services[i].attempt_timeout (if set): > 0. drain_timeout, result_retention: >= 0. Every
 //     Duration must be valid (|nanos| < 1e9, seconds and nanos of one sign, within +-10,000 years).
 //   - log_level: one of trace, debug, info, warn, error. journal.durability: FSYNC or NONE.
-//   - limits.*, services[i].max_in_flight: >= 1.
+//   - limits.*, services[i].max_in_flight: >= 1 (limits.max_watchers_per_identity: 0 = default).
+//   - security, and a non-loopback listen: runtime/sidecar/security/security_config_check.h.
 absl::Status ValidateConfig(const callmesh::v1::SidecarConfig& config);
 
 // The same rules; the error is placed by `positions`: "<origin>:<line>:<column>: <key path>:

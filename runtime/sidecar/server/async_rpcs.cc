@@ -138,6 +138,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
   CompletionHub* hub = nullptr;
   std::atomic<uint32_t>* watchers = nullptr;
   uint64_t watcher = 0;
+  // The caller's share of the watcher slots (security::Gatekeeper), given back on deletion.
+  std::shared_ptr<void> identity_slot;
 
   void OnWriteDone(bool ok) override {
     bool finish = false;
@@ -168,6 +170,13 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
 
 }  // namespace
 
+absl::StatusOr<v1::Call> SidecarService::Visible(const security::Caller& caller,
+                                                 absl::StatusOr<v1::Call> call) const {
+  if (!call.ok() || gatekeeper_->MaySee(caller, call->envelope().source())) return call;
+  // The journal's own words for an unknown CID: a hidden call looks like no call at all.
+  return absl::NotFoundError(absl::StrCat("no call with CID ", call->envelope().cid()));
+}
+
 v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
   if (!include_payload) call.mutable_envelope()->clear_payload();
   call.set_callback(calls::ShownCallback(
@@ -179,7 +188,24 @@ v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* context,
                                                  const Request& request, Response* response) {
-  const calls::DurableRequest durable = calls::DurableRequest::Of(request);
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) {
+    async_rejected_.fetch_add(1);
+    return FinishNow(context, ToGrpcStatus(caller.status()));
+  }
+  calls::DurableRequest durable = calls::DurableRequest::Of(request);
+  absl::StatusOr<std::string> source = gatekeeper_->SourceOf(*caller, durable.source, *context);
+  absl::Status allowed = source.status();
+  // A malformed method is BuildEnvelope's to name; the policy sees well-formed ones.
+  if (absl::StatusOr<std::string> path = MethodPath(durable.method, "method");
+      allowed.ok() && path.ok()) {
+    allowed = gatekeeper_->CheckCall(*caller, durable.service, *path);
+  }
+  if (!allowed.ok()) {
+    async_rejected_.fetch_add(1);
+    return FinishNow(context, ToGrpcStatus(allowed));
+  }
+  if (!caller->anonymous()) durable.source = *source;
   absl::StatusOr<v1::CallEnvelope> envelope = calls::BuildEnvelope(
       durable,
       calls::ReadCallContext(*context, durable.source, durable.parent_cid, options_.name, *clock_),
@@ -236,10 +262,12 @@ grpc::ServerUnaryReactor* SidecarService::Cast(grpc::CallbackServerContext* cont
 grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* context,
                                                   const v1::GetCallRequest* request,
                                                   v1::Call* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
   }
-  absl::StatusOr<v1::Call> call = async_.store->GetCall(request->cid());
+  absl::StatusOr<v1::Call> call = Visible(*caller, async_.store->GetCall(request->cid()));
   if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
   *response = Present(*std::move(call), request->include_payload());
   return FinishNow(context, grpc::Status::OK);
@@ -248,8 +276,15 @@ grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* context,
                                                    const v1::WaitCallRequest* request,
                                                    v1::Call* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
+  }
+  // A call's source never changes: once visible, every later look at it is too.
+  if (!caller->anonymous()) {
+    absl::StatusOr<v1::Call> call = Visible(*caller, async_.store->GetCall(request->cid()));
+    if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
   }
   absl::Duration wait = kDefaultWait;
   if (request->has_timeout()) {
@@ -288,10 +323,14 @@ grpc::ServerUnaryReactor* SidecarService::WaitCall(grpc::CallbackServerContext* 
 grpc::ServerUnaryReactor* SidecarService::ListCalls(grpc::CallbackServerContext* context,
                                                     const v1::ListCallsRequest* request,
                                                     v1::ListCallsResponse* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
+  absl::StatusOr<std::string> source = gatekeeper_->ListFilter(*caller, request->source());
+  if (!source.ok()) return FinishNow(context, ToGrpcStatus(source.status()));
   CallStore::ListFilter filter;
   for (int state : request->states()) filter.states.push_back(static_cast<v1::CallState>(state));
   filter.service = request->service();
-  filter.source = request->source();
+  filter.source = *source;
   auto page = async_.store->ListCalls(filter, request->page_size(), request->page_token());
   if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
   for (v1::Call& call : page->first) *response->add_calls() = Present(std::move(call), false);
@@ -302,18 +341,25 @@ grpc::ServerUnaryReactor* SidecarService::ListCalls(grpc::CallbackServerContext*
 grpc::ServerUnaryReactor* SidecarService::CancelCall(grpc::CallbackServerContext* context,
                                                      const v1::CancelCallRequest* request,
                                                      v1::Call* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
   }
   // Cancelling writes the outcome durably (an fsync): done on a worker, answered from there.
-  return FinishOnWorker(
-      context,
-      [this, cid = request->cid(), reason = request->reason(), response]() -> grpc::Status {
-        absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(cid, reason);
-        if (!call.ok()) return ToGrpcStatus(call.status());
-        *response = Present(*std::move(call), false);
-        return grpc::Status::OK;
-      });
+  return FinishOnWorker(context,
+                        [this, caller = *std::move(caller), cid = request->cid(),
+                         reason = request->reason(), response]() -> grpc::Status {
+                          if (!caller.anonymous()) {
+                            absl::StatusOr<v1::Call> visible =
+                                Visible(caller, async_.store->GetCall(cid));
+                            if (!visible.ok()) return ToGrpcStatus(visible.status());
+                          }
+                          absl::StatusOr<v1::Call> call = async_.dispatcher->Cancel(cid, reason);
+                          if (!call.ok()) return ToGrpcStatus(call.status());
+                          *response = Present(*std::move(call), false);
+                          return grpc::Status::OK;
+                        });
 }
 
 grpc::ServerUnaryReactor* SidecarService::FinishOnWorker(grpc::CallbackServerContext* context,
@@ -338,10 +384,22 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
                                               " completion watchers (limits.max_watchers)")));
     return reactor;
   }
+  absl::StatusOr<std::string> source = absl::InternalError("not authenticated");
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (caller.ok()) source = gatekeeper_->ListFilter(*caller, request->source());
+  absl::StatusOr<std::shared_ptr<void>> slot = source.status();
+  if (source.ok()) slot = gatekeeper_->TakeWatchSlot(*caller);
+  if (!slot.ok()) {
+    absl::MutexLock lock(&reactor->core->mu);
+    reactor->core->finished = true;
+    reactor->Finish(ToGrpcStatus(caller.ok() ? slot.status() : caller.status()));
+    return reactor;
+  }
+  reactor->identity_slot = *std::move(slot);
   std::shared_ptr<WatchReactor::Core> core = reactor->core;
   core->store = async_.store;
   core->runner = async_.runner;
-  core->source = request->source();
+  core->source = *source;
   core->cids.insert(request->cids().begin(), request->cids().end());
   const uint64_t last_sequence = async_.store->last_sequence();
   {
@@ -365,9 +423,16 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
 grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(grpc::CallbackServerContext* context,
                                                           const v1::ListDeadLettersRequest* request,
                                                           v1::ListDeadLettersResponse* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   auto page = async_.store->ListDeadLetters(request->page_size(), request->page_token());
   if (!page.ok()) return FinishNow(context, ToGrpcStatus(page.status()));
-  for (v1::DeadLetter& dead : page->first) *response->add_dead_letters() = std::move(dead);
+  // Others' dead letters are left out, so a page may hold fewer than page_size (or none) while
+  // next_page_token goes on.
+  for (v1::DeadLetter& dead : page->first) {
+    if (!gatekeeper_->MaySee(*caller, dead.completion().source())) continue;
+    *response->add_dead_letters() = std::move(dead);
+  }
   response->set_next_page_token(page->second);
   return FinishNow(context, grpc::Status::OK);
 }
@@ -375,10 +440,16 @@ grpc::ServerUnaryReactor* SidecarService::ListDeadLetters(grpc::CallbackServerCo
 grpc::ServerUnaryReactor* SidecarService::RedriveDeadLetter(
     grpc::CallbackServerContext* context, const v1::RedriveDeadLetterRequest* request,
     v1::RedriveDeadLetterResponse*) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   if (absl::Status s = ValidateCid(request->cid()); !s.ok()) {
     return FinishNow(context, ToGrpcStatus(s));
   }
-  return FinishOnWorker(context, [this, cid = request->cid()] {
+  return FinishOnWorker(context, [this, caller = *std::move(caller), cid = request->cid()] {
+    if (!caller.anonymous()) {
+      absl::StatusOr<v1::Call> visible = Visible(caller, async_.store->GetCall(cid));
+      if (!visible.ok()) return ToGrpcStatus(visible.status());
+    }
     return ToGrpcStatus(async_.deliverer->Redrive(cid));
   });
 }

@@ -18,8 +18,15 @@ namespace {
 class ProxyReactor final : public grpc::ServerGenericBidiReactor {
  public:
   ProxyReactor(grpc::GenericCallbackServerContext* context, const std::string& default_source,
-               Invoker* invoker, SyncCalls* sync_calls, const Clock* clock)
+               Invoker* invoker, SyncCalls* sync_calls, const Clock* clock,
+               security::Gatekeeper* gatekeeper)
       : context_(context), invoker_(invoker), sync_calls_(sync_calls) {
+    absl::StatusOr<security::Caller> caller = gatekeeper->Authenticate(*context);
+    if (!caller.ok()) {
+      sync_calls_->Count(false);
+      Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
     call_.service = calls::MetadataOr(*context, kTargetMetadata, "");
     if (call_.service.empty()) {
       sync_calls_->Count(false);
@@ -37,8 +44,16 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
       return;
     }
     call_.method_path = context->method();
+    absl::StatusOr<std::string> source = gatekeeper->SourceOf(*caller, "", *context);
+    absl::Status allowed = source.status();
+    if (allowed.ok()) allowed = gatekeeper->CheckCall(*caller, call_.service, call_.method_path);
+    if (!allowed.ok()) {
+      sync_calls_->Count(false);
+      Finish(ToGrpcStatus(allowed));
+      return;
+    }
     calls::CallContext call_context =
-        calls::ReadCallContext(*context, "", "", default_source, *clock);
+        calls::ReadCallContext(*context, *source, "", default_source, *clock);
     call_.source = std::move(call_context.source);
     call_.parent_cid = std::move(call_context.parent_cid);
     call_.traceparent = std::move(call_context.traceparent);
@@ -47,6 +62,8 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     for (const auto& [key, value] : context->client_metadata()) {
       absl::string_view k(key.data(), key.size());
       if (IsReservedMetadataKey(k)) continue;
+      // The caller's credentials for the sidecar are not the target's business.
+      if (!caller->anonymous() && k == "authorization") continue;
       call_.headers.emplace_back(std::string(k), std::string(value.data(), value.size()));
     }
     StartRead(&request_);
@@ -160,15 +177,16 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
 }  // namespace
 
 ProxyService::ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls,
-                           const Clock* clock)
+                           const Clock* clock, security::Gatekeeper* gatekeeper)
     : default_source_(std::move(default_source)),
       invoker_(invoker),
       sync_calls_(sync_calls),
-      clock_(clock) {}
+      clock_(clock),
+      gatekeeper_(gatekeeper != nullptr ? gatekeeper : security::Gatekeeper::Open()) {}
 
 grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  return new ProxyReactor(context, default_source_, invoker_, sync_calls_, clock_);
+  return new ProxyReactor(context, default_source_, invoker_, sync_calls_, clock_, gatekeeper_);
 }
 
 }  // namespace callmesh::sidecar

@@ -20,10 +20,12 @@ namespace callmesh::sidecar {
 
 class ProxyService final : public grpc::CallbackGenericService {
  public:
-  // `default_source` is used when the caller sends no `callmesh-source`. Pointers must outlive the
-  // service.
+  // `default_source` is used when the caller sends no `callmesh-source`. `gatekeeper`
+  // authenticates callers and checks the access policy (nullptr = Gatekeeper::Open(): none);
+  // with authentication on, the source is the caller's identity and the caller's
+  // `authorization` metadata is not passed on. Pointers must outlive the service.
   ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls,
-               const Clock* clock);
+               const Clock* clock, security::Gatekeeper* gatekeeper = nullptr);
 
   grpc::ServerGenericBidiReactor* CreateReactor(
       grpc::GenericCallbackServerContext* context) override;
@@ -33,6 +35,7 @@ class ProxyService final : public grpc::CallbackGenericService {
   Invoker* const invoker_;
   SyncCalls* const sync_calls_;
   const Clock* const clock_;
+  security::Gatekeeper* const gatekeeper_;
 };
 
 }  // namespace callmesh::sidecar

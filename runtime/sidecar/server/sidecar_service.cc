@@ -56,6 +56,8 @@ absl::Status SyncCalls::Admit() {
 SidecarService::SidecarService(Options options, Registry* registry, Invoker* invoker,
                                SyncCalls* sync_calls, Async async)
     : options_(std::move(options)),
+      gatekeeper_(options_.gatekeeper != nullptr ? options_.gatekeeper
+                                                 : security::Gatekeeper::Open()),
       registry_(registry),
       invoker_(invoker),
       sync_calls_(sync_calls),
@@ -66,12 +68,20 @@ SidecarService::SidecarService(Options options, Registry* registry, Invoker* inv
 grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* context,
                                                  const v1::InvokeRequest* request,
                                                  v1::InvokeResponse* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) {
+    sync_calls_->Count(false);
+    return FinishNow(context, ToGrpcStatus(caller.status()));
+  }
   InvokeCall call;
   call.service = request->service();
   absl::Status valid = ValidateServiceName(request->service(), "service");
   absl::StatusOr<std::string> path = MethodPath(request->method(), "method");
   if (valid.ok() && !path.ok()) valid = path.status();
   if (valid.ok()) valid = ValidateCallContext(request->source(), request->parent_cid());
+  absl::StatusOr<std::string> source = gatekeeper_->SourceOf(*caller, request->source(), *context);
+  if (valid.ok() && !source.ok()) valid = source.status();
+  if (valid.ok()) valid = gatekeeper_->CheckCall(*caller, request->service(), *path);
   absl::StatusOr<absl::Duration> timeout =
       NonNegativeDurationFromProto(request->timeout(), "timeout");
   if (valid.ok() && !timeout.ok()) valid = timeout.status();
@@ -84,8 +94,8 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
     return FinishNow(context, ToGrpcStatus(admitted));
   }
   call.method_path = *std::move(path);
-  calls::CallContext call_context = calls::ReadCallContext(
-      *context, request->source(), request->parent_cid(), options_.name, *clock_);
+  calls::CallContext call_context =
+      calls::ReadCallContext(*context, *source, request->parent_cid(), options_.name, *clock_);
   call.source = std::move(call_context.source);
   call.parent_cid = std::move(call_context.parent_cid);
   call.traceparent = std::move(call_context.traceparent);
@@ -133,19 +143,43 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* SidecarService::RegisterService(grpc::CallbackServerContext* context,
                                                           const v1::RegisterServiceRequest* request,
                                                           v1::RegisterServiceResponse*) {
-  return FinishNow(context, ToGrpcStatus(registry_->Register(*request)));
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
+  // Malformed names and addresses are the registry's to name; the policy sees only valid ones.
+  if (absl::Status valid = ValidateServiceName(request->name(), "name"); !valid.ok()) {
+    return FinishNow(context, ToGrpcStatus(valid));
+  }
+  if (absl::Status valid = ValidateAddress(request->address(), "address"); !valid.ok()) {
+    return FinishNow(context, ToGrpcStatus(valid));
+  }
+  absl::StatusOr<bool> counted =
+      gatekeeper_->AdmitInstance(*caller, request->name(), request->address());
+  if (!counted.ok()) return FinishNow(context, ToGrpcStatus(counted.status()));
+  absl::Status registered = registry_->Register(*request);
+  if (!registered.ok() && *counted) gatekeeper_->InstanceGone(request->name(), request->address());
+  return FinishNow(context, ToGrpcStatus(registered));
 }
 
 grpc::ServerUnaryReactor* SidecarService::DeregisterService(
     grpc::CallbackServerContext* context, const v1::DeregisterServiceRequest* request,
     v1::DeregisterServiceResponse*) {
-  return FinishNow(context,
-                   ToGrpcStatus(registry_->Deregister(request->name(), request->address())));
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
+  if (absl::Status allowed =
+          gatekeeper_->CheckDeregister(*caller, request->name(), request->address());
+      !allowed.ok()) {
+    return FinishNow(context, ToGrpcStatus(allowed));
+  }
+  absl::Status removed = registry_->Deregister(request->name(), request->address());
+  if (removed.ok()) gatekeeper_->InstanceGone(request->name(), request->address());
+  return FinishNow(context, ToGrpcStatus(removed));
 }
 
 grpc::ServerUnaryReactor* SidecarService::ListServices(grpc::CallbackServerContext* context,
                                                        const v1::ListServicesRequest*,
                                                        v1::ListServicesResponse* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   for (auto& service : registry_->List()) *response->add_services() = std::move(service);
   return FinishNow(context, grpc::Status::OK);
 }
@@ -153,6 +187,8 @@ grpc::ServerUnaryReactor* SidecarService::ListServices(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* context,
                                                    const v1::GetStatsRequest*,
                                                    v1::SidecarStats* response) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   *response->mutable_started_at() = ToProtoTimestamp(started_at_);
   response->set_invokes_ok(sync_calls_->ok());
   response->set_invokes_failed(sync_calls_->failed());
@@ -168,6 +204,8 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
 
 grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
                                                   const v1::PublishRequest*, v1::PublishResponse*) {
+  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   return NotImplementedYet(context, "Publish");
 }
 

@@ -29,6 +29,7 @@
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/logging/access_log.h"
 #include "runtime/sidecar/registry/registry.h"
+#include "runtime/sidecar/security/gatekeeper.h"
 #include "runtime/sidecar/store/call_store.h"
 
 namespace callmesh::sidecar {
@@ -100,6 +101,9 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   struct Options {
     // Mesh name of the local app: the source of calls that name none.
     std::string name = "app";
+    // Authentication, policy and per-identity quotas of every RPC (not owned); nullptr =
+    // Gatekeeper::Open(): no authentication, everything allowed.
+    security::Gatekeeper* gatekeeper = nullptr;
   };
 
   // The durable side: store, dispatcher, deliverer, hub, worker pool (whose Clock is the
@@ -177,7 +181,13 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* context,
                                            std::function<grpc::Status()> work);
 
+  // Present `call` to `caller` only if it may see it; NOT_FOUND as for an unknown CID otherwise,
+  // so that a caller cannot probe for other identities' CIDs.
+  absl::StatusOr<v1::Call> Visible(const security::Caller& caller,
+                                   absl::StatusOr<v1::Call> call) const;
+
   const Options options_;
+  security::Gatekeeper* const gatekeeper_;
   Registry* const registry_;
   Invoker* const invoker_;
   SyncCalls* const sync_calls_;

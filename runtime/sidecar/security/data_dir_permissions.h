@@ -1,0 +1,20 @@
+// The journal holds every caller's requests and results, so its directory is the owner's alone:
+// 0700, files 0600. New files get that from callmeshd's umask (077); this takes group and other
+// permissions away from a directory an older callmeshd created (0755, files 0644).
+//
+//   if (absl::Status s = RestrictDataDir("/var/lib/callmesh"); !s.ok()) return s;
+//
+// Thread-compatible (changes the file system).
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+
+namespace callmesh::sidecar::security {
+
+// chmod go-rwx on `dir` and every entry in it (one level; RocksDB keeps its files flat). Logs
+// once when it had to change something. FAILED_PRECONDITION "data_dir <dir>: ..." if it cannot.
+absl::Status RestrictDataDir(const std::string& dir);
+
+}  // namespace callmesh::sidecar::security
