@@ -10,6 +10,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "rocksdb/db.h"
@@ -168,11 +169,25 @@ class Journal::Batch {
   }
   void Delete(const std::string& key) { Record(batch_.Delete(key)); }
 
-  // Drops the mapping of `idempotency_key` (none if empty) when it still names `cid`: a later call
-  // may own the key by now.
-  absl::Status ForgetIdempotencyKey(const std::string& idempotency_key, const std::string& cid) {
-    if (idempotency_key.empty()) return absl::OkStatus();
-    const std::string key = keys::IdempotencyKey(idempotency_key);
+  // Drops the mapping of `envelope`'s idempotency key (none if empty), scoped and, for a call
+  // from before keys were scoped, unscoped, when it still names the call: a later call may own
+  // the key by now.
+  absl::Status ForgetIdempotencyKey(const v1::CallEnvelope& envelope) {
+    if (envelope.idempotency_key().empty()) return absl::OkStatus();
+    CALLMESH_RETURN_IF_ERROR(ForgetIndexKey(
+        keys::ScopedIdempotencyKey(envelope.source(), envelope.idempotency_key()), envelope.cid()));
+    return ForgetIndexKey(keys::IdempotencyKey(envelope.idempotency_key()), envelope.cid());
+  }
+  // The same for the value of a retention key of a deleted cast: its index key ("i/...") as
+  // written since keys are scoped, or its raw idempotency key as written before.
+  absl::Status ForgetRetainedIdempotencyKey(const std::string& value, const std::string& cid) {
+    if (value.empty()) return absl::OkStatus();
+    if (absl::StartsWith(value, keys::kIdempotencyPrefix)) {
+      CALLMESH_RETURN_IF_ERROR(ForgetIndexKey(value, cid));
+    }
+    return ForgetIndexKey(keys::IdempotencyKey(value), cid);
+  }
+  absl::Status ForgetIndexKey(const std::string& key, const std::string& cid) {
     CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> owner, Get(key));
     if (owner.has_value() && *owner == cid) Delete(key);
     return absl::OkStatus();
@@ -469,9 +484,17 @@ void Journal::Accept(v1::CallEnvelope envelope,
     const std::string cid = envelope.cid();
     if (cid.empty()) return absl::InvalidArgumentError("journal: envelope.cid is empty");
     const std::string& idempotency_key = envelope.idempotency_key();
+    const std::string index_key = keys::ScopedIdempotencyKey(envelope.source(), idempotency_key);
     if (!idempotency_key.empty()) {
-      CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> first,
-                                batch.Get(keys::IdempotencyKey(idempotency_key)));
+      CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> first, batch.Get(index_key));
+      if (!first.has_value()) {
+        // A key written before keys were scoped counts only for a call of the same source.
+        CALLMESH_ASSIGN_OR_RETURN(first, batch.Get(keys::IdempotencyKey(idempotency_key)));
+        if (first.has_value()) {
+          absl::StatusOr<v1::Call> earlier = batch.GetCall(*first);
+          if (!earlier.ok() || earlier->envelope().source() != envelope.source()) first.reset();
+        }
+      }
       if (first.has_value()) {
         result->cid = std::move(*first);
         result->deduplicated = true;
@@ -491,9 +514,7 @@ void Journal::Accept(v1::CallEnvelope envelope,
     call.set_callback(envelope.callback());
     *call.mutable_envelope() = std::move(envelope);
     batch.PutCall(call);
-    if (!idempotency_key.empty()) {
-      batch.Put(keys::IdempotencyKey(call.envelope().idempotency_key()), cid);
-    }
+    if (!call.envelope().idempotency_key().empty()) batch.Put(index_key, cid);
     batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedActive));
     batch.AddPending(1);
     result->cid = cid;
@@ -705,9 +726,10 @@ absl::Status Journal::Delete(const std::string& cid) {
         // Cast with the same key (say, after its first submit's reply was lost) gets this CID
         // back instead of running again. A retention key whose value names the idempotency key
         // lets Purge drop it when the window ends.
-        const std::string& idempotency_key = call.envelope().idempotency_key();
-        if (!idempotency_key.empty()) {
-          batch.Put(keys::RetentionKey(batch.Now(), cid), idempotency_key);
+        if (!call.envelope().idempotency_key().empty()) {
+          batch.Put(keys::RetentionKey(batch.Now(), cid),
+                    keys::ScopedIdempotencyKey(call.envelope().source(),
+                                               call.envelope().idempotency_key()));
         }
         if (call.completion().sequence() != 0) {
           batch.Delete(keys::SequenceKey(call.completion().sequence()));
@@ -855,7 +877,7 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
             if (absl::IsNotFound(call.status())) {
               // Deleted since (a cast that ran): the value, if any, is its idempotency key,
               // kept until now.
-              CALLMESH_RETURN_IF_ERROR(batch.ForgetIdempotencyKey(retention_value, cid));
+              CALLMESH_RETURN_IF_ERROR(batch.ForgetRetainedIdempotencyKey(retention_value, cid));
               continue;
             }
             if (!call.ok()) return call.status();
@@ -864,8 +886,7 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
                 (delivery != v1::DELIVERY_STATE_NONE && delivery != v1::DELIVERY_STATE_DELIVERED)) {
               continue;
             }
-            CALLMESH_RETURN_IF_ERROR(
-                batch.ForgetIdempotencyKey(call->envelope().idempotency_key(), cid));
+            CALLMESH_RETURN_IF_ERROR(batch.ForgetIdempotencyKey(call->envelope()));
             if (call->completion().sequence() != 0) {
               batch.Delete(keys::SequenceKey(call->completion().sequence()));
             }

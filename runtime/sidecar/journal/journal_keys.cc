@@ -20,6 +20,10 @@ std::string IdempotencyKey(absl::string_view idempotency_key) {
   return absl::StrCat(kIdempotencyPrefix, idempotency_key);
 }
 
+std::string ScopedIdempotencyKey(absl::string_view source, absl::string_view idempotency_key) {
+  return absl::StrCat(kIdempotencyPrefix, source, "\x1f", idempotency_key);
+}
+
 std::string SequenceKey(uint64_t sequence) {
   return absl::StrCat(kSequencePrefix, EncodeUint64(sequence));
 }

@@ -2,7 +2,12 @@
 //
 //   c/<cid>                      -> callmesh.v1.Call, serialized (envelope with payload, state,
 //                                   attempts, timestamps, completion, callback delivery)
-//   i/<idempotency_key>          -> <cid> that first used the key (the key's raw bytes)
+//   i/<source>\x1f<key>          -> <cid> that first used the idempotency key <key> (raw bytes)
+//                                   among the calls of <source>: keys are scoped by source, so
+//                                   one app cannot attach to (or learn the CID of) another's
+//                                   call by reusing its key. Written by format "1" journals
+//                                   before the scoping as i/<key>: still honoured for a call of
+//                                   the same source (see Journal::Accept), never written.
 //   s/<sequence>                 -> <cid>; the completion log, one key per terminal call
 //   d/<cid>                      -> callmesh.v1.DeadLetter, serialized
 //   p/<cid>                      -> "A" (call not yet terminal) or "D" (terminal, callback
@@ -45,7 +50,11 @@ inline constexpr absl::string_view kUnfinishedActive = "A";
 inline constexpr absl::string_view kUnfinishedDeliveryPending = "D";
 
 std::string CallKey(absl::string_view cid);
+// i/<idempotency_key>: the unscoped form of journals written before keys were scoped.
 std::string IdempotencyKey(absl::string_view idempotency_key);
+// i/<source>\x1f<idempotency_key>. Source names cannot hold \x1f (runtime/common/names.h), so
+// two (source, key) pairs never share a key.
+std::string ScopedIdempotencyKey(absl::string_view source, absl::string_view idempotency_key);
 std::string SequenceKey(uint64_t sequence);
 std::string DeadLetterKey(absl::string_view cid);
 std::string UnfinishedKey(absl::string_view cid);

@@ -428,6 +428,42 @@ TEST(JournalCorruptionTail, TornLastWalRecordIsAnUnacknowledgedWriteAndTolerated
   EXPECT_EQ((*journal)->pending_count(), cids.size() - 1);
 }
 
+// Keys are scoped by source: another app reusing a key neither attaches to the call nor learns
+// its CID. An unscoped key of a journal written before the scoping still counts for its source.
+TEST_F(JournalTest, IdempotencyKeysAreScopedBySourceAndOldUnscopedKeysStillCount) {
+  const std::string first = Accept("greeter", "orders", "k");
+  absl::StatusOr<Journal::AcceptResult> again =
+      journal_->AcceptSync(Envelope("greeter", "orders", "k"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->deduplicated);
+  EXPECT_EQ(again->cid, first);
+  const std::string other = Accept("greeter", "mallory", "k");
+  EXPECT_NE(other, first);
+
+  // As a journal from before the scoping left it: i/<key> only.
+  Close();
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &db).ok());
+    ASSERT_TRUE(
+        db->Delete(rocksdb::WriteOptions(), journal_keys::ScopedIdempotencyKey("orders", "k"))
+            .ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), journal_keys::IdempotencyKey("k"), first).ok());
+    delete db;
+  }
+  Reopen();
+  absl::StatusOr<Journal::AcceptResult> old =
+      journal_->AcceptSync(Envelope("greeter", "orders", "k"));
+  ASSERT_TRUE(old.ok()) << old.status();
+  EXPECT_TRUE(old->deduplicated);
+  EXPECT_EQ(old->cid, first);
+  absl::StatusOr<Journal::AcceptResult> stranger =
+      journal_->AcceptSync(Envelope("greeter", "eve", "k"));
+  ASSERT_TRUE(stranger.ok()) << stranger.status();
+  EXPECT_FALSE(stranger->deduplicated);
+  EXPECT_NE(stranger->cid, first);
+}
+
 TEST_F(JournalTest, GarbageRecordIsDataLossNamingTheKey) {
   const std::string pending = Accept();
   const std::string done = Accept();

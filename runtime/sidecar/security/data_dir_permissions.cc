@@ -22,8 +22,11 @@ absl::StatusOr<bool> OwnerOnly(const std::string& path, const std::string& dir) 
   }
   if (S_ISLNK(st.st_mode) || (st.st_mode & 077) == 0) return false;
   if (chmod(path.c_str(), st.st_mode & 07700) != 0) {
-    return absl::FailedPreconditionError(absl::StrCat("data_dir ", dir, ": cannot make ", path,
-                                                      " owner-only: ", std::strerror(errno)));
+    // Not ours (say, a volume mounted by root, 0777): the files callmeshd creates in it are still
+    // owner-only (umask); the directory is the operator's to tighten.
+    spdlog::warn("callmeshd: data_dir {}: cannot make {} owner-only ({}); others may read it", dir,
+                 path, std::strerror(errno));
+    return false;
   }
   return true;
 }

@@ -14,7 +14,9 @@
 namespace callmesh::sidecar::security {
 
 // chmod go-rwx on `dir` and every entry in it (one level; RocksDB keeps its files flat). Logs
-// once when it had to change something. FAILED_PRECONDITION "data_dir <dir>: ..." if it cannot.
+// once when it changed something, and a warning for each entry it may not change (not owned by
+// callmeshd's user: that is not an error). FAILED_PRECONDITION "data_dir <dir>: ..." if the
+// directory cannot be listed or an entry cannot be looked at.
 absl::Status RestrictDataDir(const std::string& dir);
 
 }  // namespace callmesh::sidecar::security

@@ -384,15 +384,18 @@ grpc::ServerWriteReactor<v1::Completion>* SidecarService::WatchCompletions(
                                               " completion watchers (limits.max_watchers)")));
     return reactor;
   }
-  absl::StatusOr<std::string> source = absl::InternalError("not authenticated");
+  // The caller, the source it may watch and its share of the slots, or the refusal.
   absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
-  if (caller.ok()) source = gatekeeper_->ListFilter(*caller, request->source());
-  absl::StatusOr<std::shared_ptr<void>> slot = source.status();
-  if (source.ok()) slot = gatekeeper_->TakeWatchSlot(*caller);
+  absl::StatusOr<std::string> source = caller.ok()
+                                           ? gatekeeper_->ListFilter(*caller, request->source())
+                                           : absl::StatusOr<std::string>(caller.status());
+  absl::StatusOr<std::shared_ptr<void>> slot =
+      source.ok() ? gatekeeper_->TakeWatchSlot(*caller)
+                  : absl::StatusOr<std::shared_ptr<void>>(source.status());
   if (!slot.ok()) {
     absl::MutexLock lock(&reactor->core->mu);
     reactor->core->finished = true;
-    reactor->Finish(ToGrpcStatus(caller.ok() ? slot.status() : caller.status()));
+    reactor->Finish(ToGrpcStatus(slot.status()));
     return reactor;
   }
   reactor->identity_slot = *std::move(slot);
