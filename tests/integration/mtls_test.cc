@@ -181,15 +181,5 @@ TEST_F(MtlsTest, SidecarRefusesATargetOutsideTheMesh) {
   EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable) << reply.status();
 }
 
-TEST(MtlsConfig, UnreadableCertificateFileStopsTheStartNamingTheField) {
-  TestPki pki = *TestPki::Create();
-  TlsFiles files = *pki.Sidecar("node-1");
-  files.cert_file = "/nonexistent/sidecar.crt";
-  auto started = InProcessSidecar::Start({.config_yaml = SecurityYaml(files)});
-  ASSERT_FALSE(started.ok());
-  EXPECT_THAT(started.status().message(),
-              HasSubstr("security.tls.cert_file: cannot read \"/nonexistent/sidecar.crt\""));
-}
-
 }  // namespace
 }  // namespace callmesh
