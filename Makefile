@@ -58,11 +58,13 @@ deploy-test: deps
 	@./deploy/tests/run.sh
 
 # The quickstart (callmeshd and the greeter on loopback: sync, async, the CLI), then the four
-# examples of services/ (fib, hello_world, callbacks, long_job) on generated typed stubs.
+# examples of services/ (fib, hello_world, callbacks, long_job) on generated typed stubs, then the
+# secured step (certificates, tokens, TLS and mTLS, intruders refused).
 demo: deps
 	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/...
 	@./tools/demo/quickstart.sh
 	@./tools/demo/examples.sh
+	@./tools/demo/secured.sh
 
 bench: deps
 	@./bench/run.sh

@@ -74,7 +74,10 @@ absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text,
 }
 
 CliContext::CliContext(CliIo io, GlobalOptions options)
-    : io_(std::move(io)), options_(std::move(options)) {
+    : io_(std::move(io)),
+      options_(std::move(options)),
+      credentials_(tls::MergeCredentials(options_.credentials,
+                                         tls::ClientCredentialsFromEnvironment(io_.getenv))) {
   const char* env = io_.getenv ? io_.getenv("CALLMESH_SIDECAR") : nullptr;
   if (!options_.sidecar.empty()) {
     sidecar_address_ = options_.sidecar;
@@ -101,11 +104,8 @@ absl::StatusOr<v1::Sidecar::Stub*> CliContext::Sidecar() {
     grpc::ChannelArguments args;
     // Fail fast: a refused connection should not be retried for the whole connect timeout.
     args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = tls::CreateSidecarChannel(
-        sidecar_address_,
-        tls::MergeCredentials(options_.credentials,
-                              tls::ClientCredentialsFromEnvironment(io_.getenv)),
-        args);
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+        tls::CreateSidecarChannel(sidecar_address_, credentials_, args);
     if (!channel.ok()) return AsInputError(channel.status());
     channel_ = *std::move(channel);
   }

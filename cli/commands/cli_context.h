@@ -80,6 +80,14 @@ class CliContext {
   const std::string& sidecar_address() const { return sidecar_address_; }
   const std::string& sidecar_origin() const { return sidecar_origin_; }
 
+  // The credentials in use: the flags', else the environment's (CALLMESH_TOKEN_FILE, ...).
+  const tls::ClientCredentialOptions& credentials() const { return credentials_; }
+  // Whether the CLI proves an identity (a token or a client certificate): the sidecar then takes
+  // the source of calls from it, so none is claimed by default.
+  bool authenticates() const {
+    return !credentials_.token_file.empty() || !credentials_.tls.cert_file.empty();
+  }
+
   // The sidecar stub, connected on first use. UNAVAILABLE naming the address (and its origin) if
   // the sidecar cannot be reached within `connect_timeout`.
   absl::StatusOr<v1::Sidecar::Stub*> Sidecar();
@@ -115,6 +123,7 @@ class CliContext {
   GlobalOptions options_;
   std::string sidecar_address_;
   std::string sidecar_origin_;
+  tls::ClientCredentialOptions credentials_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Sidecar::Stub> stub_;
   bool connected_ = false;

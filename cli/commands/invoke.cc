@@ -157,7 +157,8 @@ absl::Status RunInvoke(CliContext& context, const ParsedArgs& args) {
   }
   absl::StatusOr<v1::Sidecar::Stub*> sidecar = context.Sidecar();
   if (!sidecar.ok()) return sidecar.status();
-  const std::string source_name = args.Get("source", kDefaultSource);
+  // With credentials, the sidecar names the caller; a claim of another name would be refused.
+  const std::string source_name = args.Get("source", context.authenticates() ? "" : kDefaultSource);
 
   if (!async && !wait) {
     v1::InvokeRequest request;
@@ -253,7 +254,8 @@ Command InvokeCommand() {
                .repeated = true},
               {.name = "source",
                .value_name = "NAME",
-               .help = "caller name seen by the target (default callmesh-cli)"},
+               .help = "caller name seen by the target (default callmesh-cli; with a token or a "
+                       "client certificate, the identity they prove)"},
           },
       .examples =
           "  callmesh invoke greeter SayHello -d '{\"name\": \"world\"}'\n"
