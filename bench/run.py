@@ -44,12 +44,13 @@ def bazel_bin():
 class Proc:
     """A background process that writes its bound address to a ready file."""
 
-    def __init__(self, args, workdir, name):
+    def __init__(self, args, workdir, name, env=None):
         self.name = name
         self.ready = os.path.join(workdir, name + ".ready")
         self.log = open(os.path.join(workdir, name + ".log"), "w")
         self.popen = subprocess.Popen(args + ["--ready-file=" + self.ready], stdout=self.log,
-                                      stderr=subprocess.STDOUT)
+                                      stderr=subprocess.STDOUT,
+                                      env=dict(os.environ, **env) if env else None)
         deadline = time.time() + 30
         while not (os.path.exists(self.ready) and os.path.getsize(self.ready) > 0):
             if self.popen.poll() is not None or time.time() > deadline:
@@ -99,10 +100,12 @@ class Proc:
         self.log.close()
 
 
-def load(binary, mode, address, in_flight=1, rate=0, seconds=10, label=""):
+def load(binary, mode, address, in_flight=1, rate=0, seconds=10, label="", env=None, **flags):
     out = subprocess.check_output(
         [binary, f"--mode={mode}", f"--address={address}", f"--in_flight={in_flight}",
-         f"--rate={rate}", f"--duration={seconds}s", f"--label={label}"], text=True)
+         f"--rate={rate}", f"--duration={seconds}s", f"--label={label}"] +
+        [f"--{k}={v}" for k, v in flags.items()], text=True,
+        env=dict(os.environ, **env) if env else None)
     for line in out.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -216,9 +219,10 @@ def scenario_sync(binaries, workdir, repeat, seconds):
     return rows
 
 
-def run_result(args, timeout=180):
+def run_result(args, timeout=180, env=None):
     """Runs a load binary and returns its RESULT json."""
-    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout)
+    out = subprocess.run(args, capture_output=True, text=True, timeout=timeout,
+                         env=dict(os.environ, **env) if env else None)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
@@ -289,11 +293,11 @@ def start_mesh(binaries, workdir, tag, config=None):
     return sidecar, greeter, data_dir
 
 
-def async_load(binaries, sidecar, mode, in_flight, seconds, label, **flags):
+def async_load(binaries, sidecar, mode, in_flight, seconds, label, env=None, **flags):
     args = [binaries["async_load"], f"--mode={mode}", f"--sidecar={sidecar}",
             f"--in_flight={in_flight}", f"--duration={seconds}s", f"--label={label}"]
     args += [f"--{k}={v}" for k, v in flags.items()]
-    return run_result(args, timeout=seconds + 120 if not flags.get("count") else 3600)
+    return run_result(args, timeout=seconds + 120 if not flags.get("count") else 3600, env=env)
 
 
 def parked_config(workdir, max_pending):
@@ -475,6 +479,80 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
             rabbit.stop()
         greeter.stop()
         sidecar.stop()
+    return rows
+
+
+def secured_mesh(binaries, workdir, tag):
+    """callmeshd with TLS on its API, a token and mTLS to the apps it calls, and the greeter
+    serving mTLS; certificates made by `callmesh certs`. Returns the sidecar, the greeter and the
+    environment of a client app "bench" that sends both its token and its certificate."""
+    certs = os.path.join(workdir, f"certs-{tag}")
+    cli = binaries["callmesh"]
+    subprocess.run([cli, "certs", "init", "--dir", certs], check=True, capture_output=True)
+    for args in (["bench-sidecar", "--kind", "sidecar"], ["greeter"], ["bench"]):
+        subprocess.run([cli, "certs", "issue"] + args + ["--dir", certs], check=True,
+                       capture_output=True)
+    token = os.path.join(certs, "bench.token")
+    with open(token, "w") as f:
+        f.write(os.urandom(24).hex())
+    config = os.path.join(workdir, f"secured-{tag}.yaml")
+    with open(config, "w") as f:
+        f.write("security:\n  tls:\n"
+                f"    cert_file: {certs}/sidecar-bench-sidecar.crt\n"
+                f"    key_file: {certs}/sidecar-bench-sidecar.key\n"
+                f"    ca_file: {certs}/ca.crt\n"
+                f"  tokens:\n    - {{app: bench, file: {token}}}\n")
+    data_dir = os.path.join(workdir, f"data-{tag}")
+    sidecar = Proc([binaries["callmeshd"], "--listen=127.0.0.1:0", "--log-level=warn",
+                    f"--data-dir={data_dir}", f"--config={config}"], workdir, f"callmeshd-{tag}")
+
+    def app_env(name):
+        return {"CALLMESH_TLS_CA": f"{certs}/ca.crt", "CALLMESH_TLS_CERT": f"{certs}/{name}.crt",
+                "CALLMESH_TLS_KEY": f"{certs}/{name}.key"}
+    greeter = Proc([binaries["greeter_server"], "--listen=127.0.0.1:0",
+                    f"--sidecar={sidecar.address}"], workdir, f"greeter-{tag}",
+                   env=app_env("greeter"))
+    time.sleep(0.5)  # registration propagated
+    return sidecar, greeter, dict(app_env("bench"), CALLMESH_TOKEN_FILE=token)
+
+
+def scenario_security(binaries, workdir, repeat, seconds, options):
+    """The cost of security: Invoke (64 in flight) and InvokeAsync with a callback (64 in flight,
+    end to end) through a sidecar with TLS on its API, a token and a client certificate on every
+    call, and mTLS to the greeter and to the callback service, vs the same through a plaintext
+    sidecar. Both meshes run side by side; the two alternate within each repeat."""
+    plain_sidecar, plain_greeter, _ = start_mesh(binaries, workdir, "plain")
+    secured_sidecar, secured_greeter, env = secured_mesh(binaries, workdir, "secured")
+    rows = []
+    try:
+        for what in ("Invoke", "InvokeAsync+callback"):
+            runs = {"plaintext": [], "mTLS + token": []}
+            for _ in range(repeat):
+                for side, sidecar, side_env in (("plaintext", plain_sidecar, None),
+                                                ("mTLS + token", secured_sidecar, env)):
+                    cpu, wall = sidecar.cpu_seconds(), time.time()
+                    if what == "Invoke":
+                        # The source claimed is "bench", the identity of the secured client.
+                        result = load(binaries["load_client"], "invoke", sidecar.address,
+                                      in_flight=64, seconds=seconds,
+                                      label=f"security {what} {side}", env=side_env,
+                                      source="bench")
+                    else:
+                        result = async_load(binaries, sidecar.address, "e2e", 64, seconds,
+                                            f"security {what} {side}", env=side_env,
+                                            source="bench", callback_name="bench-async-callback")
+                    result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (
+                        time.time() - wall)
+                    runs[side].append(result)
+                    print_run(f"{what}, 64 in flight", side, result)
+            base = summarize("security", f"{what}, 64 in flight", "plaintext",
+                             runs["plaintext"], extra_keys=("sidecar_cpu_s_per_s",))
+            rows += [base, summarize("security", f"{what}, 64 in flight", "mTLS + token",
+                                     runs["mTLS + token"], base,
+                                     extra_keys=("sidecar_cpu_s_per_s",))]
+    finally:
+        for proc in (secured_greeter, secured_sidecar, plain_greeter, plain_sidecar):
+            proc.stop()
     return rows
 
 
@@ -841,6 +919,7 @@ def main():
         args.growth_max = min(args.growth_max, 10000)
     bin_dir = args.bin_dir or bazel_bin()
     binaries = {"callmeshd": f"{bin_dir}/runtime/sidecar/callmeshd",
+                "callmesh": f"{bin_dir}/cli/callmesh",
                 "greeter_server": f"{bin_dir}/services/greeter/greeter_server",
                 "load_client": f"{bin_dir}/bench/load/load_client",
                 "async_load": f"{bin_dir}/bench/async/async_load",
@@ -879,7 +958,7 @@ def write_report(results, base):
 SCENARIOS = {"sync": lambda binaries, workdir, repeat, seconds, options: scenario_sync(
                  binaries, workdir, repeat, seconds),
              "accept": scenario_accept, "e2e": scenario_e2e, "nats": scenario_nats,
-             "growth": scenario_growth}
+             "growth": scenario_growth, "security": scenario_security}
 
 
 if __name__ == "__main__":

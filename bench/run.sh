@@ -9,7 +9,7 @@ BAZEL=${BAZEL:-bazel}
 BAZEL_FLAGS=${BAZEL_FLAGS:-}
 # bench/brokers targets are tagged manual (they need librabbitmq-dev and libnats-dev, which only
 # bench/install_deps.sh installs), so they are named here.
-targets=(//:callmeshd //services/greeter:greeter_server //bench/load:load_client
+targets=(//:callmeshd //:callmesh //services/greeter:greeter_server //bench/load:load_client
          //bench/async:async_load //bench/brokers:rabbit_rpc //bench/brokers:nats_rpc
          //bench/journal:journal_bench)
 $BAZEL build $BAZEL_FLAGS -c opt "${targets[@]}"

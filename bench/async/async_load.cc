@@ -42,6 +42,7 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/flags.h"
 #include "runtime/common/proto_time.h"
+#include "runtime/common/tls/client_credentials.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter.pb.h"
 
@@ -208,8 +209,14 @@ int main(int argc, char** argv) {
     if (timeout > absl::ZeroDuration())
       *request.mutable_timeout() = callmesh::ToProtoDuration(timeout);
   }
-  auto stub = callmesh::v1::Sidecar::NewStub(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_sidecar), grpc::InsecureChannelCredentials()));
+  // Plaintext, or the token and TLS files of CALLMESH_TOKEN_FILE / CALLMESH_TLS_*.
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = callmesh::tls::CreateSidecarChannel(
+      absl::GetFlag(FLAGS_sidecar), callmesh::tls::ClientCredentialsFromEnvironment());
+  if (!channel.ok()) {
+    std::cerr << "async_load: " << channel.status().message() << "\n";
+    return 2;
+  }
+  auto stub = callmesh::v1::Sidecar::NewStub(*channel);
 
   std::atomic<bool> running{true};
   std::atomic<int64_t> issued{0};

@@ -30,8 +30,11 @@
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.pb.h"
 #include "runtime/common/byte_buffers.h"
+#include "runtime/common/tls/client_credentials.h"
 #include "services/greeter/greeter.pb.h"
 
+ABSL_FLAG(std::string, source, "load-client",
+          "invoke mode: the source claimed (empty = the identity of the credentials)");
 ABSL_FLAG(std::string, mode, "direct", "direct | proxy | invoke");
 ABSL_FLAG(std::string, address, "127.0.0.1:50051", "Greeter (direct) or sidecar address.");
 ABSL_FLAG(std::string, service, "greeter", "Mesh name of the greeter (proxy, invoke).");
@@ -74,7 +77,7 @@ class Load {
       invoke.set_service(absl::GetFlag(FLAGS_service));
       invoke.set_method("greeter.v1.Greeter/SayHello");
       invoke.set_payload(hello.SerializeAsString());
-      invoke.set_source("load-client");
+      invoke.set_source(absl::GetFlag(FLAGS_source));
       request_ = invoke.SerializeAsString();
       path_ = "/callmesh.v1.Sidecar/Invoke";
     } else if (mode == "direct" || mode == "proxy") {
@@ -88,8 +91,14 @@ class Load {
     for (int i = 0; i < std::max(1, absl::GetFlag(FLAGS_channels)); ++i) {
       grpc::ChannelArguments args;
       args.SetInt("load_client_channel", i);  // distinct channels, not shared subchannels
-      stubs_.push_back(std::make_unique<grpc::GenericStub>(grpc::CreateCustomChannel(
-          absl::GetFlag(FLAGS_address), grpc::InsecureChannelCredentials(), args)));
+      // Plaintext, or the token and TLS files of CALLMESH_TOKEN_FILE / CALLMESH_TLS_*.
+      absl::StatusOr<std::shared_ptr<grpc::Channel>> channel = callmesh::tls::CreateSidecarChannel(
+          absl::GetFlag(FLAGS_address), callmesh::tls::ClientCredentialsFromEnvironment(), args);
+      if (!channel.ok()) {
+        std::cerr << "load_client: " << channel.status().message() << "\n";
+        std::exit(2);
+      }
+      stubs_.push_back(std::make_unique<grpc::GenericStub>(*channel));
     }
   }
 
