@@ -5,6 +5,7 @@
 #   $BINDIR/callmeshd, callmesh, protoc-gen-callmesh
 #   $LIBDIR/libcallmesh.so.X.Y.Z (+ SONAME and dev symlinks), libcallmesh.a
 #   $INCLUDEDIR/callmesh/*.h            the SDK (runtime/sdk/*.h, their includes rewritten)
+#   $INCLUDEDIR/callmesh/tls/*.h        the credential types of the SDK's options (runtime/common/tls)
 #   $INCLUDEDIR/callmesh/v1/*.pb.h      the contracts' generated messages and gRPC stubs
 #   $DATADIR/callmesh/proto/callmesh/v1/*.proto
 #   $LIBDIR/pkgconfig/callmesh.pc, $LIBDIR/cmake/callmesh/*.cmake
@@ -73,7 +74,7 @@ version=$(tr -d ' \n' < VERSION)
 soname=$(packaging/soname.sh VERSION)
 # The pkg-config modules the SDK's headers and library use (also used by the CMake package). The
 # same system libraries the Bazel build links (WORKSPACE), minus what only the daemon uses.
-pc_requires="grpc++ protobuf absl_status absl_statusor absl_strings absl_str_format absl_synchronization absl_time spdlog"
+pc_requires="grpc++ protobuf absl_status absl_statusor absl_strings absl_str_format absl_synchronization absl_time spdlog libcrypto"
 pc_libs_private="-lgrpc++_reflection"
 
 for built in packaging/libcallmesh.so packaging/libcallmesh.a runtime/sidecar/callmeshd cli/callmesh \
@@ -131,16 +132,22 @@ link "libcallmesh.so.$version" "$libdir/$soname"
 link "$soname" "$libdir/libcallmesh.so"
 put 0644 "$bazel_bin/packaging/libcallmesh.a" "$libdir/libcallmesh.a"
 
-# Public headers.
-for header in runtime/sdk/*.h; do
+# Public headers: the SDK's, and the credential types its options use (runtime/common/tls/ ->
+# include/callmesh/tls/).
+tls_headers=(runtime/common/tls/spiffe_id.h runtime/common/tls/tls_credentials.h
+  runtime/common/tls/client_credentials.h)
+for header in runtime/sdk/*.h "${tls_headers[@]}"; do
   case "$header" in *_test.h) continue ;; esac
-  sed -e 's|^#include "runtime/sdk/\([a-z_]*\.h\)"|#include "callmesh/\1"|' "$header" \
-    > "$staging/$(basename "$header")"
-  if grep -n '^#include "\(runtime\|cli\|tools\|services\)/' "$staging/$(basename "$header")"; then
+  case "$header" in runtime/common/tls/*) dir=callmesh/tls ;; *) dir=callmesh ;; esac
+  mkdir -p "$staging/$dir"
+  sed -e 's|^#include "runtime/sdk/\([a-z_]*\.h\)"|#include "callmesh/\1"|' \
+    -e 's|^#include "runtime/common/tls/\([a-z_]*\.h\)"|#include "callmesh/tls/\1"|' "$header" \
+    > "$staging/$dir/$(basename "$header")"
+  if grep -n '^#include "\(runtime\|cli\|tools\|services\)/' "$staging/$dir/$(basename "$header")"; then
     echo "install.sh: $header includes a repository path that is not installed (above)" >&2
     exit 1
   fi
-  put 0644 "$staging/$(basename "$header")" "$includedir/callmesh/$(basename "$header")"
+  put 0644 "$staging/$dir/$(basename "$header")" "$includedir/$dir/$(basename "$header")"
 done
 for header in "$bazel_bin"/proto/callmesh/v1/*.pb.h; do
   put 0644 "$header" "$includedir/callmesh/v1/$(basename "$header")"
