@@ -777,6 +777,11 @@ def aims(results):
     add("issue 3: end-to-end completions/s and latency, 64 in flight (report)",
         f"{row['throughput']:,.0f}/s, p50 {row['p50_us'] / 1000:.1f} ms, p99 "
         f"{row['p99_us'] / 1000:.1f} ms" if row else "—", "report" if row else None)
+    for what in ("Invoke", "InvokeAsync+callback"):
+        row = find_row(results, "security", what + ",", "mTLS + token")
+        add(f"issue 12: security costs ≤ 15 % of throughput ({what}, 64 in flight)",
+            f"{row['throughput_ratio']:.2f}× plaintext ({row['throughput']:,.0f}/s)" if row else "—",
+            row["throughput_ratio"] >= 0.85 if row else None)
     return "\n".join(lines) + "\n"
 
 
