@@ -13,15 +13,6 @@
 namespace callmesh::sidecar {
 namespace {
 
-grpc::ServerUnaryReactor* NotImplementedYet(grpc::CallbackServerContext* context,
-                                            absl::string_view rpc) {
-  return FinishNow(context,
-                   grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                absl::StrCat("callmesh.v1.Sidecar/", rpc,
-                                             " is not implemented in this build of callmeshd "
-                                             "yet (publish/subscribe is planned)")));
-}
-
 // Finishes a forwarded Invoke and cancels the outbound call if the caller goes away.
 class InvokeReactor final : public grpc::ServerUnaryReactor {
  public:
@@ -133,7 +124,23 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
 grpc::ServerUnaryReactor* SidecarService::RegisterService(grpc::CallbackServerContext* context,
                                                           const v1::RegisterServiceRequest* request,
                                                           v1::RegisterServiceResponse*) {
-  return FinishNow(context, ToGrpcStatus(registry_->Register(*request)));
+  if (request->subscriptions_size() == 0) {
+    return FinishNow(context, ToGrpcStatus(registry_->Register(*request)));
+  }
+  // Subscriptions are durable writes: checked first (a bad one registers nothing), then made on a
+  // worker, which may wait for the fsync.
+  if (absl::Status s = ValidateSubscriptions(*request); !s.ok()) {
+    return FinishNow(context, ToGrpcStatus(s));
+  }
+  return FinishOnWorker(context, [this, request]() -> grpc::Status {
+    if (absl::Status s = registry_->Register(*request); !s.ok()) return ToGrpcStatus(s);
+    for (const v1::Subscription& subscription : request->subscriptions()) {
+      if (absl::Status s = Subscribe(request->name(), subscription); !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+    }
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerUnaryReactor* SidecarService::DeregisterService(
@@ -163,12 +170,16 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
   response->set_completions_delivered(async_.store->stats().deliveries);
   response->set_dead_letters(async_.store->dead_letter_count());
   response->set_journal_healthy(async_.store->healthy());
+  if (async_.topics != nullptr) {
+    for (v1::SubscriptionInfo& sub : async_.topics->Subscriptions()) {
+      sub.set_in_flight(async_.fan_out->InFlight(sub.topic(), sub.service()));
+      *response->add_subscriptions() = std::move(sub);
+    }
+    response->set_events_published(async_.topics->events_published());
+    response->set_events_delivered(async_.fan_out->delivered());
+    response->set_event_dead_letters(async_.topics->dead_letter_count());
+  }
   return FinishNow(context, grpc::Status::OK);
-}
-
-grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
-                                                  const v1::PublishRequest*, v1::PublishResponse*) {
-  return NotImplementedYet(context, "Publish");
 }
 
 }  // namespace callmesh::sidecar
