@@ -165,12 +165,6 @@ void EventFanOut::Attempt(Delivery delivery) {
     }
     delivery.event = std::make_shared<v1::Event>(**std::move(event));
   }
-  // No instance to deliver to: wait for one without using up an attempt.
-  if (!registry_->Pick(delivery.service).ok()) {
-    runner_->PostAt(clock_->Now() + kWaitForInstance,
-                    [this, delivery]() mutable { Attempt(std::move(delivery)); });
-    return;
-  }
   const v1::Event& event = *delivery.event;
   InvokeCall call;
   call.service = delivery.service;
@@ -189,10 +183,16 @@ void EventFanOut::Attempt(Delivery delivery) {
       });
   if (!started.ok()) {
     const absl::Status& s = started.status();
-    const grpc::StatusCode code = absl::IsNotFound(s) || absl::IsUnavailable(s)
-                                      ? grpc::StatusCode::UNAVAILABLE
-                                      : static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
-    AttemptDone(std::move(delivery), grpc::Status(code, std::string(s.message())));
+    if (absl::IsNotFound(s) || absl::IsUnavailable(s)) {
+      // No (healthy) instance to deliver to: wait for one without using up an attempt. The
+      // Invoker's pick is the only one, so competing instances take turns.
+      runner_->PostAt(clock_->Now() + kWaitForInstance,
+                      [this, delivery]() mutable { Attempt(std::move(delivery)); });
+      return;
+    }
+    AttemptDone(std::move(delivery), grpc::Status(static_cast<grpc::StatusCode>(
+                                                      static_cast<int>(s.code())),
+                                                  std::string(s.message())));
   }
 }
 

@@ -70,6 +70,9 @@ grpc::ServerUnaryReactor* ScriptedTarget::OnCompletion(grpc::CallbackServerConte
     if (key == "callmesh-attempt") seen.attempt = std::string(value.data(), value.size());
     if (key == "traceparent") seen.traceparent = std::string(value.data(), value.size());
     if (key == "tracestate") seen.tracestate = std::string(value.data(), value.size());
+    if (key == "callmesh-source") seen.source = std::string(value.data(), value.size());
+    if (key == "callmesh-topic") seen.topic = std::string(value.data(), value.size());
+    if (key == "callmesh-sequence") seen.sequence = std::string(value.data(), value.size());
   }
   seen.request = *request;
   Step step;

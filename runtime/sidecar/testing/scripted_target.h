@@ -37,6 +37,10 @@ class ScriptedTarget final : public v1::Callback::CallbackService {
     std::string attempt;  // the callmesh-attempt metadata
     std::string traceparent;
     std::string tracestate;
+    // callmesh-source, and for event deliveries callmesh-topic and callmesh-sequence.
+    std::string source;
+    std::string topic;
+    std::string sequence;
     v1::Completion request;
   };
 
