@@ -1,5 +1,7 @@
 #include "runtime/sidecar/testing/scripted_target.h"
 
+#include <atomic>
+
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
@@ -75,9 +77,11 @@ grpc::ServerUnaryReactor* ScriptedTarget::OnCompletion(grpc::CallbackServerConte
     if (key == "callmesh-sequence") seen.sequence = std::string(value.data(), value.size());
   }
   seen.request = *request;
+  static std::atomic<uint64_t> arrivals{0};
   Step step;
   {
     absl::MutexLock lock(&mu_);
+    seen.arrival = arrivals.fetch_add(1);
     seen_.push_back(std::move(seen));
     if (!script_.empty()) {
       step = script_.front();
