@@ -12,7 +12,7 @@
 namespace callmesh::cli {
 namespace {
 
-constexpr char kGroups[][16] = {"calls", "dead-letters"};
+constexpr char kGroups[][16] = {"calls", "dead-letters", "subscriptions"};
 
 bool IsGroup(const std::string& word) {
   for (const char* group : kGroups) {
@@ -178,6 +178,7 @@ const std::vector<Command>& AllCommands() {
     all->push_back(ServicesCommand());
     all->push_back(HealthCommand());
     for (Command& c : DeadLetterCommands()) all->push_back(std::move(c));
+    for (Command& c : PubSubCommands()) all->push_back(std::move(c));
     return all;
   }();
   return *commands;

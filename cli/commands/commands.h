@@ -48,5 +48,6 @@ Command WatchCommand();
 Command ServicesCommand();
 Command HealthCommand();
 std::vector<Command> DeadLetterCommands();
+std::vector<Command> PubSubCommands();
 
 }  // namespace callmesh::cli
