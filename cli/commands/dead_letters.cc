@@ -60,8 +60,7 @@ absl::Status RunList(CliContext& context, const ParsedArgs& args) {
   const std::string kind = args.Get("kind", "callback");
   if (kind == "event") return ListEventDeadLetters(context);
   if (kind != "callback") {
-    return InputError(
-        absl::StrCat("invalid --kind \"", kind, "\": expected callback or event"));
+    return InputError(absl::StrCat("invalid --kind \"", kind, "\": expected callback or event"));
   }
   uint32_t limit = 100;
   if (args.Has("limit") && (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit == 0)) {
@@ -170,12 +169,10 @@ std::vector<Command> DeadLetterCommands() {
           .path = "dead-letters ls",
           .summary = "List completions whose callback could not be delivered",
           .arguments = "",
-          .description =
-              "Table by default; -o json prints the dead letters with replies decoded.\n"
-              "--kind event lists events a subscriber did not acknowledge instead.",
+          .description = "Table by default; -o json prints the dead letters with replies decoded.\n"
+                         "--kind event lists events a subscriber did not acknowledge instead.",
           .flags = {{.name = "limit", .value_name = "N", .help = "at most N (default 100)"},
-                    {.name = "kind", .value_name = "KIND",
-                     .help = "callback (default) or event"}},
+                    {.name = "kind", .value_name = "KIND", .help = "callback (default) or event"}},
           .examples = "  callmesh dead-letters ls\n  callmesh dead-letters ls -o json\n"
                       "  callmesh dead-letters ls --kind event\n",
           .run = RunList,

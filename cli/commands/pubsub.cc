@@ -63,8 +63,8 @@ absl::StatusOr<std::string> EventPayload(CliContext& context, const ParsedArgs& 
 
 absl::Status RunPublish(CliContext& context, const ParsedArgs& args) {
   if (args.positionals.size() != 1) {
-    return InputError(absl::StrCat("publish needs exactly one TOPIC, got ",
-                                   args.positionals.size(), " argument(s)"));
+    return InputError(absl::StrCat("publish needs exactly one TOPIC, got ", args.positionals.size(),
+                                   " argument(s)"));
   }
   const std::string& topic = args.positionals[0];
   if (absl::Status s = ValidateTopic(topic, "TOPIC"); !s.ok()) return AsInputError(s);
@@ -128,11 +128,10 @@ absl::Status RunTopics(CliContext& context, const ParsedArgs& args) {
     }
     for (const v1::SubscriptionInfo& sub : topic.subscriptions()) {
       std::vector<std::string> row = head;
-      row.insert(row.end(),
-                 {sub.service(), sub.method(),
-                  sub.mode() == v1::SUBSCRIPTION_MODE_ORDERED ? "ORDERED" : "PARALLEL",
-                  absl::StrCat(sub.position()), absl::StrCat(sub.lag()),
-                  absl::StrCat(sub.in_flight()), absl::StrCat(sub.dead_letters())});
+      row.insert(row.end(), {sub.service(), sub.method(),
+                             sub.mode() == v1::SUBSCRIPTION_MODE_ORDERED ? "ORDERED" : "PARALLEL",
+                             absl::StrCat(sub.position()), absl::StrCat(sub.lag()),
+                             absl::StrCat(sub.in_flight()), absl::StrCat(sub.dead_letters())});
       table.AddRow(row);
     }
   }
@@ -216,13 +215,20 @@ std::vector<Command> PubSubCommands() {
               "(descriptors by server reflection on a subscriber, or --protoset); --raw\n"
               "publishes the -d text as the payload bytes. Prints event_id, sequence and the\n"
               "number of subscriptions it goes to.",
-          .flags = {{.name = "data", .short_name = 'd', .value_name = "JSON",
+          .flags = {{.name = "data",
+                     .short_name = 'd',
+                     .value_name = "JSON",
                      .help = "the event: inline JSON, @FILE or - (stdin); default {}"},
-                    {.name = "header", .short_name = 'H', .value_name = "KEY=VALUE",
-                     .help = "metadata for subscribers", .repeated = true},
-                    {.name = "source", .value_name = "NAME",
+                    {.name = "header",
+                     .short_name = 'H',
+                     .value_name = "KEY=VALUE",
+                     .help = "metadata for subscribers",
+                     .repeated = true},
+                    {.name = "source",
+                     .value_name = "NAME",
                      .help = "publisher name (default callmesh-cli)"},
-                    {.name = "idempotency-key", .value_name = "KEY",
+                    {.name = "idempotency-key",
+                     .value_name = "KEY",
                      .help = "a repeated key returns the first event and publishes nothing"},
                     {.name = "raw", .help = "publish the -d text as is"}},
           .examples = "  callmesh publish orders.placed -d '{\"orderId\":\"o-17\"}'\n",
@@ -241,11 +247,11 @@ std::vector<Command> PubSubCommands() {
           .path = "subscriptions replay",
           .summary = "Deliver a subscription's events again from a sequence or a time",
           .arguments = "TOPIC SERVICE",
-          .description =
-              "Moves the position of SERVICE's subscription to TOPIC. Prints the first\n"
-              "sequence delivered again and the first one the topic still holds.",
+          .description = "Moves the position of SERVICE's subscription to TOPIC. Prints the first\n"
+                         "sequence delivered again and the first one the topic still holds.",
           .flags = {{.name = "from-sequence", .value_name = "N", .help = "from sequence N"},
-                    {.name = "from-time", .value_name = "TIME",
+                    {.name = "from-time",
+                     .value_name = "TIME",
                      .help = "from the first event published at or after TIME (RFC 3339)"}},
           .examples = "  callmesh subscriptions replay orders.placed billing --from-sequence 1\n",
           .run = RunReplay,

@@ -77,12 +77,12 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
       sidecar::Journal::Open(journal_options);
   if (!journal.ok()) return journal.status();
   absl::StatusOr<std::unique_ptr<sidecar::pubsub::TopicLog>> topics =
-      sidecar::pubsub::TopicLog::Open(
-          journal->get(), sidecar::pubsub::TopicLogOptionsFromConfig(
-                              config, [clock = env.clock] { return clock->Now(); }));
+      sidecar::pubsub::TopicLog::Open(journal->get(),
+                                      sidecar::pubsub::TopicLogOptionsFromConfig(
+                                          config, [clock = env.clock] { return clock->Now(); }));
   if (!topics.ok()) return topics.status();
-  std::unique_ptr<Sidecar> sidecar(new Sidecar(config, env, std::move(metrics),
-                                               *std::move(journal), *std::move(topics)));
+  std::unique_ptr<Sidecar> sidecar(
+      new Sidecar(config, env, std::move(metrics), *std::move(journal), *std::move(topics)));
 
   for (int i = 0; i < config.services_size(); ++i) {
     for (const std::string& address : config.services(i).addresses()) {
@@ -312,9 +312,8 @@ absl::Status Sidecar::StartPubSub() {
       absl::StatusOr<v1::SubscriptionInfo> made =
           topics_->Subscribe(service.name(), service.subscriptions(j));
       if (!made.ok()) {
-        return absl::Status(made.status().code(),
-                            absl::StrCat("services[", i, "].subscriptions[", j,
-                                         "]: ", made.status().message()));
+        return absl::Status(made.status().code(), absl::StrCat("services[", i, "].subscriptions[",
+                                                               j, "]: ", made.status().message()));
       }
     }
   }

@@ -77,8 +77,8 @@ std::vector<std::string> CheckPubSubHistory(const PubSubHistory& h) {
       }
       auto [it, inserted] = first.emplace(r.event_id, &r);
       if (!inserted && it->second->name != r.name) {
-        violations.push_back(absl::StrCat("event ", r.event_id, " delivered to ", service,
-                                          " with two payloads"));
+        violations.push_back(
+            absl::StrCat("event ", r.event_id, " delivered to ", service, " with two payloads"));
       }
       if (inserted && h.ordered.count(service) > 0) {
         if (r.sequence <= last_first_sequence) {
@@ -204,11 +204,10 @@ TEST(PubSubKill9Test, NoAcknowledgedEventIsLostForAnySubscription) {
       {.config_yaml = absl::StrCat(
            "default_retry: {max_attempts: 50, initial_backoff: 20ms, max_backoff: 200ms}\n"
            "services:\n"
-           "  - name: billing\n    addresses: ['", billing.address(), "']\n",
-           "    subscriptions: [{topic: orders, method: ", method, "}]\n",
-           "  - name: shipping\n    addresses: ['", shipping_a.address(), "', '",
-           shipping_b.address(), "']\n",
-           "    subscriptions: [{topic: orders, method: ", method,
+           "  - name: billing\n    addresses: ['",
+           billing.address(), "']\n", "    subscriptions: [{topic: orders, method: ", method,
+           "}]\n", "  - name: shipping\n    addresses: ['", shipping_a.address(), "', '",
+           shipping_b.address(), "']\n", "    subscriptions: [{topic: orders, method: ", method,
            ", mode: SUBSCRIPTION_MODE_ORDERED}]\n")});
   ASSERT_TRUE(started.ok()) << started.status();
   auto sidecar = std::make_unique<SidecarProcess>(*std::move(started));
@@ -239,8 +238,8 @@ TEST(PubSubKill9Test, NoAcknowledgedEventIsLostForAnySubscription) {
   ASSERT_TRUE(restarted_ok);
 
   auto stub = v1::Sidecar::NewStub(NewChannel(address));
-  ASSERT_TRUE(callmesh::testing::WaitUntil([&] { return CaughtUp(stub.get()); },
-                                           absl::Seconds(120)))
+  ASSERT_TRUE(
+      callmesh::testing::WaitUntil([&] { return CaughtUp(stub.get()); }, absl::Seconds(120)))
       << sidecar->process().output();
 
   PubSubHistory history;

@@ -137,10 +137,9 @@ int CliTest::ghost_port_ = 0;
 TEST_F(CliTest, HelpListsEveryCommandAndEachCommandHasHelpWithExamples) {
   CommandResult r = CliRaw({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  for (const char* command :
-       {"invoke", "calls get", "calls wait", "calls ls", "calls cancel", "watch", "services",
-        "dead-letters ls", "dead-letters redrive", "publish", "topics", "subscriptions replay",
-        "subscriptions rm"}) {
+  for (const char* command : {"invoke", "calls get", "calls wait", "calls ls", "calls cancel",
+                              "watch", "services", "dead-letters ls", "dead-letters redrive",
+                              "publish", "topics", "subscriptions replay", "subscriptions rm"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("  ") + command)) << command;
     std::vector<std::string> words = absl::StrSplit(command, ' ');
     std::vector<std::string> help_args = {"help"};

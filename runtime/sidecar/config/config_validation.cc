@@ -203,7 +203,8 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
   for (int i = 0; i < config.topics_size(); ++i) {
     const std::string path = IndexPath("topics", i);
     const v1::TopicConfig& topic = config.topics(i);
-    if (auto problem = TopicProblem(topic.name())) return Violation{FieldPath(path, "name"), *problem};
+    if (auto problem = TopicProblem(topic.name()))
+      return Violation{FieldPath(path, "name"), *problem};
     if (auto v = CheckNonNegativeDuration(topic.max_age(), FieldPath(path, "max_age"))) return v;
     const auto [first, inserted] = first_topic.emplace(topic.name(), i);
     if (!inserted) {

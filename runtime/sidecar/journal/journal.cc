@@ -479,8 +479,8 @@ class SharedBatchOf final : public Journal::SharedBatch {
 
 }  // namespace
 
-void Journal::SubmitShared(std::function<absl::Status(SharedBatch&)> apply, size_t bytes,
-                           bool sync, std::function<void(absl::Status)> finish) {
+void Journal::SubmitShared(std::function<absl::Status(SharedBatch&)> apply, size_t bytes, bool sync,
+                           std::function<void(absl::Status)> finish) {
   Mutation mutation;
   mutation.bytes = bytes + kSmallMutationBytes;
   mutation.sync = sync;

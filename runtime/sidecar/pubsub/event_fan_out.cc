@@ -55,7 +55,8 @@ absl::Status EventFanOut::Start() {
     delivery.sequence = dead_letter.event().sequence();
     delivery.redrive = true;
     delivery.event = std::make_shared<v1::Event>(dead_letter.event());
-    runner_->Post([this, delivery = std::move(delivery)]() mutable { Attempt(std::move(delivery)); });
+    runner_->Post(
+        [this, delivery = std::move(delivery)]() mutable { Attempt(std::move(delivery)); });
   }
   return absl::OkStatus();
 }
@@ -135,7 +136,8 @@ void EventFanOut::Pump(const std::string& key) {
     }
   }
   for (Delivery& delivery : starts) {
-    runner_->Post([this, delivery = std::move(delivery)]() mutable { Attempt(std::move(delivery)); });
+    runner_->Post(
+        [this, delivery = std::move(delivery)]() mutable { Attempt(std::move(delivery)); });
   }
 }
 
@@ -176,11 +178,12 @@ void EventFanOut::Attempt(Delivery delivery) {
   for (const auto& [key, value] : event.headers()) call.headers.emplace_back(key, value);
   call.callmesh_metadata = {{kTopicMetadata, event.topic()},
                             {kSequenceMetadata, absl::StrCat(event.sequence())}};
-  auto started = invoker_->Start(
-      std::move(call), StringToByteBuffer(event.payload()),
-      [this, delivery](const grpc::Status& status, grpc::ByteBuffer*) {
-        runner_->Post([this, delivery, status]() mutable { AttemptDone(std::move(delivery), status); });
-      });
+  auto started = invoker_->Start(std::move(call), StringToByteBuffer(event.payload()),
+                                 [this, delivery](const grpc::Status& status, grpc::ByteBuffer*) {
+                                   runner_->Post([this, delivery, status]() mutable {
+                                     AttemptDone(std::move(delivery), status);
+                                   });
+                                 });
   if (!started.ok()) {
     const absl::Status& s = started.status();
     if (absl::IsNotFound(s) || absl::IsUnavailable(s)) {
@@ -190,9 +193,9 @@ void EventFanOut::Attempt(Delivery delivery) {
                       [this, delivery]() mutable { Attempt(std::move(delivery)); });
       return;
     }
-    AttemptDone(std::move(delivery), grpc::Status(static_cast<grpc::StatusCode>(
-                                                      static_cast<int>(s.code())),
-                                                  std::string(s.message())));
+    AttemptDone(std::move(delivery),
+                grpc::Status(static_cast<grpc::StatusCode>(static_cast<int>(s.code())),
+                             std::string(s.message())));
   }
 }
 
@@ -236,9 +239,10 @@ void EventFanOut::AttemptDone(Delivery delivery, const grpc::Status& status) {
                   s.ToString());
     return;
   }
-  spdlog::warn("[cid={}] pubsub: event {} of topic {} dead-lettered for {} after {} attempt(s): {} {}",
-               delivery.event->event_id(), delivery.sequence, delivery.topic, delivery.service,
-               delivery.attempt, code, status.error_message());
+  spdlog::warn(
+      "[cid={}] pubsub: event {} of topic {} dead-lettered for {} after {} attempt(s): {} {}",
+      delivery.event->event_id(), delivery.sequence, delivery.topic, delivery.service,
+      delivery.attempt, code, status.error_message());
   if (!delivery.redrive) Handled(delivery);
 }
 
@@ -266,8 +270,8 @@ absl::Status EventFanOut::Redrive(const std::string& topic, const std::string& s
   absl::StatusOr<v1::EventDeadLetter> dead_letter = log_->GetDeadLetter(topic, service, sequence);
   if (!dead_letter.ok()) return dead_letter.status();
   if (dead_letter->redriving()) {
-    return absl::FailedPreconditionError(absl::StrCat("the dead letter of topic ", topic,
-                                                      " for ", service, " at sequence ", sequence,
+    return absl::FailedPreconditionError(absl::StrCat("the dead letter of topic ", topic, " for ",
+                                                      service, " at sequence ", sequence,
                                                       " is being redriven already"));
   }
   dead_letter->set_redriving(true);

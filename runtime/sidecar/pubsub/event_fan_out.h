@@ -55,8 +55,8 @@ class EventFanOut {
     uint64_t jitter_seed = 0;
   };
   // Every pointer must outlive the fan-out.
-  EventFanOut(TopicLog* log, Invoker* invoker, Registry* registry,
-              const DispatchPolicies* policies, TaskRunner* runner, Options options);
+  EventFanOut(TopicLog* log, Invoker* invoker, Registry* registry, const DispatchPolicies* policies,
+              TaskRunner* runner, Options options);
 
   // Starts delivery of every subscription in the log, and resumes redrives that a crash
   // interrupted. Call once, at start.

@@ -132,9 +132,8 @@ TEST_F(PubSubTest, EachEventReachesOneInstanceOfEverySubscribingService) {
   }
   ASSERT_TRUE(billing.AwaitCalls(kEvents));
   ASSERT_TRUE(audit.AwaitCalls(kEvents));
-  ASSERT_TRUE(AdvanceUntil([&] {
-    return shipping_a.calls().size() + shipping_b.calls().size() >= kEvents;
-  }));
+  ASSERT_TRUE(AdvanceUntil(
+      [&] { return shipping_a.calls().size() + shipping_b.calls().size() >= kEvents; }));
   // Let anything extra arrive before counting: every subscription's position reaches the end.
   ASSERT_TRUE(AdvanceUntil([&] {
     const auto topics = Topics();
@@ -279,7 +278,8 @@ TEST_F(PubSubTest, FullTopicRefusesPublishUntilTheSubscriberIsBackAndCatchesUp) 
     v1::RegisterServiceResponse response;
     ASSERT_TRUE(stub_->RegisterService(&context, request, &response).ok());
   }
-  ASSERT_TRUE(AdvanceUntil([&] { return billing.calls().size() >= static_cast<size_t>(accepted); }));
+  ASSERT_TRUE(
+      AdvanceUntil([&] { return billing.calls().size() >= static_cast<size_t>(accepted); }));
   ASSERT_TRUE(AdvanceUntil([&] { return FindSubscription(Topics(), "billing")->lag() == 0; }));
   v1::PublishResponse response;
   EXPECT_TRUE(Publish("orders", "after", &response).ok());
@@ -289,8 +289,8 @@ TEST_F(PubSubTest, DeadLetteredEventIsRedrivenToThatSubscriberOnly) {
   ScriptedTarget billing, audit;
   const auto internal = ScriptedTarget::Answer(grpc::StatusCode::INTERNAL);  // not retryable
   billing.Script({internal});
-  StartSidecar(absl::StrCat("services:\n", Service("billing", {&billing}),
-                            Service("audit", {&audit})));
+  StartSidecar(
+      absl::StrCat("services:\n", Service("billing", {&billing}), Service("audit", {&audit})));
   const v1::PublishResponse first = MustPublish("e1");
   ASSERT_TRUE(billing.AwaitCalls(1));
   ASSERT_TRUE(audit.AwaitCalls(1));

@@ -246,10 +246,10 @@ void TopicLog::Publish(v1::Event event, std::string idempotency_key,
           freeable += held.bytes;
         }
         if (topic.bytes - freeable + value.size() > retention.max_bytes) {
-          return absl::ResourceExhaustedError(absl::StrCat(
-              "topic ", event.topic(), " is full: ", topic.bytes - freeable,
-              " bytes of events not yet delivered to every subscription, max_bytes ",
-              retention.max_bytes, "; publish again once subscribers catch up"));
+          return absl::ResourceExhaustedError(
+              absl::StrCat("topic ", event.topic(), " is full: ", topic.bytes - freeable,
+                           " bytes of events not yet delivered to every subscription, max_bytes ",
+                           retention.max_bytes, "; publish again once subscribers catch up"));
         }
         while (topic.bytes + value.size() > retention.max_bytes) {
           CALLMESH_RETURN_IF_ERROR(DropOldest(event.topic(), topic, batch));
@@ -309,10 +309,11 @@ absl::StatusOr<v1::SubscriptionInfo> TopicLog::Subscribe(const std::string& serv
         auto existing = topic.subscriptions.find(service);
         if (existing != topic.subscriptions.end()) {
           if (existing->second.method() != subscription.method()) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "service ", service, " already subscribes to topic ", name, " with method ",
-                existing->second.method(), " (one subscription per service and topic; "
-                "Unsubscribe first)"));
+            return absl::FailedPreconditionError(
+                absl::StrCat("service ", service, " already subscribes to topic ", name,
+                             " with method ", existing->second.method(),
+                             " (one subscription per service and topic; "
+                             "Unsubscribe first)"));
           }
           existing->second.set_mode(subscription.mode());
           batch.Put(SubscriptionKey(name, service), existing->second.SerializeAsString());
@@ -327,7 +328,8 @@ absl::StatusOr<v1::SubscriptionInfo> TopicLog::Subscribe(const std::string& serv
         *info.mutable_created_at() = ToProtoTimestamp(options_.clock());
         uint64_t position = topic.assigned;
         if (from.has_value()) {
-          const uint64_t first = topic.held.empty() ? topic.assigned + 1 : topic.held.front().sequence;
+          const uint64_t first =
+              topic.held.empty() ? topic.assigned + 1 : topic.held.front().sequence;
           position = std::min(std::max(*from, first) - 1, topic.assigned);
         }
         info.set_position(position);
@@ -346,8 +348,8 @@ absl::Status TopicLog::Unsubscribe(const std::string& topic_name, const std::str
         absl::MutexLock lock(&mu_);
         auto topic = topics_.find(topic_name);
         if (topic == topics_.end() || topic->second.subscriptions.erase(service) == 0) {
-          return absl::NotFoundError(absl::StrCat("service ", service,
-                                                  " has no subscription to topic ", topic_name));
+          return absl::NotFoundError(
+              absl::StrCat("service ", service, " has no subscription to topic ", topic_name));
         }
         batch.Delete(SubscriptionKey(topic_name, service));
         return absl::OkStatus();
@@ -364,16 +366,15 @@ absl::StatusOr<TopicLog::ReplayResult> TopicLog::Replay(const std::string& topic
         absl::MutexLock lock(&mu_);
         auto topic = topics_.find(topic_name);
         if (topic == topics_.end() || topic->second.subscriptions.count(service) == 0) {
-          return absl::NotFoundError(absl::StrCat("service ", service,
-                                                  " has no subscription to topic ", topic_name));
+          return absl::NotFoundError(
+              absl::StrCat("service ", service, " has no subscription to topic ", topic_name));
         }
         auto sub = topic->second.subscriptions.find(service);
         Topic& t = topic->second;
-        result.first_available_sequence =
-            t.held.empty() ? t.durable + 1 : t.held.front().sequence;
-        result.next_sequence = std::min(std::max(std::max<uint64_t>(from_sequence, 1),
-                                                 result.first_available_sequence),
-                                        t.durable + 1);
+        result.first_available_sequence = t.held.empty() ? t.durable + 1 : t.held.front().sequence;
+        result.next_sequence = std::min(
+            std::max(std::max<uint64_t>(from_sequence, 1), result.first_available_sequence),
+            t.durable + 1);
         sub->second.set_position(result.next_sequence - 1);
         batch.Put(SubscriptionKey(topic_name, service), sub->second.SerializeAsString());
         return absl::OkStatus();
@@ -537,9 +538,9 @@ absl::StatusOr<std::vector<v1::EventDeadLetter>> TopicLog::ListDeadLetters(
   PrefixIterator it(journal_->shared_db(), prefix, nullptr);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string key = it->key().ToString();
-    CALLMESH_ASSIGN_OR_RETURN(v1::EventDeadLetter dead_letter,
-                              Parse<v1::EventDeadLetter>(journal_->dir(), key,
-                                                         it->value().ToString()));
+    CALLMESH_ASSIGN_OR_RETURN(
+        v1::EventDeadLetter dead_letter,
+        Parse<v1::EventDeadLetter>(journal_->dir(), key, it->value().ToString()));
     if (!subscriber.empty() && dead_letter.subscriber() != subscriber) continue;
     dead_letters.push_back(std::move(dead_letter));
   }

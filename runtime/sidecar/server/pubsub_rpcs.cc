@@ -28,7 +28,8 @@ absl::Status ValidateService(const std::string& service) {
 
 }  // namespace
 
-absl::Status SidecarService::ValidateSubscriptions(const v1::RegisterServiceRequest& request) const {
+absl::Status SidecarService::ValidateSubscriptions(
+    const v1::RegisterServiceRequest& request) const {
   if (async_.topics == nullptr) {
     if (request.subscriptions_size() > 0) {
       return absl::UnimplementedError("publish/subscribe is not configured in this sidecar");
@@ -47,8 +48,8 @@ absl::Status SidecarService::ValidateSubscriptions(const v1::RegisterServiceRequ
     // "/pkg.Service/Method" -> "pkg.Service".
     const std::string grpc_service = method->substr(1, method->rfind('/') - 1);
     if (request.grpc_services_size() > 0 &&
-        std::find(request.grpc_services().begin(), request.grpc_services().end(),
-                  grpc_service) == request.grpc_services().end()) {
+        std::find(request.grpc_services().begin(), request.grpc_services().end(), grpc_service) ==
+            request.grpc_services().end()) {
       return absl::InvalidArgumentError(absl::StrCat(
           path, ".method: ", sub.method(), " is not a method of this instance: it serves ",
           absl::StrJoin(request.grpc_services(), ", "), ", not ", grpc_service));
@@ -59,10 +60,11 @@ absl::Status SidecarService::ValidateSubscriptions(const v1::RegisterServiceRequ
     for (const v1::SubscriptionInfo& info : existing) {
       if (info.topic() == sub.topic() && info.service() == request.name() &&
           info.method() != sub.method()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            path, ": service ", request.name(), " already subscribes to topic ", sub.topic(),
-            " with method ", info.method(), " (one subscription per service and topic; "
-            "Unsubscribe first)"));
+        return absl::FailedPreconditionError(
+            absl::StrCat(path, ": service ", request.name(), " already subscribes to topic ",
+                         sub.topic(), " with method ", info.method(),
+                         " (one subscription per service and topic; "
+                         "Unsubscribe first)"));
       }
     }
   }
@@ -83,13 +85,13 @@ grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* c
   if (async_.topics == nullptr) return FinishNow(context, Unavailable());
   absl::Status invalid = ValidateTopic(request->topic(), "topic");
   if (invalid.ok() && request->payload().size() > async_.max_payload_bytes) {
-    invalid = absl::ResourceExhaustedError(absl::StrCat(
-        "payload of ", request->payload().size(), " bytes exceeds max_payload_bytes (",
-        async_.max_payload_bytes, ")"));
+    invalid = absl::ResourceExhaustedError(absl::StrCat("payload of ", request->payload().size(),
+                                                        " bytes exceeds max_payload_bytes (",
+                                                        async_.max_payload_bytes, ")"));
   }
   if (invalid.ok() && request->idempotency_key().size() > calls::kMaxIdempotencyKeyBytes) {
-    invalid = absl::InvalidArgumentError(absl::StrCat("idempotency_key: longer than ",
-                                                      calls::kMaxIdempotencyKeyBytes, " bytes"));
+    invalid = absl::InvalidArgumentError(
+        absl::StrCat("idempotency_key: longer than ", calls::kMaxIdempotencyKeyBytes, " bytes"));
   }
   for (const auto& [key, value] : request->headers()) {
     if (!invalid.ok()) break;
@@ -138,7 +140,8 @@ grpc::ServerUnaryReactor* SidecarService::ListTopics(grpc::CallbackServerContext
     }
     *response->add_topics() = std::move(topic);
   }
-  if (absl::StatusOr<std::vector<v1::EventDeadLetter>> dead = async_.topics->ListDeadLetters("", "");
+  if (absl::StatusOr<std::vector<v1::EventDeadLetter>> dead =
+          async_.topics->ListDeadLetters("", "");
       dead.ok()) {
     for (v1::TopicInfo& topic : *response->mutable_topics()) {
       for (v1::SubscriptionInfo& sub : *topic.mutable_subscriptions()) {
@@ -220,8 +223,8 @@ grpc::ServerUnaryReactor* SidecarService::RedriveEventDeadLetter(
   }
   if (!invalid.ok()) return FinishNow(context, ToGrpcStatus(invalid));
   return FinishOnWorker(context, [this, request] {
-    return ToGrpcStatus(async_.fan_out->Redrive(request->topic(), request->subscriber(),
-                                                request->sequence()));
+    return ToGrpcStatus(
+        async_.fan_out->Redrive(request->topic(), request->subscriber(), request->sequence()));
   });
 }
 

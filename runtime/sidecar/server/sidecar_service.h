@@ -1,8 +1,8 @@
 // The `callmesh.v1.Sidecar` API, served with gRPC's callback API so no thread blocks while a call
 // is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
 // the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
-// WatchCompletions, dead letters) in async_rpcs.cc; publish/subscribe in pubsub_rpcs.cc. The rules of a call's life (envelope, callback, states) are
-// runtime/sidecar/calls.
+// WatchCompletions, dead letters) in async_rpcs.cc; publish/subscribe in pubsub_rpcs.cc. The rules
+// of a call's life (envelope, callback, states) are runtime/sidecar/calls.
 //
 // No gRPC callback thread waits for the disk: an RPC that must wait for a store write (CancelCall,
 // RedriveDeadLetter) or for a completion (WaitCall) hands the work to the TaskRunner or the

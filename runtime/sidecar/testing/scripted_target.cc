@@ -1,8 +1,8 @@
 #include "runtime/sidecar/testing/scripted_target.h"
 
-#include <atomic>
-
 #include <grpcpp/server_builder.h>
+
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 
