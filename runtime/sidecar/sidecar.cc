@@ -176,7 +176,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                     hub_.Notify(completion);
                     if (!callback.empty()) deliverer_.Deliver(completion, callback);
                   }),
-      fan_out_(topics_.get(), &invoker_, &registry_, &policies_, &runner_,
+      fan_out_(topics_.get(), &invoker_, &policies_, &runner_,
                {.jitter_seed = *env.jitter_seed + 3}),
       service_({.name = config.name()}, &registry_, &invoker_, &sync_calls_,
                {.store = journal_.get(),

@@ -15,7 +15,8 @@
 //   e/<topic>/<sequence>         -> callmesh.v1.Event, serialized; the topic log
 //   n/<topic>                    -> highest event sequence ever assigned in the topic, in decimal
 //   u/<topic>/<service>          -> callmesh.v1.SubscriptionInfo, serialized (position, mode)
-//   k/<source length>/<source><key> -> "<topic>/<sequence>/<event_id>": publish idempotency
+//   k/<source length>/<source><key> -> callmesh.v1.Event without payload (topic, sequence,
+//                                   event_id): the first publish with this key by this source
 //   x/<topic>/<service>/<sequence> -> callmesh.v1.EventDeadLetter, serialized
 //
 // <cid> is the UUIDv7 text form, so `c/`, `d/` and `p/` iterate in acceptance order.

@@ -23,11 +23,10 @@ std::string MethodPathOf(const std::string& method) {
 
 }  // namespace
 
-EventFanOut::EventFanOut(TopicLog* log, Invoker* invoker, Registry* registry,
-                         const DispatchPolicies* policies, TaskRunner* runner, Options options)
+EventFanOut::EventFanOut(TopicLog* log, Invoker* invoker, const DispatchPolicies* policies,
+                         TaskRunner* runner, Options options)
     : log_(log),
       invoker_(invoker),
-      registry_(registry),
       policies_(policies),
       runner_(runner),
       clock_(runner->clock()),
@@ -69,6 +68,9 @@ void EventFanOut::Subscribed(const v1::SubscriptionInfo& subscription) {
     Cursor& cursor = it->second;
     cursor.mode = subscription.mode();
     if (created) {
+      // Generations are unique across cursors: deliveries of a subscription that was removed
+      // and made again never count for the new one.
+      cursor.generation = ++generations_;
       cursor.topic = subscription.topic();
       cursor.service = subscription.service();
       cursor.method = subscription.method();
@@ -87,7 +89,7 @@ void EventFanOut::Replayed(const std::string& topic, const std::string& service,
     auto it = cursors_.find(key);
     if (it == cursors_.end()) return;
     Cursor& cursor = it->second;
-    ++cursor.generation;
+    cursor.generation = ++generations_;
     cursor.in_flight.clear();
     cursor.done.clear();
     cursor.acked = position;

@@ -4,7 +4,7 @@
 // (DispatchPolicies::Retry of the subscribing service and method) and retry rule
 // (calls::DecideAfterAttempt) as the dispatcher's async calls.
 //
-//   EventFanOut fan_out(&log, &invoker, &registry, &policies, &runner, {.jitter_seed = 7});
+//   EventFanOut fan_out(&log, &invoker, &policies, &runner, {.jitter_seed = 7});
 //   fan_out.Start();                 // every stored subscription, from its stored position
 //   ... log.Publish(..., [&](auto r) { if (r.ok()) fan_out.Published(topic); });
 //
@@ -40,7 +40,6 @@
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/pubsub/topic_log.h"
-#include "runtime/sidecar/registry/registry.h"
 
 namespace callmesh::sidecar::pubsub {
 
@@ -55,8 +54,8 @@ class EventFanOut {
     uint64_t jitter_seed = 0;
   };
   // Every pointer must outlive the fan-out.
-  EventFanOut(TopicLog* log, Invoker* invoker, Registry* registry, const DispatchPolicies* policies,
-              TaskRunner* runner, Options options);
+  EventFanOut(TopicLog* log, Invoker* invoker, const DispatchPolicies* policies, TaskRunner* runner,
+              Options options);
 
   // Starts delivery of every subscription in the log, and resumes redrives that a crash
   // interrupted. Call once, at start.
@@ -67,7 +66,8 @@ class EventFanOut {
   // A subscription was created or changed (mode): deliver from its position.
   void Subscribed(const v1::SubscriptionInfo& subscription);
   // The subscription's position was moved (TopicLog::Replay): forget what is in flight (those
-  // deliveries finish but count for nothing) and deliver from the new position.
+  // deliveries finish but count for nothing; for an ORDERED subscription one of them may still
+  // be in flight while the replay's first event starts) and deliver from the new position.
   void Replayed(const std::string& topic, const std::string& service, uint64_t position);
   // The subscription is gone: stop delivering it.
   void Unsubscribed(const std::string& topic, const std::string& service);
@@ -87,6 +87,7 @@ class EventFanOut {
   struct Cursor {
     std::string topic, service, method;
     v1::SubscriptionMode mode = v1::SUBSCRIPTION_MODE_PARALLEL;
+    // Changes at every replay; a delivery of another generation counts for nothing.
     uint64_t generation = 0;
     uint64_t acked = 0;
     uint64_t next = 1;
@@ -117,7 +118,6 @@ class EventFanOut {
 
   TopicLog* const log_;
   Invoker* const invoker_;
-  Registry* const registry_;
   const DispatchPolicies* const policies_;
   TaskRunner* const runner_;
   Clock* const clock_;
@@ -125,6 +125,8 @@ class EventFanOut {
   mutable absl::Mutex mu_;
   std::map<std::string, Cursor> cursors_ ABSL_GUARDED_BY(mu_);
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
+  // Last generation handed to a cursor (see Cursor::generation).
+  uint64_t generations_ ABSL_GUARDED_BY(mu_) = 0;
   std::atomic<uint64_t> delivered_{0};
 };
 

@@ -409,5 +409,42 @@ TEST_F(PubSubTest, SubscriptionsAndOwedEventsSurviveARestart) {
   EXPECT_EQ(MustPublish("e3").sequence(), 3u);
 }
 
+TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndASubscriptionMadeAgainStartsAfresh) {
+  ScriptedTarget billing;
+  StartSidecar("");
+  const auto subscribe = [&] {
+    grpc::ClientContext context;
+    v1::RegisterServiceRequest request;
+    request.set_name("billing");
+    request.set_address(billing.address());
+    v1::Subscription* sub = request.add_subscriptions();
+    sub->set_topic("orders");
+    sub->set_method(kMethod);
+    v1::RegisterServiceResponse response;
+    return stub_->RegisterService(&context, request, &response);
+  };
+  ASSERT_TRUE(subscribe().ok());
+  EXPECT_EQ(MustPublish("e1").subscribers(), 1u);
+  ASSERT_TRUE(billing.AwaitCalls(1));
+  ASSERT_TRUE(AwaitCaughtUp("billing"));
+  {
+    grpc::ClientContext context;
+    v1::UnsubscribeRequest request;
+    request.set_topic("orders");
+    request.set_service("billing");
+    v1::UnsubscribeResponse response;
+    ASSERT_TRUE(stub_->Unsubscribe(&context, request, &response).ok());
+    grpc::ClientContext again;
+    EXPECT_EQ(stub_->Unsubscribe(&again, request, &response).error_code(),
+              grpc::StatusCode::NOT_FOUND);
+  }
+  EXPECT_EQ(MustPublish("e2").subscribers(), 0u);  // nobody subscribes: kept for nobody
+  ASSERT_TRUE(subscribe().ok());
+  EXPECT_EQ(MustPublish("e3").subscribers(), 1u);
+  ASSERT_TRUE(billing.AwaitCalls(2));
+  ASSERT_TRUE(AwaitCaughtUp("billing"));
+  EXPECT_EQ(Tags({&billing}), (std::vector<std::string>{"e1", "e3"}));
+}
+
 }  // namespace
 }  // namespace callmesh
