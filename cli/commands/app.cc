@@ -12,7 +12,7 @@
 namespace callmesh::cli {
 namespace {
 
-constexpr char kGroups[][16] = {"calls", "dead-letters", "certs"};
+constexpr char kGroups[][16] = {"calls", "dead-letters", "certs", "subscriptions"};
 
 bool IsGroup(const std::string& word) {
   for (const char* group : kGroups) {
@@ -198,6 +198,7 @@ const std::vector<Command>& AllCommands() {
     all->push_back(HealthCommand());
     for (Command& c : DeadLetterCommands()) all->push_back(std::move(c));
     for (Command& c : CertsCommands()) all->push_back(std::move(c));
+    for (Command& c : PubSubCommands()) all->push_back(std::move(c));
     return all;
   }();
   return *commands;

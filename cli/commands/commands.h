@@ -49,5 +49,6 @@ Command ServicesCommand();
 Command HealthCommand();
 std::vector<Command> DeadLetterCommands();
 std::vector<Command> CertsCommands();
+std::vector<Command> PubSubCommands();
 
 }  // namespace callmesh::cli

@@ -1,7 +1,12 @@
-// `callmesh dead-letters ls|redrive`: completions whose callback could not be delivered.
+// `callmesh dead-letters ls|redrive`: completions whose callback could not be delivered (kind
+// CALLBACK, by CID) and events a subscriber did not acknowledge (kind EVENT, by
+// TOPIC/SUBSCRIBER/SEQUENCE).
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "cli/commands/commands.h"
+#include "cli/json/json_proto.h"
 #include "cli/text/table.h"
 
 namespace callmesh::cli {
@@ -14,10 +19,48 @@ std::string Truncated(std::string text) {
   return text;
 }
 
+// "orders/billing/3": how an EVENT dead letter is named in the table and for redrive.
+std::string EventDeadLetterId(const v1::EventDeadLetter& letter) {
+  return absl::StrCat(letter.event().topic(), "/", letter.subscriber(), "/",
+                      letter.event().sequence());
+}
+
+absl::Status ListEventDeadLetters(CliContext& context) {
+  absl::StatusOr<v1::Sidecar::Stub*> sidecar = context.Sidecar();
+  if (!sidecar.ok()) return sidecar.status();
+  grpc::ClientContext rpc;
+  rpc.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::ListEventDeadLettersResponse response;
+  grpc::Status status =
+      (*sidecar)->ListEventDeadLetters(&rpc, v1::ListEventDeadLettersRequest(), &response);
+  if (!status.ok()) return context.RpcError(status, "ListEventDeadLetters");
+  if (context.options().output == OutputFormat::kJson) {
+    absl::StatusOr<JsonValue> json = MessageToJson(response);
+    if (!json.ok()) return json.status();
+    context.PrintJson(*json);
+    return absl::OkStatus();
+  }
+  Table table({"ID", "EVENT ID", "METHOD", "ATTEMPTS", "LAST ERROR", "DEAD-LETTERED", "REDRIVING"});
+  for (const v1::EventDeadLetter& letter : response.dead_letters()) {
+    table.AddRow({EventDeadLetterId(letter), letter.event().event_id(), letter.method(),
+                  absl::StrCat(letter.attempts()),
+                  Truncated(absl::StrCat(StatusCodeName(letter.last_status_code()), ": ",
+                                         letter.last_status_message())),
+                  FormatTimestamp(letter.dead_lettered_at()), letter.redriving() ? "yes" : "no"});
+  }
+  context.out() << table.Render();
+  return absl::OkStatus();
+}
+
 absl::Status RunList(CliContext& context, const ParsedArgs& args) {
   if (!args.positionals.empty()) {
     return InputError(
         absl::StrCat("dead-letters ls takes no arguments, got \"", args.positionals[0], "\""));
+  }
+  const std::string kind = args.Get("kind", "callback");
+  if (kind == "event") return ListEventDeadLetters(context);
+  if (kind != "callback") {
+    return InputError(absl::StrCat("invalid --kind \"", kind, "\": expected callback or event"));
   }
   uint32_t limit = 100;
   if (args.Has("limit") && (!absl::SimpleAtoi(args.Get("limit"), &limit) || limit == 0)) {
@@ -60,11 +103,44 @@ absl::Status RunList(CliContext& context, const ParsedArgs& args) {
   return absl::OkStatus();
 }
 
+// Redrives the EVENT dead letter TOPIC/SUBSCRIBER/SEQUENCE.
+absl::Status RedriveEvent(CliContext& context, const std::vector<std::string>& parts) {
+  v1::RedriveEventDeadLetterRequest request;
+  request.set_topic(parts[0]);
+  request.set_subscriber(parts[1]);
+  uint64_t sequence = 0;
+  if (!absl::SimpleAtoi(parts[2], &sequence) || sequence == 0) {
+    return InputError(absl::StrCat("invalid event dead letter \"", absl::StrJoin(parts, "/"),
+                                   "\": expected TOPIC/SUBSCRIBER/SEQUENCE"));
+  }
+  request.set_sequence(sequence);
+  absl::StatusOr<v1::Sidecar::Stub*> sidecar = context.Sidecar();
+  if (!sidecar.ok()) return sidecar.status();
+  grpc::ClientContext rpc;
+  rpc.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
+  v1::RedriveEventDeadLetterResponse response;
+  grpc::Status status = (*sidecar)->RedriveEventDeadLetter(&rpc, request, &response);
+  if (!status.ok()) return context.RpcError(status, "RedriveEventDeadLetter");
+  const std::string id = absl::StrJoin(parts, "/");
+  if (context.options().output == OutputFormat::kJson) {
+    JsonValue done = JsonValue::Object();
+    done.Set("redriven", JsonValue::String(id));
+    context.PrintJson(done);
+  } else {
+    context.out() << "redriven " << id << "\n";
+  }
+  return absl::OkStatus();
+}
+
 absl::Status RunRedrive(CliContext& context, const ParsedArgs& args) {
   if (args.positionals.size() != 1) {
     return InputError(absl::StrCat("dead-letters redrive needs exactly one CID, got ",
                                    args.positionals.size(),
                                    " argument(s) (see 'callmesh dead-letters ls')"));
+  }
+  if (std::vector<std::string> parts = absl::StrSplit(args.positionals[0], '/');
+      parts.size() == 3) {
+    return RedriveEvent(context, parts);
   }
   absl::StatusOr<v1::Sidecar::Stub*> sidecar = context.Sidecar();
   if (!sidecar.ok()) return sidecar.status();
@@ -93,18 +169,25 @@ std::vector<Command> DeadLetterCommands() {
           .path = "dead-letters ls",
           .summary = "List completions whose callback could not be delivered",
           .arguments = "",
-          .description = "Table by default; -o json prints the dead letters with replies decoded.",
-          .flags = {{.name = "limit", .value_name = "N", .help = "at most N (default 100)"}},
-          .examples = "  callmesh dead-letters ls\n  callmesh dead-letters ls -o json\n",
+          .description = "Table by default; -o json prints the dead letters with replies decoded.\n"
+                         "--kind event lists events a subscriber did not acknowledge instead.",
+          .flags = {{.name = "limit", .value_name = "N", .help = "at most N (default 100)"},
+                    {.name = "kind", .value_name = "KIND", .help = "callback (default) or event"}},
+          .examples = "  callmesh dead-letters ls\n  callmesh dead-letters ls -o json\n"
+                      "  callmesh dead-letters ls --kind event\n",
           .run = RunList,
       },
       Command{
           .path = "dead-letters redrive",
-          .summary = "Deliver a dead letter to its callback again, with a fresh retry budget",
-          .arguments = "CID",
-          .description = "NOT_FOUND (exit 1) if CID is not in the dead-letter list.",
+          .summary = "Deliver a dead letter again, with a fresh retry budget",
+          .arguments = "CID|TOPIC/SUBSCRIBER/SEQUENCE",
+          .description =
+              "A CID redrives a callback; TOPIC/SUBSCRIBER/SEQUENCE (the ID column of\n"
+              "'dead-letters ls --kind event') redrives an event to that subscriber only.\n"
+              "NOT_FOUND (exit 1) if it is not in the dead-letter list.",
           .flags = {},
-          .examples = "  callmesh dead-letters redrive 01a209b2-d7d4-7291-bd8f-be63d35e4977\n",
+          .examples = "  callmesh dead-letters redrive 01a209b2-d7d4-7291-bd8f-be63d35e4977\n"
+                      "  callmesh dead-letters redrive orders.placed/billing/3\n",
           .run = RunRedrive,
       },
   };

@@ -74,11 +74,11 @@ _callmesh() {
   local flags=""
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs help $global_flags" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs publish topics subscriptions help $global_flags" -- "$cur"))
       return
       ;;
     help)
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs publish topics subscriptions" -- "$cur"))
       return
       ;;
     invoke)
@@ -105,7 +105,15 @@ _callmesh() {
         COMPREPLY=($(compgen -W "ls redrive" -- "$cur"))
         return
       fi
-      [[ "$sub" == ls ]] && flags="--limit"
+      [[ "$sub" == ls ]] && flags="--limit --kind"
+      ;;
+    publish) flags="--data -d --header -H --source --idempotency-key --raw" ;;
+    subscriptions)
+      if [[ -z "$sub" ]]; then
+        COMPREPLY=($(compgen -W "replay rm" -- "$cur"))
+        return
+      fi
+      [[ "$sub" == replay ]] && flags="--from-sequence --from-time"
       ;;
     certs)
       if [[ -z "$sub" ]]; then

@@ -127,9 +127,9 @@ absl::StatusOr<std::string> MethodPath(absl::string_view method, absl::string_vi
   return absl::StrCat("/", absl::StripPrefix(method, "/"));
 }
 
+// Topics follow the service name rules (no '/', which the journal's topic keys rely on).
 std::optional<std::string> TopicProblem(absl::string_view topic) {
-  if (topic.empty()) return std::string("is required");
-  return std::nullopt;
+  return ServiceNameProblem(topic);
 }
 
 absl::Status ValidateTopic(absl::string_view topic, absl::string_view field) {

@@ -19,7 +19,7 @@
 //   method        "package.Service/Method", a leading '/' accepted: the part before the slash is
 //                 one or more identifiers joined by '.' (the package is optional), the part after
 //                 it one identifier; an identifier is [A-Za-z_][A-Za-z0-9_]*.
-//   topic         non-empty.
+//   topic         as a service name (letters, digits, '.', '_', '-'; 1 to 128 characters).
 //   address       "host:port". host: an RFC 1123 host name (dot-separated labels of 1 to 63
 //                 letters, digits and '-', not starting or ending with '-'; at most 253
 //                 characters; a trailing '.' accepted), a dotted IPv4 address (four numbers 0 to

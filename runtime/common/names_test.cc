@@ -91,6 +91,14 @@ TEST(Topic, EmptyIsRefused) {
   EXPECT_EQ(status.message(), "subscriptions[0].topic: is required");
 }
 
+TEST(Topic, FollowsTheServiceNameRules) {
+  const absl::Status status = ValidateTopic("orders/created", "topic");
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(status.message(),
+            "topic: may only contain letters, digits, '.', '_' and '-', got \"orders/created\"");
+  EXPECT_FALSE(ValidateTopic(std::string(129, 't'), "topic").ok());
+}
+
 TEST(Address, AcceptedAddresses) {
   for (const char* address :
        {"127.0.0.1:4770", "localhost:1", "ledger.internal:443", "a:65535", "0.0.0.0:80",

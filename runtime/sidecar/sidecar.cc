@@ -92,8 +92,14 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   absl::StatusOr<std::unique_ptr<sidecar::Journal>> journal =
       sidecar::Journal::Open(journal_options);
   if (!journal.ok()) return journal.status();
+  absl::StatusOr<std::unique_ptr<sidecar::pubsub::TopicLog>> topics =
+      sidecar::pubsub::TopicLog::Open(journal->get(),
+                                      sidecar::pubsub::TopicLogOptionsFromConfig(
+                                          config, [clock = env.clock] { return clock->Now(); }));
+  if (!topics.ok()) return topics.status();
   std::unique_ptr<Sidecar> sidecar(new Sidecar(config, env, std::move(metrics), *std::move(journal),
-                                               *std::move(gatekeeper), *std::move(outbound)));
+                                               *std::move(gatekeeper), *std::move(outbound),
+                                               *std::move(topics)));
 
   for (int i = 0; i < config.services_size(); ++i) {
     for (const std::string& address : config.services(i).addresses()) {
@@ -150,8 +156,10 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   grpc::HealthCheckServiceInterface* health = sidecar->server_->GetHealthCheckService();
   health->SetServingStatus(false);
   if (absl::Status recovered = sidecar->Recover(); !recovered.ok()) return recovered;
+  if (absl::Status started = sidecar->StartPubSub(); !started.ok()) return started;
   sidecar->recovered_.store(true);
   sidecar->SchedulePurge();
+  sidecar->ScheduleTopicPurge();
   health->SetServingStatus(true);
   sidecar->WatchStoreHealth();
   return sidecar;
@@ -161,7 +169,8 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                  std::unique_ptr<metrics::SidecarMetrics> metrics,
                  std::unique_ptr<sidecar::Journal> journal,
                  std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper,
-                 std::shared_ptr<grpc::ChannelCredentials> outbound)
+                 std::shared_ptr<grpc::ChannelCredentials> outbound,
+                 std::unique_ptr<sidecar::pubsub::TopicLog> topics)
     : config_(config),
       clock_(env.clock),
       metrics_(std::move(metrics)),
@@ -170,6 +179,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}),
       registry_(RegistryOptions(config, std::move(outbound))),
       journal_(std::move(journal)),
+      topics_(std::move(topics)),
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
       access_log_(config.access_log_sample_rate(), *env.jitter_seed + 2),
       sync_calls_(config.limits().max_sync_in_flight(), &access_log_),
@@ -186,6 +196,8 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                     hub_.Notify(completion);
                     if (!callback.empty()) deliverer_.Deliver(completion, callback);
                   }),
+      fan_out_(topics_.get(), &invoker_, &policies_, &runner_,
+               {.jitter_seed = *env.jitter_seed + 3}),
       service_({.name = config.name(), .gatekeeper = gatekeeper_.get()}, &registry_, &invoker_,
                &sync_calls_,
                {.store = journal_.get(),
@@ -195,7 +207,9 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                 .runner = &runner_,
                 .policies = &policies_,
                 .max_payload_bytes = config.max_payload_bytes(),
-                .max_watchers = config.limits().max_watchers()}),
+                .max_watchers = config.limits().max_watchers(),
+                .topics = topics_.get(),
+                .fan_out = &fan_out_}),
       proxy_(config.name(), &invoker_, &sync_calls_, clock_, gatekeeper_.get()) {
   RegisterComputedMetrics();
 }
@@ -310,6 +324,33 @@ absl::Status Sidecar::Recover() {
                  deliveries);
   }
   return absl::OkStatus();
+}
+
+absl::Status Sidecar::StartPubSub() {
+  for (int i = 0; i < config_.services_size(); ++i) {
+    const v1::ServiceConfig& service = config_.services(i);
+    for (int j = 0; j < service.subscriptions_size(); ++j) {
+      absl::StatusOr<v1::SubscriptionInfo> made =
+          topics_->Subscribe(service.name(), service.subscriptions(j));
+      if (!made.ok()) {
+        return absl::Status(made.status().code(), absl::StrCat("services[", i, "].subscriptions[",
+                                                               j, "]: ", made.status().message()));
+      }
+    }
+  }
+  return fan_out_.Start();
+}
+
+void Sidecar::ScheduleTopicPurge() {
+  runner_.PostAt(clock_->Now() + absl::Minutes(1), [this] {
+    absl::StatusOr<size_t> purged = topics_->Purge(clock_->Now());
+    if (!purged.ok()) {
+      spdlog::warn("callmeshd: purging old events failed: {}", purged.status().ToString());
+    } else if (*purged > 0) {
+      spdlog::info("callmeshd: purged {} events past their topic's retention", *purged);
+    }
+    ScheduleTopicPurge();
+  });
 }
 
 void Sidecar::SchedulePurge() {

@@ -41,6 +41,8 @@
 #include "runtime/sidecar/metrics/admin_server.h"
 #include "runtime/sidecar/metrics/rpc_metrics.h"
 #include "runtime/sidecar/metrics/sidecar_metrics.h"
+#include "runtime/sidecar/pubsub/event_fan_out.h"
+#include "runtime/sidecar/pubsub/topic_log.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/security/gatekeeper.h"
 #include "runtime/sidecar/server/proxy_service.h"
@@ -111,13 +113,15 @@ class Sidecar {
   // For tests: the store and the worker pool the sidecar runs on.
   sidecar::CallStore& store() { return *journal_; }
   sidecar::TaskRunner& runner() { return runner_; }
+  sidecar::pubsub::TopicLog& topics() { return *topics_; }
 
  private:
   Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
           std::unique_ptr<metrics::SidecarMetrics> metrics,
           std::unique_ptr<sidecar::Journal> journal,
           std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper,
-          std::shared_ptr<grpc::ChannelCredentials> outbound);
+          std::shared_ptr<grpc::ChannelCredentials> outbound,
+          std::unique_ptr<sidecar::pubsub::TopicLog> topics);
 
   // Registers the metrics read when scraped: calls, targets, store, registry, process.
   void RegisterComputedMetrics();
@@ -127,6 +131,11 @@ class Sidecar {
   absl::Status Recover();
   // Purges delivered results older than the retention, now and then.
   void SchedulePurge();
+  // Publish/subscribe at start: the configured subscriptions (ServiceConfig.subscriptions) made
+  // durable, then delivery of every stored subscription from its position.
+  absl::Status StartPubSub();
+  // Deletes events past their topic's retention, now and then.
+  void ScheduleTopicPurge();
   // Reports NOT_SERVING once the store cannot write.
   void WatchStoreHealth();
 
@@ -137,6 +146,8 @@ class Sidecar {
   metrics::RpcMetrics rpc_metrics_;
   sidecar::Registry registry_;
   const std::unique_ptr<sidecar::Journal> journal_;
+  // Shares the journal's database; before everything that delivers events.
+  const std::unique_ptr<sidecar::pubsub::TopicLog> topics_;
   CidGenerator cids_;
   sidecar::Invoker invoker_;
   logging::AccessLog access_log_;
@@ -148,6 +159,7 @@ class Sidecar {
   sidecar::CompletionHub hub_;
   sidecar::CallbackDeliverer deliverer_;
   sidecar::Dispatcher dispatcher_;
+  sidecar::pubsub::EventFanOut fan_out_;
   sidecar::SidecarService service_;
   sidecar::ProxyService proxy_;
   std::unique_ptr<grpc::Server> server_;

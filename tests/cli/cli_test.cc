@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "callmesh/v1/sidecar.grpc.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
@@ -137,7 +138,8 @@ TEST_F(CliTest, HelpListsEveryCommandAndEachCommandHasHelpWithExamples) {
   CommandResult r = CliRaw({"--help"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   for (const char* command : {"invoke", "calls get", "calls wait", "calls ls", "calls cancel",
-                              "watch", "services", "dead-letters ls", "dead-letters redrive"}) {
+                              "watch", "services", "dead-letters ls", "dead-letters redrive",
+                              "publish", "topics", "subscriptions replay", "subscriptions rm"}) {
     EXPECT_THAT(r.out, HasSubstr(std::string("  ") + command)) << command;
     std::vector<std::string> words = absl::StrSplit(command, ' ');
     std::vector<std::string> help_args = {"help"};
@@ -492,6 +494,60 @@ TEST_F(CliTest, UndeliverableCallbackIsDeadLetteredListedAndRedriven) {
   r = Cli({"dead-letters", "redrive", "01a209b2-0000-7000-8000-000000000000"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("callmesh: NOT_FOUND: RedriveDeadLetter: "));
+}
+
+TEST_F(CliTest, PublishTopicsReplayAndEventDeadLetters) {
+  // A service subscribes to "greetings" with greeter's SayHello (registered through the API).
+  {
+    auto stub = v1::Sidecar::NewStub(sidecar_->Channel());
+    grpc::ClientContext context;
+    v1::RegisterServiceRequest request;
+    request.set_name("greeting-log");
+    request.set_address(greeter_host_->address());
+    request.add_grpc_services("greeter.v1.Greeter");
+    v1::Subscription* sub = request.add_subscriptions();
+    sub->set_topic("greetings");
+    sub->set_method("greeter.v1.Greeter/SayHello");
+    sub->set_mode(v1::SUBSCRIPTION_MODE_ORDERED);
+    v1::RegisterServiceResponse response;
+    ASSERT_TRUE(stub->RegisterService(&context, request, &response).ok());
+  }
+  CommandResult r = Cli({"publish", "greetings", "-d", R"({"name": "pub"})"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"sequence\": \"1\""));
+  EXPECT_THAT(r.out, HasSubstr("\"subscribers\": 1"));
+  // The event JSON is checked against the subscriber's request type.
+  r = Cli({"publish", "greetings", "-d", R"({"nmae": "x"})"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("bad event for greeter.v1.HelloRequest: unknown field \"nmae\""));
+  r = Cli({"publish", "no/such", "-d", "{}"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(r.err,
+            "callmesh: TOPIC: may only contain letters, digits, '.', '_' and '-', got "
+            "\"no/such\"\n");
+  r = Cli({"publish", "nobody-listens", "-d", "{}"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("has no subscription to take the event type from"));
+  // Delivered: the subscription's position reaches the event.
+  ASSERT_TRUE(testing::WaitUntil([] {
+    CommandResult topics = Cli({"topics", "-o", "json"});
+    return topics.exit_code == 0 && absl::StrContains(topics.out, "\"position\": \"1\"");
+  })) << Cli({"topics"}).out;
+  EXPECT_THAT(Cli({"topics"}).out, HasSubstr("greeting-log  greeter.v1.Greeter/SayHello  ORDERED"));
+  r = Cli({"subscriptions", "replay", "greetings", "greeting-log", "--from-sequence", "1"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"nextSequence\": \"1\""));
+  r = Cli({"subscriptions", "replay", "greetings", "greeting-log"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = Cli({"dead-letters", "ls", "--kind", "event"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("ID  EVENT ID"));
+  r = Cli({"dead-letters", "redrive", "greetings/greeting-log/1"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("callmesh: NOT_FOUND: RedriveEventDeadLetter: "));
+  r = Cli({"subscriptions", "rm", "greetings", "greeting-log"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "unsubscribed greeting-log from greetings\n");
 }
 
 }  // namespace

@@ -21,6 +21,9 @@ expect() {
 expect "calls" callmesh ca
 expect "get wait ls cancel" callmesh calls ""
 expect "ls redrive" callmesh dead-letters ""
+expect "replay rm" callmesh subscriptions ""
+expect "--from-sequence" callmesh subscriptions replay orders billing --from-s
+expect "publish" callmesh pub
 expect "--state" callmesh calls ls --st
 expect "running" callmesh calls ls --state r
 expect "--async" callmesh invoke greeter SayHello --as

@@ -202,6 +202,20 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     return Violation{"access_log_sample_rate", absl::StrCat("must be between 0 and 1, got ",
                                                             config.access_log_sample_rate())};
   }
+  std::map<std::string, int> first_topic;  // topic name -> index
+  for (int i = 0; i < config.topics_size(); ++i) {
+    const std::string path = IndexPath("topics", i);
+    const v1::TopicConfig& topic = config.topics(i);
+    if (auto problem = TopicProblem(topic.name()))
+      return Violation{FieldPath(path, "name"), *problem};
+    if (auto v = CheckNonNegativeDuration(topic.max_age(), FieldPath(path, "max_age"))) return v;
+    const auto [first, inserted] = first_topic.emplace(topic.name(), i);
+    if (!inserted) {
+      return Violation{FieldPath(path, "name"),
+                       absl::StrCat("duplicate topic ", Quoted(topic.name()), " (also topics[",
+                                    first->second, "].name)")};
+    }
+  }
   if (auto v = security::FindSecurityViolation(config)) return Violation{v->path, v->problem};
   std::map<std::string, int> first_index;  // service name -> index
   for (int i = 0; i < config.services_size(); ++i) {

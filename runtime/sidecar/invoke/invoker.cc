@@ -48,6 +48,7 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
   if (!call.traceparent.empty()) context.AddMetadata(kTraceparentMetadata, call.traceparent);
   if (!call.tracestate.empty()) context.AddMetadata(kTracestateMetadata, call.tracestate);
   for (const auto& [key, value] : call.headers) context.AddMetadata(key, value);
+  for (const auto& [key, value] : call.callmesh_metadata) context.AddMetadata(key, value);
 
   spdlog::debug("[cid={}] forwarding {} to {} at {} attempt {}", forwarded->cid_, call.method_path,
                 call.service, forwarded->instance_->address(), call.attempt);

@@ -57,6 +57,9 @@ struct InvokeCall {
   absl::Time call_deadline = absl::InfiniteFuture();
   // Application metadata for the target (validated with ValidateHeader).
   std::vector<std::pair<std::string, std::string>> headers;
+  // Further callmesh metadata set by the sidecar itself (e.g. callmesh-topic of an event
+  // delivery): sent as given, not validated as application headers.
+  std::vector<std::pair<std::string, std::string>> callmesh_metadata;
 };
 
 // An outbound call in flight. Kept alive by its completion callback until that has run.

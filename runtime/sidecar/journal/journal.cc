@@ -475,6 +475,38 @@ void Journal::WriteGroup(std::vector<Mutation>& mutations) {
   }
 }
 
+namespace {
+
+// A SharedBatch over the writer thread's Batch.
+template <typename Batch>
+class SharedBatchOf final : public Journal::SharedBatch {
+ public:
+  explicit SharedBatchOf(Batch& batch) : batch_(batch) {}
+  absl::StatusOr<std::optional<std::string>> Get(const std::string& key) override {
+    return batch_.Get(key);
+  }
+  void Put(const std::string& key, const std::string& value) override { batch_.Put(key, value); }
+  void Delete(const std::string& key) override { batch_.Delete(key); }
+
+ private:
+  Batch& batch_;
+};
+
+}  // namespace
+
+void Journal::SubmitShared(std::function<absl::Status(SharedBatch&)> apply, size_t bytes, bool sync,
+                           std::function<void(absl::Status)> finish) {
+  Mutation mutation;
+  mutation.bytes = bytes + kSmallMutationBytes;
+  mutation.sync = sync;
+  mutation.apply = [apply = std::move(apply)](Batch& batch) {
+    SharedBatchOf<Batch> shared(batch);
+    return apply(shared);
+  };
+  mutation.finish = std::move(finish);
+  Submit(std::move(mutation));
+}
+
 void Journal::Accept(v1::CallEnvelope envelope,
                      std::function<void(absl::StatusOr<AcceptResult>)> done) {
   auto result = std::make_shared<AcceptResult>();

@@ -55,6 +55,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <utility>
@@ -161,6 +162,33 @@ class Journal final : public CallStore {
   // `batches` are RocksDB WriteBatches, `syncs` those written with WriteOptions::sync;
   // `deliveries` count from Open.
   Stats stats() const override;
+
+  // Sharing the journal with another store (the topic log of publish/subscribe,
+  // runtime/sidecar/pubsub): its records live in this RocksDB under key prefixes of their own
+  // (journal_keys.h), and its writes join the same group commit, so a publish costs no fsync of
+  // its own.
+  //
+  // The keys one shared mutation reads and writes: reads see the journal plus the batch being
+  // built. Used only inside `apply`, on the writer thread.
+  class SharedBatch {
+   public:
+    virtual absl::StatusOr<std::optional<std::string>> Get(const std::string& key) = 0;
+    virtual void Put(const std::string& key, const std::string& value) = 0;
+    virtual void Delete(const std::string& key) = 0;
+
+   protected:
+    ~SharedBatch() = default;
+  };
+  // Queues a mutation: `apply` runs on the writer thread with the batch (an error leaves nothing
+  // of it in the batch), `finish` runs there after the batch is written, with `apply`'s error or
+  // the write's status. With `sync` (a durable write) success means fsync'd when the journal
+  // syncs; without, as the bookkeeping writes. Both must be quick and must not call blocking
+  // methods of the journal. If the journal is closed, `finish` runs at once with UNAVAILABLE.
+  void SubmitShared(std::function<absl::Status(SharedBatch&)> apply, size_t bytes, bool sync,
+                    std::function<void(absl::Status)> finish);
+  // The database, for reads of shared keys (a write is visible once its `finish` ran).
+  rocksdb::DB* shared_db() const { return db_.get(); }
+  const std::string& dir() const { return options_.dir; }
 
  private:
   class Batch;

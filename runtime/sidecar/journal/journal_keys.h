@@ -16,6 +16,14 @@
 //   m/format                     -> "1" (layout version, written when the journal is created)
 //   m/last_sequence              -> highest sequence ever assigned, in decimal
 //
+// Publish/subscribe (runtime/sidecar/pubsub/topic_log.h; written through Journal::SubmitShared):
+//   e/<topic>/<sequence>         -> callmesh.v1.Event, serialized; the topic log
+//   n/<topic>                    -> highest event sequence ever assigned in the topic, in decimal
+//   u/<topic>/<service>          -> callmesh.v1.SubscriptionInfo, serialized (position, mode)
+//   k/<source length>/<source><key> -> callmesh.v1.Event without payload (topic, sequence,
+//                                   event_id): the first publish with this key by this source
+//   x/<topic>/<service>/<sequence> -> callmesh.v1.EventDeadLetter, serialized
+//
 // <cid> is the UUIDv7 text form, so `c/`, `d/` and `p/` iterate in acceptance order.
 // <sequence> and <micros> are unsigned decimals zero-padded to 20 digits, so bytewise order is
 // numeric order and the keys stay readable in `ldb scan`. <micros> is microseconds since the
@@ -39,6 +47,11 @@ inline constexpr absl::string_view kSequencePrefix = "s/";
 inline constexpr absl::string_view kDeadLetterPrefix = "d/";
 inline constexpr absl::string_view kUnfinishedPrefix = "p/";
 inline constexpr absl::string_view kRetentionPrefix = "r/";
+inline constexpr absl::string_view kEventPrefix = "e/";
+inline constexpr absl::string_view kTopicSequencePrefix = "n/";
+inline constexpr absl::string_view kSubscriptionPrefix = "u/";
+inline constexpr absl::string_view kPublishKeyPrefix = "k/";
+inline constexpr absl::string_view kEventDeadLetterPrefix = "x/";
 inline constexpr absl::string_view kFormatKey = "m/format";
 inline constexpr absl::string_view kLastSequenceKey = "m/last_sequence";
 

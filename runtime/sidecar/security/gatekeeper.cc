@@ -93,6 +93,11 @@ absl::StatusOr<bool> Gatekeeper::AdmitInstance(const Caller& caller, absl::strin
   return quotas_.ReserveInstance(caller.identity, service, address);
 }
 
+absl::Status Gatekeeper::CheckActsFor(const Caller& caller, absl::string_view service) const {
+  if (caller.anonymous() || caller.admin) return absl::OkStatus();
+  return policy_.CheckServiceOwner(caller.identity, service);
+}
+
 absl::Status Gatekeeper::CheckDeregister(const Caller& caller, absl::string_view service,
                                          absl::string_view address) const {
   if (caller.anonymous() || caller.admin) return absl::OkStatus();

@@ -84,6 +84,11 @@ class Gatekeeper {
   // The instance is gone from the registry (deregistered, or its registration failed).
   void InstanceGone(absl::string_view service, absl::string_view address);
 
+  // Whether `caller` may manage the subscriptions of `service` (replay, unsubscribe, list and
+  // redrive its event dead letters): admins, anonymous callers, and identities the registration
+  // policy gives `service` (Policy::CheckServiceOwner).
+  absl::Status CheckActsFor(const Caller& caller, absl::string_view service) const;
+
   // Whether `caller` may see (get, wait for, cancel, watch, redrive) a call whose source is
   // `source`: its source and admins.
   bool MaySee(const Caller& caller, absl::string_view source) const;

@@ -69,6 +69,27 @@ absl::Status Policy::CheckRegistration(absl::string_view identity, absl::string_
                                                   Quoted(identity), " register ", Quoted(service)));
 }
 
+absl::Status Policy::CheckServiceOwner(absl::string_view identity,
+                                       absl::string_view service) const {
+  if (config_.registration().empty()) {
+    if (service == identity || service == absl::StrCat(identity, "-async-callback")) {
+      return absl::OkStatus();
+    }
+    return absl::PermissionDeniedError(
+        absl::StrCat("the default registration rule (no security.registration) gives ",
+                     Quoted(identity), " only ", Quoted(identity), " and ",
+                     Quoted(absl::StrCat(identity, "-async-callback")), ", not ", Quoted(service)));
+  }
+  for (const v1::RegistrationRule& rule : config_.registration()) {
+    if (AnyPatternMatches(ToVector(rule.apps()), identity, identity) &&
+        AnyPatternMatches(ToVector(rule.services()), service, identity)) {
+      return absl::OkStatus();
+    }
+  }
+  return absl::PermissionDeniedError(absl::StrCat("no rule in security.registration gives ",
+                                                  Quoted(identity), " ", Quoted(service)));
+}
+
 absl::Status Policy::CheckCall(absl::string_view identity, absl::string_view service,
                                absl::string_view method) const {
   if (config_.access().empty()) return absl::OkStatus();

@@ -28,6 +28,11 @@ class Policy {
   absl::Status CheckRegistration(absl::string_view identity, absl::string_view service,
                                  absl::string_view address) const;
 
+  // Whether `identity` may register `service` from some address: the name part of
+  // CheckRegistration. It decides who may manage what belongs to a service but is no instance
+  // (its subscriptions: replay, unsubscribe, redrive of its event dead letters).
+  absl::Status CheckServiceOwner(absl::string_view identity, absl::string_view service) const;
+
   // Whether `identity` may call `method` ("package.Service/Method", a leading '/' is ignored) of
   // `service`. The first matching rule of security.access decides; no rule matching = refused;
   // no rules at all = allowed.

@@ -13,15 +13,6 @@
 namespace callmesh::sidecar {
 namespace {
 
-grpc::ServerUnaryReactor* NotImplementedYet(grpc::CallbackServerContext* context,
-                                            absl::string_view rpc) {
-  return FinishNow(context,
-                   grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                                absl::StrCat("callmesh.v1.Sidecar/", rpc,
-                                             " is not implemented in this build of callmeshd "
-                                             "yet (publish/subscribe is planned)")));
-}
-
 // Finishes a forwarded Invoke and cancels the outbound call if the caller goes away.
 class InvokeReactor final : public grpc::ServerUnaryReactor {
  public:
@@ -152,12 +143,27 @@ grpc::ServerUnaryReactor* SidecarService::RegisterService(grpc::CallbackServerCo
   if (absl::Status valid = ValidateAddress(request->address(), "address"); !valid.ok()) {
     return FinishNow(context, ToGrpcStatus(valid));
   }
+  // Subscriptions are durable writes: checked first (a bad one registers nothing), then made on a
+  // worker, which may wait for the fsync.
+  if (absl::Status s = ValidateSubscriptions(*request); !s.ok()) {
+    return FinishNow(context, ToGrpcStatus(s));
+  }
   absl::StatusOr<bool> counted =
       gatekeeper_->AdmitInstance(*caller, request->name(), request->address());
   if (!counted.ok()) return FinishNow(context, ToGrpcStatus(counted.status()));
   absl::Status registered = registry_->Register(*request);
   if (!registered.ok() && *counted) gatekeeper_->InstanceGone(request->name(), request->address());
-  return FinishNow(context, ToGrpcStatus(registered));
+  if (!registered.ok() || request->subscriptions_size() == 0) {
+    return FinishNow(context, ToGrpcStatus(registered));
+  }
+  return FinishOnWorker(context, [this, request]() -> grpc::Status {
+    for (const v1::Subscription& subscription : request->subscriptions()) {
+      if (absl::Status s = Subscribe(request->name(), subscription); !s.ok()) {
+        return ToGrpcStatus(s);
+      }
+    }
+    return grpc::Status::OK;
+  });
 }
 
 grpc::ServerUnaryReactor* SidecarService::DeregisterService(
@@ -199,14 +205,16 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
   response->set_completions_delivered(async_.store->stats().deliveries);
   response->set_dead_letters(async_.store->dead_letter_count());
   response->set_journal_healthy(async_.store->healthy());
+  if (async_.topics != nullptr) {
+    for (v1::SubscriptionInfo& sub : async_.topics->Subscriptions()) {
+      sub.set_in_flight(async_.fan_out->InFlight(sub.topic(), sub.service()));
+      *response->add_subscriptions() = std::move(sub);
+    }
+    response->set_events_published(async_.topics->events_published());
+    response->set_events_delivered(async_.fan_out->delivered());
+    response->set_event_dead_letters(async_.topics->dead_letter_count());
+  }
   return FinishNow(context, grpc::Status::OK);
-}
-
-grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
-                                                  const v1::PublishRequest*, v1::PublishResponse*) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
-  if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  return NotImplementedYet(context, "Publish");
 }
 
 }  // namespace callmesh::sidecar

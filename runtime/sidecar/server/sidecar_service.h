@@ -1,9 +1,8 @@
 // The `callmesh.v1.Sidecar` API, served with gRPC's callback API so no thread blocks while a call
 // is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
 // the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
-// WatchCompletions, dead letters) in async_rpcs.cc. Publish answers UNIMPLEMENTED (pub/sub is
-// not built yet). The rules of a call's life (envelope, callback, states) are
-// runtime/sidecar/calls.
+// WatchCompletions, dead letters) in async_rpcs.cc; publish/subscribe in pubsub_rpcs.cc. The rules
+// of a call's life (envelope, callback, states) are runtime/sidecar/calls.
 //
 // No gRPC callback thread waits for the disk: an RPC that must wait for a store write (CancelCall,
 // RedriveDeadLetter) or for a completion (WaitCall) hands the work to the TaskRunner or the
@@ -28,6 +27,8 @@
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/logging/access_log.h"
+#include "runtime/sidecar/pubsub/event_fan_out.h"
+#include "runtime/sidecar/pubsub/topic_log.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/security/gatekeeper.h"
 #include "runtime/sidecar/store/call_store.h"
@@ -117,6 +118,9 @@ class SidecarService final : public v1::Sidecar::CallbackService {
     const DispatchPolicies* policies = nullptr;
     uint64_t max_payload_bytes = 4 << 20;
     uint32_t max_watchers = 1024;
+    // Publish/subscribe (pubsub_rpcs.cc); nullptr = its RPCs answer UNIMPLEMENTED.
+    pubsub::TopicLog* topics = nullptr;
+    pubsub::EventFanOut* fan_out = nullptr;
   };
 
   SidecarService(Options options, Registry* registry, Invoker* invoker, SyncCalls* sync_calls,
@@ -168,6 +172,22 @@ class SidecarService final : public v1::Sidecar::CallbackService {
                                               const v1::RedriveDeadLetterRequest*,
                                               v1::RedriveDeadLetterResponse*) override;
 
+  grpc::ServerUnaryReactor* ListTopics(grpc::CallbackServerContext* context,
+                                       const v1::ListTopicsRequest*,
+                                       v1::ListTopicsResponse*) override;
+  grpc::ServerUnaryReactor* ReplaySubscription(grpc::CallbackServerContext* context,
+                                               const v1::ReplaySubscriptionRequest*,
+                                               v1::ReplaySubscriptionResponse*) override;
+  grpc::ServerUnaryReactor* Unsubscribe(grpc::CallbackServerContext* context,
+                                        const v1::UnsubscribeRequest*,
+                                        v1::UnsubscribeResponse*) override;
+  grpc::ServerUnaryReactor* ListEventDeadLetters(grpc::CallbackServerContext* context,
+                                                 const v1::ListEventDeadLettersRequest*,
+                                                 v1::ListEventDeadLettersResponse*) override;
+  grpc::ServerUnaryReactor* RedriveEventDeadLetter(grpc::CallbackServerContext* context,
+                                                   const v1::RedriveEventDeadLetterRequest*,
+                                                   v1::RedriveEventDeadLetterResponse*) override;
+
   // A call as the API shows it: payload only on request, the resolved callback filled in.
   v1::Call Present(v1::Call call, bool include_payload) const;
 
@@ -177,6 +197,12 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context, const Request& request,
                                    Response* response);
+  // The subscriptions of a registration, checked before anything is registered: topic and
+  // method names, the method's service among the instance's grpc_services (when it lists them),
+  // no second method for a topic the service already subscribes to.
+  absl::Status ValidateSubscriptions(const v1::RegisterServiceRequest& request) const;
+  // Creates (durably) or updates one subscription and starts its delivery. Blocks.
+  absl::Status Subscribe(const std::string& service, const v1::Subscription& subscription);
   // Runs `work` on a worker and finishes the RPC with its status.
   grpc::ServerUnaryReactor* FinishOnWorker(grpc::CallbackServerContext* context,
                                            std::function<grpc::Status()> work);

@@ -2,6 +2,8 @@
 
 #include <grpcpp/server_builder.h>
 
+#include <atomic>
+
 #include "absl/strings/str_cat.h"
 
 namespace callmesh::testing {
@@ -70,11 +72,16 @@ grpc::ServerUnaryReactor* ScriptedTarget::OnCompletion(grpc::CallbackServerConte
     if (key == "callmesh-attempt") seen.attempt = std::string(value.data(), value.size());
     if (key == "traceparent") seen.traceparent = std::string(value.data(), value.size());
     if (key == "tracestate") seen.tracestate = std::string(value.data(), value.size());
+    if (key == "callmesh-source") seen.source = std::string(value.data(), value.size());
+    if (key == "callmesh-topic") seen.topic = std::string(value.data(), value.size());
+    if (key == "callmesh-sequence") seen.sequence = std::string(value.data(), value.size());
   }
   seen.request = *request;
+  static std::atomic<uint64_t> arrivals{0};
   Step step;
   {
     absl::MutexLock lock(&mu_);
+    seen.arrival = arrivals.fetch_add(1);
     seen_.push_back(std::move(seen));
     if (!script_.empty()) {
       step = script_.front();

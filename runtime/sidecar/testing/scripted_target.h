@@ -37,6 +37,13 @@ class ScriptedTarget final : public v1::Callback::CallbackService {
     std::string attempt;  // the callmesh-attempt metadata
     std::string traceparent;
     std::string tracestate;
+    // callmesh-source, and for event deliveries callmesh-topic and callmesh-sequence.
+    std::string source;
+    std::string topic;
+    std::string sequence;
+    // Position among the calls received by every ScriptedTarget of the process (to order the
+    // calls of several targets).
+    uint64_t arrival = 0;
     v1::Completion request;
   };
 
