@@ -49,7 +49,8 @@
 // Memory. No per-call state is kept in memory: idempotency keys, call states and the recovery
 // set live in RocksDB (bloom-filtered point lookups on the writer thread), so memory does not
 // grow with pending or retained calls beyond RocksDB's own caches and the write queue. The only
-// in-memory state is pending_count(), last_sequence() and the health flag.
+// in-memory state is pending_count(), last_sequence() and the health flag. RocksDB's share is
+// bounded: two memtables of JournalOptions::memtable_bytes and its 8 MiB block cache.
 //
 // Key layout: see journal_keys.h.
 //
@@ -101,9 +102,12 @@ struct JournalOptions {
   // unset, the start of retention on delivery). nullptr = absl::Now.
   std::function<absl::Time()> clock;
   // Bytes of writes RocksDB collects in memory before writing them to a table file
-  // (write_buffer_size); 0 = RocksDB's default (64 MiB). Tests make it small so that table
-  // files, compactions and MANIFEST updates happen with little data.
-  size_t memtable_bytes = 0;
+  // (write_buffer_size; RocksDB keeps at most two such memtables). 16 MiB rather than RocksDB's
+  // 64 MiB: every call rewrites its record several times, so under load the memtables fill up
+  // to their bound, and 2 x 64 MiB is more than the rest of the sidecar uses. 0 = RocksDB's
+  // default. Tests make it small so that table files, compactions and MANIFEST updates happen
+  // with little data.
+  size_t memtable_bytes = 16 << 20;
   // For fault-injection tests: the RocksDB environment to use (not owned; must outlive the
   // Journal). nullptr = the default (POSIX) environment.
   rocksdb::Env* env = nullptr;
