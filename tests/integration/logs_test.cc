@@ -42,8 +42,10 @@ std::string Field(const Struct& line, const std::string& key) {
 }
 
 TEST(Logs, JsonLinesAndAccessLogsOfSyncCalls) {
+  // At debug: an async call's per-call lines (its attempts, its end) are debug lines.
   auto sidecar =
-      SidecarProcess::Start({.config_yaml = "log_format: json\naccess_log_sample_rate: 1\n"});
+      SidecarProcess::Start({.config_yaml = "log_format: json\naccess_log_sample_rate: 1\n",
+                             .extra_args = {"--log-level=debug"}});
   ASSERT_TRUE(sidecar.ok()) << sidecar.status();
   auto stub = v1::Sidecar::NewStub(sidecar->Channel());
   greeter::GreeterService greeter;

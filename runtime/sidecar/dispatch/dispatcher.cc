@@ -82,8 +82,34 @@ void Dispatcher::Track(const std::string& cid, const std::string& service, absl:
     absl::MutexLock lock(&mu_);
     active_[cid] = Active{service, deadline, nullptr};
   }
-  runner_->PostAt(deadline, [this, cid] { Expire(cid); });
+  const TaskRunner::TimerKey expiry = runner_->PostAt(deadline, [this, cid] { Expire(cid); });
+  bool forgotten = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(cid);
+    if (active != active_.end()) {
+      active->second.expiry = expiry;
+    } else {
+      forgotten = true;  // ended meanwhile (cancelled)
+    }
+  }
+  if (forgotten) runner_->CancelTimer(expiry);
   MakeReady(cid);
+}
+
+std::shared_ptr<ForwardedCall> Dispatcher::Forget(const std::string& cid) {
+  std::shared_ptr<ForwardedCall> rpc;
+  TaskRunner::TimerKey expiry = TaskRunner::kNoTimer;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(cid);
+    if (active == active_.end()) return nullptr;
+    rpc = std::move(active->second.rpc);
+    expiry = active->second.expiry;
+    active_.erase(active);
+  }
+  runner_->CancelTimer(expiry);
+  return rpc;
 }
 
 void Dispatcher::MakeReady(const std::string& cid) {
@@ -172,10 +198,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   if (!stored.ok() || IsTerminal(stored->state())) {
     if (!stored.ok())
       spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
-    {
-      absl::MutexLock lock(&mu_);
-      active_.erase(cid);
-    }
+    Forget(cid);
     ReleaseSlot(service);
     return;
   }
@@ -206,10 +229,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
     if (!absl::IsFailedPrecondition(s)) {
       spdlog::error("[cid={}] cannot journal attempt {}: {}", cid, attempt, s.ToString());
     }
-    {
-      absl::MutexLock lock(&mu_);
-      active_.erase(cid);
-    }
+    Forget(cid);
     ReleaseSlot(service);
     return;
   }
@@ -266,8 +286,7 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   }
   absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
   if (!stored.ok() || IsTerminal(stored->state())) {
-    absl::MutexLock lock(&mu_);
-    active_.erase(cid);
+    Forget(cid);
     return;
   }
   v1::Call call = *std::move(stored);
@@ -307,22 +326,13 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
 void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
                         const std::string& message, std::string reply) {
   const std::string& cid = call.envelope().cid();
-  std::shared_ptr<ForwardedCall> rpc;
-  {
-    absl::MutexLock lock(&mu_);
-    auto active = active_.find(cid);
-    if (active != active_.end()) {
-      rpc = std::move(active->second.rpc);
-      active_.erase(active);
-    }
-  }
-  if (rpc != nullptr) rpc->Cancel();
+  if (std::shared_ptr<ForwardedCall> rpc = Forget(cid); rpc != nullptr) rpc->Cancel();
   if (call.envelope().kind() == v1::CALL_KIND_CAST) {
     if (absl::Status s = store_->Delete(cid); !s.ok() && !absl::IsNotFound(s)) {
       spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
     }
-    spdlog::info("[cid={}] cast {} ended {}", cid, call.envelope().method(),
-                 v1::CallState_Name(state));
+    spdlog::debug("[cid={}] cast {} ended {}", cid, call.envelope().method(),
+                  v1::CallState_Name(state));
     if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
     return;
   }
@@ -343,9 +353,11 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
     }
     return;
   }
-  spdlog::info("[cid={}] {} ended {} after {} attempt(s){}", cid, call.envelope().method(),
-               v1::CallState_Name(state), stored->attempts(),
-               code == 0 ? "" : absl::StrCat(": ", code, " ", message));
+  // Debug, not info: one line per call on the hot path (STYLE.md); failures are counted in the
+  // metrics and kept in the journal.
+  spdlog::debug("[cid={}] {} ended {} after {} attempt(s){}", cid, call.envelope().method(),
+                v1::CallState_Name(state), stored->attempts(),
+                code == 0 ? "" : absl::StrCat(": ", code, " ", message));
   if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
   on_completed_(*stored, callback);
 }

@@ -97,6 +97,9 @@ class Dispatcher {
     absl::Time deadline;
     // The attempt in flight, if any, to cancel it.
     std::shared_ptr<ForwardedCall> rpc;
+    // The deadline timer (Expire), cancelled when the call ends so that finished calls leave
+    // nothing in the runner's and the clock's timer queues.
+    TaskRunner::TimerKey expiry = TaskRunner::kNoTimer;
   };
   struct Target {
     uint32_t in_flight = 0;
@@ -109,6 +112,9 @@ class Dispatcher {
 
   // Registers the call in memory and queues it for a slot.
   void Track(const std::string& cid, const std::string& service, absl::Time deadline);
+  // Removes `cid` from memory and cancels its deadline timer; returns its attempt in flight (or
+  // nullptr). Does nothing for a call no longer held.
+  std::shared_ptr<ForwardedCall> Forget(const std::string& cid);
   // Queues `cid` for a slot of its target, or starts it if one is free.
   void MakeReady(const std::string& cid);
   // Parks `cid` until `service` has an instance, scheduling the target's check if none is.

@@ -258,6 +258,39 @@ TEST_F(DispatcherTest, FinishedCastIsDeletedAndNotReported) {
   EXPECT_TRUE(completed().empty());
 }
 
+// A finished call leaves no timer behind: its deadline timer (here an hour away) is cancelled
+// when it ends, so memory returns to idle once calls are done instead of holding one timer per
+// call until its deadline.
+TEST_F(DispatcherTest, FinishedCallsCancelTheirDeadlineTimers) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  const size_t timers_before = h_.runner.timers();
+  std::vector<std::string> cids;
+  for (int i = 0; i < 3; ++i) cids.push_back(Submit("target", absl::Hours(1)));
+  const std::string cast = Submit("target", absl::Hours(1), v1::CALL_KIND_CAST);
+  for (const std::string& cid : cids) {
+    absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_SUCCEEDED);
+    ASSERT_TRUE(done.ok()) << done.status();
+  }
+  EXPECT_TRUE(h_.store.AwaitGone(cast));
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(dispatcher_.active(), 0u);
+  EXPECT_EQ(h_.runner.timers(), timers_before);
+}
+
+TEST_F(DispatcherTest, CancelledCallCancelsItsDeadlineTimer) {
+  const size_t timers_before = h_.runner.timers();
+  const std::string cid = Submit("nobody", absl::Hours(1));  // parked: no instance
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  absl::StatusOr<v1::Call> cancelled = dispatcher_.Cancel(cid, "test");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->state(), v1::CALL_STATE_CANCELLED);
+  // Left: at most the target's parking check (one per target, not per call).
+  EXPECT_LE(h_.runner.timers(), timers_before + 1);
+  h_.clock.Advance(absl::Seconds(1));  // the parking check runs, finds nothing parked, stops
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(h_.runner.timers(), timers_before);
+}
+
 TEST_F(DispatcherTest, PendingLimitRefusesWithResourceExhausted) {
   Dispatcher limited(&h_.store, &h_.invoker, &h_.registry, &h_.policies, &h_.runner,
                      {.max_pending_calls = 1}, [](const v1::Completion&, const std::string&) {});

@@ -13,13 +13,13 @@ void TaskRunner::Post(std::function<void()> task) {
   if (!stopping_) ready_.push_back(std::move(task));
 }
 
-void TaskRunner::PostAt(absl::Time when, std::function<void()> task) {
+TaskRunner::TimerKey TaskRunner::PostAt(absl::Time when, std::function<void()> task) {
   if (when <= clock_->Now()) {
     Post(std::move(task));
-    return;
+    return kNoTimer;
   }
   absl::MutexLock lock(&mu_);
-  if (stopping_) return;
+  if (stopping_) return kNoTimer;
   const uint64_t key = next_timer_++;
   // The clock's callback only moves the task to the ready queue (timer callbacks must be quick).
   // Scheduling under mu_ is safe: clocks never run a callback inside ScheduleAt.
@@ -28,6 +28,22 @@ void TaskRunner::PostAt(absl::Time when, std::function<void()> task) {
     if (timers_.erase(key) == 0 || stopping_) return;
     ready_.push_back(std::move(task));
   });
+  return key;
+}
+
+bool TaskRunner::CancelTimer(TimerKey key) {
+  Clock::TimerId id;
+  {
+    absl::MutexLock lock(&mu_);
+    auto timer = timers_.find(key);
+    if (timer == timers_.end()) return false;
+    id = timer->second;
+    timers_.erase(timer);
+  }
+  // Outside mu_: Cancel waits for a callback that is running, which takes mu_. A callback that
+  // runs meanwhile finds its key gone and drops the task.
+  clock_->Cancel(id);
+  return true;
 }
 
 size_t TaskRunner::timers() const {

@@ -3,6 +3,7 @@
 // Clock, so a FakeClock decides when delayed tasks become ready. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <map>
@@ -24,8 +25,18 @@ class TaskRunner {
 
   // Runs `task` on a worker as soon as one is free.
   void Post(std::function<void()> task);
-  // Runs `task` on a worker once the clock reaches `when` (at once if it has passed).
-  void PostAt(absl::Time when, std::function<void()> task);
+  // Identifies a delayed task for CancelTimer; kNoTimer when the task was not delayed (posted at
+  // once, or dropped after Stop).
+  using TimerKey = uint64_t;
+  static constexpr TimerKey kNoTimer = 0;
+
+  // Runs `task` on a worker once the clock reaches `when` (at once if it has passed). Returns the
+  // key to cancel it with.
+  TimerKey PostAt(absl::Time when, std::function<void()> task);
+  // Drops a delayed task that has not become ready yet, and its timer on the clock (so neither it
+  // nor what it captured stays in memory). True if it was dropped; false if it already became
+  // ready or ran, was dropped, or `key` is kNoTimer. Never waits for the task itself.
+  bool CancelTimer(TimerKey key);
   // Drops timers not yet due, finishes the tasks that are running and the ready ones, joins the
   // workers. Posts after Stop are dropped.
   void Stop();
@@ -48,7 +59,7 @@ class TaskRunner {
   std::deque<std::function<void()>> ready_ ABSL_GUARDED_BY(mu_);
   // The clock's timers of delayed tasks, by a key of ours.
   std::map<uint64_t, Clock::TimerId> timers_ ABSL_GUARDED_BY(mu_);
-  uint64_t next_timer_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t next_timer_ ABSL_GUARDED_BY(mu_) = kNoTimer + 1;
   int running_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;

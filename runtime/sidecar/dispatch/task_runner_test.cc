@@ -34,6 +34,37 @@ TEST(TaskRunner, PastTimeRunsAtOnce) {
   EXPECT_EQ(clock.pending_timers(), 0u);
 }
 
+TEST(TaskRunner, CancelledTimerNeverRunsAndLeavesNoTimerBehind) {
+  FakeClock clock(kStart);
+  TaskRunner runner(1, &clock);
+  std::atomic<int> cancelled{0}, kept{0};
+  const TaskRunner::TimerKey key = runner.PostAt(kStart + absl::Seconds(5), [&] { ++cancelled; });
+  runner.PostAt(kStart + absl::Seconds(5), [&] { ++kept; });
+  ASSERT_NE(key, TaskRunner::kNoTimer);
+  EXPECT_TRUE(runner.CancelTimer(key));
+  EXPECT_EQ(runner.timers(), 1u);
+  EXPECT_EQ(clock.pending_timers(), 1u);  // gone from the clock too, not just skipped later
+  EXPECT_FALSE(runner.CancelTimer(key));  // once only
+  clock.Advance(absl::Seconds(5));
+  ASSERT_TRUE(runner.AwaitIdle());
+  EXPECT_EQ(cancelled.load(), 0);
+  EXPECT_EQ(kept.load(), 1);
+}
+
+TEST(TaskRunner, CancelAfterTheTimerFiredIsFalse) {
+  FakeClock clock(kStart);
+  TaskRunner runner(1, &clock);
+  std::atomic<int> ran{0};
+  const TaskRunner::TimerKey key = runner.PostAt(kStart + absl::Seconds(1), [&] { ++ran; });
+  clock.Advance(absl::Seconds(1));
+  ASSERT_TRUE(runner.AwaitIdle());
+  EXPECT_FALSE(runner.CancelTimer(key));
+  EXPECT_FALSE(runner.CancelTimer(TaskRunner::kNoTimer));
+  EXPECT_EQ(runner.PostAt(kStart, [&] { ++ran; }), TaskRunner::kNoTimer);  // due: posted at once
+  ASSERT_TRUE(runner.AwaitIdle());
+  EXPECT_EQ(ran.load(), 2);
+}
+
 TEST(TaskRunner, StopRunsReadyTasksAndDropsTimersNotYetDue) {
   FakeClock clock(kStart);
   TaskRunner runner(1, &clock);

@@ -8,6 +8,7 @@
 //   fs->HoldWalSyncs(true);                   // the next WAL Sync blocks...
 //   fs->WaitForHeldSync();                    // ...until it has started (the writer is inside it)
 //   fs->HoldWalSyncs(false);                  // ...and is released here
+//   fs->ReleaseOneHeldSync();                 // or: let one sync through, keep holding the rest
 //
 // Thread-safe. Only files opened after construction are affected; everything else passes through
 // to the default (POSIX) file system.
@@ -43,6 +44,14 @@ class FaultInjectionFileSystem : public rocksdb::FileSystemWrapper {
   void WaitForHeldSync() {
     absl::MutexLock lock(&mu_);
     mu_.Await(absl::Condition(&held_syncs_waiting_));
+  }
+  // Lets one held (or the next) WAL sync through while the others stay held; returns once it
+  // has left the hold.
+  void ReleaseOneHeldSync() {
+    absl::MutexLock lock(&mu_);
+    ++releases_;
+    mu_.Await(absl::Condition(
+        +[](int* releases) { return *releases == 0; }, &releases_));
   }
 
   rocksdb::IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
@@ -105,8 +114,9 @@ class FaultInjectionFileSystem : public rocksdb::FileSystemWrapper {
     absl::MutexLock lock(&mu_);
     if (!hold_) return;
     held_syncs_waiting_ = true;
-    mu_.Await(absl::Condition(
-        +[](bool* hold) { return !*hold; }, &hold_));
+    auto go = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !hold_ || releases_ > 0; };
+    mu_.Await(absl::Condition(&go));
+    if (hold_) --releases_;
     held_syncs_waiting_ = false;
   }
 
@@ -114,6 +124,7 @@ class FaultInjectionFileSystem : public rocksdb::FileSystemWrapper {
   bool fail_ ABSL_GUARDED_BY(mu_) = false;
   bool hold_ ABSL_GUARDED_BY(mu_) = false;
   bool held_syncs_waiting_ ABSL_GUARDED_BY(mu_) = false;
+  int releases_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace callmesh::sidecar

@@ -11,7 +11,9 @@
 #include <utility>
 
 #include "absl/strings/match.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
@@ -343,6 +345,7 @@ Journal::Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64
       pending_(static_cast<int64_t>(pending)),
       dead_letters_(static_cast<int64_t>(dead_letters)) {
   writer_ = std::thread([this] { WriterLoop(); });
+  done_thread_ = std::thread([this] { DoneLoop(); });
 }
 
 Journal::~Journal() {
@@ -351,6 +354,11 @@ Journal::~Journal() {
     closing_ = true;
   }
   writer_.join();
+  {
+    absl::MutexLock lock(&done_mu_);
+    done_closing_ = true;
+  }
+  done_thread_.join();  // after the writer: every result handed over is reported
   const rocksdb::Status s = db_->Close();
   if (!s.ok()) spdlog::warn("journal: closing {}: {}", options_.dir, s.ToString());
 }
@@ -369,10 +377,10 @@ void Journal::Submit(Mutation mutation) {
 }
 
 absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,
-                                    bool sync) {
-  if (std::this_thread::get_id() == writer_.get_id()) {
+                                    bool sync, std::string cid) {
+  if (OnJournalThread()) {
     return absl::FailedPreconditionError(
-        "journal: a blocking method was called from a done callback (the writer thread); it "
+        "journal: a blocking method was called from a done callback (the journal's thread); it "
         "would wait for itself");
   }
   absl::Notification finished;
@@ -380,6 +388,8 @@ absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, s
   Mutation mutation;
   mutation.bytes = bytes;
   mutation.sync = sync;
+  mutation.quick_finish = true;
+  mutation.cid = std::move(cid);
   mutation.apply = std::move(apply);
   mutation.finish = [&](absl::Status status) {
     result = std::move(status);
@@ -407,15 +417,78 @@ void Journal::WriterLoop() {
         queue_.pop_front();
       }
     }
-    WriteGroup(mutations);
+    WriteTaken(mutations);
     mutations.clear();
   }
+}
+
+void Journal::WriteTaken(std::vector<Mutation>& mutations) {
+  // Bookkeeping writes move ahead of the durable ones unless an earlier mutation that stays
+  // behind touches the same call (a call's writes keep their order: an async Accept followed by
+  // an update of that call), or one of unknown reach (Purge) comes before them.
+  std::vector<bool> ahead(mutations.size(), false);
+  absl::flat_hash_set<absl::string_view> stayed;
+  bool barrier = false;
+  bool any_ahead = false;
+  bool any_synced = false;
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    const Mutation& mutation = mutations[i];
+    if (!mutation.sync && !barrier && !mutation.cid.empty() && !stayed.contains(mutation.cid)) {
+      ahead[i] = any_ahead = true;
+      continue;
+    }
+    if (mutation.cid.empty()) {
+      barrier = true;
+    } else {
+      stayed.insert(mutation.cid);
+    }
+    any_synced = any_synced || mutation.sync;
+  }
+  if (!options_.sync || !any_ahead || !any_synced) {
+    WriteGroup(mutations);  // nothing waits for an fsync it does not need
+    return;
+  }
+  std::vector<Mutation> first;
+  std::vector<Mutation> then;
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    (ahead[i] ? first : then).push_back(std::move(mutations[i]));
+  }
+  WriteGroup(first);
+  WriteGroup(then);
+}
+
+bool Journal::OnJournalThread() const {
+  const std::thread::id self = std::this_thread::get_id();
+  return self == writer_.get_id() || self == done_thread_.get_id();
+}
+
+void Journal::DoneLoop() {
+  std::deque<std::function<void()>> ready;
+  while (true) {
+    {
+      absl::MutexLock lock(&done_mu_);
+      auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(done_mu_) {
+        return !done_queue_.empty() || done_closing_;
+      };
+      done_mu_.Await(absl::Condition(&has_work));
+      if (done_queue_.empty()) return;  // closing, everything reported
+      ready.swap(done_queue_);
+    }
+    for (std::function<void()>& done : ready) done();
+    ready.clear();
+  }
+}
+
+size_t Journal::queued() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
 }
 
 void Journal::WriteGroup(std::vector<Mutation>& mutations) {
   writes_.fetch_add(mutations.size(), std::memory_order_relaxed);
   if (!healthy_.load()) {
-    for (Mutation& mutation : mutations) mutation.finish(write_error_);
+    std::vector<absl::Status> failed(mutations.size(), write_error_);
+    Report(mutations, failed);
     return;
   }
   Batch batch(db_.get(), *this, last_sequence_.load());
@@ -470,9 +543,27 @@ void Journal::WriteGroup(std::vector<Mutation>& mutations) {
     spdlog::error("journal: {}; refusing every further write until restart",
                   std::string(written.message()));
   }
-  for (size_t i = 0; i < mutations.size(); ++i) {
-    mutations[i].finish(statuses[i].ok() ? written : statuses[i]);
+  for (absl::Status& status : statuses) {
+    if (status.ok()) status = written;
   }
+  Report(mutations, statuses);
+}
+
+void Journal::Report(std::vector<Mutation>& mutations, std::vector<absl::Status>& statuses) {
+  std::vector<std::function<void()>> handed_over;
+  for (size_t i = 0; i < mutations.size(); ++i) {
+    if (mutations[i].quick_finish) {
+      mutations[i].finish(std::move(statuses[i]));
+    } else {
+      handed_over.push_back(
+          [finish = std::move(mutations[i].finish), status = std::move(statuses[i])]() mutable {
+            finish(std::move(status));
+          });
+    }
+  }
+  if (handed_over.empty()) return;
+  absl::MutexLock lock(&done_mu_);
+  for (std::function<void()>& done : handed_over) done_queue_.push_back(std::move(done));
 }
 
 namespace {
@@ -509,9 +600,15 @@ void Journal::SubmitShared(std::function<absl::Status(SharedBatch&)> apply, size
 
 void Journal::Accept(v1::CallEnvelope envelope,
                      std::function<void(absl::StatusOr<AcceptResult>)> done) {
+  Submit(AcceptMutation(std::move(envelope), std::move(done)));
+}
+
+Journal::Mutation Journal::AcceptMutation(v1::CallEnvelope envelope,
+                                          std::function<void(absl::StatusOr<AcceptResult>)> done) {
   auto result = std::make_shared<AcceptResult>();
   Mutation mutation;
   mutation.bytes = envelope.ByteSizeLong() + kSmallMutationBytes;
+  mutation.cid = envelope.cid();
   mutation.apply = [envelope = std::move(envelope), result](Batch& batch) mutable -> absl::Status {
     const std::string cid = envelope.cid();
     if (cid.empty()) return absl::InvalidArgumentError("journal: envelope.cid is empty");
@@ -560,21 +657,23 @@ void Journal::Accept(v1::CallEnvelope envelope,
       done(std::move(status));
     }
   };
-  Submit(std::move(mutation));
+  return mutation;
 }
 
 absl::StatusOr<Journal::AcceptResult> Journal::AcceptSync(v1::CallEnvelope envelope) {
-  if (std::this_thread::get_id() == writer_.get_id()) {
+  if (OnJournalThread()) {
     return absl::FailedPreconditionError(
-        "journal: AcceptSync was called from a done callback (the writer thread); it would wait "
-        "for itself");
+        "journal: AcceptSync was called from a done callback (the journal's thread); it would "
+        "wait for itself");
   }
   absl::Notification finished;
   absl::StatusOr<AcceptResult> result;
-  Accept(std::move(envelope), [&](absl::StatusOr<AcceptResult> r) {
+  Mutation mutation = AcceptMutation(std::move(envelope), [&](absl::StatusOr<AcceptResult> r) {
     result = std::move(r);
     finished.Notify();
   });
+  mutation.quick_finish = true;
+  Submit(std::move(mutation));
   finished.WaitForNotification();
   return result;
 }
@@ -608,7 +707,7 @@ absl::Status Journal::UpdateCall(const v1::Call& call) {
         batch.PutCall(stored);
         return absl::OkStatus();
       },
-      kSmallMutationBytes, /*sync=*/false);
+      kSmallMutationBytes, /*sync=*/false, cid);
 }
 
 absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Completion completion,
@@ -675,7 +774,7 @@ absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Com
         stored_completion = std::move(out);
         return absl::OkStatus();
       },
-      bytes));
+      bytes, /*sync=*/true, cid));
   return stored_completion;
 }
 
@@ -746,7 +845,7 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
         }
         return absl::OkStatus();
       },
-      kSmallMutationBytes, /*sync=*/false);
+      kSmallMutationBytes, /*sync=*/false, cid);
 }
 
 absl::Status Journal::Delete(const std::string& cid) {
@@ -778,7 +877,7 @@ absl::Status Journal::Delete(const std::string& cid) {
         if (call.callback_delivery() == v1::DELIVERY_STATE_DEAD_LETTERED) batch.AddDeadLetters(-1);
         return absl::OkStatus();
       },
-      kSmallMutationBytes, /*sync=*/false);
+      kSmallMutationBytes, /*sync=*/false, cid);
 }
 
 absl::StatusOr<v1::Call> Journal::GetCall(const std::string& cid) const {

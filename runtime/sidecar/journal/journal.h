@@ -8,7 +8,7 @@
 //   (*journal)->ForEachUnfinished([&](const v1::Call& call) { dispatcher.Resume(call); });
 //
 //   (*journal)->Accept(std::move(envelope), [reactor](absl::StatusOr<Journal::AcceptResult> r) {
-//     reactor->Finish(r);  // runs on the writer thread once the record is on disk
+//     reactor->Finish(r);  // runs on the done thread once the record is on disk
 //   });
 //   ...
 //   absl::StatusOr<v1::Completion> outcome =
@@ -19,13 +19,22 @@
 // the journal plus the batch being built, writes the survivors as ONE rocksdb::WriteBatch with
 // WriteOptions::sync = JournalOptions::sync, and only then reports each mutation's result. While
 // it syncs, new mutations queue and form the next batch, so N concurrent submitters share far
-// fewer than N fsyncs. A mutation is all-or-nothing: either all its keys are in the batch or
-// none. With `sync` a reported success of Accept/AcceptSync and Complete survives kill -9 and power
-// loss; without, it survives kill -9 only. The bookkeeping writes — UpdateCall (attempt numbers,
-// retry state), SetDelivery, Delete and Purge — never wait for an fsync (they are synced by the
-// next batch that is): each survives kill -9, and losing one to power loss only repeats work
-// that is at least once anyway (an attempt number, a callback delivery, a cast, a purge). This
-// halves the fsyncs an async call costs. Reads see a mutation once its result is reported.
+// fewer than N fsyncs. The writer only writes: the `done` callbacks of Accept run afterwards, in
+// order, on a second thread (the done thread), so that the next batch is written while they run;
+// a blocking method only wakes its caller from the writer. A mutation is all-or-nothing: either all
+// its keys are in the batch or none. With `sync` a reported success of Accept/AcceptSync and
+// Complete survives kill -9 and power loss; without, it survives kill -9 only. The bookkeeping
+// writes — UpdateCall (attempt numbers, retry state), SetDelivery, Delete and Purge — never wait
+// for an fsync (they are synced by the next batch that is): each survives kill -9, and losing one
+// to power loss only repeats work that is at least once anyway (an attempt number, a callback
+// delivery, a cast, a purge). This halves the fsyncs an async call costs. Nor do they wait for the
+// fsync of the durable writes queued with them: of a group taken from the queue, the bookkeeping
+// writes are written first (one WriteBatch without sync, reported at once), then the durable ones
+// (one WriteBatch with sync). Every mutation of a group was submitted before any of them was
+// reported, and one that touches a call written earlier in the group (say, an update right after
+// an async Accept of that call), or follows a Purge, keeps its place; so the order is as valid
+// as the queue's. Reads see a mutation once its result is
+// reported.
 //
 // Failure. If RocksDB fails a write, every mutation of that batch reports UNAVAILABLE
 // "journal write failed: ...", and the journal stays failed for the rest of its life: every
@@ -40,13 +49,14 @@
 // Memory. No per-call state is kept in memory: idempotency keys, call states and the recovery
 // set live in RocksDB (bloom-filtered point lookups on the writer thread), so memory does not
 // grow with pending or retained calls beyond RocksDB's own caches and the write queue. The only
-// in-memory state is pending_count(), last_sequence() and the health flag.
+// in-memory state is pending_count(), last_sequence() and the health flag. RocksDB's share is
+// bounded: two memtables of JournalOptions::memtable_bytes and its 8 MiB block cache.
 //
 // Key layout: see journal_keys.h.
 //
 // Thread-safety: every method may be called from any thread, except that the blocking methods
 // (AcceptSync, UpdateCall, Complete, SetDelivery, Delete, Purge) must not be called from a `done`
-// callback (the writer thread): they return FAILED_PRECONDITION there instead of deadlocking.
+// callback (the done thread): they return FAILED_PRECONDITION there instead of deadlocking.
 #pragma once
 
 #include <atomic>
@@ -93,9 +103,12 @@ struct JournalOptions {
   // unset, the start of retention on delivery). nullptr = absl::Now.
   std::function<absl::Time()> clock;
   // Bytes of writes RocksDB collects in memory before writing them to a table file
-  // (write_buffer_size); 0 = RocksDB's default (64 MiB). Tests make it small so that table
-  // files, compactions and MANIFEST updates happen with little data.
-  size_t memtable_bytes = 0;
+  // (write_buffer_size; RocksDB keeps at most two such memtables). 16 MiB rather than RocksDB's
+  // 64 MiB: every call rewrites its record several times, so under load the memtables fill up
+  // to their bound, and 2 x 64 MiB is more than the rest of the sidecar uses. 0 = RocksDB's
+  // default. Tests make it small so that table files, compactions and MANIFEST updates happen
+  // with little data.
+  size_t memtable_bytes = 16 << 20;
   // For fault-injection tests: the RocksDB environment to use (not owned; must outlive the
   // Journal). nullptr = the default (POSIX) environment.
   rocksdb::Env* env = nullptr;
@@ -133,7 +146,8 @@ class Journal final : public CallStore {
   // CallStore (see runtime/sidecar/store/call_store.h for each contract). Durable writes
   // (Accept, AcceptSync, Complete) are written with WriteOptions::sync = JournalOptions::sync;
   // bookkeeping writes (UpdateCall, SetDelivery, Delete, Purge) never ask for a sync and become
-  // durable with the next batch that does. `done` of Accept runs on the writer thread.
+  // durable with the next batch that does. `done` of Accept runs on the done thread (after the
+  // write, in the order of the writes), never on the caller's.
   void Accept(v1::CallEnvelope envelope,
               std::function<void(absl::StatusOr<AcceptResult>)> done) override;
   absl::StatusOr<AcceptResult> AcceptSync(v1::CallEnvelope envelope) override;
@@ -189,6 +203,8 @@ class Journal final : public CallStore {
   // The database, for reads of shared keys (a write is visible once its `finish` ran).
   rocksdb::DB* shared_db() const { return db_.get(); }
   const std::string& dir() const { return options_.dir; }
+  // Mutations submitted and not yet taken by the writer (for tests and metrics).
+  size_t queued() const;
 
  private:
   class Batch;
@@ -196,9 +212,13 @@ class Journal final : public CallStore {
     // Runs on the writer thread: checks against journal + batch, then writes into the batch.
     // An error leaves nothing of this mutation in the batch.
     std::function<absl::Status(Batch&)> apply;
-    // Runs on the writer thread after the batch is written: the mutation's own error, or the
-    // batch's write status.
+    // Runs after the batch is written, with the mutation's own error or the batch's write
+    // status: on the done thread, or on the writer thread if `quick_finish`.
     std::function<void(absl::Status)> finish;
+    // `finish` only wakes a waiting caller: run it on the writer, sparing a thread hand-off.
+    bool quick_finish = false;
+    // The call it reads and writes; "" = unknown or several (it keeps its place in the queue).
+    std::string cid;
     // Estimated bytes it adds to a batch (for JournalOptions::max_batch_bytes).
     size_t bytes = 0;
     // Whether its success must wait for an fsync (when the journal syncs at all).
@@ -208,22 +228,40 @@ class Journal final : public CallStore {
   Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64_t last_sequence,
           size_t pending, size_t dead_letters);
 
+  // The mutation of Accept, reporting to `done`.
+  Mutation AcceptMutation(v1::CallEnvelope envelope,
+                          std::function<void(absl::StatusOr<AcceptResult>)> done);
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
-  // Submit + wait. FAILED_PRECONDITION when called on the writer thread.
+  // Submit + wait (`cid` as in Mutation). FAILED_PRECONDITION when called on the journal's own
+  // threads (from a done callback), where it would wait for itself.
   absl::Status SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,
-                             bool sync = true);
+                             bool sync = true, std::string cid = "");
+  // True on the writer or the done thread.
+  bool OnJournalThread() const;
   void WriterLoop();
+  // Writes the group taken from the queue: the mutations that need no sync first, then the
+  // others (see "Durability" above).
+  void WriteTaken(std::vector<Mutation>& mutations);
   // Applies one group of mutations as one WriteBatch and reports their results.
   void WriteGroup(std::vector<Mutation>& mutations);
+  // Reports each mutation's status: quick ones at once, the others through the done thread.
+  void Report(std::vector<Mutation>& mutations, std::vector<absl::Status>& statuses);
+  // Runs the done callbacks handed over by the writer, in order.
+  void DoneLoop();
   absl::Time Now() const;
 
   const JournalOptions options_;
   const std::unique_ptr<rocksdb::DB> db_;
 
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::deque<Mutation> queue_ ABSL_GUARDED_BY(mu_);
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
+
+  // Results for the done thread, in the order of the writes.
+  absl::Mutex done_mu_;
+  std::deque<std::function<void()>> done_queue_ ABSL_GUARDED_BY(done_mu_);
+  bool done_closing_ ABSL_GUARDED_BY(done_mu_) = false;
 
   // Owned by the writer thread; read by anyone.
   std::atomic<uint64_t> last_sequence_;
@@ -240,6 +278,7 @@ class Journal final : public CallStore {
   std::atomic<uint64_t> largest_batch_{0};
 
   std::thread writer_;
+  std::thread done_thread_;
 };
 
 }  // namespace callmesh::sidecar

@@ -400,7 +400,8 @@ class JournalPowerLoss : public ::testing::TestWithParam<int> {
     *call.mutable_next_attempt_at() = ToProtoTimestamp(Now() + absl::Seconds(Uniform(1, 60)));
     const std::string cid = call.envelope().cid();
     const int64_t write = history_.Submit(WriteKind::kUpdateCall);
-    ASSERT_TRUE(journal_->UpdateCall(call).ok());
+    const absl::Status updated = journal_->UpdateCall(call);
+    ASSERT_TRUE(updated.ok()) << updated;
     history_.Acknowledge(write);
     history_.Record(cid, write, ReadBack(cid));
   }

@@ -199,6 +199,135 @@ TEST_F(JournalTest, ConcurrentAcceptsShareBatchesAndFsyncs) {
   EXPECT_GT(stats.largest_batch, 1u);
 }
 
+// --- What a speed-up relies on: the writer only writes ---------------------------------------
+
+// A journal on the fault-injection file system, whose WAL syncs a test can hold.
+class HeldSyncJournalTest : public JournalTest {
+ protected:
+  void SetUp() override {
+    dir_ = FreshDir("journal");
+    file_system_ = std::make_shared<FaultInjectionFileSystem>();
+    env_ = rocksdb::NewCompositeEnv(file_system_);
+    JournalOptions options = Options();
+    options.env = env_.get();
+    auto journal = Journal::Open(options);
+    ASSERT_TRUE(journal.ok()) << journal.status();
+    journal_ = std::move(*journal);
+  }
+  void TearDown() override {
+    file_system_->HoldWalSyncs(false);
+    journal_.reset();
+  }
+
+  // Blocks until `n` mutations wait in the journal's queue (they are submitted, not yet taken).
+  void AwaitQueued(size_t n) {
+    while (journal_->queued() < n) std::this_thread::yield();
+  }
+
+  std::shared_ptr<FaultInjectionFileSystem> file_system_;
+  std::unique_ptr<rocksdb::Env> env_;
+};
+
+TEST_F(HeldSyncJournalTest, AcceptIsReportedOnlyAfterItsSyncReturned) {
+  file_system_->HoldWalSyncs(true);
+  absl::Notification reported;
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    reported.Notify();
+  });
+  file_system_->WaitForHeldSync();
+  EXPECT_FALSE(reported.HasBeenNotified()) << "acknowledged before its fsync returned";
+  file_system_->HoldWalSyncs(false);
+  reported.WaitForNotification();
+}
+
+// The writer does not run `done` callbacks: while one is busy, the next batches are written and
+// reported. (Before, the writer ran them itself and a slow one held up every write behind it.)
+TEST_F(HeldSyncJournalTest, SlowDoneCallbackDoesNotHoldUpLaterWrites) {
+  absl::Notification in_done, release_done;
+  std::thread::id done_thread;
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    done_thread = std::this_thread::get_id();
+    in_done.Notify();
+    release_done.WaitForNotification();
+  });
+  in_done.WaitForNotification();
+  EXPECT_NE(done_thread, std::this_thread::get_id());
+  // Blocking writes complete while the first done callback is still running.
+  const std::string cid = Accept();
+  EXPECT_TRUE(journal_->Complete(cid, Succeeded(), v1::DELIVERY_STATE_NONE).ok());
+  release_done.Notify();
+}
+
+// A call's own writes keep their order when bookkeeping writes move ahead of durable ones: an
+// update queued right behind the async Accept of its call finds the call.
+TEST_F(HeldSyncJournalTest, UpdateQueuedBehindTheAcceptOfItsCallKeepsItsPlace) {
+  file_system_->HoldWalSyncs(true);
+  journal_->Accept(Envelope(), [](absl::StatusOr<Journal::AcceptResult>) {});
+  file_system_->WaitForHeldSync();  // the writer is busy; what follows forms one group
+  v1::CallEnvelope envelope = Envelope();
+  const std::string cid = envelope.cid();
+  absl::Notification accepted;
+  journal_->Accept(std::move(envelope), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    accepted.Notify();
+  });
+  v1::Call update;
+  update.mutable_envelope()->set_cid(cid);
+  update.set_state(v1::CALL_STATE_RUNNING);
+  update.set_attempts(1);
+  absl::Status updated;
+  std::thread updater([&] { updated = journal_->UpdateCall(update); });
+  AwaitQueued(2);
+  file_system_->HoldWalSyncs(false);
+  updater.join();
+  accepted.WaitForNotification();
+  EXPECT_TRUE(updated.ok()) << updated;
+  EXPECT_EQ(journal_->GetCall(cid)->attempts(), 1u);
+}
+
+// A bookkeeping write (no sync needed) queued together with a durable one is reported without
+// waiting for the durable one's fsync, and the durable one is still reported only after it.
+TEST_F(HeldSyncJournalTest, UnsyncedWriteDoesNotWaitForTheFsyncOfItsGroup) {
+  const std::string running = Accept();
+  v1::Call update = *journal_->GetCall(running);
+  update.set_state(v1::CALL_STATE_RUNNING);
+  update.set_attempts(1);
+
+  file_system_->HoldWalSyncs(true);
+  absl::Notification first_reported, durable_reported, update_reported;
+  // Keeps the writer busy (held in its sync) while the next group queues up.
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    first_reported.Notify();
+  });
+  file_system_->WaitForHeldSync();
+  // The next group: a durable accept, then an attempt-number update (no sync).
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    durable_reported.Notify();
+  });
+  absl::Status updated;
+  std::thread updater([&] {
+    updated = journal_->UpdateCall(update);
+    update_reported.Notify();
+  });
+  AwaitQueued(2);
+  file_system_->ReleaseOneHeldSync();  // the first group's sync; the next one is held
+  first_reported.WaitForNotification();
+
+  // With the second group's sync held, the update is reported and readable; the accept is not.
+  update_reported.WaitForNotification();
+  EXPECT_TRUE(updated.ok()) << updated;
+  EXPECT_EQ(journal_->GetCall(running)->attempts(), 1u);
+  file_system_->WaitForHeldSync();
+  EXPECT_FALSE(durable_reported.HasBeenNotified()) << "acknowledged before its fsync returned";
+  file_system_->HoldWalSyncs(false);
+  durable_reported.WaitForNotification();
+  updater.join();
+}
+
 // --- Faults ------------------------------------------------------------------------------------
 
 TEST_F(JournalTest, FailedWriteIsUnavailableAndTheJournalStaysFailed) {
