@@ -66,11 +66,11 @@ _callmesh() {
   local flags=""
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters help $global_flags" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health stats dead-letters help $global_flags" -- "$cur"))
       return
       ;;
     help)
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health stats dead-letters" -- "$cur"))
       return
       ;;
     invoke)

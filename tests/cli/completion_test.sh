@@ -32,6 +32,7 @@ expect "health" callmesh hea
 expect "health" callmesh help he
 expect "--wait" callmesh health --wa
 expect "--service" callmesh health --ser
+expect "stats" callmesh sta
 [[ $(complete -p callmesh) == "complete -F _callmesh callmesh" ]] || {
   echo "FAIL: completion not registered"
   failures=$((failures + 1))
