@@ -422,7 +422,7 @@ TEST_F(CliTest, CallsGetShowsWhatARunningCallWaitsFor) {
   CommandResult r;
   ASSERT_TRUE(testing::WaitUntil(
       [&] {
-        r = Cli({"calls", "get", cid});
+        r = Cli({"calls", "get", cid, "-o", "table"});
         return r.exit_code == 0 && absl::StrContains(r.out, "waiting_for") &&
                absl::StrContains(r.out, "the reply of attempt 1");
       },

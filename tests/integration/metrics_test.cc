@@ -210,17 +210,12 @@ TEST_F(MetricsTest, PrometheusScrapesTheWorkloadAndQueriesReturnItsCounts) {
       << "prometheus is not installed (Debian package prometheus; make deps installs it)";
   const std::string dir = testing::NewTempDir("prometheus");
   std::ofstream(absl::StrCat(dir, "/prometheus.yml"))
-      << "global: {scrape_interval: 1s, evaluation_interval: 1s}
-         "
-         "scrape_configs:
-         "
-         "  - job_name: callmeshd
-         "
+      << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+         "scrape_configs:\n"
+         "  - job_name: callmeshd\n"
          "    static_configs: [{targets: ['"
-      << admin_address_
-      << "']}]
-         ";
-      const int port = testing::FreeLoopbackPort();
+      << admin_address_ << "']}]\n";
+  const int port = testing::FreeLoopbackPort();
   ASSERT_GT(port, 0);
   absl::StatusOr<testing::Process> prometheus =
       testing::Process::Start("/usr/bin/prometheus",
@@ -264,7 +259,10 @@ TEST_F(MetricsTest, PrometheusScrapesTheWorkloadAndQueriesReturnItsCounts) {
   for (const auto& [query, value] : expected) EXPECT_EQ(got[query], value) << query;
   EXPECT_TRUE(all) << prometheus->output();
   // A rate over the workload is a number Prometheus can compute (dashboards use these).
-  EXPECT_NE(QueryValue(api, "sum(rate(callmesh_async_accepted_total[1m]))"), "");
+  // (Once Prometheus holds two scrapes after the workload.)
+  EXPECT_TRUE(WaitUntil(
+      [&] { return !QueryValue(api, "sum(rate(callmesh_async_accepted_total[1m]))").empty(); },
+      absl::Minutes(1)));
   prometheus->Signal(SIGTERM);
   (void)prometheus->Wait(absl::Seconds(30));
 }

@@ -29,8 +29,8 @@ constexpr char kTraceId[] = "4bf92f3577b34da6a3ce929d0e0e4736";
 
 // The state shown in the calls table for `cid` ("" while the row is absent).
 std::string RowState(const std::string& cid) {
-  return absl::StrCat("document.querySelector('#calls tr[data-cid=\"", cid,
-                      "\"] .state')?.textContent ?? ''");
+  return absl::StrCat("(document.querySelector('#calls tr[data-cid=\"", cid,
+                      "\"] .state')?.textContent ?? '')");
 }
 
 class WebViewTest : public ::testing::Test {
@@ -121,12 +121,6 @@ TEST_F(WebViewTest, ShowsCallsLiveTheirPagesAndRedrivesADeadLetter) {
   const std::string quick = InvokeAsync("quick");
   ASSERT_TRUE(browser_->WaitFor(RowState(quick) + " === 'SUCCEEDED'").ok());
 
-  // A screenshot for people (and the README), kept with the test's outputs.
-  const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
-  const std::string screenshot =
-      absl::StrCat(outputs != nullptr ? outputs : ::testing::TempDir(), "/web_view.png");
-  ASSERT_TRUE(browser_->Screenshot(screenshot).ok());
-
   // Filter by CID: only that call is listed.
   ASSERT_TRUE(browser_
                   ->Evaluate(absl::StrCat("(() => { const f = document.querySelector('#f-cid'); "
@@ -143,10 +137,10 @@ TEST_F(WebViewTest, ShowsCallsLiveTheirPagesAndRedrivesADeadLetter) {
 
   // The call's page: outcome, attempts and its trace id.
   ASSERT_TRUE(browser_->Evaluate(absl::StrCat("location.hash = '#call=", slow, "'")).ok());
-  shown = browser_->WaitFor(
-      absl::StrCat("(() => { const t = document.querySelector('#call').innerText; return !document."
-                   "querySelector('#call').hidden && t.includes('",
-                   slow, "') && t.includes('", kTraceId, "') && t.includes('SUCCEEDED'); })()"));
+  shown = browser_->WaitFor(absl::StrCat(
+      "(() => { const t = document.querySelector('#call').textContent; return !document."
+      "querySelector('#call').hidden && t.includes('",
+      slow, "') && t.includes('", kTraceId, "') && t.includes('SUCCEEDED'); })()"));
   EXPECT_TRUE(shown.ok()) << shown;
 
   // A completion whose callback cannot be delivered becomes a dead letter with a Redrive button.
@@ -163,6 +157,22 @@ TEST_F(WebViewTest, ShowsCallsLiveTheirPagesAndRedrivesADeadLetter) {
   // anew, later.
   EXPECT_TRUE(WaitUntil([&] { return DeadLetteredAt(lost) > first; }, absl::Seconds(60)));
   EXPECT_EQ(*browser_->Evaluate("document.querySelector('#message').textContent"), "");
+
+  // A screenshot for people (and the README), kept with the test's outputs: every call listed
+  // again, the call's page open, the dead letter shown.
+  ASSERT_TRUE(browser_
+                  ->Evaluate("(() => { const f = document.querySelector('#f-cid'); f.value = ''; "
+                             "f.dispatchEvent(new Event('input')); return 'cleared'; })()")
+                  .ok());
+  shown =
+      browser_->WaitFor(absl::StrCat("document.querySelectorAll('#calls tbody tr').length >= 3 && "
+                                     "document.querySelector('#dead-letters tr[data-cid=\"",
+                                     lost, "\"]') !== null"));
+  EXPECT_TRUE(shown.ok()) << shown;
+  const char* outputs = std::getenv("TEST_UNDECLARED_OUTPUTS_DIR");
+  const std::string screenshot =
+      absl::StrCat(outputs != nullptr ? outputs : ::testing::TempDir(), "/web_view.png");
+  ASSERT_TRUE(browser_->Screenshot(screenshot).ok());
 }
 
 }  // namespace

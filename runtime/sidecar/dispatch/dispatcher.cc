@@ -23,6 +23,11 @@ constexpr absl::Duration kWaitForInstance = absl::Milliseconds(250);
 
 using calls::IsTerminal;
 
+// Call.waiting_for of a call parked because `service` has no instance to call.
+std::string NoInstance(const std::string& service, const absl::Status& why) {
+  return absl::StrCat("an instance of service \"", service, "\": ", why.message());
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
@@ -99,10 +104,10 @@ void Dispatcher::MakeReady(const std::string& cid) {
     auto active = active_.find(cid);
     if (active == active_.end()) return;
     service = active->second.service;
+    active->second.parked = false;
   }
   if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
-    SetWaitingFor(
-        cid, absl::StrCat("an instance of service \"", service, "\": ", picked.status().message()));
+    SetWaitingFor(cid, NoInstance(service, picked.status()));
     Park(cid, service);
     return;
   }
@@ -132,6 +137,7 @@ void Dispatcher::Park(const std::string& cid, const std::string& service) {
     absl::MutexLock lock(&mu_);
     Target& target = targets_[service];
     target.parked.push_back(cid);
+    if (auto active = active_.find(cid); active != active_.end()) active->second.parked = true;
     schedule = !target.wake_scheduled;
     target.wake_scheduled = true;
   }
@@ -208,8 +214,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   // using up an attempt; its deadline timer still ends it EXPIRED.
   if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
     ReleaseSlot(service);
-    SetWaitingFor(
-        cid, absl::StrCat("an instance of service \"", service, "\": ", picked.status().message()));
+    SetWaitingFor(cid, NoInstance(service, picked.status()));
     Park(cid, service);
     return;
   }
@@ -338,11 +343,11 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
                status.error_message(), absl::FormatDuration(next.delay));
   SetWaitingFor(
-      cid, absl::StrCat("attempt ", attempt + 1, " at ",
-                        absl::FormatTime(absl::RFC3339_full, next.retry_at, absl::UTCTimeZone()),
-                        " (back-off after ",
-                        absl::StatusCodeToString(static_cast<absl::StatusCode>(code)), ": ",
-                        status.error_message(), ")"));
+      cid, absl::StrCat(
+               "attempt ", attempt + 1, " at ",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", next.retry_at, absl::UTCTimeZone()),
+               " (back-off after ", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
+               ": ", status.error_message(), ")"));
   runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
 }
 
@@ -425,11 +430,26 @@ void Dispatcher::SetWaitingFor(const std::string& cid, std::string waiting_for) 
 
 void Dispatcher::DescribeProgress(v1::Call* call) const {
   if (IsTerminal(call->state())) return;
-  absl::MutexLock lock(&mu_);
-  auto active = active_.find(call->envelope().cid());
-  if (active == active_.end()) return;
-  call->set_waiting_for(active->second.waiting_for);
-  call->set_last_instance(active->second.last_instance);
+  std::string service, waiting_for, last_instance;
+  bool parked = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(call->envelope().cid());
+    if (active == active_.end()) return;
+    service = active->second.service;
+    waiting_for = active->second.waiting_for;
+    last_instance = active->second.last_instance;
+    parked = active->second.parked;
+  }
+  // A parked call is only looked at once per check of its target: say why there is no instance
+  // as of now (the instances may have changed, or been removed, since it was parked).
+  if (parked) {
+    if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
+      waiting_for = NoInstance(service, picked.status());
+    }
+  }
+  call->set_waiting_for(std::move(waiting_for));
+  call->set_last_instance(std::move(last_instance));
 }
 
 size_t Dispatcher::active() const {

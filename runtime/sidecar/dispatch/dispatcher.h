@@ -110,6 +110,8 @@ class Dispatcher {
     // Call.last_instance).
     std::string waiting_for = "its first attempt";
     std::string last_instance;
+    // In its target's parked list, waiting for an instance.
+    bool parked = false;
   };
   struct Target {
     uint32_t in_flight = 0;
