@@ -42,6 +42,7 @@ constexpr char kPage[] = R"html(<!doctype html>
            cursor: pointer; }
   button:hover { background: #f2f4f7; }
   a { color: var(--run); text-decoration: none; }
+  #call-cid { text-transform: none; letter-spacing: 0; color: var(--fg); }
   #call dl { display: grid; grid-template-columns: max-content 1fr; gap: 4px 16px; margin: 0; }
   #call dt { color: var(--muted); }
   #call dd { margin: 0; }
