@@ -12,6 +12,7 @@ Scenarios (see bench/README.md for how each is measured):
   e2e      InvokeAsync accept -> target -> persisted -> callback vs a RabbitMQ RPC round trip
   nats     sync Invoke vs NATS request-reply
   growth   accept latency and sidecar RSS as pending calls grow (1k, 100k, 1M)
+  observability  e2e at 64 in flight with metrics scraped, JSON logs and tracing on vs off
 
   bench/run.py                 # everything, 3 repeats of 10 s
   bench/run.py --quick         # 1 repeat of 3 s, growth to 10k only, for a smoke run
@@ -556,6 +557,98 @@ def scenario_security(binaries, workdir, repeat, seconds, options):
     return rows
 
 
+class OtlpSink:
+    """A stand-in trace collector: accepts OTLP/HTTP JSON POSTs (200) and counts spans."""
+
+    def __init__(self):
+        import http.server
+        import threading
+        sink = self
+        self.spans = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.spans += body.count(b'"spanId"')
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1/traces"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class Scraper:
+    """Scrapes /metrics every second, as a Prometheus would."""
+
+    def __init__(self, address):
+        import threading
+        import urllib.request
+        self.scrapes = 0
+        self.stopping = threading.Event()
+
+        def run():
+            while not self.stopping.wait(1.0):
+                try:
+                    with urllib.request.urlopen(f"http://{address}/metrics", timeout=5) as r:
+                        r.read()
+                    self.scrapes += 1
+                except OSError:
+                    pass
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+
+def scenario_observability(binaries, workdir, repeat, seconds, options):
+    """The cost of observability: the e2e path (InvokeAsync -> target -> persisted -> callback)
+    at 64 in flight on two sidecars side by side, one with nothing on, one with /metrics scraped
+    every second, JSON logs at the default access-log sampling and every span exported to a
+    collector, repeats alternating."""
+    sink = OtlpSink()
+    admin = f"127.0.0.1:{free_port()}"
+    config = os.path.join(workdir, "observability.yaml")
+    with open(config, "w") as f:
+        f.write(f"admin_listen: {admin}\nlog_format: json\ntracing: {{endpoint: '{sink.url}'}}\n")
+    off, off_greeter, _ = start_mesh(binaries, workdir, "obs-off")
+    on, on_greeter, _ = start_mesh(binaries, workdir, "obs-on", config)
+    scraper = Scraper(admin)
+    runs = {"off": [], "on": []}
+    try:
+        for _ in range(repeat):
+            for name, sidecar in (("off", off), ("on", on)):
+                result = async_load(binaries, sidecar.address, "e2e", 64, seconds,
+                                    f"observability {name}")
+                runs[name].append(result)
+                print_run(f"observability {name}", "callmesh", result)
+    finally:
+        scraper.stop()
+        for process in (off_greeter, on_greeter, off, on):
+            process.stop()
+        sink.stop()
+    base = summarize("observability", "64 in flight, all off", "callmesh InvokeAsync+callback",
+                     runs["off"])
+    row = summarize("observability",
+                    "64 in flight, metrics scraped 1/s + JSON logs + tracing exported",
+                    "callmesh InvokeAsync+callback", runs["on"], base)
+    row["spans_received"] = sink.spans
+    row["scrapes"] = scraper.scrapes
+    return [base, row]
+
+
 def scenario_nats(binaries, workdir, repeat, seconds, options):
     """Sync Invoke through the sidecar vs NATS request-reply, same concurrency."""
     sidecar, greeter, _ = start_mesh(binaries, workdir, "nats")
@@ -963,7 +1056,8 @@ def write_report(results, base):
 SCENARIOS = {"sync": lambda binaries, workdir, repeat, seconds, options: scenario_sync(
                  binaries, workdir, repeat, seconds),
              "accept": scenario_accept, "e2e": scenario_e2e, "nats": scenario_nats,
-             "growth": scenario_growth, "security": scenario_security}
+             "growth": scenario_growth, "security": scenario_security,
+             "observability": scenario_observability}
 
 
 if __name__ == "__main__":

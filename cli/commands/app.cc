@@ -196,6 +196,7 @@ const std::vector<Command>& AllCommands() {
     all->push_back(WatchCommand());
     all->push_back(ServicesCommand());
     all->push_back(HealthCommand());
+    all->push_back(StatsCommand());
     for (Command& c : DeadLetterCommands()) all->push_back(std::move(c));
     for (Command& c : CertsCommands()) all->push_back(std::move(c));
     for (Command& c : PubSubCommands()) all->push_back(std::move(c));

@@ -58,6 +58,13 @@ void PrintCallTable(CliContext& context, const v1::Call& call) {
     table.AddRow({"last_error", absl::StrCat(StatusCodeName(call.last_status_code()), ": ",
                                              call.last_status_message())});
   }
+  if (!call.has_completion()) {
+    if (!FormatTimestamp(call.next_attempt_at()).empty()) {
+      table.AddRow({"next_attempt", FormatTimestamp(call.next_attempt_at())});
+    }
+    if (!call.last_instance().empty()) table.AddRow({"last_instance", call.last_instance()});
+    if (!call.waiting_for().empty()) table.AddRow({"waiting_for", call.waiting_for()});
+  }
   context.out() << table.Render();
 }
 

@@ -47,6 +47,7 @@ std::vector<Command> CallsCommands();
 Command WatchCommand();
 Command ServicesCommand();
 Command HealthCommand();
+Command StatsCommand();
 std::vector<Command> DeadLetterCommands();
 std::vector<Command> CertsCommands();
 std::vector<Command> PubSubCommands();

@@ -38,6 +38,19 @@ std::vector<std::string> InstanceMethods(const v1::ServiceInstance& instance) {
   return methods;
 }
 
+// ": <why>, since <time>, removed at <time>" for an unhealthy instance (the parts it has).
+std::string UnhealthyDetail(const v1::ServiceInstance& instance) {
+  std::vector<std::string> parts;
+  if (!instance.health_detail().empty()) parts.push_back(instance.health_detail());
+  if (const std::string since = FormatTimestamp(instance.unhealthy_since()); !since.empty()) {
+    parts.push_back(absl::StrCat("since ", since));
+  }
+  if (const std::string remove_at = FormatTimestamp(instance.remove_at()); !remove_at.empty()) {
+    parts.push_back(absl::StrCat("removed at ", remove_at));
+  }
+  return parts.empty() ? "" : absl::StrCat(": ", absl::StrJoin(parts, ", "));
+}
+
 absl::Status RunServices(CliContext& context, const ParsedArgs& args) {
   if (!args.positionals.empty()) {
     return InputError(
@@ -77,6 +90,7 @@ absl::Status RunServices(CliContext& context, const ParsedArgs& args) {
     for (const v1::ServiceInstance& instance : service.instances()) {
       std::string health = instance.healthy() ? "healthy" : "unhealthy";
       if (instance.static_()) health += " (static)";
+      if (!instance.healthy()) health += UnhealthyDetail(instance);
       table.AddRow({service.name(), instance.address(), health,
                     with_methods ? absl::StrJoin(InstanceMethods(instance), ",") : ""});
     }

@@ -74,11 +74,11 @@ _callmesh() {
   local flags=""
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs publish topics subscriptions help $global_flags" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health stats dead-letters certs publish topics subscriptions help $global_flags" -- "$cur"))
       return
       ;;
     help)
-      COMPREPLY=($(compgen -W "invoke calls watch services health dead-letters certs publish topics subscriptions" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services health stats dead-letters certs publish topics subscriptions" -- "$cur"))
       return
       ;;
     invoke)

@@ -21,6 +21,8 @@ Context Context::From(const grpc::ServerContextBase& server_context) {
       context.parent_cid_ = std::move(value);
     } else if (key == kTraceparentMetadata) {
       context.traceparent_ = std::move(value);
+    } else if (key == kTracestateMetadata) {
+      context.tracestate_ = std::move(value);
     } else if (key == kAttemptMetadata) {
       uint32_t attempt = 0;
       if (absl::SimpleAtoi(value, &attempt)) context.attempt_ = attempt;
@@ -41,7 +43,10 @@ Context Context::From(const grpc::ServerContextBase& server_context) {
 
 void Context::PropagateTo(grpc::ClientContext* outbound) const {
   if (!cid_.empty()) outbound->AddMetadata(kParentCidMetadata, cid_);
-  if (!traceparent_.empty()) outbound->AddMetadata(kTraceparentMetadata, traceparent_);
+  if (!traceparent_.empty()) {
+    outbound->AddMetadata(kTraceparentMetadata, traceparent_);
+    if (!tracestate_.empty()) outbound->AddMetadata(kTracestateMetadata, tracestate_);
+  }
 }
 
 }  // namespace callmesh

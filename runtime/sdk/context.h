@@ -29,8 +29,8 @@ namespace callmesh {
 class Context {
  public:
   // Reads the metadata the sidecar attached (callmesh-cid, callmesh-source, callmesh-attempt,
-  // callmesh-deadline, callmesh-parent-cid, traceparent) and the application headers. Missing
-  // values are empty (attempt 0); a malformed attempt or deadline is ignored.
+  // callmesh-deadline, callmesh-parent-cid, traceparent, tracestate) and the application headers.
+  // Missing values are empty (attempt 0); a malformed attempt or deadline is ignored.
   static Context From(const grpc::ServerContextBase& server_context);
 
   // Correlation ID of the call; the same on every attempt. Empty when not called through a sidecar.
@@ -39,8 +39,10 @@ class Context {
   const std::string& source() const { return source_; }
   // CID of the call whose handler made this one, if any.
   const std::string& parent_cid() const { return parent_cid_; }
-  // W3C trace context, passed through unchanged.
+  // W3C trace context: with tracing on in the sidecar, the span of this attempt (or callback
+  // delivery), so that work done here joins the caller's trace.
   const std::string& traceparent() const { return traceparent_; }
+  const std::string& tracestate() const { return tracestate_; }
   // 1 on the first delivery, higher on retries; 0 when not called through a sidecar.
   uint32_t attempt() const { return attempt_; }
   // Overall deadline of the call (`callmesh-deadline`), else the RPC's deadline, else
@@ -58,6 +60,7 @@ class Context {
   std::string source_;
   std::string parent_cid_;
   std::string traceparent_;
+  std::string tracestate_;
   uint32_t attempt_ = 0;
   absl::Time deadline_ = absl::InfiniteFuture();
   std::map<std::string, std::string> headers_;

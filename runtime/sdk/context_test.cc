@@ -56,12 +56,15 @@ TEST(Context, ReadsCallmeshMetadataAndHeaders) {
                          {"callmesh-deadline", "2030-01-02T03:04:05Z"},
                          {"callmesh-parent-cid", "parent"},
                          {"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+                         {"tracestate", "congo=t61rcWkgMzE"},
                          {"tenant", "acme"}});
   EXPECT_EQ(c.cid(), "0190f1d2-7a3b-7c4d-8e5f-0123456789ab");
   EXPECT_EQ(c.source(), "hello");
   EXPECT_EQ(c.attempt(), 3u);
   EXPECT_EQ(c.parent_cid(), "parent");
   EXPECT_EQ(c.traceparent(), "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
+  EXPECT_EQ(c.tracestate(), "congo=t61rcWkgMzE");
+  EXPECT_EQ(c.headers().count("tracestate"), 0u);
   EXPECT_EQ(c.deadline(), absl::FromUnixSeconds(1893553445));
   ASSERT_EQ(c.headers().count("tenant"), 1u);
   EXPECT_EQ(c.headers().at("tenant"), "acme");
@@ -78,7 +81,8 @@ TEST(Context, DirectCallHasEmptyContextAndRpcDeadline) {
 }
 
 TEST(Context, PropagatesCidAsParent) {
-  Context outer = RoundTrip({{"callmesh-cid", "cid-1"}, {"traceparent", "tp"}});
+  Context outer =
+      RoundTrip({{"callmesh-cid", "cid-1"}, {"traceparent", "tp"}, {"tracestate", "ts=1"}});
   grpc::ClientContext onward;
   outer.PropagateTo(&onward);
   // ClientContext does not expose metadata it will send, so check it by sending it.
@@ -99,6 +103,7 @@ TEST(Context, PropagatesCidAsParent) {
   server->Shutdown();
   EXPECT_EQ(service.seen.parent_cid(), "cid-1");
   EXPECT_EQ(service.seen.traceparent(), "tp");
+  EXPECT_EQ(service.seen.tracestate(), "ts=1");
 }
 
 }  // namespace

@@ -58,6 +58,11 @@ std::string Link(const Context* parent, const std::string& traceparent,
                                  ? traceparent
                                  : (parent != nullptr ? parent->traceparent() : traceparent);
   if (!trace.empty()) context->AddMetadata(kTraceparentMetadata, trace);
+  // The parent's tracestate goes with the parent's traceparent only.
+  if (traceparent.empty() && parent != nullptr && !parent->traceparent().empty() &&
+      !parent->tracestate().empty()) {
+    context->AddMetadata(kTracestateMetadata, parent->tracestate());
+  }
   if (parent == nullptr || parent->cid().empty()) return "";
   context->AddMetadata(kParentCidMetadata, parent->cid());
   return parent->cid();

@@ -52,11 +52,13 @@ absl::Status PrepareDataDir(const std::string& dir) {
   return sidecar::security::RestrictDataDir(dir);
 }
 
-sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config,
+sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config, Clock* clock,
                                            std::shared_ptr<grpc::ChannelCredentials> outbound) {
   sidecar::Registry::Options options;
   options.channel_credentials = std::move(outbound);
   options.health_check_interval = FromProtoDuration(config.health_check_interval());
+  options.remove_unreachable_after = FromProtoDuration(config.remove_unreachable_after());
+  options.clock = clock;
   options.max_receive_bytes = static_cast<int>(config.max_payload_bytes());
   return options;
 }
@@ -66,6 +68,28 @@ sidecar::Invoker::Options InvokerOptions(const v1::SidecarConfig& config) {
   options.max_payload_bytes = config.max_payload_bytes();
   options.default_timeout = FromProtoDuration(config.default_attempt_timeout());
   return options;
+}
+
+// The exporter of `tracing`, or null when no endpoint is configured (or it is refused, which
+// validation prevents).
+std::unique_ptr<tracing::SpanExporter> MakeSpanExporter(const v1::SidecarConfig& config) {
+  if (config.tracing().endpoint().empty()) return nullptr;
+  tracing::SpanExporter::Options options{.endpoint = config.tracing().endpoint(),
+                                         .service_name = absl::StrCat("callmeshd/", config.name())};
+  if (config.tracing().max_queued_spans() > 0) {
+    options.max_queued = config.tracing().max_queued_spans();
+  }
+  if (config.tracing().has_flush_interval()) {
+    options.flush_interval = FromProtoDuration(config.tracing().flush_interval());
+  }
+  absl::StatusOr<std::unique_ptr<tracing::SpanExporter>> exporter =
+      tracing::SpanExporter::Create(std::move(options));
+  if (!exporter.ok()) {
+    spdlog::error("tracing off: {}", exporter.status().ToString());
+    return nullptr;
+  }
+  spdlog::info("tracing: exporting spans of durable calls to {}", config.tracing().endpoint());
+  return *std::move(exporter);
 }
 
 }  // namespace
@@ -144,8 +168,16 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   // The admin listener before recovery, so that /readyz answers "recovering" meanwhile.
   if (!config.admin_listen().empty()) {
     Sidecar* self = sidecar.get();
+    sidecar->web_view_ = std::make_unique<webview::WebView>(
+        webview::WebView::Sources{.store = self->journal_.get(),
+                                  .registry = &self->registry_,
+                                  .dispatcher = &self->dispatcher_,
+                                  .deliverer = &self->deliverer_,
+                                  .hub = &self->hub_,
+                                  .name = config.name()});
     absl::StatusOr<std::unique_ptr<metrics::AdminServer>> admin = metrics::AdminServer::Start(
-        config.admin_listen(), &self->metrics_->registry(), [self] { return self->Readiness(); });
+        config.admin_listen(), &self->metrics_->registry(), [self] { return self->Readiness(); },
+        [self](httplib::Server* http) { self->web_view_->AddRoutes(http); });
     if (!admin.ok()) return admin.status();
     sidecar->admin_ = *std::move(admin);
   }
@@ -180,7 +212,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
       rpc_metrics_(&metrics_->registry(), {"callmesh.v1.Sidecar"},
                    {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
                     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}),
-      registry_(RegistryOptions(config, std::move(outbound))),
+      registry_(RegistryOptions(config, env.clock, std::move(outbound))),
       journal_(std::move(journal)),
       topics_(std::move(topics)),
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
@@ -189,12 +221,19 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
       gatekeeper_(std::move(gatekeeper)),
       policies_(config),
       runner_(kWorkerThreads, clock_),
+      span_exporter_(MakeSpanExporter(config)),
+      tracer_(span_exporter_ == nullptr
+                  ? nullptr
+                  : std::make_unique<tracing::CallTracer>(span_exporter_.get(), clock_)),
       deliverer_(journal_.get(), &invoker_, &runner_,
-                 {.retry = policies_.CallbackRetry(), .jitter_seed = *env.jitter_seed + 1}),
+                 {.retry = policies_.CallbackRetry(),
+                  .jitter_seed = *env.jitter_seed + 1,
+                  .tracer = tracer_.get()}),
       dispatcher_(journal_.get(), &invoker_, &registry_, &policies_, &runner_,
                   {.max_pending_calls = config.limits().max_pending_calls(),
                    .jitter_seed = *env.jitter_seed,
-                   .metrics = metrics_.get()},
+                   .metrics = metrics_.get(),
+                   .tracer = tracer_.get()},
                   [this](const v1::Completion& completion, const std::string& callback) {
                     hub_.Notify(completion);
                     if (!callback.empty()) deliverer_.Deliver(completion, callback);
@@ -240,6 +279,7 @@ void Sidecar::Shutdown(absl::Duration grace) {
   runner_.Stop();
   invoker_.CancelAllAndWait();
   registry_.Stop();
+  if (web_view_ != nullptr) web_view_->Stop();
   if (admin_ != nullptr) admin_->Stop();
 }
 
@@ -307,6 +347,17 @@ void Sidecar::RegisterComputedMetrics() {
                            emit({service.name(), "unhealthy"}, unhealthy);
                          }
                        });
+  if (span_exporter_ != nullptr) {
+    one("callmesh_trace_spans_exported_total", "Spans the trace collector accepted.",
+        Type::kCounter, [this] { return static_cast<double>(span_exporter_->exported()); });
+    registry.AddComputed(
+        "callmesh_trace_spans_dropped_total",
+        "Spans lost: the export queue was full, or the collector failed or was away.",
+        Type::kCounter, {"reason"}, [this](const EmitSample& emit) {
+          emit({"queue_full"}, static_cast<double>(span_exporter_->dropped_queue_full()));
+          emit({"export_failed"}, static_cast<double>(span_exporter_->dropped_export_failed()));
+        });
+  }
   metrics::AddProcessMetrics(&registry);
 }
 

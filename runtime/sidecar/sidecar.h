@@ -48,6 +48,9 @@
 #include "runtime/sidecar/server/proxy_service.h"
 #include "runtime/sidecar/server/sidecar_service.h"
 #include "runtime/sidecar/store/call_store.h"
+#include "runtime/sidecar/tracing/call_tracer.h"
+#include "runtime/sidecar/tracing/span_exporter.h"
+#include "runtime/sidecar/webview/web_view.h"
 
 namespace rocksdb {
 class Env;
@@ -96,6 +99,11 @@ class Sidecar {
 
   // The metrics the admin listener serves at /metrics.
   const metrics::Registry& metrics() const { return metrics_->registry(); }
+  // Sends the spans queued so far to the trace collector now and waits for that request (no-op
+  // without `tracing.endpoint`). For tests.
+  void FlushTraces() {
+    if (span_exporter_ != nullptr) span_exporter_->Flush();
+  }
   // OK when the sidecar serves: recovered, the store can write, not draining; otherwise the
   // reason (what /readyz answers).
   absl::Status Readiness() const;
@@ -157,6 +165,9 @@ class Sidecar {
   const sidecar::DispatchPolicies policies_;
   sidecar::TaskRunner runner_;
   sidecar::CompletionHub hub_;
+  // Spans of durable calls, when `tracing.endpoint` is set (else both null).
+  const std::unique_ptr<tracing::SpanExporter> span_exporter_;
+  const std::unique_ptr<tracing::CallTracer> tracer_;
   sidecar::CallbackDeliverer deliverer_;
   sidecar::Dispatcher dispatcher_;
   sidecar::pubsub::EventFanOut fan_out_;
@@ -168,6 +179,8 @@ class Sidecar {
   std::atomic<bool> draining_{false};
   bool shut_down_ = false;
   // Last: stopped (and destroyed) before anything it reads.
+  // Served by admin_ (declared first so that it outlives it).
+  std::unique_ptr<webview::WebView> web_view_;
   std::unique_ptr<metrics::AdminServer> admin_;
 };
 

@@ -418,6 +418,41 @@ TEST_F(CliTest, CancelEndsARunningCall) {
   EXPECT_THAT(r.err, HasSubstr("callmesh: CANCELLED: call " + cid + " was cancelled"));
 }
 
+TEST_F(CliTest, CallsGetShowsWhatARunningCallWaitsFor) {
+  const std::string cid = InvokeAsync(R"({"name": "stuck", "delayMs": 60000})");
+  ASSERT_FALSE(cid.empty());
+  CommandResult r;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        r = Cli({"calls", "get", cid, "-o", "table"});
+        return r.exit_code == 0 && absl::StrContains(r.out, "waiting_for") &&
+               absl::StrContains(r.out, "the reply of attempt 1");
+      },
+      absl::Seconds(60)))
+      << r.out << r.err;
+  EXPECT_THAT(r.out, HasSubstr("the reply of attempt 1 from " + greeter_host_->address()));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("last_instance +" + greeter_host_->address()));
+  r = Cli({"calls", "get", cid, "-o", "json"});
+  EXPECT_THAT(r.out, HasSubstr("\"waitingFor\": \"the reply of attempt 1 from "));
+  ASSERT_EQ(Cli({"calls", "cancel", cid}).exit_code, 0);
+}
+
+TEST_F(CliTest, StatsShowsTheSidecarsCounters) {
+  ASSERT_FALSE(InvokeAsync(R"({"name": "counted"})").empty());
+  CommandResult r = Cli({"stats"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("STAT"));
+  EXPECT_THAT(r.out, HasSubstr("async_accepted"));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("journal_healthy +yes "));
+  EXPECT_THAT(r.out, ::testing::ContainsRegex("async_accepted +[1-9]"));
+  r = Cli({"stats", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"journalHealthy\": true"));
+  r = Cli({"stats", "extra"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_THAT(r.err, HasSubstr("stats takes no arguments, got \"extra\""));
+}
+
 TEST_F(CliTest, WatchPrintsCompletionsAsJsonLinesUntilInterrupted) {
   absl::StatusOr<testing::Process> watch =
       testing::Process::Start(RunfilePath("cli/callmesh"),
@@ -461,6 +496,9 @@ TEST_F(CliTest, ServicesShowsInstancesHealthAndMethods) {
   EXPECT_THAT(r.out, HasSubstr("greeter.v1.Greeter/SayHello"));
   EXPECT_THAT(r.out, HasSubstr("clitest.v1.Echo/Echo"));
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat("127.0.0.1:", ghost_port_)));
+  // Why an instance is unhealthy and since when; a static one is never removed.
+  EXPECT_THAT(r.out, HasSubstr("unhealthy (static): health check failed: "));
+  EXPECT_THAT(r.out, HasSubstr(", since 20"));
   r = Cli({"services", "-o", "json"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("\"name\": \"greeter\""));

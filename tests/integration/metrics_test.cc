@@ -1,10 +1,15 @@
 // The admin listener of a real callmeshd: a workload of sync and async calls through the Sidecar
 // API, then /metrics scraped over HTTP must show the counts of that workload, pass Prometheus'
-// own `promtool check metrics`, and /healthz and /readyz must answer.
+// own `promtool check metrics`, and /healthz and /readyz must answer. A real Prometheus (Debian
+// `prometheus`) scrapes the sidecar during a workload and its query API returns the workload's
+// counts.
 #include <httplib.h>
+#include <unistd.h>
 
+#include <csignal>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <string>
 
@@ -13,6 +18,8 @@
 #include "absl/strings/str_cat.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
@@ -65,7 +72,8 @@ class MetricsTest : public ::testing::Test {
       output_ = sidecar_->process().output();
       return std::regex_search(output_, match, logged);
     })) << output_;
-    admin_ = std::make_unique<httplib::Client>(absl::StrCat("http://", match[1].str()));
+    admin_address_ = match[1].str();
+    admin_ = std::make_unique<httplib::Client>(absl::StrCat("http://", admin_address_));
     greeter_host_ = std::make_unique<ServiceHost>(
         ServiceHostOptions{.name = "greeter", .sidecar = sidecar_->address()});
     greeter_host_->AddService(&greeter_);
@@ -119,6 +127,7 @@ class MetricsTest : public ::testing::Test {
   std::unique_ptr<SidecarProcess> sidecar_;
   std::unique_ptr<v1::Sidecar::Stub> stub_;
   std::string output_;
+  std::string admin_address_;
   std::unique_ptr<httplib::Client> admin_;
   greeter::GreeterService greeter_;
   std::unique_ptr<ServiceHost> greeter_host_;
@@ -178,6 +187,84 @@ TEST_F(MetricsTest, ScrapedCountersMatchTheWorkload) {
   std::ofstream(file) << text.substr(1);
   const auto [code, output] = RunShell(absl::StrCat("promtool check metrics < ", file));
   EXPECT_EQ(code, 0) << "promtool check metrics (Debian package prometheus; make deps): " << output;
+}
+
+// The value of an instant query's only series ("" if it has none or several), from Prometheus'
+// HTTP API.
+std::string QueryValue(httplib::Client& prometheus, const std::string& query) {
+  httplib::Result result =
+      prometheus.Get("/api/v1/query", httplib::Params{{"query", query}}, httplib::Headers{});
+  if (!result || result->status != 200) return "";
+  google::protobuf::Value body;
+  if (!google::protobuf::util::JsonStringToMessage(result->body, &body).ok()) return "";
+  const auto& data = body.struct_value().fields();
+  if (data.count("data") == 0) return "";
+  const auto& series = data.at("data").struct_value().fields().at("result").list_value();
+  if (series.values_size() != 1) return "";
+  // {"metric": {...}, "value": [<time>, "<value>"]}
+  return series.values(0).struct_value().fields().at("value").list_value().values(1).string_value();
+}
+
+TEST_F(MetricsTest, PrometheusScrapesTheWorkloadAndQueriesReturnItsCounts) {
+  ASSERT_EQ(access("/usr/bin/prometheus", X_OK), 0)
+      << "prometheus is not installed (Debian package prometheus; make deps installs it)";
+  const std::string dir = testing::NewTempDir("prometheus");
+  std::ofstream(absl::StrCat(dir, "/prometheus.yml"))
+      << "global: {scrape_interval: 1s, evaluation_interval: 1s}\n"
+         "scrape_configs:\n"
+         "  - job_name: callmeshd\n"
+         "    static_configs: [{targets: ['"
+      << admin_address_ << "']}]\n";
+  const int port = testing::FreeLoopbackPort();
+  ASSERT_GT(port, 0);
+  absl::StatusOr<testing::Process> prometheus =
+      testing::Process::Start("/usr/bin/prometheus",
+                              {absl::StrCat("--config.file=", dir, "/prometheus.yml"),
+                               absl::StrCat("--storage.tsdb.path=", dir, "/data"),
+                               absl::StrCat("--web.listen-address=127.0.0.1:", port)},
+                              "prometheus");
+  ASSERT_TRUE(prometheus.ok()) << prometheus.status();
+  httplib::Client api(absl::StrCat("http://127.0.0.1:", port));
+
+  // The workload, while Prometheus scrapes every second.
+  constexpr int kSyncCalls = 4;
+  constexpr int kAsyncCalls = 3;
+  for (int i = 0; i < kSyncCalls; ++i) ASSERT_TRUE(Invoke("greeter").ok());
+  for (int i = 0; i < kAsyncCalls; ++i) {
+    EXPECT_EQ(Wait(InvokeAsync()).state(), v1::CALL_STATE_SUCCEEDED);
+  }
+
+  // Prometheus has the series once a scrape after the workload has landed.
+  const std::map<std::string, std::string> expected = {
+      {"up{job=\"callmeshd\"}", "1"},
+      {"callmesh_async_accepted_total{job=\"callmeshd\"}", absl::StrCat(kAsyncCalls)},
+      {"callmesh_completions_total{job=\"callmeshd\",state=\"SUCCEEDED\"}",
+       absl::StrCat(kAsyncCalls)},
+      {"callmesh_attempts_total{job=\"callmeshd\",code=\"OK\"}", absl::StrCat(kAsyncCalls)},
+      {"callmesh_sync_calls_total{job=\"callmeshd\",outcome=\"ok\"}", absl::StrCat(kSyncCalls)},
+      {"grpc_server_handled_total{job=\"callmeshd\",grpc_method=\"Invoke\",grpc_code=\"OK\"}",
+       absl::StrCat(kSyncCalls)},
+      {"sum(grpc_server_started_total{job=\"callmeshd\",grpc_method=\"InvokeAsync\"})",
+       absl::StrCat(kAsyncCalls)},
+      {"callmesh_pending_calls{job=\"callmeshd\"}", "0"},
+  };
+  std::map<std::string, std::string> got;
+  // Scrapes every second; a minute is a hang guard, not a timing assertion.
+  const bool all = WaitUntil(
+      [&] {
+        for (const auto& [query, value] : expected) got[query] = QueryValue(api, query);
+        return got == expected;
+      },
+      absl::Minutes(1));
+  for (const auto& [query, value] : expected) EXPECT_EQ(got[query], value) << query;
+  EXPECT_TRUE(all) << prometheus->output();
+  // A rate over the workload is a number Prometheus can compute (dashboards use these).
+  // (Once Prometheus holds two scrapes after the workload.)
+  EXPECT_TRUE(WaitUntil(
+      [&] { return !QueryValue(api, "sum(rate(callmesh_async_accepted_total[1m]))").empty(); },
+      absl::Minutes(1)));
+  prometheus->Signal(SIGTERM);
+  (void)prometheus->Wait(absl::Seconds(30));
 }
 
 TEST_F(MetricsTest, HealthzAndReadyzAnswer) {

@@ -12,7 +12,7 @@ PACKAGES=(
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev librocksdb-dev libyaml-cpp-dev
   nghttp2-client fiu-utils
   cmake dpkg-dev
-  libcpp-httplib-dev prometheus
+  libcpp-httplib-dev prometheus chromium
   libssl-dev openssl
 )
 if [ $# -gt 0 ]; then

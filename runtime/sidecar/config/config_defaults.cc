@@ -24,10 +24,14 @@ max_payload_bytes: 4194304        # 4 MiB
 default_attempt_timeout: 30s
 default_call_timeout: 24h
 health_check_interval: 2s
+remove_unreachable_after: 5m
 drain_timeout: 10s
 result_retention: 24h
 log_level: info
 log_format: text
+tracing:
+  max_queued_spans: 4096
+  flush_interval: 1s
 journal:
   durability: FSYNC
 limits:

@@ -29,6 +29,7 @@ TEST(ConfigDefaults, DefaultsFillAnEmptyConfig) {
   EXPECT_EQ(Millis(config.default_call_timeout()), 24 * 3600 * 1000);
   EXPECT_EQ(Millis(config.health_check_interval()), 2000);
   EXPECT_EQ(Millis(config.drain_timeout()), 10000);
+  EXPECT_EQ(Millis(config.remove_unreachable_after()), 5 * 60 * 1000);
   EXPECT_EQ(Millis(config.result_retention()), 24 * 3600 * 1000);
   EXPECT_EQ(config.journal().durability(), v1::JournalConfig::FSYNC);
   EXPECT_EQ(config.limits().max_pending_calls(), 1000000u);

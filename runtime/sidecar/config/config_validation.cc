@@ -16,6 +16,7 @@
 #include "runtime/common/quoted.h"
 #include "runtime/common/status_code_names.h"
 #include "runtime/sidecar/security/security_config_check.h"
+#include "runtime/sidecar/tracing/http_endpoint.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -166,6 +167,10 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     return v;
   }
   if (auto v = CheckNonNegativeDuration(config.drain_timeout(), "drain_timeout")) return v;
+  if (auto v =
+          CheckNonNegativeDuration(config.remove_unreachable_after(), "remove_unreachable_after")) {
+    return v;
+  }
   if (auto v = CheckNonNegativeDuration(config.result_retention(), "result_retention")) return v;
   const v1::JournalConfig::Durability durability = config.journal().durability();
   if (durability != v1::JournalConfig::FSYNC && durability != v1::JournalConfig::NONE) {
@@ -197,6 +202,21 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
   if (config.log_format() != "text" && config.log_format() != "json") {
     return Violation{"log_format",
                      absl::StrCat("must be text or json, got ", Quoted(config.log_format()))};
+  }
+  if (config.has_tracing()) {
+    const v1::TracingConfig& tracing = config.tracing();
+    if (!tracing.endpoint().empty()) {
+      if (absl::StatusOr<tracing::HttpEndpoint> endpoint =
+              tracing::ParseHttpEndpoint(tracing.endpoint(), "tracing.endpoint");
+          !endpoint.ok()) {
+        const absl::string_view message = endpoint.status().message();
+        return Violation{"tracing.endpoint", std::string(message.substr(message.find(": ") + 2))};
+      }
+    }
+    if (auto v = AtLeastOne(tracing.max_queued_spans(), "tracing.max_queued_spans")) return v;
+    if (auto v = CheckPositiveDuration(tracing.flush_interval(), "tracing.flush_interval")) {
+      return v;
+    }
   }
   if (!(config.access_log_sample_rate() >= 0 && config.access_log_sample_rate() <= 1)) {
     return Violation{"access_log_sample_rate", absl::StrCat("must be between 0 and 1, got ",

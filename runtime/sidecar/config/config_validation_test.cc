@@ -49,6 +49,12 @@ TEST(ConfigValidation, EachValidationRuleNamesItsPath) {
        "admin_listen: must be host:port with a port from 0 to 65535"},
       {"admin_listen: \"[::1]:4771\"\n", ""},
       {"admin_listen: \"\"\n", ""},  // no admin listener
+      {"tracing: {endpoint: \"http://127.0.0.1:4318\"}\n", ""},
+      {"tracing: {endpoint: \"https://collector:4318\"}\n",
+       "tracing.endpoint: must be an http:// URL such as http://127.0.0.1:4318/v1/traces, got "
+       "\"https://collector:4318\""},
+      {"tracing: {max_queued_spans: 0}\n", ""},  // 0 is "unset": defaulted to 4096.
+      {"tracing: {flush_interval: 0s}\n", "tracing.flush_interval: must be > 0"},
       {"name: has space\n", "name: may only contain letters, digits, '.', '_' and '-'"},
       {absl::StrCat("name: ", std::string(129, 'n'), "\n"),
        "name: must be at most 128 characters, got 129"},
@@ -136,6 +142,11 @@ TEST(ConfigValidation, ValidationRulesOutsideTheParser) {
   v1::SidecarConfig negative = config;
   negative.mutable_drain_timeout()->set_seconds(-1);
   EXPECT_EQ(ValidateConfig(negative).message(), "drain_timeout: must not be negative, got -1s");
+
+  v1::SidecarConfig negative_removal = config;
+  negative_removal.mutable_remove_unreachable_after()->set_seconds(-5);
+  EXPECT_EQ(ValidateConfig(negative_removal).message(),
+            "remove_unreachable_after: must not be negative, got -5s");
 
   v1::SidecarConfig zero_payload = config;
   zero_payload.set_max_payload_bytes(0);

@@ -41,16 +41,33 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
   call.cid = completion.cid();
   call.source = completion.source();
   call.parent_cid = completion.parent_cid();
+  call.traceparent = completion.traceparent();
+  call.tracestate = completion.tracestate();
   call.attempt = attempt;
   call.deadline = clock_->Now() + policy_.attempt_timeout;
+  // The delivery's span, ended by whichever of the two paths below reports its status.
+  std::shared_ptr<tracing::CallTracer::Open> span;
+  if (policy_.tracer != nullptr) {
+    span = std::make_shared<tracing::CallTracer::Open>(
+        policy_.tracer->StartDelivery(completion, callback, attempt));
+    call.traceparent = span->traceparent;
+  }
   auto started = invoker_->Start(
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
-      [this, completion, callback, attempt](const grpc::Status& status, grpc::ByteBuffer*) {
+      [this, completion, callback, attempt, span](const grpc::Status& status, grpc::ByteBuffer*) {
+        if (span != nullptr) {
+          policy_.tracer->EndDelivery(std::move(*span), static_cast<int>(status.error_code()),
+                                      status.error_message());
+        }
         runner_->Post([this, completion, callback, attempt, status] {
           AttemptDone(completion, callback, attempt, status);
         });
       });
   if (!started.ok()) {
+    if (span != nullptr) {
+      policy_.tracer->EndDelivery(std::move(*span), static_cast<int>(grpc::StatusCode::UNAVAILABLE),
+                                  std::string(started.status().message()));
+    }
     AttemptDone(
         std::move(completion), std::move(callback), attempt,
         grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(started.status().message())));

@@ -23,6 +23,7 @@
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/store/call_store.h"
+#include "runtime/sidecar/tracing/call_tracer.h"
 
 namespace callmesh::sidecar {
 
@@ -33,6 +34,9 @@ struct DeliveryPolicy {
   absl::Duration attempt_timeout = absl::Seconds(30);
   // Seed of the back-off jitter.
   uint64_t jitter_seed = 0;
+  // Records a span per delivery attempt and sends it as the callback's traceparent (not owned;
+  // must outlive the deliverer). nullptr = no spans; the call's trace context is sent as is.
+  tracing::CallTracer* tracer = nullptr;
 };
 
 class CallbackDeliverer {

@@ -23,6 +23,11 @@ constexpr absl::Duration kWaitForInstance = absl::Milliseconds(250);
 
 using calls::IsTerminal;
 
+// Call.waiting_for of a call parked because `service` has no instance to call.
+std::string NoInstance(const std::string& service, const absl::Status& why) {
+  return absl::StrCat("an instance of service \"", service, "\": ", why.message());
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
@@ -58,11 +63,17 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
   const std::string service = envelope.service();
   const absl::Time deadline =
       calls::CallDeadline(envelope, policies_->DefaultCallTimeout(), clock_->Now());
-  store_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done)](
-                                          absl::StatusOr<CallStore::AcceptResult> result) {
+  tracing::CallTracer::Open span;
+  if (options_.tracer != nullptr) span = options_.tracer->StartAccept(&envelope);
+  store_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done),
+                                       span = std::move(span)](
+                                          absl::StatusOr<CallStore::AcceptResult> result) mutable {
     {
       absl::MutexLock lock(&mu_);
       --submitting_;
+    }
+    if (options_.tracer != nullptr) {
+      options_.tracer->EndAccept(std::move(span), result.ok() ? result->cid : "", result.status());
     }
     if (result.ok() && !result->deduplicated) {
       Track(result->cid, service, deadline);
@@ -80,7 +91,7 @@ void Dispatcher::Resume(const v1::Call& call) {
 void Dispatcher::Track(const std::string& cid, const std::string& service, absl::Time deadline) {
   {
     absl::MutexLock lock(&mu_);
-    active_[cid] = Active{service, deadline, nullptr};
+    active_[cid] = Active{.service = service, .deadline = deadline};
   }
   const TaskRunner::TimerKey expiry = runner_->PostAt(deadline, [this, cid] { Expire(cid); });
   bool forgotten = false;
@@ -119,8 +130,10 @@ void Dispatcher::MakeReady(const std::string& cid) {
     auto active = active_.find(cid);
     if (active == active_.end()) return;
     service = active->second.service;
+    active->second.parked = false;
   }
-  if (!registry_->Pick(service).ok()) {
+  if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
+    SetWaitingFor(cid, NoInstance(service, picked.status()));
     Park(cid, service);
     return;
   }
@@ -129,9 +142,17 @@ void Dispatcher::MakeReady(const std::string& cid) {
     Target& target = targets_[service];
     if (target.in_flight >= policies_->MaxInFlight(service)) {
       target.waiting.push_back(cid);
+      if (auto active = active_.find(cid); active != active_.end()) {
+        active->second.waiting_for =
+            absl::StrCat("a free slot of service \"", service, "\" (", target.in_flight,
+                         " attempts in flight, its max_in_flight)");
+      }
       return;
     }
     ++target.in_flight;
+    if (auto active = active_.find(cid); active != active_.end()) {
+      active->second.waiting_for = "a worker to start its next attempt";
+    }
   }
   runner_->Post([this, cid, service] { RunAttempt(cid, service); });
 }
@@ -142,6 +163,7 @@ void Dispatcher::Park(const std::string& cid, const std::string& service) {
     absl::MutexLock lock(&mu_);
     Target& target = targets_[service];
     target.parked.push_back(cid);
+    if (auto active = active_.find(cid); active != active_.end()) active->second.parked = true;
     schedule = !target.wake_scheduled;
     target.wake_scheduled = true;
   }
@@ -213,8 +235,9 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   }
   // No instance to call (it went away while the call waited for a slot): park it again, without
   // using up an attempt; its deadline timer still ends it EXPIRED.
-  if (!registry_->Pick(service).ok()) {
+  if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
     ReleaseSlot(service);
+    SetWaitingFor(cid, NoInstance(service, picked.status()));
     Park(cid, service);
     return;
   }
@@ -246,10 +269,21 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   invoke.deadline = std::min(deadline, now + policies_->AttemptTimeout(envelope.service()));
   invoke.call_deadline = deadline;
   for (const auto& [key, value] : envelope.headers()) invoke.headers.emplace_back(key, value);
+  // The attempt's span, ended by whichever of the two paths below reports the attempt's status.
+  std::shared_ptr<tracing::CallTracer::Open> span;
+  if (options_.tracer != nullptr) {
+    span = std::make_shared<tracing::CallTracer::Open>(
+        options_.tracer->StartAttempt(envelope, attempt));
+    invoke.traceparent = span->traceparent;
+  }
   spdlog::debug("[cid={}] attempt {} of {} to {}", cid, attempt, invoke.method_path, service);
   auto started = invoker_->Start(
       std::move(invoke), StringToByteBuffer(envelope.payload()),
-      [this, cid, service, attempt](const grpc::Status& status, grpc::ByteBuffer* reply) {
+      [this, cid, service, attempt, span](const grpc::Status& status, grpc::ByteBuffer* reply) {
+        if (span != nullptr) {
+          options_.tracer->EndAttempt(std::move(*span), static_cast<int>(status.error_code()),
+                                      status.error_message());
+        }
         std::string bytes = status.ok() ? ByteBufferToString(*reply) : std::string();
         runner_->Post([this, cid, service, attempt, status, bytes = std::move(bytes)]() mutable {
           AttemptDone(cid, service, attempt, status, std::move(bytes));
@@ -261,6 +295,10 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
     const grpc::StatusCode code = absl::IsNotFound(s) || absl::IsUnavailable(s)
                                       ? grpc::StatusCode::UNAVAILABLE
                                       : static_cast<grpc::StatusCode>(static_cast<int>(s.code()));
+    if (span != nullptr) {
+      options_.tracer->EndAttempt(std::move(*span), static_cast<int>(code),
+                                  std::string(s.message()));
+    }
     AttemptDone(cid, service, attempt, grpc::Status(code, std::string(s.message())), "");
     return;
   }
@@ -269,6 +307,9 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   if (active == active_.end()) {
     (*started)->Cancel();  // ended (cancelled, expired) while the attempt was starting
   } else {
+    active->second.last_instance = (*started)->instance_address();
+    active->second.waiting_for =
+        absl::StrCat("the reply of attempt ", attempt, " from ", active->second.last_instance);
     active->second.rpc = *std::move(started);
   }
 }
@@ -320,6 +361,12 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   if (absl::Status s = store_->UpdateCall(call); !s.ok()) return;
   spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
                status.error_message(), absl::FormatDuration(next.delay));
+  SetWaitingFor(
+      cid, absl::StrCat(
+               "attempt ", attempt + 1, " at ",
+               absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", next.retry_at, absl::UTCTimeZone()),
+               " (back-off after ", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
+               ": ", status.error_message(), ")"));
   runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
 }
 
@@ -342,6 +389,8 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
   completion.set_status_code(code);
   completion.set_status_message(message);
   completion.set_reply(std::move(reply));
+  completion.set_traceparent(call.envelope().traceparent());
+  completion.set_tracestate(call.envelope().tracestate());
   const std::string callback = calls::ResolveCallback(
       call.envelope(), [this](absl::string_view name) { return registry_->Contains(name); });
   absl::StatusOr<v1::Completion> stored =
@@ -359,6 +408,7 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
                 v1::CallState_Name(state), stored->attempts(),
                 code == 0 ? "" : absl::StrCat(": ", code, " ", message));
   if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
+  if (options_.tracer != nullptr) options_.tracer->RecordCompletion(*stored);
   on_completed_(*stored, callback);
 }
 
@@ -382,6 +432,36 @@ absl::StatusOr<v1::Call> Dispatcher::Cancel(const std::string& cid, const std::s
            "");
   }
   return store_->GetCall(cid);
+}
+
+void Dispatcher::SetWaitingFor(const std::string& cid, std::string waiting_for) {
+  absl::MutexLock lock(&mu_);
+  auto active = active_.find(cid);
+  if (active != active_.end()) active->second.waiting_for = std::move(waiting_for);
+}
+
+void Dispatcher::DescribeProgress(v1::Call* call) const {
+  if (IsTerminal(call->state())) return;
+  std::string service, waiting_for, last_instance;
+  bool parked = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto active = active_.find(call->envelope().cid());
+    if (active == active_.end()) return;
+    service = active->second.service;
+    waiting_for = active->second.waiting_for;
+    last_instance = active->second.last_instance;
+    parked = active->second.parked;
+  }
+  // A parked call is only looked at once per check of its target: say why there is no instance
+  // as of now (the instances may have changed, or been removed, since it was parked).
+  if (parked) {
+    if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
+      waiting_for = NoInstance(service, picked.status());
+    }
+  }
+  call->set_waiting_for(std::move(waiting_for));
+  call->set_last_instance(std::move(last_instance));
 }
 
 size_t Dispatcher::active() const {

@@ -47,6 +47,7 @@
 #include "runtime/sidecar/metrics/sidecar_metrics.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/store/call_store.h"
+#include "runtime/sidecar/tracing/call_tracer.h"
 
 namespace callmesh::sidecar {
 
@@ -60,6 +61,9 @@ class Dispatcher {
     // Counts attempts, retries and completions (not owned; must outlive the dispatcher).
     // nullptr = not counted.
     metrics::SidecarMetrics* metrics = nullptr;
+    // Records the accept, attempt and completion spans (not owned; must outlive the
+    // dispatcher). nullptr = no spans; the trace context is carried on unchanged.
+    tracing::CallTracer* tracer = nullptr;
   };
   // Runs after a terminal outcome of an InvokeAsync is durable, on a worker thread, with the
   // stored completion and the callback service it must be pushed to ("" = none).
@@ -88,6 +92,11 @@ class Dispatcher {
   // Calls held in memory (pending or running); for stats and tests.
   size_t active() const;
 
+  // Fills `call->waiting_for` and `call->last_instance` (see call.proto) from what this
+  // dispatcher knows of a call it holds; leaves `call` unchanged for any other (terminal, or not
+  // yet picked up after a restart). Memory only: nothing of it is journaled.
+  void DescribeProgress(v1::Call* call) const;
+
   // Attempts in flight, per target service that has had any (for the metrics).
   std::vector<std::pair<std::string, uint32_t>> InFlightByTarget() const;
 
@@ -100,6 +109,12 @@ class Dispatcher {
     // The deadline timer (Expire), cancelled when the call ends so that finished calls leave
     // nothing in the runner's and the clock's timer queues.
     TaskRunner::TimerKey expiry = TaskRunner::kNoTimer;
+    // What the call waits for now and where its last attempt went (Call.waiting_for and
+    // Call.last_instance).
+    std::string waiting_for = "its first attempt";
+    std::string last_instance;
+    // In its target's parked list, waiting for an instance.
+    bool parked = false;
   };
   struct Target {
     uint32_t in_flight = 0;
@@ -131,6 +146,8 @@ class Dispatcher {
   void Finish(const v1::Call& call, v1::CallState state, int code, const std::string& message,
               std::string reply);
   void Expire(const std::string& cid);
+  // Sets the Active.waiting_for of `cid`, if it is still held.
+  void SetWaitingFor(const std::string& cid, std::string waiting_for);
   // A uniform draw from [0, 1) for the back-off jitter.
   double Draw();
 

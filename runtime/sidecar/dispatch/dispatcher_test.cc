@@ -240,6 +240,50 @@ TEST_F(DispatcherTest, ParksWhileTheTargetHasNoInstanceWithoutSpendingAttempts) 
   EXPECT_EQ(target_.calls()[0].attempt, "1");
 }
 
+// What GetCall shows of a call that is not finished: what it waits for and where it last went.
+TEST_F(DispatcherTest, DescribesWhatAPendingCallWaitsFor) {
+  const auto progress = [this](const std::string& cid) {
+    absl::StatusOr<v1::Call> call = h_.store.GetCall(cid);
+    EXPECT_TRUE(call.ok()) << call.status();
+    dispatcher_.DescribeProgress(&*call);
+    return *call;
+  };
+  const std::string cid = Submit("target");
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  v1::Call parked = progress(cid);
+  EXPECT_TRUE(absl::StartsWith(parked.waiting_for(),
+                               "an instance of service \"target\": unknown service \"target\""))
+      << parked.waiting_for();
+  EXPECT_EQ(parked.last_instance(), "");
+
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE), ScriptedTarget::Hold()});
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Milliseconds(250)));
+  h_.clock.Advance(absl::Milliseconds(250));
+  absl::StatusOr<v1::Call> backing_off =
+      h_.store.AwaitCall(cid, [](const v1::Call& c) { return c.has_next_attempt_at(); });
+  ASSERT_TRUE(backing_off.ok()) << backing_off.status();
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  v1::Call retrying = progress(cid);
+  EXPECT_TRUE(absl::StartsWith(retrying.waiting_for(), "attempt 2 at ")) << retrying.waiting_for();
+  EXPECT_TRUE(absl::StrContains(retrying.waiting_for(), "back-off after UNAVAILABLE"))
+      << retrying.waiting_for();
+  EXPECT_EQ(retrying.last_instance(), target_.address());
+
+  // The stored time is truncated to whole nanoseconds; the timer may sit a fraction later.
+  const absl::Time retry_at =
+      FromProtoTimestamp(backing_off->next_attempt_at()) + absl::Nanoseconds(1);
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(retry_at));
+  h_.clock.AdvanceTo(retry_at);
+  ASSERT_TRUE(target_.AwaitCalls(2));
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(progress(cid).waiting_for(), "the reply of attempt 2 from " + target_.address());
+
+  ASSERT_TRUE(dispatcher_.Cancel(cid, "done looking").ok());
+  const v1::Call finished = progress(cid);
+  EXPECT_EQ(finished.waiting_for(), "");  // terminal: nothing to wait for
+}
+
 TEST_F(DispatcherTest, ParkedCallStillExpiresAtItsDeadline) {
   const std::string cid = Submit("nobody", absl::Seconds(1));
   ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Seconds(1)));

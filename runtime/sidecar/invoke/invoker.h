@@ -66,6 +66,8 @@ struct InvokeCall {
 class ForwardedCall {
  public:
   const std::string& cid() const { return cid_; }
+  // Address of the instance the call went to.
+  const std::string& instance_address() const { return instance_->address(); }
   // Asks gRPC to cancel the call; `done` then runs with CANCELLED (unless it already ran).
   void Cancel() { context_.TryCancel(); }
 

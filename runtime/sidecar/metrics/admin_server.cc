@@ -23,9 +23,9 @@ void NoReusePort(socket_t sock) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(const std::string& address,
-                                                                const Registry* registry,
-                                                                ReadyCheck ready) {
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
+    const std::string& address, const Registry* registry, ReadyCheck ready,
+    std::function<void(httplib::Server*)> add_routes) {
   const auto cannot = [&address](absl::string_view why) {
     return absl::FailedPreconditionError(
         absl::StrCat("admin_listen ", address, ": cannot listen there (", why, ")"));
@@ -45,8 +45,8 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(const std::strin
   server->http_ = std::make_unique<httplib::Server>();
   httplib::Server& http = *server->http_;
   http.set_socket_options(NoReusePort);
-  // Few, short requests: two threads are plenty.
-  http.new_task_queue = [] { return new httplib::ThreadPool(2); };
+  // Few, short requests, plus one thread per open web view page (its event stream).
+  http.new_task_queue = [] { return new httplib::ThreadPool(8); };
   http.Get("/metrics", [registry](const httplib::Request&, httplib::Response& response) {
     response.set_content(registry->Render(), kPrometheusTextType);
   });
@@ -63,6 +63,8 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(const std::strin
           response.set_content(absl::StrCat("not ready: ", status.message(), "\n"), "text/plain");
         }
       });
+
+  if (add_routes != nullptr) add_routes(&http);
 
   if (port == 0) {
     port = http.bind_to_any_port(host);

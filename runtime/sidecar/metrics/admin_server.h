@@ -3,6 +3,7 @@
 //   GET /metrics  the registry in the Prometheus text format (version 0.0.4)
 //   GET /healthz  200 "ok" while the process is up
 //   GET /readyz   200 "ready" when `ready` says so, else 503 with the reason
+//   and the routes `add_routes` adds (the web view, runtime/sidecar/webview)
 // Anything else is 404. Plain HTTP: bind it to loopback (or a private network) only.
 //
 // Thread-safe. Stop (or the destructor) closes the listener and joins its thread.
@@ -31,9 +32,10 @@ class AdminServer {
   // Listens on `address` ("host:port", IPv6 in brackets; port 0 picks a free one). Both pointers
   // must outlive the server. FAILED_PRECONDITION "admin_listen <address>: cannot listen there ..."
   // if the port is taken or the host is not local.
-  static absl::StatusOr<std::unique_ptr<AdminServer>> Start(const std::string& address,
-                                                            const Registry* registry,
-                                                            ReadyCheck ready);
+  // `add_routes`, if set, adds more routes before the server listens.
+  static absl::StatusOr<std::unique_ptr<AdminServer>> Start(
+      const std::string& address, const Registry* registry, ReadyCheck ready,
+      std::function<void(httplib::Server*)> add_routes = nullptr);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;

@@ -181,6 +181,13 @@ std::vector<v1::ServiceInfo> Registry::List() const {
       }
       i->set_health_detail(instance->healthy() && !i->healthy() ? "connection failing"
                                                                 : instance->health_detail_);
+      if (instance->unhealthy_since_ != absl::InfinitePast()) {
+        *i->mutable_unhealthy_since() = ToProtoTimestamp(instance->unhealthy_since_);
+        if (!instance->is_static() && options_.remove_unreachable_after > absl::ZeroDuration()) {
+          *i->mutable_remove_at() =
+              ToProtoTimestamp(instance->unhealthy_since_ + options_.remove_unreachable_after);
+        }
+      }
     }
     for (const auto& sub : service->subscriptions) *info.add_subscriptions() = sub;
   }
@@ -214,7 +221,7 @@ void Registry::CheckHealthNow() {
     });
     probes.push_back(std::move(probe));
   }
-  const absl::Time now = absl::Now();
+  const absl::Time now = options_.clock->Now();
   for (size_t k = 0; k < probes.size(); ++k) {
     Probe& p = *probes[k];
     p.done.WaitForNotification();
@@ -239,6 +246,39 @@ void Registry::CheckHealthNow() {
     absl::MutexLock lock(&mu_);
     instance.health_detail_ = std::move(detail);
     instance.last_checked_at_ = now;
+    if (healthy) {
+      instance.unhealthy_since_ = absl::InfinitePast();
+    } else if (instance.unhealthy_since_ == absl::InfinitePast()) {
+      instance.unhealthy_since_ = now;
+    }
+  }
+  absl::MutexLock lock(&mu_);
+  RemoveUnreachable(now);
+}
+
+void Registry::RemoveUnreachable(absl::Time now) {
+  if (options_.remove_unreachable_after <= absl::ZeroDuration()) return;
+  for (auto service = services_.begin(); service != services_.end();) {
+    auto& instances = service->second->instances;
+    for (auto it = instances.begin(); it != instances.end();) {
+      const Instance& instance = **it;
+      if (instance.is_static() || instance.unhealthy_since_ == absl::InfinitePast() ||
+          now - instance.unhealthy_since_ < options_.remove_unreachable_after) {
+        ++it;
+        continue;
+      }
+      spdlog::warn(
+          "registry: removed instance {} of service {}: unhealthy since {} ({}), longer than "
+          "remove_unreachable_after {}",
+          instance.address(), service->first, absl::FormatTime(instance.unhealthy_since_),
+          instance.health_detail_, absl::FormatDuration(options_.remove_unreachable_after));
+      it = instances.erase(it);
+    }
+    if (instances.empty()) {
+      service = services_.erase(service);
+    } else {
+      ++service;
+    }
   }
 }
 

@@ -15,6 +15,11 @@
 // of async calls would be spent against a dead address until the next probe, instead of waiting
 // for the instance to come back. gRPC keeps reconnecting such a channel (back-off 200 ms to 1 s).
 //
+// An instance whose probes keep failing is shown with why and since when (ServiceInstance
+// health_detail, unhealthy_since); a registered one is removed once it has failed for
+// `Options::remove_unreachable_after` (a static one stays, shown unhealthy). "Since when" and the
+// removal read `Options::clock`, probed at each health check.
+//
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
@@ -36,6 +41,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.pb.h"
+#include "runtime/common/clock.h"
 
 namespace callmesh::sidecar {
 
@@ -65,6 +71,8 @@ class Instance {
   // Guarded by Registry::mu_.
   std::string health_detail_;
   absl::Time last_checked_at_ = absl::InfinitePast();
+  // First failed probe of the current run of failures; InfinitePast while healthy.
+  absl::Time unhealthy_since_ = absl::InfinitePast();
   std::vector<std::string> grpc_services_;
 };
 
@@ -78,6 +86,12 @@ class Registry {
     int max_receive_bytes = 4 << 20;
     // Credentials of every channel to an instance (outbound_credentials.h); null = plaintext.
     std::shared_ptr<grpc::ChannelCredentials> channel_credentials;
+    // A registered instance whose probes have failed for this long is removed (as by
+    // Deregister); zero = never. Static instances are never removed.
+    absl::Duration remove_unreachable_after = absl::ZeroDuration();
+    // Time of last_checked_at, unhealthy_since and the removal (not owned; must outlive the
+    // registry). Probe deadlines are on the real clock, as gRPC's are.
+    Clock* clock = Clock::Real();
   };
 
   explicit Registry(Options options);
@@ -113,7 +127,8 @@ class Registry {
   void StartHealthChecks();
   void Stop();
 
-  // Probes every instance once, now, and waits for the answers. For start-up and tests.
+  // Probes every instance once, now, and waits for the answers; then removes the registered
+  // instances unhealthy for at least remove_unreachable_after. For start-up and tests.
   void CheckHealthNow();
 
  private:
@@ -127,6 +142,8 @@ class Registry {
   absl::Status AddInstance(const std::string& name, const std::string& address, bool is_static,
                            const v1::RegisterServiceRequest* request);
   void HealthLoop();
+  // Removes the registered instances unhealthy since `now - remove_unreachable_after` or longer.
+  void RemoveUnreachable(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   mutable absl::Mutex mu_;

@@ -8,6 +8,7 @@
 #include <set>
 
 #include "gtest/gtest.h"
+#include "runtime/common/proto_time.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -171,6 +172,135 @@ TEST(Registry, RefusesWhatAConfigFileRefuses) {
             "\"pkg..Svc/M\"");
   EXPECT_FALSE(registry.Contains("svc"));
   EXPECT_TRUE(refused("127.0.0.1:1", "pkg.Svc/M").ok());
+}
+
+// The one instance `address` of `service` as ListServices shows it (fails the test if absent).
+v1::ServiceInstance Shown(const Registry& registry, const std::string& service,
+                          const std::string& address) {
+  for (const v1::ServiceInfo& info : registry.List()) {
+    if (info.name() != service) continue;
+    for (const v1::ServiceInstance& instance : info.instances()) {
+      if (instance.address() == address) return instance;
+    }
+  }
+  ADD_FAILURE() << "no instance " << address << " of " << service;
+  return {};
+}
+
+v1::RegisterServiceRequest Registration(const std::string& name, const std::string& address) {
+  v1::RegisterServiceRequest request;
+  request.set_name(name);
+  request.set_address(address);
+  return request;
+}
+
+TEST(Registry, ShowsWhyAndSinceWhenAnInstanceIsUnhealthy) {
+  FakeClock clock;
+  const absl::Time start = clock.Now();
+  Registry::Options options = FastOptions();
+  options.clock = &clock;
+  options.remove_unreachable_after = absl::Minutes(5);
+  Registry registry(options);
+  const std::string dead = ClosedAddress();
+  ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
+  EXPECT_FALSE(Shown(registry, "worker", dead).has_unhealthy_since());
+
+  registry.CheckHealthNow();
+  clock.Advance(absl::Minutes(1));
+  registry.CheckHealthNow();  // Still failing: the run of failures started at the first probe.
+  const v1::ServiceInstance shown = Shown(registry, "worker", dead);
+  EXPECT_FALSE(shown.healthy());
+  EXPECT_NE(shown.health_detail().find("health check failed"), std::string::npos)
+      << shown.health_detail();
+  EXPECT_EQ(FromProtoTimestamp(shown.unhealthy_since()), start);
+  EXPECT_EQ(FromProtoTimestamp(shown.remove_at()), start + absl::Minutes(5));
+}
+
+TEST(Registry, RemovesARegisteredInstanceUnreachableForTheConfiguredTime) {
+  FakeClock clock;
+  Registry::Options options = FastOptions();
+  options.clock = &clock;
+  options.remove_unreachable_after = absl::Minutes(5);
+  Registry registry(options);
+  HealthServer alive(true);
+  const std::string dead = ClosedAddress();
+  ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
+  ASSERT_TRUE(registry.Register(Registration("worker", alive.address())).ok());
+  ASSERT_TRUE(registry.Register(Registration("lonely", dead)).ok());
+
+  registry.CheckHealthNow();
+  clock.Advance(absl::Minutes(5) - absl::Seconds(1));
+  registry.CheckHealthNow();
+  ASSERT_EQ(registry.List().size(), 2u) << "removed before its time";
+  EXPECT_EQ(registry.List()[1].instances_size(), 2);
+
+  clock.Advance(absl::Seconds(1));
+  registry.CheckHealthNow();
+  const std::vector<v1::ServiceInfo> services = registry.List();
+  // "lonely" had only the dead instance: the service is gone, as after Deregister.
+  ASSERT_EQ(services.size(), 1u);
+  EXPECT_EQ(services[0].name(), "worker");
+  ASSERT_EQ(services[0].instances_size(), 1);
+  EXPECT_EQ(services[0].instances(0).address(), alive.address());
+  EXPECT_FALSE(registry.Contains("lonely"));
+}
+
+TEST(Registry, NeverRemovesStaticInstancesOnlyMarksThem) {
+  FakeClock clock;
+  Registry::Options options = FastOptions();
+  options.clock = &clock;
+  options.remove_unreachable_after = absl::Minutes(5);
+  Registry registry(options);
+  const std::string dead = ClosedAddress();
+  ASSERT_TRUE(registry.AddStatic("billing", dead).ok());
+  registry.CheckHealthNow();
+  clock.Advance(absl::Hours(1));
+  registry.CheckHealthNow();
+  const v1::ServiceInstance shown = Shown(registry, "billing", dead);
+  EXPECT_FALSE(shown.healthy());
+  EXPECT_TRUE(shown.static_());
+  EXPECT_TRUE(shown.has_unhealthy_since());
+  EXPECT_FALSE(shown.has_remove_at());
+}
+
+TEST(Registry, ARecoveredInstanceStartsItsRemovalClockAgain) {
+  FakeClock clock;
+  Registry::Options options = FastOptions();
+  options.clock = &clock;
+  options.remove_unreachable_after = absl::Minutes(5);
+  Registry registry(options);
+  HealthServer flaky(false);
+  ASSERT_TRUE(registry.Register(Registration("worker", flaky.address())).ok());
+  registry.CheckHealthNow();
+  EXPECT_EQ(Shown(registry, "worker", flaky.address()).health_detail(), "NOT_SERVING");
+  clock.Advance(absl::Minutes(4));
+  flaky.SetServing(true);
+  registry.CheckHealthNow();
+  EXPECT_FALSE(Shown(registry, "worker", flaky.address()).has_unhealthy_since());
+  flaky.SetServing(false);
+  clock.Advance(absl::Minutes(1));
+  registry.CheckHealthNow();
+  clock.Advance(absl::Minutes(4));
+  registry.CheckHealthNow();
+  EXPECT_TRUE(registry.Contains("worker")) << "the failures before recovery counted";
+  clock.Advance(absl::Minutes(1));
+  registry.CheckHealthNow();
+  EXPECT_FALSE(registry.Contains("worker"));
+}
+
+TEST(Registry, ZeroRemovalTimeKeepsUnreachableInstances) {
+  FakeClock clock;
+  Registry::Options options = FastOptions();
+  options.clock = &clock;
+  options.remove_unreachable_after = absl::ZeroDuration();
+  Registry registry(options);
+  const std::string dead = ClosedAddress();
+  ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
+  registry.CheckHealthNow();
+  clock.Advance(absl::Hours(24));
+  registry.CheckHealthNow();
+  EXPECT_TRUE(registry.Contains("worker"));
+  EXPECT_FALSE(Shown(registry, "worker", dead).has_remove_at());
 }
 
 }  // namespace

@@ -270,6 +270,7 @@ grpc::ServerUnaryReactor* SidecarService::GetCall(grpc::CallbackServerContext* c
   absl::StatusOr<v1::Call> call = Visible(*caller, async_.store->GetCall(request->cid()));
   if (!call.ok()) return FinishNow(context, ToGrpcStatus(call.status()));
   *response = Present(*std::move(call), request->include_payload());
+  async_.dispatcher->DescribeProgress(response);
   return FinishNow(context, grpc::Status::OK);
 }
 
