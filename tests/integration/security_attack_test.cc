@@ -27,6 +27,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "services/greeter/greeter.grpc.pb.h"
 #include "services/greeter/greeter_service.h"
@@ -39,6 +40,29 @@ namespace {
 
 using ::greeter::v1::HelloReply;
 using ::greeter::v1::HelloRequest;
+
+// A target that keeps the metadata of the last call it received.
+class SpyService final : public ::greeter::v1::Greeter::Service {
+ public:
+  grpc::Status SayHello(grpc::ServerContext* context, const HelloRequest*,
+                        HelloReply* reply) override {
+    absl::MutexLock lock(&mu_);
+    seen_.clear();
+    for (const auto& [key, value] : context->client_metadata()) {
+      seen_.emplace(std::string(key.data(), key.size()), std::string(value.data(), value.size()));
+    }
+    reply->set_message("seen");
+    return grpc::Status::OK;
+  }
+  std::multimap<std::string, std::string> seen() {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  absl::Mutex mu_;
+  std::multimap<std::string, std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
 
 constexpr char kTrustDomain[] = "mesh.test";
 
@@ -72,7 +96,8 @@ class SecurityAttackTest : public ::testing::Test {
     tokens_ = new std::map<std::string, std::string>{{"orders", "orders-token-1"},
                                                      {"greeter", "greeter-token-1"},
                                                      {"mallory", "mallory-token-1"},
-                                                     {"ops", "ops-token-1"}};
+                                                     {"ops", "ops-token-1"},
+                                                     {"spy", "spy-token-1"}};
     for (const auto& [app, token] : *tokens_) {
       std::ofstream(TokenFile(app)) << token << "\n";
     }
@@ -93,10 +118,12 @@ class SecurityAttackTest : public ::testing::Test {
         "    - {app: greeter, file: ", TokenFile("greeter"), "}\n",
         "    - {app: mallory, file: ", TokenFile("mallory"), "}\n",
         "    - {app: ops, file: ", TokenFile("ops"), "}\n",
+        "    - {app: spy, file: ", TokenFile("spy"), "}\n",
         "  admins: [ops]\n"
         "  access:\n"
         "    - {callers: [ops], services: [vault]}\n"
-        "    - {callers: [\"*\"], services: [greeter, \"{app}\", \"{app}-async-callback\"]}\n");
+        "    - {callers: [\"*\"], services: [greeter, spy, \"{app}\", "
+        "\"{app}-async-callback\"]}\n");
     absl::StatusOr<SidecarProcess> sidecar = SidecarProcess::Start({.config_yaml = config});
     ASSERT_TRUE(sidecar.ok()) << sidecar.status();
     sidecar_ = new SidecarProcess(*std::move(sidecar));
@@ -290,6 +317,35 @@ TEST_F(SecurityAttackTest, TheSourceIsTheIdentityAndAForgedClaimIsRefused) {
   HelloReply from_orders;
   ASSERT_TRUE(from_orders.ParseFromString(reply.payload()));
   EXPECT_EQ(from_orders.source(), "orders");
+}
+
+TEST_F(SecurityAttackTest, TheCallersTokenIsNotPassedOnToTheTarget) {
+  SpyService spy;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&spy);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  ASSERT_TRUE(Register("spy", "spy", address).ok());
+
+  auto stub = ::greeter::v1::Greeter::NewStub(TlsChannel());
+  HelloRequest hello;
+  hello.set_name("x");
+  HelloReply reply;
+  auto proxied = As("orders");
+  proxied->AddMetadata("callmesh-target", "spy");
+  proxied->AddMetadata("x-app-header", "kept");
+  grpc::Status status = stub->SayHello(proxied.get(), hello, &reply);
+  ASSERT_TRUE(status.ok()) << Text(status);
+  std::multimap<std::string, std::string> seen = spy.seen();
+  EXPECT_EQ(seen.count("authorization"), 0u);
+  EXPECT_EQ(seen.count("x-app-header"), 1u);  // application metadata still passes
+  ASSERT_EQ(seen.count("callmesh-source"), 1u);
+  EXPECT_EQ(seen.find("callmesh-source")->second, "orders");
+  EXPECT_TRUE(Deregister("spy", "spy", address).ok());
+  server->Shutdown();
 }
 
 TEST_F(SecurityAttackTest, TheRegistryCannotBeHijacked) {
