@@ -29,6 +29,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
+#include "runtime/common/tls/tls_credentials.h"
 #include "services/greeter/greeter.grpc.pb.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/greeter_calls.h"
@@ -128,11 +129,15 @@ class SecurityAttackTest : public ::testing::Test {
     ASSERT_TRUE(sidecar.ok()) << sidecar.status();
     sidecar_ = new SidecarProcess(*std::move(sidecar));
 
-    // The victim's target: a plain gRPC server, registered by the identity "greeter".
+    // The victim's target: a gRPC server registered by the identity "greeter". The sidecar calls
+    // it over mTLS (security.tls has a ca_file), so it serves its app certificate and admits only
+    // sidecars of the trust domain, as a ServiceHost does.
     greeter_ = new greeter::GreeterService();
     grpc::ServerBuilder builder;
     int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    std::shared_ptr<grpc::ServerCredentials> greeter_credentials = AppServerCredentials("greeter");
+    ASSERT_NE(greeter_credentials, nullptr);
+    builder.AddListeningPort("127.0.0.1:0", greeter_credentials, &port);
     builder.RegisterService(greeter_);
     greeter_server_ = builder.BuildAndStart().release();
     ASSERT_NE(greeter_server_, nullptr);
@@ -151,6 +156,19 @@ class SecurityAttackTest : public ::testing::Test {
     delete greeter_server_;
     delete greeter_;
     delete sidecar_;
+  }
+
+  // Server credentials of a target with the certificate of `app`, admitting only sidecars of the
+  // trust domain (the sidecar dials targets with mTLS); null if they cannot be made.
+  static std::shared_ptr<grpc::ServerCredentials> AppServerCredentials(const std::string& app) {
+    absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+        tls::MeshServerCredentials(
+            {.ca_file = absl::StrCat(*pki_, "/ca.crt"),
+             .cert_file = absl::StrCat(*pki_, "/app-", app, ".crt"),
+             .key_file = absl::StrCat(*pki_, "/app-", app, ".key")},
+            /*require_client_certificate=*/true,
+            tls::PeerRule{.kind = tls::IdentityKind::kSidecar, .trust_domain = kTrustDomain});
+    return credentials.ok() ? *credentials : nullptr;
   }
 
   static std::string TokenFile(const std::string& app) {
@@ -323,7 +341,8 @@ TEST_F(SecurityAttackTest, TheCallersTokenIsNotPassedOnToTheTarget) {
   SpyService spy;
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  // Any app certificate of the mesh: the sidecar checks that its peer is an app of the domain.
+  builder.AddListeningPort("127.0.0.1:0", AppServerCredentials("greeter"), &port);
   builder.RegisterService(&spy);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
