@@ -168,16 +168,27 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   // The admin listener before recovery, so that /readyz answers "recovering" meanwhile.
   if (!config.admin_listen().empty()) {
     Sidecar* self = sidecar.get();
-    sidecar->web_view_ = std::make_unique<webview::WebView>(
-        webview::WebView::Sources{.store = self->journal_.get(),
-                                  .registry = &self->registry_,
-                                  .dispatcher = &self->dispatcher_,
-                                  .deliverer = &self->deliverer_,
-                                  .hub = &self->hub_,
-                                  .name = config.name()});
+    // The web view has no login of its own: it shows every caller's calls and redrives dead
+    // letters, which the Sidecar API allows only to admins once callers authenticate. So it is
+    // served only while authentication is off; the metrics, /healthz and /readyz always are.
+    if (!self->gatekeeper_->authenticating()) {
+      sidecar->web_view_ = std::make_unique<webview::WebView>(
+          webview::WebView::Sources{.store = self->journal_.get(),
+                                    .registry = &self->registry_,
+                                    .dispatcher = &self->dispatcher_,
+                                    .deliverer = &self->deliverer_,
+                                    .hub = &self->hub_,
+                                    .name = config.name()});
+    } else {
+      spdlog::info(
+          "the web view (/ui) is off: callers authenticate (security), and the web view "
+          "has no login of its own; /metrics, /healthz and /readyz are served");
+    }
     absl::StatusOr<std::unique_ptr<metrics::AdminServer>> admin = metrics::AdminServer::Start(
         config.admin_listen(), &self->metrics_->registry(), [self] { return self->Readiness(); },
-        [self](httplib::Server* http) { self->web_view_->AddRoutes(http); });
+        [self](httplib::Server* http) {
+          if (self->web_view_ != nullptr) self->web_view_->AddRoutes(http);
+        });
     if (!admin.ok()) return admin.status();
     sidecar->admin_ = *std::move(admin);
   }
