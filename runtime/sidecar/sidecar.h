@@ -159,15 +159,15 @@ class Sidecar {
   CidGenerator cids_;
   sidecar::Invoker invoker_;
   logging::AccessLog access_log_;
+  // Spans of calls, when `tracing.endpoint` is set (else both null).
+  const std::unique_ptr<tracing::SpanExporter> span_exporter_;
+  const std::unique_ptr<tracing::CallTracer> tracer_;
   sidecar::SyncCalls sync_calls_;
   // Before the services, which ask it about every RPC.
   const std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper_;
   const sidecar::DispatchPolicies policies_;
   sidecar::TaskRunner runner_;
   sidecar::CompletionHub hub_;
-  // Spans of durable calls, when `tracing.endpoint` is set (else both null).
-  const std::unique_ptr<tracing::SpanExporter> span_exporter_;
-  const std::unique_ptr<tracing::CallTracer> tracer_;
   sidecar::CallbackDeliverer deliverer_;
   sidecar::Dispatcher dispatcher_;
   sidecar::pubsub::EventFanOut fan_out_;

@@ -151,6 +151,36 @@ TEST_F(SidecarTracingTest, OneTracePerCallChainLinkedByParentsAndCid) {
   EXPECT_EQ(pushed.request.traceparent(), call.envelope().traceparent());
 }
 
+TEST_F(SidecarTracingTest, SyncInvokeIsOneSpanUnderTheCallersAndTheTargetsParent) {
+  OtlpReceiver collector;
+  StartSidecar(collector.url());
+  grpc::ClientContext context;
+  context.AddMetadata("traceparent", absl::StrCat("00-", kTraceId, "-", kCallerSpan, "-01"));
+  v1::InvokeRequest request;
+  request.set_service("b");
+  request.set_method(kMethod);
+  request.set_source("a");
+  v1::InvokeResponse response;
+  grpc::Status status = stub_->Invoke(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  ASSERT_TRUE(collector.AwaitSpans(1));
+  const std::vector<ReceivedSpan> spans = collector.spans();
+  ASSERT_EQ(spans.size(), 1u);
+  const ReceivedSpan& invoke = spans[0];
+  EXPECT_EQ(invoke.name, "callmesh.invoke");
+  EXPECT_EQ(invoke.trace_id, kTraceId);
+  EXPECT_EQ(invoke.parent_span_id, kCallerSpan);
+  EXPECT_EQ(invoke.attributes.at("callmesh.cid"), response.cid());
+  EXPECT_EQ(invoke.attributes.at("callmesh.service"), "b");
+  // B received the sidecar's span as its parent, in the caller's trace.
+  ASSERT_EQ(b_.calls().size(), 1u);
+  std::optional<tracing::SpanContext> sent = ParseTraceparent(b_.calls()[0].traceparent);
+  ASSERT_TRUE(sent.has_value()) << b_.calls()[0].traceparent;
+  EXPECT_EQ(sent->trace_id, kTraceId);
+  EXPECT_EQ(sent->span_id, invoke.span_id);
+}
+
 TEST_F(SidecarTracingTest, CollectorAwayLosesSpansNeverCalls) {
   std::string closed;
   {

@@ -124,7 +124,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     } else {
       sync_calls_->Count(status.ok());
     }
-    if (access_.has_value()) access_->Write(status.error_code());
+    if (record_ != nullptr) record_->End(status);
     if (reply != nullptr) {
       reply_ = std::move(*reply);
       StartWriteAndFinish(&reply_, grpc::WriteOptions(), status);
@@ -142,7 +142,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     admitted_ = true;
     call_.cid = invoker_->NextCid();
     context_->AddInitialMetadata(kCidMetadata, call_.cid);
-    if (sync_calls_->SampleAccess()) access_.emplace(call_);
+    record_ = sync_calls_->Record(&call_);
     auto started = invoker_->Start(std::move(call_), std::move(request_),
                                    [this](const grpc::Status& status, grpc::ByteBuffer* reply) {
                                      FinishOnce(status, status.ok() ? reply : nullptr);
@@ -167,7 +167,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
   // Set before the forwarded call starts; read when it finishes (ordered by gRPC).
   bool admitted_ = false;
   // Set in Forward for a call whose end is access-logged.
-  std::optional<AccessRecord> access_;
+  std::unique_ptr<SyncCallRecord> record_;
   absl::Mutex mu_;
   std::shared_ptr<ForwardedCall> forwarded_ ABSL_GUARDED_BY(mu_);
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;

@@ -30,6 +30,40 @@ class InvokeReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+SyncCallRecord::SyncCallRecord(InvokeCall* call, bool access_logged, tracing::CallTracer* tracer)
+    : started_(absl::Now()), tracer_(tracer) {
+  if (access_logged) {
+    access_ = logging::LogFields{.cid = call->cid,
+                                 .source = call->source,
+                                 .service = call->service,
+                                 .method = call->method_path};
+  }
+  if (tracer_ != nullptr) {
+    span_ = tracer_->StartSync(call->traceparent, call->cid, call->service, call->method_path,
+                               call->source);
+    if (call->traceparent.empty()) call->tracestate.clear();
+    call->traceparent = span_->traceparent;
+  }
+}
+
+void SyncCallRecord::End(const grpc::Status& status) {
+  if (access_.has_value()) {
+    access_->code = static_cast<int>(status.error_code());
+    access_->duration = absl::Now() - started_;
+    logging::AccessLog::Write(*access_);
+  }
+  if (span_.has_value()) {
+    tracer_->EndSync(*std::move(span_), status.error_code(), status.error_message());
+    span_.reset();
+  }
+}
+
+std::unique_ptr<SyncCallRecord> SyncCalls::Record(InvokeCall* call) {
+  const bool access_logged = access_log_ != nullptr && access_log_->Sampled();
+  if (!access_logged && tracer_ == nullptr) return nullptr;
+  return std::make_unique<SyncCallRecord>(call, access_logged, tracer_);
+}
+
 absl::Status SyncCalls::Admit() {
   if (draining_.load()) {
     return absl::UnavailableError(
@@ -106,22 +140,21 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   // On failure the reply has no body, so the CID also travels in the trailers.
   context->AddTrailingMetadata(kCidMetadata, call.cid);
   auto* reactor = new InvokeReactor();
-  std::shared_ptr<AccessRecord> access;
-  if (sync_calls_->SampleAccess()) access = std::make_shared<AccessRecord>(call);
+  std::shared_ptr<SyncCallRecord> record = sync_calls_->Record(&call);
   auto started = invoker_->Start(std::move(call), StringToByteBuffer(request->payload()),
-                                 [reactor, response, sync_calls = sync_calls_, access](
+                                 [reactor, response, sync_calls = sync_calls_, record](
                                      const grpc::Status& status, grpc::ByteBuffer* reply) {
                                    if (status.ok()) {
                                      response->set_payload(ByteBufferToString(*reply));
                                    }
                                    sync_calls->Finish(status.ok());
-                                   if (access != nullptr) access->Write(status.error_code());
+                                   if (record != nullptr) record->End(status);
                                    reactor->Finish(status);
                                  });
   if (!started.ok()) {
     sync_calls_->Finish(false);
     const grpc::Status status = ToGrpcStatus(started.status());
-    if (access != nullptr) access->Write(status.error_code());
+    if (record != nullptr) record->End(status);
     reactor->Finish(status);
     return reactor;
   }

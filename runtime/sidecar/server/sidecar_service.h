@@ -14,6 +14,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -32,8 +34,25 @@
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/security/gatekeeper.h"
 #include "runtime/sidecar/store/call_store.h"
+#include "runtime/sidecar/tracing/call_tracer.h"
 
 namespace callmesh::sidecar {
+
+// What is kept of one synchronous call for when it ends: its access-log line (when sampled) and
+// its span (when tracing). Not thread-safe: End once.
+class SyncCallRecord {
+ public:
+  // Takes the call's fields; with a span, the span becomes `call`'s trace context (the target
+  // sees it as its parent). `tracer` may be null.
+  SyncCallRecord(InvokeCall* call, bool access_logged, tracing::CallTracer* tracer);
+  void End(const grpc::Status& status);
+
+ private:
+  std::optional<logging::LogFields> access_;
+  const absl::Time started_;
+  tracing::CallTracer* const tracer_;
+  std::optional<tracing::CallTracer::Open> span_;
+};
 
 // Synchronous calls, shared by Sidecar.Invoke and the transparent proxy: outcome counters, and
 // the bound on calls forwarded at once (limits.max_sync_in_flight). Past the bound a call is
@@ -41,9 +60,11 @@ namespace callmesh::sidecar {
 // absorbing the excess into unbounded queues and memory (RELIABILITY.md #7). Thread-safe.
 class SyncCalls {
  public:
-  // `access_log` (not owned; may be nullptr = no access logs) samples the calls to log.
-  explicit SyncCalls(uint32_t max_in_flight, logging::AccessLog* access_log = nullptr)
-      : max_in_flight_(max_in_flight), access_log_(access_log) {}
+  // `access_log` (not owned; may be nullptr = no access logs) samples the calls to log; `tracer`
+  // (not owned; may be nullptr = no spans) records their spans.
+  explicit SyncCalls(uint32_t max_in_flight, logging::AccessLog* access_log = nullptr,
+                     tracing::CallTracer* tracer = nullptr)
+      : max_in_flight_(max_in_flight), access_log_(access_log), tracer_(tracer) {}
 
   // Admits one call, which must later be ended with Finish; or RESOURCE_EXHAUSTED naming the
   // limit, or UNAVAILABLE once draining (count the refusal with Count(false)).
@@ -64,37 +85,18 @@ class SyncCalls {
   uint64_t ok() const { return ok_.load(); }
   uint64_t failed() const { return failed_.load(); }
 
-  // Whether a call starting now is access-logged when it ends (drawn per call).
-  bool SampleAccess() { return access_log_ != nullptr && access_log_->Sampled(); }
+  // What to record of `call` (its cid set, not started yet) when it ends; null when nothing is
+  // (not sampled for the access log, no tracing). May set `call`'s traceparent (SyncCallRecord).
+  std::unique_ptr<SyncCallRecord> Record(InvokeCall* call);
 
  private:
   const uint32_t max_in_flight_;
   logging::AccessLog* const access_log_;
+  tracing::CallTracer* const tracer_;
   std::atomic<uint32_t> in_flight_{0};
   std::atomic<bool> draining_{false};
   std::atomic<uint64_t> ok_{0};
   std::atomic<uint64_t> failed_{0};
-};
-
-// The access-log line of one sampled synchronous call: its fields taken when it starts, its code
-// and duration added when it ends.
-class AccessRecord {
- public:
-  explicit AccessRecord(const InvokeCall& call)
-      : fields_{.cid = call.cid,
-                .source = call.source,
-                .service = call.service,
-                .method = call.method_path},
-        started_(absl::Now()) {}
-  void Write(grpc::StatusCode code) {
-    fields_.code = static_cast<int>(code);
-    fields_.duration = absl::Now() - started_;
-    logging::AccessLog::Write(fields_);
-  }
-
- private:
-  logging::LogFields fields_;
-  const absl::Time started_;
 };
 
 class SidecarService final : public v1::Sidecar::CallbackService {

@@ -92,6 +92,21 @@ void CallTracer::EndAttempt(Open span, int code, const std::string& message) {
   End(std::move(span), code, message);
 }
 
+CallTracer::Open CallTracer::StartSync(const std::string& traceparent, const std::string& cid,
+                                       const std::string& service, const std::string& method_path,
+                                       const std::string& source) {
+  Open open = StartChild(traceparent, "callmesh.invoke", SpanKind::kServer);
+  open.span.attributes = {{kCid, cid},
+                          {"callmesh.service", service},
+                          {"rpc.method", MethodOf(method_path)},
+                          {"callmesh.source", source}};
+  return open;
+}
+
+void CallTracer::EndSync(Open span, int code, const std::string& message) {
+  End(std::move(span), code, message);
+}
+
 void CallTracer::RecordCompletion(const v1::Completion& completion) {
   Open open = StartChild(completion.traceparent(), "callmesh.complete", SpanKind::kInternal);
   if (!open.recorded) return;

@@ -7,6 +7,11 @@
 //      └─ callmesh.callback CLIENT  one per delivery attempt; the callback gets it as its
 //                                   traceparent, so A → B (async) → A's callback is one trace
 //
+// and of a synchronous call (Sidecar.Invoke or the proxy), under the caller's span:
+//
+//   └─ callmesh.invoke      SERVER  received → the target's reply (or error) sent back; the
+//                                   target gets it as its traceparent
+//
 // Every span carries the CID as `callmesh.cid` (and service, method, attempt where they apply).
 // The accept span becomes the call's trace context: StartAccept writes it into the envelope's
 // `traceparent` before the envelope is journaled, so attempts and deliveries after a restart
@@ -56,6 +61,12 @@ class CallTracer {
 
   // Records the completion span of a stored terminal outcome (from accepted_at to completed_at).
   void RecordCompletion(const v1::Completion& completion);
+
+  // Opens the span of synchronous call `cid` (a child of `traceparent`, the caller's; a new root
+  // if it is empty). End it with EndSync.
+  Open StartSync(const std::string& traceparent, const std::string& cid, const std::string& service,
+                 const std::string& method_path, const std::string& source);
+  void EndSync(Open span, int code, const std::string& message);
 
   // Opens the span of delivery attempt `attempt` of `completion` to `callback`.
   Open StartDelivery(const v1::Completion& completion, const std::string& callback,
