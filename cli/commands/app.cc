@@ -125,8 +125,9 @@ absl::Status ApplyGlobals(const ParsedArgs& args, GlobalOptions* options) {
     } else if (format == "names") {
       options->output = OutputFormat::kNames;
     } else {
-      return InputError(absl::StrCat("invalid --output \"", format,
-                                     "\": expected json or table (or names for services)"));
+      return InputError(
+          absl::StrCat("invalid --output \"", format,
+                       "\": expected json or table (or names for services and describe)"));
     }
   }
   options->credentials = {.token_file = args.Get("token-file"),
@@ -195,6 +196,7 @@ const std::vector<Command>& AllCommands() {
     for (Command& c : CallsCommands()) all->push_back(std::move(c));
     all->push_back(WatchCommand());
     all->push_back(ServicesCommand());
+    all->push_back(DescribeCommand());
     all->push_back(HealthCommand());
     all->push_back(StatsCommand());
     for (Command& c : DeadLetterCommands()) all->push_back(std::move(c));
@@ -296,8 +298,8 @@ int RunCli(const std::vector<std::string>& args, CliIo io) {
   }
   GlobalOptions options;
   if (absl::Status s = ApplyGlobals(*parsed, &options); !s.ok()) return Report(s, err);
-  if (options.output == OutputFormat::kNames && path != "services") {
-    return Report(InputError("--output names is only for 'callmesh services'"), err);
+  if (options.output == OutputFormat::kNames && path != "services" && path != "describe") {
+    return Report(InputError("--output names is only for 'callmesh services' and 'describe'"), err);
   }
   CliContext context(std::move(io), options);
   return Report(command->run(context, *parsed), err);

@@ -46,6 +46,7 @@ Command InvokeCommand();
 std::vector<Command> CallsCommands();
 Command WatchCommand();
 Command ServicesCommand();
+Command DescribeCommand();
 Command HealthCommand();
 Command StatsCommand();
 std::vector<Command> DeadLetterCommands();

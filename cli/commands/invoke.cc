@@ -19,6 +19,42 @@ namespace {
 
 constexpr char kDefaultSource[] = "callmesh-cli";
 
+// -v: what was sent and what came back of one RPC to the sidecar, on stderr (grpcurl -v's shape).
+class VerboseTrace {
+ public:
+  VerboseTrace(CliContext& context, bool on) : context_(context), on_(on) {}
+
+  void Request(absl::string_view rpc, absl::string_view service, absl::string_view method,
+               absl::string_view source, const std::map<std::string, std::string>& headers) {
+    if (!on_) return;
+    context_.err() << "> " << rpc << " service=" << service << " method=" << method
+                   << " source=" << (source.empty() ? "(the identity proven)" : source) << "\n";
+    for (const auto& [key, value] : headers) context_.err() << "> " << key << ": " << value << "\n";
+    started_ = absl::Now();
+  }
+
+  void Response(const grpc::ClientContext& rpc, const grpc::Status& status) {
+    if (!on_) return;
+    const absl::Duration elapsed = absl::Now() - started_;
+    for (const auto& [key, value] : rpc.GetServerInitialMetadata()) {
+      context_.err() << "< " << absl::string_view(key.data(), key.size()) << ": "
+                     << absl::string_view(value.data(), value.size()) << "\n";
+    }
+    for (const auto& [key, value] : rpc.GetServerTrailingMetadata()) {
+      context_.err() << "< (trailer) " << absl::string_view(key.data(), key.size()) << ": "
+                     << absl::string_view(value.data(), value.size()) << "\n";
+    }
+    context_.err() << "< " << StatusCodeName(status.error_code())
+                   << (status.error_message().empty() ? "" : ": ") << status.error_message()
+                   << " in " << absl::FormatDuration(elapsed) << "\n";
+  }
+
+ private:
+  CliContext& context_;
+  const bool on_;
+  absl::Time started_;
+};
+
 // Prints the outcome of a finished call: the reply JSON (exit 0) or its status (exit 1).
 absl::Status ReportOutcome(CliContext& context, const v1::Call& call,
                            const google::protobuf::Descriptor& reply_type) {
@@ -127,6 +163,7 @@ absl::Status RunInvoke(CliContext& context, const ParsedArgs& args) {
   if (!sidecar.ok()) return sidecar.status();
   // With credentials, the sidecar names the caller; a claim of another name would be refused.
   const std::string source_name = args.Get("source", context.authenticates() ? "" : kDefaultSource);
+  VerboseTrace verbose(context, args.Has("verbose"));
 
   if (!async && !wait) {
     v1::InvokeRequest request;
@@ -139,7 +176,9 @@ absl::Status RunInvoke(CliContext& context, const ParsedArgs& args) {
     grpc::ClientContext rpc;
     if (timeout) rpc.set_deadline(absl::ToChronoTime(absl::Now() + *timeout + absl::Seconds(1)));
     v1::InvokeResponse response;
+    verbose.Request("Invoke", service, request.method(), source_name, *headers);
     grpc::Status status = (*sidecar)->Invoke(&rpc, request, &response);
+    verbose.Response(rpc, status);
     if (!status.ok()) {
       return absl::Status(static_cast<absl::StatusCode>(status.error_code()),
                           status.error_message());
@@ -163,7 +202,9 @@ absl::Status RunInvoke(CliContext& context, const ParsedArgs& args) {
   grpc::ClientContext rpc;
   rpc.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(30)));
   v1::InvokeAsyncResponse response;
+  verbose.Request("InvokeAsync", service, request.method(), source_name, *headers);
   grpc::Status status = (*sidecar)->InvokeAsync(&rpc, request, &response);
+  verbose.Response(rpc, status);
   if (!status.ok()) return context.RpcError(status, "InvokeAsync");
   if (async) {
     if (context.options().output == OutputFormat::kJson) {
@@ -220,6 +261,10 @@ Command InvokeCommand() {
                .value_name = "KEY=VALUE",
                .help = "header sent to the target as gRPC metadata",
                .repeated = true},
+              {.name = "verbose",
+               .short_name = 'v',
+               .help = "print the request's headers, the sidecar's response metadata and "
+                       "trailers, the status and the time taken on stderr"},
               {.name = "source",
                .value_name = "NAME",
                .help = "caller name seen by the target (default callmesh-cli; with a token or a "
@@ -232,7 +277,8 @@ Command InvokeCommand() {
           "  cid=$(callmesh invoke greeter SayHello -d '{\"name\": \"later\"}' --async)\n"
           "  callmesh invoke greeter SayHello -d '{\"name\": \"x\", \"delayMs\": 2000}' --wait\n"
           "  callmesh invoke greeter SayHello -d '{\"name\": \"x\"}' --async --callback audit \\\n"
-          "      --idempotency-key order-42 --header tenant=acme\n",
+          "      --idempotency-key order-42 --header tenant=acme\n"
+          "  callmesh invoke greeter SayHello -d '{\"name\": \"x\"}' -v\n",
       .run = RunInvoke,
   };
 }

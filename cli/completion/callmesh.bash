@@ -74,15 +74,15 @@ _callmesh() {
   local flags=""
   case "$command" in
     "")
-      COMPREPLY=($(compgen -W "invoke calls watch services health stats dead-letters certs publish topics subscriptions help $global_flags" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services describe health stats dead-letters certs publish topics subscriptions help $global_flags" -- "$cur"))
       return
       ;;
     help)
-      COMPREPLY=($(compgen -W "invoke calls watch services health stats dead-letters certs publish topics subscriptions" -- "$cur"))
+      COMPREPLY=($(compgen -W "invoke calls watch services describe health stats dead-letters certs publish topics subscriptions" -- "$cur"))
       return
       ;;
     invoke)
-      flags="--data -d --async --wait --callback --idempotency-key --timeout --header -H --source"
+      flags="--data -d --async --wait --callback --idempotency-key --timeout --header -H --verbose -v --source"
       if [[ "$cur" != -* && ${#words[@]} -eq 1 ]]; then
         COMPREPLY=($(compgen -W "$(_callmesh_services)" -- "$cur"))
         return

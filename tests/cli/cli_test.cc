@@ -208,6 +208,44 @@ TEST_F(CliTest, InvokePrintsTheReplyAsJson) {
   EXPECT_THAT(r.out, HasSubstr("Hello, full!"));
 }
 
+TEST_F(CliTest, VerboseInvokeShowsHeadersTrailersStatusAndTime) {
+  CommandResult r = Cli(
+      {"invoke", "greeter", "SayHello", "-d", R"({"name": "loud"})", "-v", "-H", "tenant=acme"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("Hello, loud!"));
+  EXPECT_THAT(r.err, HasSubstr("> Invoke service=greeter method=greeter.v1.Greeter/SayHello"));
+  EXPECT_THAT(r.err, HasSubstr("> tenant: acme\n"));
+  EXPECT_THAT(r.err, HasSubstr("< (trailer) callmesh-cid: "));
+  EXPECT_THAT(r.err, ::testing::ContainsRegex("< OK in [0-9.]+(us|ms|s)\n"));
+  // A failed call shows its status the same way, and still exits 1.
+  r = Cli({"invoke", "greeter", "SayHello", "-d", R"({"name": "x", "failCode": 9})", "-v"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_THAT(r.err, HasSubstr("< FAILED_PRECONDITION: "));
+}
+
+TEST_F(CliTest, DescribeShowsServicesMethodsAndMessages) {
+  CommandResult r = Cli({"describe", "greeter"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("greeter.v1.Greeter is a service:\nservice Greeter {"));
+  EXPECT_THAT(
+      r.out, HasSubstr("rpc SayHello(.greeter.v1.HelloRequest) returns (.greeter.v1.HelloReply);"));
+  r = Cli({"describe", "greeter", "SayHello"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("greeter.v1.Greeter/SayHello is a method:"));
+  EXPECT_THAT(r.out, HasSubstr("greeter.v1.HelloRequest is a message:\nmessage HelloRequest {"));
+  EXPECT_THAT(r.out, HasSubstr("greeter.v1.HelloReply is a message:"));
+  r = Cli({"describe", "greeter", "greeter.v1.HelloReply", "-o", "json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("\"kind\": \"message\""));
+  EXPECT_THAT(r.out, HasSubstr("\"name\": \"greeter.v1.HelloReply\""));
+  r = Cli({"describe", "greeter", "Nope"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("nor is Nope a message type of greeter"));
+  r = Cli({"describe"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.err, HasSubstr("describe needs SERVICE"));
+}
+
 TEST_F(CliTest, InvokeReadsTheRequestFromAFileOrStdin) {
   const std::string path = testing::NewTempDir("cli") + "/hello.json";
   std::ofstream(path) << "{\n  \"name\": \"file\"\n}\n";

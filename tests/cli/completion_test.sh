@@ -40,6 +40,7 @@ expect "sidecar" callmesh certs issue node-1 --kind s
 expect "--trust-domain" callmesh certs init --tr
 expect "--tls-ca --tls-cert --tls-key" callmesh invoke --tls
 expect "stats" callmesh sta
+expect "describe" callmesh des
 [[ $(complete -p callmesh) == "complete -F _callmesh callmesh" ]] || {
   echo "FAIL: completion not registered"
   failures=$((failures + 1))
