@@ -2,7 +2,10 @@
 // DevTools protocol): the page loads, shows calls made during the test as they run and as they
 // complete, filters by CID, shows a call's page with its trace id, and its Redrive button re-drives
 // a dead letter. A screenshot is kept under the test's outputs (web_view.png).
+#include <httplib.h>
+
 #include <cstdlib>
+#include <fstream>
 #include <regex>
 #include <string>
 
@@ -173,6 +176,39 @@ TEST_F(WebViewTest, ShowsCallsLiveTheirPagesAndRedrivesADeadLetter) {
   const std::string screenshot =
       absl::StrCat(outputs != nullptr ? outputs : ::testing::TempDir(), "/web_view.png");
   ASSERT_TRUE(browser_->Screenshot(screenshot).ok());
+}
+
+// With callers authenticating, the web view (no login of its own) is not served; metrics are.
+TEST(WebViewUnderSecurity, IsNotServedWhileCallersAuthenticate) {
+  const std::string token = testing::NewTempDir("webview") + "/ops.token";
+  std::ofstream(token) << "s3cret-token-of-ops\n";
+  auto started = SidecarProcess::Start({.config_yaml = absl::StrCat("name: web\n"
+                                                                    "admin_listen: 127.0.0.1:0\n"
+                                                                    "security:\n"
+                                                                    "  tokens: [{app: ops, file: ",
+                                                                    token,
+                                                                    "}]\n"
+                                                                    "  admins: [ops]\n")});
+  ASSERT_TRUE(started.ok()) << started.status();
+  SidecarProcess sidecar = *std::move(started);
+  const std::regex logged("admin listener on ([0-9.]+:[0-9]+)");
+  std::smatch match;
+  std::string output;
+  ASSERT_TRUE(WaitUntil([&] {
+    output = sidecar.process().output();
+    return std::regex_search(output, match, logged);
+  })) << output;
+  EXPECT_NE(output.find("the web view (/ui) is off"), std::string::npos) << output;
+  httplib::Client admin(absl::StrCat("http://", match[1].str()));
+  httplib::Result ui = admin.Get("/ui");
+  ASSERT_TRUE(ui) << httplib::to_string(ui.error());
+  EXPECT_EQ(ui->status, 404);
+  httplib::Result redrive = admin.Post("/ui/api/dead-letters/x/redrive");
+  ASSERT_TRUE(redrive) << httplib::to_string(redrive.error());
+  EXPECT_EQ(redrive->status, 404);
+  httplib::Result metrics = admin.Get("/metrics");
+  ASSERT_TRUE(metrics) << httplib::to_string(metrics.error());
+  EXPECT_EQ(metrics->status, 200);
 }
 
 }  // namespace

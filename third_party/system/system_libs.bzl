@@ -2,7 +2,9 @@
 
 `system_libraries` is a repository rule that asks `pkg-config` (a local command, no network) for the
 link flags of each library and writes one `cc_library` per entry. Headers live in /usr/include, which
-the compiler searches already, so the wrappers carry link flags only. The Abseil libraries that gRPC
+the compiler searches already, so the wrappers carry link flags only, except for an entry marked
+`+cflags`: its pkg-config `-D` flags become the target's `defines`, so that every user compiles
+the library's headers as the library was built (cpp-httplib's `CPPHTTPLIB_*_SUPPORT`). The Abseil libraries that gRPC
 pulls in come with gRPC's own pkg-config output, so `absl::debian3::...` symbols resolve.
 """
 
@@ -13,8 +15,14 @@ def _system_libraries_impl(ctx):
         "",
     ]
     for name, spec in ctx.attr.libraries.items():
-        modules = [m for m in spec.split(" ") if m and not m.startswith("-")]
+        modules = [m for m in spec.split(" ") if m and not m.startswith("-") and m != "+cflags"]
         extra = [m for m in spec.split(" ") if m.startswith("-")]
+        defines = []
+        if "+cflags" in spec.split(" "):
+            result = ctx.execute(["pkg-config", "--cflags-only-other"] + modules)
+            if result.return_code != 0:
+                fail("pkg-config --cflags-only-other %s failed: %s" % (" ".join(modules), result.stderr))
+            defines = [f[2:] for f in result.stdout.strip().split(" ") if f.startswith("-D")]
         flags = []
         if modules:
             result = ctx.execute(["pkg-config", "--libs"] + modules)
@@ -26,6 +34,8 @@ def _system_libraries_impl(ctx):
         lines.append("cc_library(")
         lines.append('    name = "%s",' % name)
         lines.append("    linkopts = %s," % repr(flags))
+        if defines:
+            lines.append("    defines = %s," % repr(defines))
         lines.append(")")
         lines.append("")
     ctx.file("WORKSPACE", 'workspace(name = "%s")\n' % ctx.name)
@@ -34,7 +44,7 @@ def _system_libraries_impl(ctx):
 system_libraries = repository_rule(
     implementation = _system_libraries_impl,
     attrs = {
-        # target name -> "pkg-config modules and extra -l flags, space separated"
+        # target name -> "pkg-config modules, extra -l flags and +cflags, space separated"
         "libraries": attr.string_dict(mandatory = True),
     },
     local = True,

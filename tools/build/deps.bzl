@@ -39,7 +39,7 @@ SYSTEM_LIBRARIES = {
     "gtest_main": "gtest_main gmock",
     "rocksdb": "rocksdb",
     "yaml-cpp": "yaml-cpp",
-    "cpp-httplib": "cpp-httplib",
+    "cpp-httplib": "cpp-httplib +cflags",
     "libcrypto": "libcrypto",
 }
 
