@@ -29,7 +29,14 @@ wait_for() {  # wait_for FILE PID WHAT
 }
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() { echo "\$ $*" | sed "s|$WORK|\$WORK|g; s|$BIN/cli/||g"; }
+# Prints a command as one would type it: words with spaces or shell characters in single quotes.
+show() {
+  local line="\$" word
+  for word in "$@"; do
+    if [[ "$word" =~ [^A-Za-z0-9_./:=@%+,-] ]]; then line+=" '$word'"; else line+=" $word"; fi
+  done
+  echo "$line" | sed "s|$WORK|\$WORK|g; s|$BIN/cli/||g"
+}
 
 # An intruder's command: it must fail; what it printed and its exit code are shown.
 refused() {
