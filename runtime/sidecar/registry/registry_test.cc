@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/common/proto_time.h"
 
@@ -243,6 +244,36 @@ TEST(Registry, RemovesARegisteredInstanceUnreachableForTheConfiguredTime) {
   ASSERT_EQ(services[0].instances_size(), 1);
   EXPECT_EQ(services[0].instances(0).address(), alive.address());
   EXPECT_FALSE(registry.Contains("lonely"));
+}
+
+TEST(Registry, TellsOnRemovedOfEachInstanceItRemoves) {
+  FakeClock clock;
+  Registry::Options options = FastOptions();
+  options.clock = &clock;
+  options.remove_unreachable_after = absl::Minutes(5);
+  std::vector<std::string> removed;  // "service address"; CheckHealthNow calls on this thread
+  options.on_removed = [&removed](const std::string& service, const std::string& address) {
+    removed.push_back(absl::StrCat(service, " ", address));
+  };
+  Registry registry(options);
+  HealthServer alive(true);
+  const std::string dead = ClosedAddress();
+  ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
+  ASSERT_TRUE(registry.Register(Registration("worker", alive.address())).ok());
+  ASSERT_TRUE(registry.AddStatic("billing", dead).ok());
+
+  registry.CheckHealthNow();
+  clock.Advance(absl::Minutes(5) - absl::Seconds(1));
+  registry.CheckHealthNow();
+  EXPECT_TRUE(removed.empty()) << removed[0];
+
+  clock.Advance(absl::Seconds(1));
+  registry.CheckHealthNow();
+  // The dead registered instance only: not the live one, not the static one.
+  EXPECT_EQ(removed, std::vector<std::string>{"worker " + dead});
+  clock.Advance(absl::Hours(1));
+  registry.CheckHealthNow();
+  EXPECT_EQ(removed.size(), 1u) << "told twice";
 }
 
 TEST(Registry, NeverRemovesStaticInstancesOnlyMarksThem) {
