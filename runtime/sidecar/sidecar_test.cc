@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "runtime/sidecar/testing/in_process_sidecar.h"
 #include "runtime/sidecar/testing/scripted_target.h"
+#include "runtime/sidecar/testing/wait_call.h"
 
 namespace callmesh {
 namespace {
@@ -57,15 +58,7 @@ class SidecarTest : public ::testing::Test {
 
   // WaitCall: answers once the call is terminal (its timeout is on the fake clock, which the
   // tests do not move while they wait).
-  v1::Call WaitCall(const std::string& cid) {
-    grpc::ClientContext context;
-    v1::WaitCallRequest request;
-    request.set_cid(cid);
-    v1::Call call;
-    grpc::Status status = stub_->WaitCall(&context, request, &call);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return call;
-  }
+  v1::Call WaitCall(const std::string& cid) { return testing::WaitCallOk(*stub_, cid); }
 
   FakeClock clock_{absl::FromUnixSeconds(1800000000)};
   ScriptedTarget target_;
