@@ -254,5 +254,47 @@ TEST_F(SidecarTest, ListenAddressInUseIsRefusedNamingIt) {
       << second.status();
 }
 
+// The registry removes an instance unreachable for remove_unreachable_after; the registrant's
+// quota (limits) must be given back, as after DeregisterService.
+TEST_F(SidecarTest, AnInstanceRemovedAsUnreachableGivesItsQuotaBack) {
+  StartSidecar(
+      "limits: {max_registered_instances: 1}\nremove_unreachable_after: 10s\n"
+      "health_check_interval: 0.05s\n");
+  std::string dead;
+  {
+    ScriptedTarget gone;
+    dead = gone.address();
+  }
+  const auto register_worker = [&](const std::string& address) {
+    grpc::ClientContext context;
+    v1::RegisterServiceRequest request;
+    request.set_name("worker");
+    request.set_address(address);
+    v1::RegisterServiceResponse response;
+    return stub_->RegisterService(&context, request, &response);
+  };
+  const auto listed = [&] {
+    grpc::ClientContext context;
+    v1::ListServicesResponse services;
+    EXPECT_TRUE(stub_->ListServices(&context, v1::ListServicesRequest(), &services).ok());
+    for (const v1::ServiceInfo& service : services.services()) {
+      if (service.name() == "worker") return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(register_worker(dead).ok());
+  ASSERT_EQ(register_worker(target_.address()).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // The health thread probes on real time; the removal reads the fake clock. The bound on the
+  // rounds is a safety net for a broken sidecar, not a measurement.
+  for (int round = 0; round < 3000 && listed(); ++round) {
+    clock_.Advance(absl::Seconds(1));
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_FALSE(listed()) << "the unreachable instance was never removed";
+  const grpc::Status again = register_worker(target_.address());
+  EXPECT_TRUE(again.ok()) << again.error_message();
+}
+
 }  // namespace
 }  // namespace callmesh
