@@ -49,6 +49,14 @@ Registry::Options FastOptions() {
   return options;
 }
 
+// FastOptions on `clock`, removing registered instances unreachable for `remove_after`.
+Registry::Options OnFakeClock(FakeClock* clock, absl::Duration remove_after) {
+  Registry::Options options = FastOptions();
+  options.clock = clock;
+  options.remove_unreachable_after = remove_after;
+  return options;
+}
+
 TEST(Registry, UnknownServiceIsNotFoundNamingIt) {
   Registry registry(FastOptions());
   auto picked = registry.Pick("nowhere");
@@ -198,9 +206,7 @@ v1::RegisterServiceRequest Registration(const std::string& name, const std::stri
 TEST(Registry, ShowsWhyAndSinceWhenAnInstanceIsUnhealthy) {
   FakeClock clock;
   const absl::Time start = clock.Now();
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   const std::string dead = ClosedAddress();
   ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
@@ -219,9 +225,7 @@ TEST(Registry, ShowsWhyAndSinceWhenAnInstanceIsUnhealthy) {
 
 TEST(Registry, RemovesARegisteredInstanceUnreachableForTheConfiguredTime) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   HealthServer alive(true);
   const std::string dead = ClosedAddress();
@@ -248,9 +252,7 @@ TEST(Registry, RemovesARegisteredInstanceUnreachableForTheConfiguredTime) {
 
 TEST(Registry, TellsOnRemovedOfEachInstanceItRemoves) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   std::vector<std::string> removed;  // "service address"; CheckHealthNow calls on this thread
   options.on_removed = [&removed](const std::string& service, const std::string& address) {
     removed.push_back(absl::StrCat(service, " ", address));
@@ -278,9 +280,7 @@ TEST(Registry, TellsOnRemovedOfEachInstanceItRemoves) {
 
 TEST(Registry, NeverRemovesStaticInstancesOnlyMarksThem) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   const std::string dead = ClosedAddress();
   ASSERT_TRUE(registry.AddStatic("billing", dead).ok());
@@ -296,9 +296,7 @@ TEST(Registry, NeverRemovesStaticInstancesOnlyMarksThem) {
 
 TEST(Registry, ARecoveredInstanceStartsItsRemovalClockAgain) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   HealthServer flaky(false);
   ASSERT_TRUE(registry.Register(Registration("worker", flaky.address())).ok());
@@ -321,9 +319,7 @@ TEST(Registry, ARecoveredInstanceStartsItsRemovalClockAgain) {
 
 TEST(Registry, ZeroRemovalTimeKeepsUnreachableInstances) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::ZeroDuration();
+  Registry::Options options = OnFakeClock(&clock, absl::ZeroDuration());
   Registry registry(options);
   const std::string dead = ClosedAddress();
   ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
