@@ -52,9 +52,14 @@ absl::Status PrepareDataDir(const std::string& dir) {
   return sidecar::security::RestrictDataDir(dir);
 }
 
+// `gatekeeper` (not owned) gets back the quota of each instance the registry removes.
 sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config, Clock* clock,
-                                           std::shared_ptr<grpc::ChannelCredentials> outbound) {
+                                           std::shared_ptr<grpc::ChannelCredentials> outbound,
+                                           sidecar::security::Gatekeeper* gatekeeper) {
   sidecar::Registry::Options options;
+  options.on_removed = [gatekeeper](const std::string& service, const std::string& address) {
+    gatekeeper->InstanceGone(service, address);
+  };
   options.channel_credentials = std::move(outbound);
   options.health_check_interval = FromProtoDuration(config.health_check_interval());
   options.remove_unreachable_after = FromProtoDuration(config.remove_unreachable_after());
@@ -223,7 +228,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
       rpc_metrics_(&metrics_->registry(), {"callmesh.v1.Sidecar"},
                    {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
                     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}),
-      registry_(RegistryOptions(config, env.clock, std::move(outbound))),
+      registry_(RegistryOptions(config, env.clock, std::move(outbound), gatekeeper.get())),
       journal_(std::move(journal)),
       topics_(std::move(topics)),
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),

@@ -13,6 +13,7 @@
 #include "gtest/gtest.h"
 #include "runtime/sidecar/testing/in_process_sidecar.h"
 #include "runtime/sidecar/testing/scripted_target.h"
+#include "runtime/sidecar/testing/wait_call.h"
 
 namespace callmesh {
 namespace {
@@ -57,15 +58,7 @@ class SidecarTest : public ::testing::Test {
 
   // WaitCall: answers once the call is terminal (its timeout is on the fake clock, which the
   // tests do not move while they wait).
-  v1::Call WaitCall(const std::string& cid) {
-    grpc::ClientContext context;
-    v1::WaitCallRequest request;
-    request.set_cid(cid);
-    v1::Call call;
-    grpc::Status status = stub_->WaitCall(&context, request, &call);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return call;
-  }
+  v1::Call WaitCall(const std::string& cid) { return testing::WaitCallOk(*stub_, cid); }
 
   FakeClock clock_{absl::FromUnixSeconds(1800000000)};
   ScriptedTarget target_;
@@ -259,6 +252,48 @@ TEST_F(SidecarTest, ListenAddressInUseIsRefusedNamingIt) {
   ASSERT_FALSE(second.ok());
   EXPECT_TRUE(absl::StrContains(second.status().message(), "cannot listen there"))
       << second.status();
+}
+
+// The registry removes an instance unreachable for remove_unreachable_after; the registrant's
+// quota (limits) must be given back, as after DeregisterService.
+TEST_F(SidecarTest, AnInstanceRemovedAsUnreachableGivesItsQuotaBack) {
+  StartSidecar(
+      "limits: {max_registered_instances: 1}\nremove_unreachable_after: 10s\n"
+      "health_check_interval: 0.05s\n");
+  std::string dead;
+  {
+    ScriptedTarget gone;
+    dead = gone.address();
+  }
+  const auto register_worker = [&](const std::string& address) {
+    grpc::ClientContext context;
+    v1::RegisterServiceRequest request;
+    request.set_name("worker");
+    request.set_address(address);
+    v1::RegisterServiceResponse response;
+    return stub_->RegisterService(&context, request, &response);
+  };
+  const auto listed = [&] {
+    grpc::ClientContext context;
+    v1::ListServicesResponse services;
+    EXPECT_TRUE(stub_->ListServices(&context, v1::ListServicesRequest(), &services).ok());
+    for (const v1::ServiceInfo& service : services.services()) {
+      if (service.name() == "worker") return true;
+    }
+    return false;
+  };
+  ASSERT_TRUE(register_worker(dead).ok());
+  ASSERT_EQ(register_worker(target_.address()).error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  // The health thread probes on real time; the removal reads the fake clock. The bound on the
+  // rounds is a safety net for a broken sidecar, not a measurement.
+  for (int round = 0; round < 3000 && listed(); ++round) {
+    clock_.Advance(absl::Seconds(1));
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  ASSERT_FALSE(listed()) << "the unreachable instance was never removed";
+  const grpc::Status again = register_worker(target_.address());
+  EXPECT_TRUE(again.ok()) << again.error_message();
 }
 
 }  // namespace

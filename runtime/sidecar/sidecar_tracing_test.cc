@@ -13,6 +13,7 @@
 #include "runtime/sidecar/sidecar.h"
 #include "runtime/sidecar/testing/in_process_sidecar.h"
 #include "runtime/sidecar/testing/scripted_target.h"
+#include "runtime/sidecar/testing/wait_call.h"
 #include "runtime/sidecar/tracing/otlp_receiver.h"
 #include "runtime/sidecar/tracing/span.h"
 
@@ -64,15 +65,7 @@ class SidecarTracingTest : public ::testing::Test {
     return response.cid();
   }
 
-  v1::Call WaitCall(const std::string& cid) {
-    grpc::ClientContext context;
-    v1::WaitCallRequest request;
-    request.set_cid(cid);
-    v1::Call call;
-    grpc::Status status = stub_->WaitCall(&context, request, &call);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return call;
-  }
+  v1::Call WaitCall(const std::string& cid) { return testing::WaitCallOk(*stub_, cid); }
 
   FakeClock clock_{absl::FromUnixSeconds(1800000000)};
   ScriptedTarget b_;

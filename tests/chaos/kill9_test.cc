@@ -32,11 +32,13 @@
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/greeter_calls.h"
+#include "tests/support/reconnecting_channel.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh::chaos {
 namespace {
 
+using ::callmesh::testing::ReconnectingChannel;
 using ::callmesh::testing::SidecarProcess;
 using ::greeter::v1::HelloReply;
 using ::greeter::v1::HelloRequest;
@@ -309,15 +311,6 @@ class RecordingCallback final : public v1::Callback::Service {
   std::set<std::string> cids_ ABSL_GUARDED_BY(mu_);
 };
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
 // Submits InvokeAsync calls until `stop`, recording each outcome.
 void ClientLoop(int id, const std::string& address, const std::atomic<bool>& stop,
                 const std::atomic<int>& generation, std::vector<Submit>* history) {
@@ -327,7 +320,7 @@ void ClientLoop(int id, const std::string& address, const std::atomic<bool>& sto
   for (int n = 0; !stop.load(); ++n) {
     if (generation.load() != seen_generation) {  // a fresh channel after each restart
       seen_generation = generation.load();
-      stub = v1::Sidecar::NewStub(NewChannel(address));
+      stub = v1::Sidecar::NewStub(ReconnectingChannel(address));
     }
     HelloRequest hello;
     hello.set_name(absl::StrCat("c", id, "-", n));
@@ -360,7 +353,7 @@ void ClientLoop(int id, const std::string& address, const std::atomic<bool>& sto
 
 // Waits (up to 10 s) until the restarted sidecar routes to the greeter again, so up time is load.
 void WaitGreeterRegistered(const std::string& address) {
-  auto stub = v1::Sidecar::NewStub(NewChannel(address));
+  auto stub = v1::Sidecar::NewStub(ReconnectingChannel(address));
   const absl::Time until = absl::Now() + absl::Seconds(10);
   while (absl::Now() < until) {
     v1::ListServicesResponse services;
@@ -470,7 +463,7 @@ TEST(Kill9Test, AcknowledgedCallsSurviveRepeatedSigkillUnderLoad) {
   }
 
   // Wait for every acknowledged CID to finish, then poll it.
-  auto stub = v1::Sidecar::NewStub(NewChannel(address));
+  auto stub = v1::Sidecar::NewStub(ReconnectingChannel(address));
   const absl::Time budget = absl::Now() + absl::Seconds(120);
   for (const std::string& cid : acked) {
     const absl::Duration left = std::max(absl::ZeroDuration(), budget - absl::Now());

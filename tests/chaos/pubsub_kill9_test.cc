@@ -24,11 +24,13 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "runtime/sidecar/testing/scripted_target.h"
+#include "tests/support/reconnecting_channel.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh::chaos {
 namespace {
 
+using ::callmesh::testing::ReconnectingChannel;
 using ::callmesh::testing::ScriptedTarget;
 using ::callmesh::testing::SidecarProcess;
 
@@ -123,15 +125,6 @@ TEST(CheckPubSubHistory, DetectsLostPhantomAndOutOfOrder) {
 // ---------------------------------------------------------------------------------------------
 // The run.
 
-std::shared_ptr<grpc::Channel> NewChannel(const std::string& address) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 50);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 200);
-  return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
-}
-
 void PublisherLoop(int id, const std::string& address, const std::atomic<bool>& stop,
                    const std::atomic<int>& generation, std::vector<Published>* history) {
   std::unique_ptr<v1::Sidecar::Stub> stub;
@@ -139,7 +132,7 @@ void PublisherLoop(int id, const std::string& address, const std::atomic<bool>& 
   for (int n = 0; !stop.load(); ++n) {
     if (generation.load() != seen_generation) {
       seen_generation = generation.load();
-      stub = v1::Sidecar::NewStub(NewChannel(address));
+      stub = v1::Sidecar::NewStub(ReconnectingChannel(address));
     }
     Published p;
     p.name = absl::StrCat("p", id, "-", n);
@@ -237,7 +230,7 @@ TEST(PubSubKill9Test, NoAcknowledgedEventIsLostForAnySubscription) {
   for (std::thread& t : publishers) t.join();
   ASSERT_TRUE(restarted_ok);
 
-  auto stub = v1::Sidecar::NewStub(NewChannel(address));
+  auto stub = v1::Sidecar::NewStub(ReconnectingChannel(address));
   ASSERT_TRUE(
       callmesh::testing::WaitUntil([&] { return CaughtUp(stub.get()); }, absl::Seconds(120)))
       << sidecar->process().output();

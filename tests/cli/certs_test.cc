@@ -8,12 +8,15 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/support/files.h"
 #include "tests/support/process.h"
 
 namespace callmesh {
 namespace {
 
 using ::callmesh::testing::CommandResult;
+using ::callmesh::testing::FileMode;
+using ::callmesh::testing::FileText;
 using ::callmesh::testing::NewTempDir;
 using ::callmesh::testing::RunCommand;
 using ::callmesh::testing::RunfilePath;
@@ -31,19 +34,6 @@ CommandResult Openssl(const std::vector<std::string>& args) {
   return r.ok() ? *r : CommandResult{};
 }
 
-mode_t ModeOf(const std::string& path) {
-  struct stat st {};
-  ::stat(path.c_str(), &st);
-  return st.st_mode & 0777;
-}
-
-std::string Contents(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(CertsCommand, InitAndIssueMakeCertificatesOpensslVerifies) {
   const std::string dir = NewTempDir("certs") + "/mesh";
   CommandResult init = Cli({"certs", "init", "--dir", dir, "--trust-domain", "acme.internal"});
@@ -58,9 +48,9 @@ TEST(CertsCommand, InitAndIssueMakeCertificatesOpensslVerifies) {
   ASSERT_EQ(sidecar.exit_code, 0) << sidecar.err;
   EXPECT_THAT(sidecar.out, HasSubstr("spiffe://acme.internal/sidecar/node-1: wrote " + dir +
                                      "/sidecar-node-1.key"));
-  EXPECT_EQ(ModeOf(dir + "/ca.key"), 0600u);
-  EXPECT_EQ(ModeOf(dir + "/greeter.key"), 0600u);
-  EXPECT_EQ(ModeOf(dir + "/sidecar-node-1.key"), 0600u);
+  EXPECT_EQ(FileMode(dir + "/ca.key"), 0600u);
+  EXPECT_EQ(FileMode(dir + "/greeter.key"), 0600u);
+  EXPECT_EQ(FileMode(dir + "/sidecar-node-1.key"), 0600u);
 
   CommandResult verify = Openssl(
       {"verify", "-CAfile", dir + "/ca.crt", dir + "/greeter.crt", dir + "/sidecar-node-1.crt"});
@@ -78,12 +68,12 @@ TEST(CertsCommand, ErrorsAreOneLineExitTwoAndChangeNothing) {
   EXPECT_EQ(no_ca.err, absl::StrCat("callmesh: no mesh CA in ", dir, " (", dir,
                                     "/ca.crt and ca.key); run 'callmesh certs init' first\n"));
   ASSERT_EQ(Cli({"certs", "init", "--dir", dir}).exit_code, 0);
-  const std::string ca = Contents(dir + "/ca.crt");
+  const std::string ca = FileText(dir + "/ca.crt");
   CommandResult again = Cli({"certs", "init", "--dir", dir});
   EXPECT_EQ(again.exit_code, 2);
   EXPECT_EQ(again.err, absl::StrCat("callmesh: ", dir,
                                     "/ca.key already exists; pass --force to overwrite it\n"));
-  EXPECT_EQ(Contents(dir + "/ca.crt"), ca);
+  EXPECT_EQ(FileText(dir + "/ca.crt"), ca);
 
   CommandResult bad_name = Cli({"certs", "issue", "bad/name", "--dir", dir});
   EXPECT_EQ(bad_name.exit_code, 2);

@@ -17,12 +17,14 @@
 #include "runtime/sdk/service_host.h"
 #include "runtime/sidecar/testing/in_process_sidecar.h"
 #include "services/greeter/greeter_service.h"
+#include "tests/support/recorded_completions.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh {
 namespace {
 
 using ::callmesh::testing::InProcessSidecar;
+using ::callmesh::testing::RecordedCompletions;
 using ::callmesh::testing::WaitUntil;
 using ::greeter::v1::HelloReply;
 using ::greeter::v1::HelloRequest;
@@ -348,27 +350,8 @@ TEST_F(MeshTest, HandlerCallsOnwardWithItsCidAsParentAndTheTraceparent) {
   EXPECT_EQ(async_done->parent_cid(), first_cid);
 }
 
-// A hand-written handler of greeter completions (generated ones are tested with the examples).
-class GreeterCompletions final : public CallbackHandler {
- public:
-  const char* callmesh_grpc_service() const override { return "greeter.v1.Greeter"; }
-  absl::Status HandleCompletion(const v1::Completion& completion) override {
-    absl::MutexLock lock(&mu_);
-    received_.push_back(completion);
-    return absl::OkStatus();
-  }
-  std::vector<v1::Completion> received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<v1::Completion> received_ ABSL_GUARDED_BY(mu_);
-};
-
 TEST_F(MeshTest, HostWithCallbacksReceivesCompletionsByConvention) {
-  GreeterCompletions completions;
+  RecordedCompletions completions("greeter.v1.Greeter");
   ServiceHost host({.name = "caller", .sidecar = sidecar_->address()});
   host.AddCallbacks(&completions);
   EXPECT_EQ(host.mesh_names(), (std::vector<std::string>{"caller", "caller-async-callback"}));
@@ -387,7 +370,7 @@ TEST_F(MeshTest, HostWithCallbacksReceivesCompletionsByConvention) {
 
 TEST(CallbackRouter, UnknownMethodIsNotFoundNamingIt) {
   CallbackRouter router;
-  GreeterCompletions completions;
+  RecordedCompletions completions("greeter.v1.Greeter");
   router.Add(&completions);
   v1::Completion completion;
   completion.set_method("other.v1.Other/Do");

@@ -15,12 +15,14 @@
 #include "runtime/sdk/service_host.h"
 #include "runtime/sidecar/testing/in_process_sidecar.h"
 #include "services/greeter/greeter_service.h"
+#include "tests/support/recorded_completions.h"
 #include "tests/support/sidecar_process.h"
 
 namespace callmesh {
 namespace {
 
 using ::callmesh::testing::InProcessSidecar;
+using ::callmesh::testing::RecordedCompletions;
 using ::callmesh::testing::WaitUntil;
 using ::callmesh::tls::TestPki;
 using ::callmesh::tls::TlsFiles;
@@ -33,25 +35,6 @@ std::string Hello(const std::string& name) {
   request.set_name(name);
   return request.SerializeAsString();
 }
-
-// Records the greeter completions its host receives (the typed OnX handlers sit behind this).
-class RecordedCompletions final : public CallbackHandler {
- public:
-  const char* callmesh_grpc_service() const override { return "greeter.v1.Greeter"; }
-  absl::Status HandleCompletion(const v1::Completion& completion) override {
-    absl::MutexLock lock(&mu_);
-    received_.push_back(completion);
-    return absl::OkStatus();
-  }
-  std::vector<v1::Completion> received() {
-    absl::MutexLock lock(&mu_);
-    return received_;
-  }
-
- private:
-  absl::Mutex mu_;
-  std::vector<v1::Completion> received_ ABSL_GUARDED_BY(mu_);
-};
 
 std::string SecurityYaml(const TlsFiles& sidecar) {
   return absl::StrCat(
@@ -127,7 +110,7 @@ TEST_F(MtlsTest, SidecarCallsAHostOverMutualTls) {
 }
 
 TEST_F(MtlsTest, ForgedCompletionIsRefusedBeforeAnyHandlerAndTheSidecarsDeliveryWorks) {
-  RecordedCompletions completions;
+  RecordedCompletions completions("greeter.v1.Greeter");
   auto greeter_host = Host("greeter", &greeter_);
   auto caller = Host("caller", nullptr, &completions);
 

@@ -725,7 +725,8 @@ TEST_F(SecurityConfigExitTest, BadSecuritySettingsExit2NamingThem) {
 
   r = Run("security:\n  tokens: [{app: a, file: /nonexistent/a.token}]\n");
   EXPECT_EQ(r.exit_code, 2) << r.err;
-  EXPECT_TRUE(absl::StrContains(r.err, "security.tokens[0].file /nonexistent/a.token: cannot read"))
+  EXPECT_TRUE(absl::StrContains(
+      r.err, "security.tokens[0].file: cannot read token file \"/nonexistent/a.token\""))
       << r.err;
   struct stat st;
   EXPECT_NE(stat(data_dir_.c_str(), &st), 0) << "a refused start created " << data_dir_;
@@ -737,7 +738,22 @@ TEST_F(SecurityConfigExitTest, BadSecuritySettingsExit2NamingThem) {
                        pki, "/c.crt, key_file: ", pki, "/missing.key}\n"));
   EXPECT_EQ(r.exit_code, 2) << r.err;
   EXPECT_TRUE(
-      absl::StrContains(r.err, "security.tls.key_file " + pki + "/missing.key: cannot read"))
+      absl::StrContains(r.err, "security.tls.key_file: cannot read \"" + pki + "/missing.key\""))
+      << r.err;
+
+  // A certificate that is not a sidecar's (here an app's) must not serve the Sidecar API.
+  absl::StatusOr<CommandResult> made = RunCommand(
+      "/bin/sh", {RunfilePath("tests/integration/testdata/make_test_pki.sh"), pki, kTrustDomain});
+  ASSERT_TRUE(made.ok()) << made.status();
+  ASSERT_EQ(made->exit_code, 0) << made->err;
+  r = Run(absl::StrCat("security:\n  trust_domain: ", kTrustDomain,
+                       "\n  tokens: [{app: a, file: ", pki, "/t}]\n  tls: {cert_file: ", pki,
+                       "/app-orders.crt, key_file: ", pki, "/app-orders.key}\n"));
+  EXPECT_EQ(r.exit_code, 2) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "security.tls.cert_file " + pki + "/app-orders.crt"))
+      << r.err;
+  EXPECT_TRUE(absl::StrContains(
+      r.err, absl::StrCat("has no URI SAN spiffe://", kTrustDomain, "/sidecar/<name>")))
       << r.err;
 
   r = Run("", "0.0.0.0:0");

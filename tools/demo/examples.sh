@@ -7,27 +7,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$(bazel info bazel-bin 2>/dev/null)}
-WORK=$(mktemp -d /tmp/callmesh-examples.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+DEMO=examples
+# shellcheck source=tools/demo/common.sh
+source tools/demo/common.sh
 
 fail() { echo "examples: $*" >&2; exit 1; }
-
-wait_for() {  # wait_for FILE PID NAME
-  for _ in $(seq 1 300); do
-    [ -s "$1" ] && return 0
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "examples: $3 exited; its log:" >&2; cat "$WORK/$3.log" >&2; exit 1
-    fi
-    sleep 0.1
-  done
-  echo "examples: $3 did not start within 30 s; its log:" >&2; cat "$WORK/$3.log" >&2; exit 1
-}
 
 wait_for_lines() {  # wait_for_lines FILE PATTERN COUNT
   for _ in $(seq 1 300); do

@@ -8,25 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$(bazel info bazel-bin 2>/dev/null)}
 CALLMESH="$BIN/cli/callmesh"
-WORK=$(mktemp -d /tmp/callmesh-secured.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_for() {  # wait_for FILE PID WHAT
-  for _ in $(seq 1 300); do
-    [ -s "$1" ] && return 0
-    if ! kill -0 "$2" 2>/dev/null; then
-      echo "secured: $3 exited; its log:" >&2; cat "$WORK/$3.log" >&2; exit 1
-    fi
-    sleep 0.1
-  done
-  echo "secured: $3 did not start within 30 s; its log:" >&2; cat "$WORK/$3.log" >&2; exit 1
-}
+DEMO=secured
+# shellcheck source=tools/demo/common.sh
+source tools/demo/common.sh
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 # Prints a command as one would type it: words with spaces or shell characters in single quotes.

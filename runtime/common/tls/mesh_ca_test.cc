@@ -10,10 +10,13 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "runtime/common/tls/test_pki.h"
+#include "tests/support/files.h"
 
 namespace callmesh::tls {
 namespace {
 
+using ::callmesh::testing::FileMode;
+using ::callmesh::testing::FileText;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
@@ -27,32 +30,19 @@ std::pair<int, std::string> Shell(const std::string& command) {
   return {WEXITSTATUS(status), output};
 }
 
-mode_t ModeOf(const std::string& path) {
-  struct stat st {};
-  ::stat(path.c_str(), &st);
-  return st.st_mode & 0777;
-}
-
-std::string Contents(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 TEST(MeshCa, IssuesCertificatesThatOpensslVerifiesWithTheSpiffeSan) {
   const std::string dir = NewTestDir("ca") + "/certs";
   absl::StatusOr<IssuedFiles> ca = InitMeshCa({.dir = dir, .trust_domain = "acme.internal"});
   ASSERT_TRUE(ca.ok()) << ca.status();
   EXPECT_EQ(ca->spiffe_id, "spiffe://acme.internal");
-  EXPECT_EQ(ModeOf(dir), 0700u);
-  EXPECT_EQ(ModeOf(ca->key_file), 0600u);
-  EXPECT_EQ(ModeOf(ca->cert_file), 0644u);
+  EXPECT_EQ(FileMode(dir), 0700u);
+  EXPECT_EQ(FileMode(ca->key_file), 0600u);
+  EXPECT_EQ(FileMode(ca->cert_file), 0644u);
 
   absl::StatusOr<IssuedFiles> app = IssueCertificate({.dir = dir, .name = "greeter", .days = 30});
   ASSERT_TRUE(app.ok()) << app.status();
   EXPECT_EQ(app->cert_file, dir + "/greeter.crt");
-  EXPECT_EQ(ModeOf(app->key_file), 0600u);
+  EXPECT_EQ(FileMode(app->key_file), 0600u);
   EXPECT_THAT(*UriSansOfCertificateFile(app->cert_file),
               ElementsAre("spiffe://acme.internal/app/greeter"));
   absl::StatusOr<IssuedFiles> sidecar =
@@ -110,21 +100,21 @@ TEST(MeshCa, ExpiredCertificateIsRefusedByOpenssl) {
 TEST(MeshCa, ExistingFilesAreKeptWithoutForce) {
   const std::string dir = NewTestDir("ca");
   ASSERT_TRUE(InitMeshCa({.dir = dir}).ok());
-  const std::string ca_cert = Contents(dir + "/ca.crt");
+  const std::string ca_cert = FileText(dir + "/ca.crt");
   absl::StatusOr<IssuedFiles> again = InitMeshCa({.dir = dir});
   EXPECT_EQ(again.status().code(), absl::StatusCode::kAlreadyExists);
   EXPECT_THAT(again.status().message(), HasSubstr(dir + "/ca.key already exists; pass --force"));
-  EXPECT_EQ(Contents(dir + "/ca.crt"), ca_cert);
+  EXPECT_EQ(FileText(dir + "/ca.crt"), ca_cert);
 
   ASSERT_TRUE(IssueCertificate({.dir = dir, .name = "greeter"}).ok());
-  const std::string greeter = Contents(dir + "/greeter.crt");
+  const std::string greeter = FileText(dir + "/greeter.crt");
   EXPECT_EQ(IssueCertificate({.dir = dir, .name = "greeter"}).status().code(),
             absl::StatusCode::kAlreadyExists);
-  EXPECT_EQ(Contents(dir + "/greeter.crt"), greeter);
+  EXPECT_EQ(FileText(dir + "/greeter.crt"), greeter);
   ASSERT_TRUE(IssueCertificate({.dir = dir, .name = "greeter", .force = true}).ok());
-  EXPECT_NE(Contents(dir + "/greeter.crt"), greeter);
+  EXPECT_NE(FileText(dir + "/greeter.crt"), greeter);
   ASSERT_TRUE(InitMeshCa({.dir = dir, .force = true}).ok());
-  EXPECT_NE(Contents(dir + "/ca.crt"), ca_cert);
+  EXPECT_NE(FileText(dir + "/ca.crt"), ca_cert);
 }
 
 TEST(MeshCa, BadInputIsRefusedAndWritesNothing) {

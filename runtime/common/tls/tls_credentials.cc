@@ -4,11 +4,13 @@
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_certificate_verifier.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "runtime/common/status_macros.h"
@@ -18,11 +20,22 @@ namespace {
 
 namespace gx = grpc::experimental;
 
-absl::Status CheckReadable(const std::string& path, absl::string_view field) {
+// OK if `path` is set, readable, and holds a PEM block of `kind` ("CERTIFICATE", "PRIVATE KEY").
+absl::Status CheckPemFile(const std::string& path, absl::string_view field,
+                          absl::string_view kind) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": required"));
-  if (::access(path.c_str(), R_OK) != 0) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": cannot read \"", path, "\": ", std::strerror(errno)));
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string pem = text.str();
+  if (!absl::StrContains(pem, "-----BEGIN ") || !absl::StrContains(pem, kind)) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": \"", path, "\" holds no PEM ", kind,
+                                                   " (expected \"-----BEGIN ...", kind,
+                                                   "-----\")"));
   }
   return absl::OkStatus();
 }
@@ -97,14 +110,26 @@ std::shared_ptr<gx::FileWatcherCertificateProvider> ProviderFor(const TlsFiles& 
 
 absl::Status ValidateTlsFiles(const TlsFiles& files, bool require_identity,
                               absl::string_view prefix) {
-  CALLMESH_RETURN_IF_ERROR(CheckReadable(files.ca_file, absl::StrCat(prefix, "ca_file")));
+  CALLMESH_RETURN_IF_ERROR(
+      CheckPemFile(files.ca_file, absl::StrCat(prefix, "ca_file"), "CERTIFICATE"));
   if (files.cert_file.empty() != files.key_file.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(prefix, "cert_file and ", prefix, "key_file: give both or neither"));
   }
   if (files.cert_file.empty() && !require_identity) return absl::OkStatus();
-  CALLMESH_RETURN_IF_ERROR(CheckReadable(files.cert_file, absl::StrCat(prefix, "cert_file")));
-  return CheckReadable(files.key_file, absl::StrCat(prefix, "key_file"));
+  CALLMESH_RETURN_IF_ERROR(
+      CheckPemFile(files.cert_file, absl::StrCat(prefix, "cert_file"), "CERTIFICATE"));
+  return CheckPemFile(files.key_file, absl::StrCat(prefix, "key_file"), "PRIVATE KEY");
+}
+
+absl::Status ValidateServerTlsFiles(const TlsFiles& files, bool require_client_certificate,
+                                    absl::string_view prefix) {
+  CALLMESH_RETURN_IF_ERROR(
+      CheckPemFile(files.cert_file, absl::StrCat(prefix, "cert_file"), "CERTIFICATE"));
+  CALLMESH_RETURN_IF_ERROR(
+      CheckPemFile(files.key_file, absl::StrCat(prefix, "key_file"), "PRIVATE KEY"));
+  if (files.ca_file.empty() && !require_client_certificate) return absl::OkStatus();
+  return CheckPemFile(files.ca_file, absl::StrCat(prefix, "ca_file"), "CERTIFICATE");
 }
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MeshChannelCredentials(
@@ -132,13 +157,17 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MeshChannelCredentials
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MeshServerCredentials(
     const TlsFiles& files, bool require_client_certificate, std::optional<PeerRule> only_peers) {
-  CALLMESH_RETURN_IF_ERROR(ValidateTlsFiles(files, /*require_identity=*/true));
+  CALLMESH_RETURN_IF_ERROR(ValidateServerTlsFiles(files, require_client_certificate));
   gx::TlsServerCredentialsOptions options(ProviderFor(files));
-  options.watch_root_certs();
   options.watch_identity_key_cert_pairs();
-  options.set_cert_request_type(require_client_certificate
-                                    ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                    : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  if (files.ca_file.empty()) {
+    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  } else {
+    options.watch_root_certs();
+    options.set_cert_request_type(require_client_certificate
+                                      ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+  }
   std::shared_ptr<grpc::ServerCredentials> credentials = gx::TlsServerCredentials(options);
   if (credentials == nullptr) {
     return absl::InternalError("gRPC refused the TLS server credentials");

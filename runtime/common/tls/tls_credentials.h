@@ -39,7 +39,8 @@ namespace callmesh::tls {
 inline constexpr unsigned int kCertificateReloadIntervalSeconds = 1;
 
 struct TlsFiles {
-  // CA bundle that peers must chain to. Required.
+  // CA bundle that peers must chain to. Required, except by a server that requires no client
+  // certificate (ValidateServerTlsFiles).
   std::string ca_file;
   // This side's certificate chain and private key. Both or neither (a client without them is a
   // one-way TLS client that authenticates otherwise, e.g. with a token).
@@ -56,10 +57,17 @@ struct PeerRule {
   std::string trust_domain;
 };
 
-// INVALID_ARGUMENT if a required file is missing or unreadable, or only one of cert and key is
-// set; `prefix` is put before the field names ("security.tls." gives "security.tls.ca_file").
+// INVALID_ARGUMENT if a required file is missing, unreadable or holds no PEM block of its kind
+// (CERTIFICATE, PRIVATE KEY), or only one of cert and key is set; `prefix` is put before the field
+// names ("security.tls." gives "security.tls.ca_file").
 absl::Status ValidateTlsFiles(const TlsFiles& files, bool require_identity,
                               absl::string_view prefix = "");
+
+// The same for a server: cert_file and key_file are required; ca_file only with
+// `require_client_certificate` (a server without a CA requests no client certificates and
+// authenticates its callers otherwise, e.g. with tokens).
+absl::Status ValidateServerTlsFiles(const TlsFiles& files, bool require_client_certificate,
+                                    absl::string_view prefix = "");
 
 // Client credentials: verify the server against `files.ca_file` and `peer`, present
 // `files.cert_file` when set.
@@ -68,7 +76,8 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> MeshChannelCredentials
 
 // Server credentials presenting `files.cert_file`. With `require_client_certificate`, a client
 // that presents no certificate chaining to `files.ca_file` fails the handshake; otherwise a
-// certificate is requested and, if presented, verified. With `only_peers`, every call from a
+// certificate is requested and, if presented, verified; without `files.ca_file` (allowed only
+// when no client certificate is required) none is requested. With `only_peers`, every call from a
 // peer whose certificate is not an identity that rule allows is refused with PERMISSION_DENIED
 // (naming the peer) before any handler runs (an AuthMetadataProcessor).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MeshServerCredentials(

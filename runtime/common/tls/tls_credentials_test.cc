@@ -16,10 +16,12 @@
 #include "gtest/gtest.h"
 #include "runtime/common/tls/client_credentials.h"
 #include "runtime/common/tls/test_pki.h"
+#include "tests/support/files.h"
 
 namespace callmesh::tls {
 namespace {
 
+using ::callmesh::testing::FileText;
 using ::grpc::health::v1::Health;
 using ::grpc::health::v1::HealthCheckRequest;
 using ::grpc::health::v1::HealthCheckResponse;
@@ -84,13 +86,6 @@ std::shared_ptr<grpc::Channel> Channel(const std::string& address,
   return grpc::CreateCustomChannel(address, credentials, args);
 }
 
-std::string Contents(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 class TlsCredentialsTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -112,7 +107,7 @@ TEST_F(TlsCredentialsTest, SidecarAndAppTalkMutualTls) {
   std::string peer_pem;
   grpc::Status status = Check(Channel(server->address, *credentials), &peer_pem);
   ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(peer_pem, Contents(app.cert_file));
+  EXPECT_EQ(peer_pem, FileText(app.cert_file));
   EXPECT_EQ(server->health.calls, 1);
 }
 
@@ -183,7 +178,7 @@ TEST_F(TlsCredentialsTest, RotatedCertificateIsServedWithoutRestart) {
   std::string before;
   ASSERT_TRUE(Check(Channel(server->address, credentials), &before).ok());
   ASSERT_TRUE(pki_->App("greeter").ok());  // a new key and certificate in place
-  const std::string rotated = Contents(app.cert_file);
+  const std::string rotated = FileText(app.cert_file);
   ASSERT_NE(rotated, before);
   // The file watcher picks the new pair up on its next check; each new connection shows what
   // the server presents at that moment.
@@ -223,6 +218,39 @@ TEST_F(TlsCredentialsTest, SidecarChannelWithTlsAndTokenFromTheEnvironment) {
   grpc::Status status = Check(*channel);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(server->health.authorization, "Bearer t0ken");
+}
+
+TEST_F(TlsCredentialsTest, ServerWithoutCaFileServesOneWayTlsAndAsksNoCertificate) {
+  TlsFiles sidecar = *pki_->Sidecar("a");
+  sidecar.ca_file.clear();  // token-only set-up: callers authenticate with a bearer token
+  auto server = StartServer(*MeshServerCredentials(sidecar, /*require_client_certificate=*/false));
+  // A client with only the CA (no certificate of its own) gets through.
+  auto credentials =
+      MeshChannelCredentials({.ca_file = pki_->ca_file()},
+                             {.kind = IdentityKind::kSidecar, .trust_domain = "callmesh.local"});
+  ASSERT_TRUE(credentials.ok()) << credentials.status();
+  grpc::Status status = Check(Channel(server->address, *credentials));
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  // Requiring client certificates needs the CA to verify them against.
+  EXPECT_THAT(
+      MeshServerCredentials(sidecar, /*require_client_certificate=*/true).status().message(),
+      HasSubstr("ca_file: required"));
+}
+
+TEST_F(TlsCredentialsTest, FilesThatHoldNoPemOfTheirKindAreNamed) {
+  TlsFiles sidecar = *pki_->Sidecar("a");
+  const std::string not_pem = NewTestDir("pem") + "/server.crt";
+  std::ofstream(not_pem) << "not a certificate\n";
+  EXPECT_THAT(ValidateServerTlsFiles({.cert_file = not_pem, .key_file = sidecar.key_file}, false,
+                                     "security.tls.")
+                  .message(),
+              HasSubstr("security.tls.cert_file: \"" + not_pem + "\" holds no PEM CERTIFICATE"));
+  // The key where the certificate belongs, and the other way round.
+  EXPECT_THAT(
+      ValidateServerTlsFiles({.cert_file = sidecar.cert_file, .key_file = sidecar.cert_file}, false)
+          .message(),
+      HasSubstr("key_file: \"" + sidecar.cert_file + "\" holds no PEM PRIVATE KEY"));
 }
 
 TEST_F(TlsCredentialsTest, UnreadableFilesAreNamed) {

@@ -34,47 +34,68 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   return token;
 }
 
-absl::StatusOr<std::unique_ptr<TokenFile>> TokenFile::Open(const std::string& path, Clock* clock) {
-  struct stat st {};
-  const bool have_stat = ::stat(path.c_str(), &st) == 0;
-  absl::StatusOr<std::string> token = ReadTokenFile(path);
-  if (!token.ok()) return token.status();
-  return std::unique_ptr<TokenFile>(new TokenFile(path, clock, *std::move(token),
-                                                  have_stat ? st.st_mtim : timespec{}, st.st_size));
+namespace {
+
+// Fills `st`; false if the file cannot be looked at.
+bool StatFile(const std::string& path, struct stat* st) { return ::stat(path.c_str(), st) == 0; }
+
+}  // namespace
+
+bool TokenFile::FileState::operator==(const FileState& other) const {
+  return inode == other.inode && mtime.tv_sec == other.mtime.tv_sec &&
+         mtime.tv_nsec == other.mtime.tv_nsec && size == other.size;
 }
 
-TokenFile::TokenFile(std::string path, Clock* clock, std::string token, struct timespec mtime,
-                     off_t size)
+absl::StatusOr<std::unique_ptr<TokenFile>> TokenFile::Open(const std::string& path, Clock* clock,
+                                                           absl::Duration recheck_every) {
+  struct stat st {};
+  const bool have_stat = StatFile(path, &st);
+  absl::StatusOr<std::string> token = ReadTokenFile(path);
+  if (!token.ok()) return token.status();
+  FileState state;
+  if (have_stat) state = {st.st_ino, st.st_mtim, st.st_size};
+  return std::unique_ptr<TokenFile>(
+      new TokenFile(path, clock, recheck_every, *std::move(token), state));
+}
+
+TokenFile::TokenFile(std::string path, Clock* clock, absl::Duration recheck_every,
+                     std::string token, FileState state)
     : path_(std::move(path)),
       clock_(clock),
+      recheck_every_(recheck_every),
       token_(std::move(token)),
-      mtime_(mtime),
-      size_(size),
-      next_check_(clock_->Now() + kTokenRecheckInterval) {}
+      state_(state),
+      next_check_(clock_->Now() + recheck_every) {}
 
 std::string TokenFile::Current() {
   absl::MutexLock lock(&mu_);
-  const absl::Time now = clock_->Now();
-  if (now < next_check_) return token_;
-  next_check_ = now + kTokenRecheckInterval;
+  if (clock_->Now() >= next_check_) RecheckLocked();
+  return token_;
+}
+
+void TokenFile::Recheck() {
+  absl::MutexLock lock(&mu_);
+  RecheckLocked();
+}
+
+void TokenFile::RecheckLocked() {
+  next_check_ = clock_->Now() + recheck_every_;
   struct stat st {};
-  if (::stat(path_.c_str(), &st) != 0) return token_;
-  if (st.st_mtim.tv_sec == mtime_.tv_sec && st.st_mtim.tv_nsec == mtime_.tv_nsec &&
-      st.st_size == size_) {
-    return token_;
-  }
-  absl::StatusOr<std::string> token = ReadTokenFile(path_);
+  const bool have_stat = StatFile(path_, &st);
+  const FileState now{st.st_ino, st.st_mtim, st.st_size};
+  if (have_stat && now == state_) return;
+  absl::StatusOr<std::string> token = ReadTokenFile(path_);  // names a missing file
   if (!token.ok()) {
-    if (!warned_)
+    if (!warned_) {
       spdlog::warn("{}; keeping the previous token", std::string(token.status().message()));
+    }
     warned_ = true;
-    return token_;
+    return;
   }
   warned_ = false;
-  mtime_ = st.st_mtim;
-  size_ = st.st_size;
+  state_ = now;
+  if (*token != token_) spdlog::info("token reloaded from {}", path_);
   token_ = *std::move(token);
-  return token_;
 }
 
 }  // namespace callmesh::tls

@@ -56,6 +56,22 @@ class PubSubTest : public ::testing::Test {
     stub_ = v1::Sidecar::NewStub(sidecar_->Channel());
   }
 
+  // RegisterService of `address` as an instance of `service` that takes callbacks and subscribes
+  // to `topic`, delivered as calls of `method`.
+  grpc::Status RegisterSubscriber(const std::string& service, const std::string& address,
+                                  const std::string& topic, const std::string& method = kMethod) {
+    v1::RegisterServiceRequest request;
+    request.set_name(service);
+    request.set_address(address);
+    request.add_grpc_services("callmesh.v1.Callback");
+    v1::Subscription* sub = request.add_subscriptions();
+    sub->set_topic(topic);
+    sub->set_method(method);
+    grpc::ClientContext context;
+    v1::RegisterServiceResponse response;
+    return stub_->RegisterService(&context, request, &response);
+  }
+
   grpc::Status Publish(const std::string& topic, const std::string& tag,
                        v1::PublishResponse* response, const std::string& key = "") {
     v1::Completion payload;
@@ -236,16 +252,7 @@ TEST_F(PubSubTest, FullTopicRefusesPublishUntilTheSubscriberIsBackAndCatchesUp) 
   StartSidecar("topics: [{name: orders, max_bytes: 2000}]\n");
   // billing registers with its subscription, then goes away: events accumulate for it.
   {
-    grpc::ClientContext context;
-    v1::RegisterServiceRequest request;
-    request.set_name("billing");
-    request.set_address(billing.address());
-    request.add_grpc_services("callmesh.v1.Callback");
-    v1::Subscription* sub = request.add_subscriptions();
-    sub->set_topic("orders");
-    sub->set_method(kMethod);
-    v1::RegisterServiceResponse response;
-    ASSERT_TRUE(stub_->RegisterService(&context, request, &response).ok());
+    ASSERT_TRUE(RegisterSubscriber("billing", billing.address(), "orders").ok());
     grpc::ClientContext deregister;
     v1::DeregisterServiceRequest down;
     down.set_name("billing");
@@ -369,16 +376,7 @@ TEST_F(PubSubTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
   EXPECT_EQ(Topics().topics_size(), 0);  // nothing was created
 
   ScriptedTarget billing;
-  grpc::ClientContext context;
-  v1::RegisterServiceRequest request;
-  request.set_name("billing");
-  request.set_address(billing.address());
-  request.add_grpc_services("callmesh.v1.Callback");
-  v1::Subscription* sub = request.add_subscriptions();
-  sub->set_topic("orders");
-  sub->set_method("billing.v1.Billing/OnOrder");
-  v1::RegisterServiceResponse registered;
-  status = stub_->RegisterService(&context, request, &registered);
+  status = RegisterSubscriber("billing", billing.address(), "orders", "billing.v1.Billing/OnOrder");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_EQ(status.error_message(),
             "subscriptions[0].method: billing.v1.Billing/OnOrder is not a method of this "
@@ -412,17 +410,7 @@ TEST_F(PubSubTest, SubscriptionsAndOwedEventsSurviveARestart) {
 TEST_F(PubSubTest, UnsubscribeStopsDeliveryAndASubscriptionMadeAgainStartsAfresh) {
   ScriptedTarget billing;
   StartSidecar("");
-  const auto subscribe = [&] {
-    grpc::ClientContext context;
-    v1::RegisterServiceRequest request;
-    request.set_name("billing");
-    request.set_address(billing.address());
-    v1::Subscription* sub = request.add_subscriptions();
-    sub->set_topic("orders");
-    sub->set_method(kMethod);
-    v1::RegisterServiceResponse response;
-    return stub_->RegisterService(&context, request, &response);
-  };
+  const auto subscribe = [&] { return RegisterSubscriber("billing", billing.address(), "orders"); };
   ASSERT_TRUE(subscribe().ok());
   EXPECT_EQ(MustPublish("e1").subscribers(), 1u);
   ASSERT_TRUE(billing.AwaitCalls(1));

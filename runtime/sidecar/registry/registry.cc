@@ -252,34 +252,40 @@ void Registry::CheckHealthNow() {
       instance.unhealthy_since_ = now;
     }
   }
-  absl::MutexLock lock(&mu_);
   RemoveUnreachable(now);
 }
 
 void Registry::RemoveUnreachable(absl::Time now) {
   if (options_.remove_unreachable_after <= absl::ZeroDuration()) return;
-  for (auto service = services_.begin(); service != services_.end();) {
-    auto& instances = service->second->instances;
-    for (auto it = instances.begin(); it != instances.end();) {
-      const Instance& instance = **it;
-      if (instance.is_static() || instance.unhealthy_since_ == absl::InfinitePast() ||
-          now - instance.unhealthy_since_ < options_.remove_unreachable_after) {
-        ++it;
-        continue;
+  std::vector<std::pair<std::string, std::string>> removed;  // service, address
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto service = services_.begin(); service != services_.end();) {
+      auto& instances = service->second->instances;
+      for (auto it = instances.begin(); it != instances.end();) {
+        const Instance& instance = **it;
+        if (instance.is_static() || instance.unhealthy_since_ == absl::InfinitePast() ||
+            now - instance.unhealthy_since_ < options_.remove_unreachable_after) {
+          ++it;
+          continue;
+        }
+        spdlog::warn(
+            "registry: removed instance {} of service {}: unhealthy since {} ({}), longer than "
+            "remove_unreachable_after {}",
+            instance.address(), service->first, absl::FormatTime(instance.unhealthy_since_),
+            instance.health_detail_, absl::FormatDuration(options_.remove_unreachable_after));
+        removed.emplace_back(service->first, instance.address());
+        it = instances.erase(it);
       }
-      spdlog::warn(
-          "registry: removed instance {} of service {}: unhealthy since {} ({}), longer than "
-          "remove_unreachable_after {}",
-          instance.address(), service->first, absl::FormatTime(instance.unhealthy_since_),
-          instance.health_detail_, absl::FormatDuration(options_.remove_unreachable_after));
-      it = instances.erase(it);
-    }
-    if (instances.empty()) {
-      service = services_.erase(service);
-    } else {
-      ++service;
+      if (instances.empty()) {
+        service = services_.erase(service);
+      } else {
+        ++service;
+      }
     }
   }
+  if (!options_.on_removed) return;
+  for (const auto& [service, address] : removed) options_.on_removed(service, address);
 }
 
 void Registry::StartHealthChecks() {

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -92,6 +93,10 @@ class Registry {
     // Time of last_checked_at, unhealthy_since and the removal (not owned; must outlive the
     // registry). Probe deadlines are on the real clock, as gRPC's are.
     Clock* clock = Clock::Real();
+    // Called (outside the registry's lock, on the health-check thread) for each registered
+    // instance removed for being unreachable, e.g. to give back the registrant's quota as
+    // Deregister's caller does. May be empty.
+    std::function<void(const std::string& service, const std::string& address)> on_removed;
   };
 
   explicit Registry(Options options);
@@ -142,8 +147,9 @@ class Registry {
   absl::Status AddInstance(const std::string& name, const std::string& address, bool is_static,
                            const v1::RegisterServiceRequest* request);
   void HealthLoop();
-  // Removes the registered instances unhealthy since `now - remove_unreachable_after` or longer.
-  void RemoveUnreachable(absl::Time now) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the registered instances unhealthy since `now - remove_unreachable_after` or longer,
+  // then tells options_.on_removed of each.
+  void RemoveUnreachable(absl::Time now) ABSL_LOCKS_EXCLUDED(mu_);
 
   const Options options_;
   mutable absl::Mutex mu_;

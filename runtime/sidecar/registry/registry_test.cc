@@ -7,6 +7,7 @@
 
 #include <set>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "runtime/common/proto_time.h"
 
@@ -45,6 +46,14 @@ Registry::Options FastOptions() {
   Registry::Options options;
   options.health_check_interval = absl::Milliseconds(50);
   options.health_check_timeout = absl::Milliseconds(500);
+  return options;
+}
+
+// FastOptions on `clock`, removing registered instances unreachable for `remove_after`.
+Registry::Options OnFakeClock(FakeClock* clock, absl::Duration remove_after) {
+  Registry::Options options = FastOptions();
+  options.clock = clock;
+  options.remove_unreachable_after = remove_after;
   return options;
 }
 
@@ -197,9 +206,7 @@ v1::RegisterServiceRequest Registration(const std::string& name, const std::stri
 TEST(Registry, ShowsWhyAndSinceWhenAnInstanceIsUnhealthy) {
   FakeClock clock;
   const absl::Time start = clock.Now();
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   const std::string dead = ClosedAddress();
   ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
@@ -218,9 +225,7 @@ TEST(Registry, ShowsWhyAndSinceWhenAnInstanceIsUnhealthy) {
 
 TEST(Registry, RemovesARegisteredInstanceUnreachableForTheConfiguredTime) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   HealthServer alive(true);
   const std::string dead = ClosedAddress();
@@ -245,11 +250,37 @@ TEST(Registry, RemovesARegisteredInstanceUnreachableForTheConfiguredTime) {
   EXPECT_FALSE(registry.Contains("lonely"));
 }
 
+TEST(Registry, TellsOnRemovedOfEachInstanceItRemoves) {
+  FakeClock clock;
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
+  std::vector<std::string> removed;  // "service address"; CheckHealthNow calls on this thread
+  options.on_removed = [&removed](const std::string& service, const std::string& address) {
+    removed.push_back(absl::StrCat(service, " ", address));
+  };
+  Registry registry(options);
+  HealthServer alive(true);
+  const std::string dead = ClosedAddress();
+  ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());
+  ASSERT_TRUE(registry.Register(Registration("worker", alive.address())).ok());
+  ASSERT_TRUE(registry.AddStatic("billing", dead).ok());
+
+  registry.CheckHealthNow();
+  clock.Advance(absl::Minutes(5) - absl::Seconds(1));
+  registry.CheckHealthNow();
+  EXPECT_TRUE(removed.empty()) << removed[0];
+
+  clock.Advance(absl::Seconds(1));
+  registry.CheckHealthNow();
+  // The dead registered instance only: not the live one, not the static one.
+  EXPECT_EQ(removed, std::vector<std::string>{"worker " + dead});
+  clock.Advance(absl::Hours(1));
+  registry.CheckHealthNow();
+  EXPECT_EQ(removed.size(), 1u) << "told twice";
+}
+
 TEST(Registry, NeverRemovesStaticInstancesOnlyMarksThem) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   const std::string dead = ClosedAddress();
   ASSERT_TRUE(registry.AddStatic("billing", dead).ok());
@@ -265,9 +296,7 @@ TEST(Registry, NeverRemovesStaticInstancesOnlyMarksThem) {
 
 TEST(Registry, ARecoveredInstanceStartsItsRemovalClockAgain) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::Minutes(5);
+  Registry::Options options = OnFakeClock(&clock, absl::Minutes(5));
   Registry registry(options);
   HealthServer flaky(false);
   ASSERT_TRUE(registry.Register(Registration("worker", flaky.address())).ok());
@@ -290,9 +319,7 @@ TEST(Registry, ARecoveredInstanceStartsItsRemovalClockAgain) {
 
 TEST(Registry, ZeroRemovalTimeKeepsUnreachableInstances) {
   FakeClock clock;
-  Registry::Options options = FastOptions();
-  options.clock = &clock;
-  options.remove_unreachable_after = absl::ZeroDuration();
+  Registry::Options options = OnFakeClock(&clock, absl::ZeroDuration());
   Registry registry(options);
   const std::string dead = ClosedAddress();
   ASSERT_TRUE(registry.Register(Registration("worker", dead)).ok());

@@ -6,8 +6,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "runtime/common/names.h"
 #include "runtime/common/quoted.h"
+#include "runtime/common/tls/spiffe_id.h"
 
 namespace callmesh::sidecar::security {
 namespace {
@@ -33,18 +33,25 @@ PresentedCredentials CredentialsOf(const grpc::ServerContextBase& rpc) {
 }
 
 Authenticator::Authenticator(std::unique_ptr<TokenStore> tokens, std::string trust_domain)
-    : tokens_(std::move(tokens)), app_prefix_(absl::StrCat("spiffe://", trust_domain, "/app/")) {}
+    : tokens_(std::move(tokens)),
+      trust_domain_(std::move(trust_domain)),
+      app_prefix_(absl::StrCat(tls::TrustDomainId(trust_domain_), "/app/")) {}
 
 absl::StatusOr<std::optional<std::string>> Authenticator::CertificateIdentity(
     const PresentedCredentials& presented) const {
   std::optional<std::string> app;
   for (const std::string& uri : presented.certificate_uris) {
-    if (!absl::StartsWith(uri, app_prefix_)) continue;
-    const std::string name = uri.substr(app_prefix_.size());
-    if (ServiceNameProblem(name).has_value()) {
+    absl::StatusOr<tls::MeshIdentity> identity = tls::ParseSpiffeId(uri);
+    if (!identity.ok()) {
+      if (!absl::StartsWith(uri, app_prefix_)) continue;  // not an app of this mesh
       return absl::UnauthenticatedError(
-          absl::StrCat("client certificate URI SAN ", Quoted(uri), " names no valid app"));
+          absl::StrCat("client certificate URI SAN ", Quoted(uri),
+                       " names no valid app: ", identity.status().message()));
     }
+    if (identity->kind != tls::IdentityKind::kApp || identity->trust_domain != trust_domain_) {
+      continue;
+    }
+    const std::string& name = identity->name;
     if (app.has_value() && *app != name) {
       return absl::UnauthenticatedError(
           absl::StrCat("client certificate names two apps, ", Quoted(*app), " and ", Quoted(name)));

@@ -55,6 +55,7 @@ class Authenticator {
       const PresentedCredentials& presented) const;
 
   const std::unique_ptr<TokenStore> tokens_;
+  const std::string trust_domain_;
   const std::string app_prefix_;  // "spiffe://<trust_domain>/app/"
 };
 

@@ -1,70 +1,50 @@
 #include "runtime/sidecar/security/server_credentials.h"
 
-#include <grpcpp/security/tls_certificate_provider.h>
-#include <grpcpp/security/tls_credentials_options.h>
+#include <string>
+#include <vector>
 
-#include <cerrno>
-#include <cstring>
-#include <fstream>
-#include <sstream>
-
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/common/status_macros.h"
+#include "runtime/common/tls/mesh_ca.h"
+#include "runtime/common/tls/spiffe_id.h"
+#include "runtime/common/tls/tls_credentials.h"
 
 namespace callmesh::sidecar::security {
-namespace {
 
-// OK if `path` can be read and holds a PEM block of the `kind` ("CERTIFICATE", "PRIVATE KEY").
-absl::Status CheckPemFile(const std::string& key, const std::string& path, absl::string_view kind) {
-  const std::string where = absl::StrCat(key, " ", path, ": ");
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(absl::StrCat(where, "cannot read: ", std::strerror(errno)));
+absl::Status CheckSidecarCertificate(const std::string& cert_file,
+                                     const std::string& trust_domain) {
+  const std::string domain = trust_domain.empty() ? tls::kDefaultTrustDomain : trust_domain;
+  const std::string needed = absl::StrCat(tls::TrustDomainId(domain), "/sidecar/<name>");
+  absl::StatusOr<std::vector<std::string>> uris = tls::UriSansOfCertificateFile(cert_file);
+  if (!uris.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("security.tls.cert_file ", cert_file,
+                     ": cannot read its URI SANs: ", uris.status().message()));
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  const std::string pem = text.str();
-  if (!absl::StrContains(pem, "-----BEGIN ") || !absl::StrContains(pem, kind)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, "holds no PEM ", kind, " (expected \"-----BEGIN ...", kind, "-----\")"));
+  for (const std::string& uri : *uris) {
+    absl::StatusOr<tls::MeshIdentity> identity = tls::ParseSpiffeId(uri);
+    if (identity.ok() && identity->kind == tls::IdentityKind::kSidecar &&
+        identity->trust_domain == domain) {
+      return absl::OkStatus();
+    }
   }
-  return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("security.tls.cert_file ", cert_file, ": the certificate has no URI SAN ",
+                   needed, " (its URI SANs: ", uris->empty() ? "none" : absl::StrJoin(*uris, ", "),
+                   "); issue the sidecar's certificate with `callmesh certs`"));
 }
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> SidecarServerCredentials(
     const v1::SecurityConfig& security) {
   if (!security.has_tls()) return grpc::InsecureServerCredentials();
-  const v1::TlsConfig& tls = security.tls();
-  if (absl::Status s = CheckPemFile("security.tls.cert_file", tls.cert_file(), "CERTIFICATE");
-      !s.ok()) {
-    return s;
-  }
-  if (absl::Status s = CheckPemFile("security.tls.key_file", tls.key_file(), "PRIVATE KEY");
-      !s.ok()) {
-    return s;
-  }
-  if (!tls.ca_file().empty()) {
-    if (absl::Status s = CheckPemFile("security.tls.ca_file", tls.ca_file(), "CERTIFICATE");
-        !s.ok()) {
-      return s;
-    }
-  }
-  const auto reload_seconds = static_cast<unsigned int>(absl::ToInt64Seconds(kTlsReloadEvery));
-  auto provider = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
-      tls.key_file(), tls.cert_file(), tls.ca_file(), reload_seconds);
-  grpc::experimental::TlsServerCredentialsOptions options(provider);
-  options.watch_identity_key_cert_pairs();
-  if (tls.ca_file().empty()) {
-    options.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
-  } else {
-    options.watch_root_certs();
-    options.set_cert_request_type(tls.require_client_certificate()
-                                      ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-                                      : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
-  }
-  return grpc::experimental::TlsServerCredentials(options);
+  const v1::TlsConfig& config = security.tls();
+  const tls::TlsFiles files{
+      .ca_file = config.ca_file(), .cert_file = config.cert_file(), .key_file = config.key_file()};
+  CALLMESH_RETURN_IF_ERROR(
+      tls::ValidateServerTlsFiles(files, config.require_client_certificate(), "security.tls."));
+  CALLMESH_RETURN_IF_ERROR(CheckSidecarCertificate(config.cert_file(), security.trust_domain()));
+  return tls::MeshServerCredentials(files, config.require_client_certificate());
 }
 
 }  // namespace callmesh::sidecar::security

@@ -1,32 +1,30 @@
 // Bearer tokens of the Sidecar API (security.tokens): which identity a presented token
-// authenticates. Tokens are read from files named in the config (surrounding whitespace
-// ignored) and compared in constant time; a file that changes is read again without a restart
-// (rotation: replace the file), looked at no more often than every `recheck_every` on the
-// injected Clock, so a burst of calls costs no system calls.
+// authenticates. Each token is a tls::TokenFile (runtime/common/tls/token_file.h): read from the
+// file named in the config (surrounding whitespace ignored), read again when the file changes
+// (rotation: replace the file; a re-read that fails keeps the last good token, logged once),
+// looked at no more often than every `recheck_every` on the injected Clock, so a burst of calls
+// costs no system calls. Tokens are compared in constant time.
 //
 //   auto tokens = TokenStore::Load(config.security().tokens(), Clock::Real());
-//   if (!tokens.ok()) return tokens.status();  // "security.tokens[0].file /x: cannot read: ..."
+//   if (!tokens.ok()) return tokens.status();
+//   // "security.tokens[0].file: cannot read token file \"/x\": No such file or directory"
 //   std::optional<std::string> app = (*tokens)->Identify(presented);
 //
-// A file that cannot be read, or is empty, when it is re-read keeps its previous token (logged
-// once per change): a rotation half-done does not lock every app out. Thread-safe.
+// Thread-safe.
 #pragma once
-
-#include <sys/types.h>
 
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/config.pb.h"
 #include "google/protobuf/repeated_ptr_field.h"
 #include "runtime/common/clock.h"
+#include "runtime/common/tls/token_file.h"
 
 namespace callmesh::sidecar::security {
 
@@ -35,8 +33,9 @@ bool ConstantTimeEquals(absl::string_view a, absl::string_view b);
 
 class TokenStore {
  public:
-  // Reads every token file. INVALID_ARGUMENT "security.tokens[i].file <path>: cannot read: <why>"
-  // or "...: is empty". `clock` (not owned) must outlive the store.
+  // Reads every token file. INVALID_ARGUMENT "security.tokens[i].file: <tls::ReadTokenFile's
+  // error>" (it names the file: cannot read, is empty, holds an unsendable character). `clock`
+  // (not owned) must outlive the store.
   static absl::StatusOr<std::unique_ptr<TokenStore>> Load(
       const google::protobuf::RepeatedPtrField<v1::TokenConfig>& tokens, Clock* clock,
       absl::Duration recheck_every = absl::Seconds(1));
@@ -51,22 +50,12 @@ class TokenStore {
  private:
   struct Entry {
     std::string app;
-    std::string file;
-    std::string token;
-    // What the file looked like when it was read: a change in any of these is a rotation.
-    ino_t inode = 0;
-    off_t size = 0;
-    int64_t mtime_ns = 0;
-    bool warned = false;
+    std::unique_ptr<tls::TokenFile> file;
   };
 
-  TokenStore(std::vector<Entry> entries, Clock* clock, absl::Duration recheck_every);
+  explicit TokenStore(std::vector<Entry> entries) : entries_(std::move(entries)) {}
 
-  Clock* const clock_;
-  const absl::Duration recheck_every_;
-  absl::Mutex mu_;
-  std::vector<Entry> entries_ ABSL_GUARDED_BY(mu_);
-  absl::Time next_check_ ABSL_GUARDED_BY(mu_);
+  const std::vector<Entry> entries_;
 };
 
 }  // namespace callmesh::sidecar::security

@@ -17,13 +17,28 @@
 namespace callmesh::sidecar {
 namespace {
 
-grpc::Status Unavailable() {
-  return grpc::Status(grpc::StatusCode::UNIMPLEMENTED,
-                      "publish/subscribe is not configured in this sidecar");
+// The caller of a pub/sub RPC, authenticated by `gatekeeper`; UNIMPLEMENTED when this sidecar
+// has no topics (`has_topics` false).
+absl::StatusOr<security::Caller> PubSubCaller(const security::Gatekeeper& gatekeeper,
+                                              bool has_topics,
+                                              const grpc::ServerContextBase& context) {
+  absl::StatusOr<security::Caller> caller = gatekeeper.Authenticate(context);
+  if (!caller.ok()) return caller.status();
+  if (!has_topics) {
+    return absl::UnimplementedError("publish/subscribe is not configured in this sidecar");
+  }
+  return caller;
 }
 
-absl::Status ValidateService(const std::string& service) {
-  return ValidateServiceName(service, "service");
+// A request about one subscriber's view of a topic: `topic` and `subscriber` (the field
+// `subscriber_field`) are valid names and `caller` acts for the subscriber.
+absl::Status CheckSubscriberRequest(const security::Gatekeeper& gatekeeper,
+                                    const security::Caller& caller, const std::string& topic,
+                                    const std::string& subscriber,
+                                    absl::string_view subscriber_field) {
+  if (absl::Status s = ValidateTopic(topic, "topic"); !s.ok()) return s;
+  if (absl::Status s = ValidateServiceName(subscriber, subscriber_field); !s.ok()) return s;
+  return gatekeeper.CheckActsFor(caller, subscriber);
 }
 
 }  // namespace
@@ -82,9 +97,9 @@ absl::Status SidecarService::Subscribe(const std::string& service,
 grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* context,
                                                   const v1::PublishRequest* request,
                                                   v1::PublishResponse* response) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  absl::StatusOr<security::Caller> caller =
+      PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  if (async_.topics == nullptr) return FinishNow(context, Unavailable());
   absl::Status invalid = ValidateTopic(request->topic(), "topic");
   if (invalid.ok() && request->payload().size() > async_.max_payload_bytes) {
     invalid = absl::ResourceExhaustedError(absl::StrCat("payload of ", request->payload().size(),
@@ -138,9 +153,9 @@ grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* c
 grpc::ServerUnaryReactor* SidecarService::ListTopics(grpc::CallbackServerContext* context,
                                                      const v1::ListTopicsRequest*,
                                                      v1::ListTopicsResponse* response) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  absl::StatusOr<security::Caller> caller =
+      PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  if (async_.topics == nullptr) return FinishNow(context, Unavailable());
   for (v1::TopicInfo& topic : async_.topics->Topics()) {
     for (v1::SubscriptionInfo& sub : *topic.mutable_subscriptions()) {
       sub.set_in_flight(async_.fan_out->InFlight(sub.topic(), sub.service()));
@@ -164,12 +179,11 @@ grpc::ServerUnaryReactor* SidecarService::ListTopics(grpc::CallbackServerContext
 grpc::ServerUnaryReactor* SidecarService::ReplaySubscription(
     grpc::CallbackServerContext* context, const v1::ReplaySubscriptionRequest* request,
     v1::ReplaySubscriptionResponse* response) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  absl::StatusOr<security::Caller> caller =
+      PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  if (async_.topics == nullptr) return FinishNow(context, Unavailable());
-  absl::Status invalid = ValidateTopic(request->topic(), "topic");
-  if (invalid.ok()) invalid = ValidateService(request->service());
-  if (invalid.ok()) invalid = gatekeeper_->CheckActsFor(*caller, request->service());
+  absl::Status invalid = CheckSubscriberRequest(*gatekeeper_, *caller, request->topic(),
+                                                request->service(), "service");
   if (invalid.ok() && request->from_case() == v1::ReplaySubscriptionRequest::FROM_NOT_SET) {
     invalid = absl::InvalidArgumentError("sequence or time: one is required");
   }
@@ -195,12 +209,11 @@ grpc::ServerUnaryReactor* SidecarService::ReplaySubscription(
 grpc::ServerUnaryReactor* SidecarService::Unsubscribe(grpc::CallbackServerContext* context,
                                                       const v1::UnsubscribeRequest* request,
                                                       v1::UnsubscribeResponse*) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  absl::StatusOr<security::Caller> caller =
+      PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  if (async_.topics == nullptr) return FinishNow(context, Unavailable());
-  absl::Status invalid = ValidateTopic(request->topic(), "topic");
-  if (invalid.ok()) invalid = ValidateService(request->service());
-  if (invalid.ok()) invalid = gatekeeper_->CheckActsFor(*caller, request->service());
+  absl::Status invalid = CheckSubscriberRequest(*gatekeeper_, *caller, request->topic(),
+                                                request->service(), "service");
   if (!invalid.ok()) return FinishNow(context, ToGrpcStatus(invalid));
   return FinishOnWorker(context, [this, request]() -> grpc::Status {
     if (absl::Status s = async_.topics->Unsubscribe(request->topic(), request->service());
@@ -215,9 +228,9 @@ grpc::ServerUnaryReactor* SidecarService::Unsubscribe(grpc::CallbackServerContex
 grpc::ServerUnaryReactor* SidecarService::ListEventDeadLetters(
     grpc::CallbackServerContext* context, const v1::ListEventDeadLettersRequest* request,
     v1::ListEventDeadLettersResponse* response) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  absl::StatusOr<security::Caller> caller =
+      PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  if (async_.topics == nullptr) return FinishNow(context, Unavailable());
   // Event dead letters belong to their subscriber: others must name one they act for.
   if (!caller->anonymous() && !caller->admin) {
     if (request->subscriber().empty()) {
@@ -242,12 +255,11 @@ grpc::ServerUnaryReactor* SidecarService::ListEventDeadLetters(
 grpc::ServerUnaryReactor* SidecarService::RedriveEventDeadLetter(
     grpc::CallbackServerContext* context, const v1::RedriveEventDeadLetterRequest* request,
     v1::RedriveEventDeadLetterResponse*) {
-  absl::StatusOr<security::Caller> caller = gatekeeper_->Authenticate(*context);
+  absl::StatusOr<security::Caller> caller =
+      PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
-  if (async_.topics == nullptr) return FinishNow(context, Unavailable());
-  absl::Status invalid = ValidateTopic(request->topic(), "topic");
-  if (invalid.ok()) invalid = ValidateServiceName(request->subscriber(), "subscriber");
-  if (invalid.ok()) invalid = gatekeeper_->CheckActsFor(*caller, request->subscriber());
+  absl::Status invalid = CheckSubscriberRequest(*gatekeeper_, *caller, request->topic(),
+                                                request->subscriber(), "subscriber");
   if (invalid.ok() && request->sequence() == 0) {
     invalid = absl::InvalidArgumentError("sequence: is required (sequences start at 1)");
   }
