@@ -10,8 +10,8 @@
 #include <optional>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"

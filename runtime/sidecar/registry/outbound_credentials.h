@@ -4,12 +4,13 @@
 //   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds = OutboundCredentials(config);
 //
 // Without `security.tls.cert_file`: plaintext. With it but without `ca_file` (TLS on the Sidecar
-// API, callers authenticated by tokens): plaintext too, and a warning at start. With both: mTLS — the sidecar presents its own
-// certificate (`security.tls.cert_file` / `key_file`, spiffe://<td>/sidecar/<name>) and accepts a
-// target only if its certificate chains to `security.tls.ca_file` and carries an app identity of
-// the trust domain (`security.trust_domain`, default callmesh.local). The files are re-read when
-// they change (runtime/common/tls/tls_credentials.h). INVALID_ARGUMENT naming the
-// `security.tls.*` field of a file that is missing or unreadable.
+// API, callers authenticated by tokens): plaintext too, and a warning at start. With both: mTLS —
+// the sidecar presents its own certificate (`security.tls.cert_file` / `key_file`,
+// spiffe://<td>/sidecar/<name>) and accepts a target only if its certificate chains to
+// `security.tls.ca_file` and carries an app identity of the trust domain (`security.trust_domain`,
+// default callmesh.local). The files are re-read when they change
+// (runtime/common/tls/tls_credentials.h). INVALID_ARGUMENT naming the `security.tls.*` field of a
+// file that is missing or unreadable.
 #pragma once
 
 #include <grpcpp/security/credentials.h>
