@@ -17,6 +17,7 @@
 // sends one event at a time per subscribing service, across all its instances).
 #pragma once
 
+#include <grpcpp/impl/codegen/service_type.h>
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/status.h>
 

@@ -94,10 +94,10 @@ struct MethodNames {
 // The members generated for one event of an event service (a service named `...Events`).
 struct EventNames {
   const MethodDescriptor* method;
-  std::string topic;          // "package.FooEvents.Bar"
-  std::string topic_constant; // kBarTopic
-  std::string publish;        // PublishBar
-  std::string on;             // OnBar
+  std::string topic;           // "package.FooEvents.Bar"
+  std::string topic_constant;  // kBarTopic
+  std::string publish;         // PublishBar
+  std::string on;              // OnBar
 };
 
 struct ServicePlan {
@@ -162,18 +162,14 @@ bool PlanEvents(const ServiceDescriptor* service, std::map<std::string, std::str
       return false;
     }
   }
-  std::map<std::string, std::string> publisher_members = {
-      {plan->publisher, "the class name"}};
+  std::map<std::string, std::string> publisher_members = {{plan->publisher, "the class name"}};
   std::map<std::string, std::string> subscriber_members = {
       {plan->subscriber, "the class name"},
       {"callmesh_service", "a member of " + plan->subscriber},
       {"callmesh_grpc_service", "a member of " + plan->subscriber},
-      {"callmesh_topics", "a member of " + plan->subscriber}};
-  // The gRPC methods the subscriber overrides are members too.
-  for (int m = 0; m < service->method_count(); ++m) {
-    subscriber_members.emplace(service->method(m)->name(),
-                               absl::StrCat("the gRPC method ", service->method(m)->name()));
-  }
+      {"callmesh_topics", "a member of " + plan->subscriber},
+      {"CallmeshReceiver", "a member of " + plan->subscriber},
+      {"callmesh_receiver_", "a member of " + plan->subscriber}};
   for (int m = 0; m < service->method_count(); ++m) {
     const MethodDescriptor* method = service->method(m);
     if (method->client_streaming() || method->server_streaming()) {
@@ -190,8 +186,8 @@ bool PlanEvents(const ServiceDescriptor* service, std::map<std::string, std::str
       return false;
     }
     const std::string& name = method->name();
-    EventNames names{method, absl::StrCat(service->full_name(), ".", name),
-                     "k" + name + "Topic", "Publish" + name, "On" + name};
+    EventNames names{method, absl::StrCat(service->full_name(), ".", name), "k" + name + "Topic",
+                     "Publish" + name, "On" + name};
     if (names.topic.size() > kMaxTopicLength) {
       *error = absl::StrCat("method ", method->full_name(), ": its topic '", names.topic,
                             "' is longer than ", kMaxTopicLength, " characters (mesh name rules)");
@@ -392,11 +388,12 @@ void PrintEventsHeader(const ServicePlan& plan, Printer& p) {
   for (const EventNames& e : plan.event_list) {
     p.Print("\n");
     p.PrintRaw(Comment(e.method, "  "));
-    p.Print(EventVars(plan, e),
-            "  // Publishes `event` to $topic_constant$; returns once it is durable: its event ID,\n"
-            "  // sequence, and how many subscriptions it goes to (Mesh::Publish).\n"
-            "  ::absl::StatusOr<::callmesh::v1::PublishResponse> $publish$(const $Event$& event,\n"
-            "      const ::callmesh::PublishOptions& options = {});\n");
+    p.Print(
+        EventVars(plan, e),
+        "  // Publishes `event` to $topic_constant$; returns once it is durable: its event ID,\n"
+        "  // sequence, and how many subscriptions it goes to (Mesh::Publish).\n"
+        "  ::absl::StatusOr<::callmesh::v1::PublishResponse> $publish$(const $Event$& event,\n"
+        "      const ::callmesh::PublishOptions& options = {});\n");
   }
   p.Print(
       "\n"
@@ -409,8 +406,7 @@ void PrintEventsHeader(const ServicePlan& plan, Printer& p) {
       "// every topic of $full$. A handler's OK acknowledges the event; an error is retried by\n"
       "// the subscribing service's retry policy, then dead-lettered. Delivery is at least once\n"
       "// (see EventContext::attempt); handlers are called concurrently.\n"
-      "class $subscriber$ : public $grpc_class$::Service,\n"
-      "    public ::callmesh::EventSubscriber {\n"
+      "class $subscriber$ : public ::callmesh::EventSubscriber {\n"
       " public:\n",
       "full", full, "subscriber", plan.subscriber, "grpc_class", plan.service->name());
   for (const EventNames& e : plan.event_list) {
@@ -425,17 +421,30 @@ void PrintEventsHeader(const ServicePlan& plan, Printer& p) {
   }
   p.Print(
       "\n"
-      "  ::grpc::Service* callmesh_service() final { return this; }\n"
+      "  ::grpc::Service* callmesh_service() final { return &callmesh_receiver_; }\n"
       "  const char* callmesh_grpc_service() const final { return \"$full$\"; }\n"
-      "  std::vector<::callmesh::EventTopic> callmesh_topics() const final;\n",
-      "full", full);
-  if (!plan.event_list.empty()) p.Print("\n private:\n");
+      "  std::vector<::callmesh::EventTopic> callmesh_topics() const final;\n"
+      "\n"
+      " private:\n"
+      "  // The gRPC service $full$, handing each delivery to its On<event> (kept apart so that\n"
+      "  // its method names do not hide the event types in classes that derive from this one).\n"
+      "  class CallmeshReceiver final : public $grpc_class$::Service {\n"
+      "   public:\n"
+      "    explicit CallmeshReceiver($subscriber$* subscriber) : subscriber_(subscriber) {}\n",
+      "full", full, "grpc_class", plan.service->name(), "subscriber", plan.subscriber);
   for (const EventNames& e : plan.event_list) {
     p.Print(EventVars(plan, e),
-            "  ::grpc::Status $Method$(::grpc::ServerContext* context, const $Event$* event,\n"
-            "      ::google::protobuf::Empty* reply) final;\n");
+            "    ::grpc::Status $Method$(::grpc::ServerContext* context, const $Event$* event,\n"
+            "        ::google::protobuf::Empty* reply) final;\n");
   }
-  p.Print("};\n");
+  p.Print(
+      "\n"
+      "   private:\n"
+      "    $subscriber$* const subscriber_;\n"
+      "  };\n"
+      "  CallmeshReceiver callmesh_receiver_{this};\n"
+      "};\n",
+      "subscriber", plan.subscriber);
 }
 
 void PrintEventsSource(const ServicePlan& plan, Printer& p) {
@@ -461,13 +470,14 @@ void PrintEventsSource(const ServicePlan& plan, Printer& p) {
   }
   p.Print("  };\n}\n");
   for (const EventNames& e : plan.event_list) {
-    p.Print(EventVars(plan, e),
-            "\n"
-            "::grpc::Status $subscriber$::$Method$(::grpc::ServerContext* context,\n"
-            "    const $Event$* event, ::google::protobuf::Empty*) {\n"
-            "  return ::callmesh::ToEventReply(\n"
-            "      $on$(::callmesh::EventContext::From(*context), *event));\n"
-            "}\n");
+    p.Print(
+        EventVars(plan, e),
+        "\n"
+        "::grpc::Status $subscriber$::CallmeshReceiver::$Method$(\n"
+        "    ::grpc::ServerContext* context, const $Event$* event, ::google::protobuf::Empty*) {\n"
+        "  return ::callmesh::ToEventReply(\n"
+        "      subscriber_->$on$(::callmesh::EventContext::From(*context), *event));\n"
+        "}\n");
   }
 }
 

@@ -67,7 +67,7 @@ expect_refused bad_keyword_package "" \
 expect_refused bad_event_reply "" \
   "method bad.v1.StockEvents.Restocked returns bad.v1.Stock; an event of an event service (a service whose name ends in Events) returns google.protobuf.Empty"
 expect_refused bad_event_clash "" \
-  "method bad.v1.ClashEvents.X: generated member ClashEventsSubscriber::OnX clashes with the gRPC method OnX"
+  "service bad.v1.ClashEvents: generated class ClashEventsPublisher clashes with message bad.v1.ClashEventsPublisher"
 expect_refused shop "frobnicate" "unknown parameter 'frobnicate'"
 expect_refused shop "skip_streaming,color=blue" "unknown parameter 'color=blue'"
 
