@@ -25,9 +25,8 @@
 // the gRPC services it serves (grpc_services), so the sidecar refuses a subscription to a method
 // the host does not have.
 //
-//   ShipOrders shipping;                            // derives from
-//   orders::v1::OrderEventsSubscriber host.AddSubscriber(&shipping, {.mode =
-//   callmesh::v1::SUBSCRIPTION_MODE_ORDERED});
+//   ShipOrders shipping;                  // derives from orders::v1::OrderEventsSubscriber
+//   host.AddSubscriber(&shipping, {.mode = callmesh::v1::SUBSCRIPTION_MODE_ORDERED});
 //
 // Not thread-safe for setup (AddService, Start); Shutdown and the accessors may be called from any
 // thread once started.
