@@ -57,8 +57,8 @@ kube-demo: images
 deploy-test: deps
 	@./deploy/tests/run.sh
 
-# The quickstart (callmeshd and the greeter on loopback: sync, async, the CLI), then the four
-# examples of services/ (fib, hello_world, callbacks, long_job) on generated typed stubs, then the
+# The quickstart (callmeshd and the greeter on loopback: sync, async, the CLI), then the five
+# examples of services/ (fib, hello_world, callbacks, long_job, orders) on generated typed stubs, then the
 # secured step (certificates, tokens, TLS and mTLS, intruders refused).
 demo: deps
 	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/...

@@ -13,6 +13,8 @@ Scenarios (see bench/README.md for how each is measured):
   nats     sync Invoke vs NATS request-reply
   growth   accept latency and sidecar RSS as pending calls grow (1k, 100k, 1M)
   observability  e2e at 64 in flight with metrics scraped, JSON logs and tracing on vs off
+  pubsub   fan-out to 3 subscribing services: callmesh Publish vs RabbitMQ durable fanout vs NATS
+           JetStream; callmesh publish/s at 64 in flight vs serial vs the disk's serial fsync/s
 
   bench/run.py                 # everything, 3 repeats of 10 s
   bench/run.py --quick         # 1 repeat of 3 s, growth to 10k only, for a smoke run
@@ -689,6 +691,102 @@ def scenario_nats(binaries, workdir, repeat, seconds, options):
     return rows
 
 
+def fanout_result(args, timeout):
+    """Runs a fan-out client (pubsub_bench, rabbit_fanout, nats_fanout): its RESULT with the
+    delivered events/s as `throughput` and the publish acknowledgement latency as p50/p99."""
+    result = run_result(args, timeout=timeout)
+    result["throughput"] = result["delivered_per_s"]
+    result["p50_us"], result["p99_us"] = result["publish_p50_us"], result["publish_p99_us"]
+    result["errors"] = {"failed": result["failed"],
+                        "undelivered": result["expected"] - result["delivered"]}
+    return result
+
+
+def scenario_pubsub(binaries, workdir, repeat, seconds, options):
+    """End-to-end fan-out of 1 KiB events to 3 subscribing services, 64 publishes in flight:
+    callmesh (Publish acknowledged once fsync'd, 3 subscribing services served by the generated
+    subscriber) vs RabbitMQ (durable fanout exchange, 3 durable queues, persistent messages,
+    publisher confirms, manual acks) vs NATS JetStream (file stream, 3 durable consumers, explicit
+    acks), in alternation on one machine. Then callmesh publish/s at 64 in flight vs 1 in flight
+    vs serial fdatasync of the data dir."""
+    data_dir = os.path.join(workdir, "data-pubsub")
+    os.makedirs(data_dir, exist_ok=True)
+    sidecar = Proc([binaries["callmeshd"], "--listen=127.0.0.1:0", "--log-level=warn",
+                    f"--data-dir={data_dir}"], workdir, "callmeshd-pubsub")
+    rabbit = nats = None
+    rows = []
+    try:
+        rabbit = RabbitMQ(workdir)
+        nats_port = free_port()
+        nats = Plain(["nats-server", "-a", "127.0.0.1", "-p", str(nats_port), "-js", "-sd",
+                      os.path.join(workdir, "jetstream")], workdir, "nats-server")
+        wait_port(nats_port, 30, nats.popen, "nats-server")
+        common = [f"--in-flight=64", f"--duration={seconds}", "--subscribers=3",
+                  "--payload-bytes=1024"]
+        runs = {"rabbitmq": [], "nats": [], "callmesh": []}
+        for _ in range(repeat):
+            result = fanout_result([binaries["rabbit_fanout"], f"--port={rabbit.port}",
+                                    "--label=rabbitmq fanout"] + common, seconds + 180)
+            runs["rabbitmq"].append(result)
+            print_run("fan-out to 3, 64 in flight", "rabbitmq", result)
+            result = fanout_result([binaries["nats_fanout"], f"--port={nats_port}",
+                                    "--label=nats jetstream"] + common, seconds + 180)
+            runs["nats"].append(result)
+            print_run("fan-out to 3, 64 in flight", "nats", result)
+            cpu, wall = sidecar.cpu_seconds(), time.time()
+            result = fanout_result([binaries["pubsub_bench"], f"--sidecar={sidecar.address}",
+                                    "--label=callmesh"] + [a.replace("in-flight", "in_flight")
+                                    .replace("payload-bytes", "payload_bytes") for a in common],
+                                   seconds + 180)
+            result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+            runs["callmesh"].append(result)
+            print_run("fan-out to 3, 64 in flight", "callmesh", result)
+        base = summarize("pubsub", "fan-out to 3 services, 64 in flight, 1 KiB: delivered/s",
+                         "rabbitmq durable fanout", runs["rabbitmq"], extra_keys=("publish_per_s",))
+        rows += [base,
+                 summarize("pubsub", "fan-out to 3 services, 64 in flight, 1 KiB: delivered/s",
+                           "nats jetstream (no fsync)", runs["nats"], base,
+                           extra_keys=("publish_per_s",)),
+                 summarize("pubsub", "fan-out to 3 services, 64 in flight, 1 KiB: delivered/s",
+                           "callmesh Publish", runs["callmesh"], base,
+                           extra_keys=("publish_per_s", "sidecar_cpu_s_per_s"))]
+        # Publish alone on a fresh sidecar (the fan-out's subscriptions are durable): no
+        # subscription, 64 in flight vs serial, vs the disk's serial fsync/s.
+        sidecar.stop()
+        data_dir = os.path.join(workdir, "data-publish")
+        os.makedirs(data_dir, exist_ok=True)
+        sidecar = Proc([binaries["callmeshd"], "--listen=127.0.0.1:0", "--log-level=warn",
+                        f"--data-dir={data_dir}"], workdir, "callmeshd-publish")
+        fsync, serial, parallel = [], [], []
+        for _ in range(repeat):
+            fsync.append(fsync_probe(data_dir, min(seconds, 5)))
+            print_run("serial fsync", "probe", fsync[-1])
+            for in_flight, into in ((1, serial), (64, parallel)):
+                result = run_result([binaries["pubsub_bench"], f"--sidecar={sidecar.address}",
+                                     "--subscribers=0", f"--in_flight={in_flight}",
+                                     f"--duration={seconds}", "--payload_bytes=1024",
+                                     f"--label=publish {in_flight}"], timeout=seconds + 120)
+                result["throughput"] = result["publish_per_s"]
+                result["p50_us"], result["p99_us"] = (result["publish_p50_us"],
+                                                      result["publish_p99_us"])
+                into.append(result)
+                print_run(f"publish, {in_flight} in flight", "callmesh", result)
+        fbase = summarize("pubsub", "serial write+fdatasync, 1 KiB, same dir", "fsync probe",
+                          fsync)
+        rows += [fbase,
+                 summarize("pubsub", "Publish/s, 1 in flight, no subscriber", "callmesh", serial,
+                           fbase),
+                 summarize("pubsub", "Publish/s, 64 in flight, no subscriber", "callmesh",
+                           parallel, fbase)]
+    finally:
+        if nats:
+            nats.stop()
+        if rabbit:
+            rabbit.stop()
+        sidecar.stop()
+    return rows
+
+
 def scenario_growth(binaries, workdir, repeat, seconds, options):
     """InvokeAsync to a service nothing listens on (the calls stay pending), in steps of 1k, 10k,
     100k and 1M pending calls (up to options.growth_max; each step at most
@@ -875,6 +973,12 @@ def aims(results):
         add(f"issue 12: security costs ≤ 15 % of throughput ({what}, 64 in flight)",
             f"{row['throughput_ratio']:.2f}× plaintext ({row['throughput']:,.0f}/s)" if row else "—",
             row["throughput_ratio"] >= 0.85 if row else None)
+    row = find_row(results, "pubsub", "fan-out to 3", "callmesh Publish")
+    base = find_row(results, "pubsub", "fan-out to 3", "rabbitmq durable fanout")
+    add("issue 16: fan-out to 3 services, events delivered/s ≥ 1.0× RabbitMQ durable fanout "
+        "(64 in flight)",
+        f"{row['throughput_ratio']:.2f}× ({row['throughput']:,.0f} vs {base['throughput']:,.0f}/s)"
+        if row and base else "—", row["throughput_ratio"] >= 1.0 if row and base else None)
     return "\n".join(lines) + "\n"
 
 
@@ -1022,7 +1126,10 @@ def main():
                 "load_client": f"{bin_dir}/bench/load/load_client",
                 "async_load": f"{bin_dir}/bench/async/async_load",
                 "rabbit_rpc": f"{bin_dir}/bench/brokers/rabbit_rpc",
-                "nats_rpc": f"{bin_dir}/bench/brokers/nats_rpc"}
+                "nats_rpc": f"{bin_dir}/bench/brokers/nats_rpc",
+                "rabbit_fanout": f"{bin_dir}/bench/brokers/rabbit_fanout",
+                "nats_fanout": f"{bin_dir}/bench/brokers/nats_fanout",
+                "pubsub_bench": f"{bin_dir}/bench/pubsub/pubsub_bench"}
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
                "machine": machine_info(), "versions": versions(), "note": args.note,
                "repeat": args.repeat, "seconds": args.seconds, "rows": []}
@@ -1057,7 +1164,7 @@ SCENARIOS = {"sync": lambda binaries, workdir, repeat, seconds, options: scenari
                  binaries, workdir, repeat, seconds),
              "accept": scenario_accept, "e2e": scenario_e2e, "nats": scenario_nats,
              "growth": scenario_growth, "security": scenario_security,
-             "observability": scenario_observability}
+             "observability": scenario_observability, "pubsub": scenario_pubsub}
 
 
 if __name__ == "__main__":

@@ -11,7 +11,8 @@ BAZEL_FLAGS=${BAZEL_FLAGS:-}
 # bench/install_deps.sh installs), so they are named here.
 targets=(//:callmeshd //:callmesh //services/greeter:greeter_server //bench/load:load_client
          //bench/async:async_load //bench/brokers:rabbit_rpc //bench/brokers:nats_rpc
-         //bench/journal:journal_bench)
+         //bench/journal:journal_bench //bench/brokers:rabbit_fanout //bench/brokers:nats_fanout
+         //bench/pubsub:pubsub_bench)
 $BAZEL build $BAZEL_FLAGS -c opt "${targets[@]}"
 bin_dir=$($BAZEL info $BAZEL_FLAGS -c opt bazel-bin 2>/dev/null)
 exec python3 bench/run.py --bin-dir="$bin_dir" "$@"

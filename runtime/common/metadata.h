@@ -22,5 +22,9 @@ inline constexpr char kTracestateMetadata[] = "tracestate";
 // In WatchCompletions' response headers: the highest completion sequence when the stream
 // subscribed, so a client that watched "from now on" can resume from there without a gap.
 inline constexpr char kLastSequenceMetadata[] = "callmesh-last-sequence";
+// On the delivery of a published event (besides cid = event ID, source = publisher, attempt): its
+// topic and its sequence in the topic.
+inline constexpr char kTopicMetadata[] = "callmesh-topic";
+inline constexpr char kSequenceMetadata[] = "callmesh-sequence";
 
 }  // namespace callmesh

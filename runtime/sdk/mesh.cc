@@ -194,6 +194,24 @@ absl::StatusOr<Cid> Mesh::Cast(const std::string& service, const std::string& me
   return response.cid();
 }
 
+absl::StatusOr<v1::PublishResponse> Mesh::Publish(const std::string& topic,
+                                                  const std::string& payload,
+                                                  const PublishOptions& options) {
+  if (!options_status_.ok()) return options_status_;
+  v1::PublishRequest request;
+  request.set_topic(topic);
+  request.set_payload(payload);
+  request.set_source(options_.source);
+  request.set_idempotency_key(options.idempotency_key);
+  request.mutable_headers()->insert(options.headers.begin(), options.headers.end());
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
+  v1::PublishResponse response;
+  grpc::Status status = stub_->Publish(&context, request, &response);
+  if (!status.ok()) return ToAbslStatus(status);
+  return response;
+}
+
 absl::StatusOr<v1::Call> Mesh::GetCall(const Cid& cid) {
   if (!options_status_.ok()) return options_status_;
   v1::GetCallRequest request;

@@ -114,6 +114,15 @@ struct AsyncOptions {
   std::string traceparent;
 };
 
+// Options of Publish.
+struct PublishOptions {
+  // Passed to every subscriber as metadata (lower-case ASCII keys).
+  std::map<std::string, std::string> headers;
+  // Per publisher: a repeated key returns the first publication (deduplicated = true) and fans
+  // out nothing new. At most 256 bytes.
+  std::string idempotency_key;
+};
+
 // The reply bytes of a SUCCEEDED completion, else its outcome as a status (see CompletionStatus:
 // FAILED → the target's code and message, CANCELLED → CANCELLED, EXPIRED → DEADLINE_EXCEEDED).
 absl::StatusOr<std::string> ReplyOf(const v1::Completion& completion);
@@ -173,6 +182,13 @@ class Mesh {
   // Durable fire-and-forget; returns the CID (no outcome is kept or delivered).
   absl::StatusOr<Cid> Cast(const std::string& service, const std::string& method,
                            const std::string& payload, const AsyncOptions& options = {});
+
+  // Publishes `payload` to `topic` with `source` as the publisher; returns once the event is
+  // durable (its event ID, sequence, and how many subscriptions it goes to). The sidecar's errors
+  // unchanged: INVALID_ARGUMENT for a bad topic name, RESOURCE_EXHAUSTED for a payload over the
+  // limit or a full topic (see sidecar.proto "Publish/subscribe").
+  absl::StatusOr<v1::PublishResponse> Publish(const std::string& topic, const std::string& payload,
+                                              const PublishOptions& options = {});
 
   // Waits up to `timeout` for the terminal outcome of `cid` and returns it (whatever the state:
   // use ReplyOf for the reply or the error). DEADLINE_EXCEEDED if it is not done in time;

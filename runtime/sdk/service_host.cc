@@ -3,18 +3,55 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/impl/server_builder_option.h>
+#include <grpcpp/impl/server_builder_plugin.h>
+#include <grpcpp/impl/server_initializer.h>
 #include <grpcpp/server_builder.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/grpc_status.h"
 #include "runtime/common/names.h"
+#include "runtime/common/proto_time.h"
 #include "runtime/common/tls/mesh_ca.h"
 #include "runtime/common/tls/tls_credentials.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
+namespace {
+
+// Copies the names of the services a server was built with (gRPC keeps them private; builder
+// plugins are how server reflection learns them too).
+class ServiceListPlugin final : public grpc::ServerBuilderPlugin {
+ public:
+  explicit ServiceListPlugin(std::vector<std::string>* names) : names_(names) {}
+  std::string name() override { return "callmesh_service_list"; }
+  void InitServer(grpc::ServerInitializer* initializer) override {
+    const std::vector<std::string>* names = initializer->GetServiceList();
+    if (names != nullptr) *names_ = *names;
+  }
+  void Finish(grpc::ServerInitializer*) override {}
+  void ChangeArguments(const std::string&, void*) override {}
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+class ServiceListOption final : public grpc::ServerBuilderOption {
+ public:
+  explicit ServiceListOption(std::vector<std::string>* names) : names_(names) {}
+  void UpdateArguments(grpc::ChannelArguments*) override {}
+  void UpdatePlugins(std::vector<std::unique_ptr<grpc::ServerBuilderPlugin>>* plugins) override {
+    plugins->push_back(std::make_unique<ServiceListPlugin>(names_));
+  }
+
+ private:
+  std::vector<std::string>* names_;
+};
+
+}  // namespace
 
 ServiceHost::ServiceHost(ServiceHostOptions options) : options_(std::move(options)) {}
 
@@ -23,6 +60,21 @@ ServiceHost::~ServiceHost() { Shutdown(absl::Seconds(1)); }
 void ServiceHost::AddService(grpc::Service* service) { services_.push_back(service); }
 
 void ServiceHost::AddCallbacks(CallbackHandler* handler) { callbacks_.Add(handler); }
+
+void ServiceHost::AddSubscriber(EventSubscriber* subscriber, SubscribeOptions options) {
+  services_.push_back(subscriber->callmesh_service());
+  for (const EventTopic& topic : subscriber->callmesh_topics()) {
+    v1::Subscription& subscription = subscriptions_.emplace_back();
+    subscription.set_topic(topic.topic);
+    subscription.set_method(topic.method);
+    subscription.set_mode(options.mode);
+    subscription.set_start(options.start);
+    subscription.set_start_sequence(options.start_sequence);
+    if (options.start == v1::SUBSCRIPTION_START_TIME) {
+      *subscription.mutable_start_time() = ToProtoTimestamp(options.start_time);
+    }
+  }
+}
 
 std::vector<std::string> ServiceHost::mesh_names() const {
   std::vector<std::string> names = {options_.name};
@@ -52,6 +104,8 @@ absl::Status ServiceHost::Start() {
   // gRPC sets SO_REUSEPORT by default, which would let a second process share a port in use.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options_.listen, *credentials, &port_);
+  std::vector<std::string> served;
+  builder.SetOption(std::make_unique<ServiceListOption>(&served));
   for (grpc::Service* service : services_) builder.RegisterService(service);
   if (!callbacks_.empty()) builder.RegisterService(&callbacks_);
   server_ = builder.BuildAndStart();
@@ -60,6 +114,9 @@ absl::Status ServiceHost::Start() {
     return absl::UnavailableError(absl::StrCat("cannot listen on ", options_.listen));
   }
   address_ = absl::StrCat(options_.listen.substr(0, options_.listen.rfind(':')), ":", port_);
+  for (std::string& service : served) {
+    if (!absl::StartsWith(service, "grpc.")) grpc_services_.push_back(std::move(service));
+  }
   server_->GetHealthCheckService()->SetServingStatus(true);
   if (!options_.sidecar.empty()) {
     if (absl::Status s = Register(); !s.ok()) {
@@ -127,6 +184,12 @@ grpc::Status ServiceHost::SendRegistrationAs(v1::Sidecar::Stub& stub, const std:
   v1::RegisterServiceRequest request;
   request.set_name(name);
   request.set_address(address_);
+  for (const std::string& service : grpc_services_) request.add_grpc_services(service);
+  if (name == options_.name) {
+    for (const v1::Subscription& subscription : subscriptions_) {
+      *request.add_subscriptions() = subscription;
+    }
+  }
   v1::RegisterServiceResponse response;
   return stub.RegisterService(&context, request, &response);
 }

@@ -19,6 +19,15 @@
 //   MyWorldCallbacks on_world;                      // derives from world::v1::WorldCallbacks
 //   host.AddCallbacks(&on_world);                   // "hello" and "hello-async-callback"
 //
+// Events: a host that receives published events adds the generated `FooEventsSubscriber`
+// handlers with AddSubscriber; it serves them and registers, under `name`, one durable
+// subscription per topic of the event service (see event_subscriber.h). Its registration lists
+// the gRPC services it serves (grpc_services), so the sidecar refuses a subscription to a method
+// the host does not have.
+//
+//   ShipOrders shipping;                  // derives from orders::v1::OrderEventsSubscriber
+//   host.AddSubscriber(&shipping, {.mode = callmesh::v1::SUBSCRIPTION_MODE_ORDERED});
+//
 // Not thread-safe for setup (AddService, Start); Shutdown and the accessors may be called from any
 // thread once started.
 #pragma once
@@ -36,6 +45,7 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/tls/client_credentials.h"
 #include "runtime/sdk/callback_router.h"
+#include "runtime/sdk/event_subscriber.h"
 #include "runtime/sdk/sidecar_address.h"
 
 namespace callmesh {
@@ -83,6 +93,13 @@ class ServiceHost {
   // `callmesh.v1.Callback` and registers as `<name>-async-callback` too.
   void AddCallbacks(CallbackHandler* handler);
 
+  // Serves `subscriber` and subscribes `name` to each of its topics with `options` (registered
+  // with the sidecar at Start, and again with every refresh; a subscription, once made, is
+  // durable until Unsubscribe). Not owned; must outlive the host. Only before Start. Start fails
+  // with the sidecar's error if it refuses a subscription (e.g. FAILED_PRECONDITION when `name`
+  // already subscribes to the topic with another method).
+  void AddSubscriber(EventSubscriber* subscriber, SubscribeOptions options = {});
+
   // The mesh names this host registers: `name`, plus `<name>-async-callback` with callbacks.
   std::vector<std::string> mesh_names() const;
 
@@ -119,6 +136,10 @@ class ServiceHost {
   // To the sidecar, with the app's credentials (made by Start).
   std::shared_ptr<grpc::Channel> sidecar_channel_;
   std::vector<grpc::Service*> services_;
+  // What every registration of `name` declares (subscriptions_), and the gRPC services the server
+  // serves besides grpc.* ones (filled by Start).
+  std::vector<v1::Subscription> subscriptions_;
+  std::vector<std::string> grpc_services_;
   CallbackRouter callbacks_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;

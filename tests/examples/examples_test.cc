@@ -1,5 +1,6 @@
-// The four example services of services/ end to end: a real callmeshd, the example servers and
+// The five example services of services/ end to end: a real callmeshd, the example servers and
 // clients as separate processes, checked through their exit codes and what they print and log.
+#include <algorithm>
 #include <regex>
 #include <string>
 #include <vector>
@@ -171,6 +172,45 @@ TEST_F(ExamplesTest, LongJobIsPolledByCidAndPushedToo) {
   EXPECT_TRUE(absl::StrContains(out, "poll and push agree on cid=" + accepted[0] + ": yes")) << out;
   EXPECT_TRUE(absl::StrContains(reports->output(), "[cid=" + accepted[0] + "] building"))
       << reports->output();
+}
+
+TEST_F(ExamplesTest, OrdersFanOutToBillingAndToOneOfTheShippingInstances) {
+  Process* billing = StartServer("services/orders/billing_server");
+  Process* shipping_1 = StartServer("services/orders/shipping_server");
+  Process* shipping_2 = StartServer("services/orders/shipping_server");
+  ASSERT_NE(billing, nullptr);
+  ASSERT_NE(shipping_1, nullptr);
+  ASSERT_NE(shipping_2, nullptr);
+  int code = -1;
+  const std::string out = RunClient("services/orders/orders_client", {"--count=6"}, &code);
+  EXPECT_EQ(code, 0) << out;
+  const std::vector<std::string> published =
+      Captures(out, R"(orders: published (o-\d+) as event \S+ \(sequence \d+, to 2 subscribing)");
+  ASSERT_EQ(published.size(), 6u) << out;
+  auto shipped = [&] {
+    return Captures(shipping_1->output(), R"(shipping: shipping (o-\d+) )").size() +
+           Captures(shipping_2->output(), R"(shipping: shipping (o-\d+) )").size();
+  };
+  ASSERT_TRUE(WaitUntil([&] {
+    return Captures(billing->output(), R"(billing: invoice for (o-\d+) )").size() >= 6 &&
+           shipped() >= 6;
+  })) << billing->output()
+      << shipping_1->output() << shipping_2->output();
+  // Billing got every order once; each order was shipped by exactly one shipping instance.
+  // (PARALLEL: in any order.)
+  std::vector<std::string> billed = Captures(billing->output(), R"(billing: invoice for (o-\d+) )");
+  std::vector<std::string> expected = published;
+  std::sort(billed.begin(), billed.end());
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(billed, expected);
+  for (const std::string& order : published) {
+    const std::string line = "shipping: shipping " + order + " ";
+    EXPECT_NE(absl::StrContains(shipping_1->output(), line),
+              absl::StrContains(shipping_2->output(), line))
+        << order << "\n"
+        << shipping_1->output() << shipping_2->output();
+  }
+  EXPECT_EQ(shipped(), 6u);
 }
 
 }  // namespace

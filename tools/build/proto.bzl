@@ -26,6 +26,7 @@ _PLUGIN = Label("//tools/protoc-gen-callmesh")
 _GRPC = Label("@system//:grpc++")
 _CALLMESH_DEPS = [
     Label("//runtime/sdk:callback_router"),
+    Label("//runtime/sdk:event_subscriber"),
     Label("//runtime/sdk:mesh"),
     Label("@system//:absl"),
     Label("@system//:spdlog"),

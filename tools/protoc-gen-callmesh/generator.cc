@@ -91,11 +91,25 @@ struct MethodNames {
   std::string on_error;  // OnBarError
 };
 
+// The members generated for one event of an event service (a service named `...Events`).
+struct EventNames {
+  const MethodDescriptor* method;
+  std::string topic;           // "package.FooEvents.Bar"
+  std::string topic_constant;  // kBarTopic
+  std::string publish;         // PublishBar
+  std::string on;              // OnBar
+};
+
 struct ServicePlan {
   const ServiceDescriptor* service;
   std::string client;     // FooClient
   std::string callbacks;  // FooCallbacks
   std::vector<MethodNames> methods;
+  // Event services only: FooEventsPublisher, FooEventsSubscriber and their events.
+  bool events = false;
+  std::string publisher;
+  std::string subscriber;
+  std::vector<EventNames> event_list;
   std::vector<std::string> skipped;  // streaming methods left out
 };
 
@@ -124,6 +138,85 @@ std::map<std::string, std::string> TopLevelNames(const FileDescriptor* file) {
   return names;
 }
 
+constexpr char kEventsSuffix[] = "Events";
+constexpr size_t kMaxTopicLength = 128;
+
+bool IsEventService(const ServiceDescriptor* service) {
+  return service->name().size() > sizeof(kEventsSuffix) - 1 &&
+         absl::EndsWith(service->name(), kEventsSuffix);
+}
+
+// Plans the publisher and subscriber of an event service: every method unary, returning
+// google.protobuf.Empty, its topic a valid mesh name.
+bool PlanEvents(const ServiceDescriptor* service, std::map<std::string, std::string>& taken,
+                ServicePlan* plan, std::string* error) {
+  plan->events = true;
+  plan->publisher = service->name() + "Publisher";
+  plan->subscriber = service->name() + "Subscriber";
+  for (const std::string& cls : {plan->publisher, plan->subscriber}) {
+    auto [it, fresh] = taken.emplace(
+        cls, absl::StrCat("the generated class ", cls, " of service ", service->full_name()));
+    if (!fresh) {
+      *error = absl::StrCat("service ", service->full_name(), ": generated class ", cls,
+                            " clashes with ", it->second, "; rename one of them");
+      return false;
+    }
+  }
+  std::map<std::string, std::string> publisher_members = {{plan->publisher, "the class name"}};
+  std::map<std::string, std::string> subscriber_members = {
+      {plan->subscriber, "the class name"},
+      {"callmesh_service", "a member of " + plan->subscriber},
+      {"callmesh_grpc_service", "a member of " + plan->subscriber},
+      {"callmesh_topics", "a member of " + plan->subscriber},
+      {"CallmeshReceiver", "a member of " + plan->subscriber},
+      {"callmesh_receiver_", "a member of " + plan->subscriber}};
+  for (int m = 0; m < service->method_count(); ++m) {
+    const MethodDescriptor* method = service->method(m);
+    if (method->client_streaming() || method->server_streaming()) {
+      *error = absl::StrCat("method ", method->full_name(),
+                            " is streaming; an event of an event service (a service whose name "
+                            "ends in Events) is a unary method");
+      return false;
+    }
+    if (method->output_type()->full_name() != "google.protobuf.Empty") {
+      *error = absl::StrCat("method ", method->full_name(), " returns ",
+                            method->output_type()->full_name(),
+                            "; an event of an event service (a service whose name ends in Events) "
+                            "returns google.protobuf.Empty");
+      return false;
+    }
+    const std::string& name = method->name();
+    EventNames names{method, absl::StrCat(service->full_name(), ".", name), "k" + name + "Topic",
+                     "Publish" + name, "On" + name};
+    if (names.topic.size() > kMaxTopicLength) {
+      *error = absl::StrCat("method ", method->full_name(), ": its topic '", names.topic,
+                            "' is longer than ", kMaxTopicLength, " characters (mesh name rules)");
+      return false;
+    }
+    const std::string mine = absl::StrCat("the one generated for event ", name);
+    for (const std::string* member : {&names.topic_constant, &names.publish}) {
+      auto [it, fresh] = publisher_members.emplace(*member, mine);
+      if (!fresh) {
+        *error = absl::StrCat("method ", method->full_name(), ": generated member ",
+                              plan->publisher, "::", *member, " clashes with ", it->second,
+                              "; rename one of the methods");
+        return false;
+      }
+    }
+    for (const std::string* member : {&names.topic_constant, &names.on}) {
+      auto [it, fresh] = subscriber_members.emplace(*member, mine);
+      if (!fresh) {
+        *error = absl::StrCat("method ", method->full_name(), ": generated member ",
+                              plan->subscriber, "::", *member, " clashes with ", it->second,
+                              "; rename one of the methods");
+        return false;
+      }
+    }
+    plan->event_list.push_back(std::move(names));
+  }
+  return true;
+}
+
 bool Plan(const FileDescriptor* file, const Options& options, std::vector<ServicePlan>* plans,
           std::string* error) {
   for (absl::string_view part : absl::StrSplit(file->package(), '.', absl::SkipEmpty())) {
@@ -138,6 +231,11 @@ bool Plan(const FileDescriptor* file, const Options& options, std::vector<Servic
     const ServiceDescriptor* service = file->service(s);
     ServicePlan plan;
     plan.service = service;
+    if (IsEventService(service)) {
+      if (!PlanEvents(service, taken, &plan, error)) return false;
+      plans->push_back(std::move(plan));
+      continue;
+    }
     plan.client = service->name() + "Client";
     plan.callbacks = service->name() + "Callbacks";
     for (const std::string& cls : {plan.client, plan.callbacks}) {
@@ -236,6 +334,153 @@ std::map<std::string, std::string> Vars(const ServicePlan& plan, const MethodNam
           {"Reply", QualifiedClassName(m.method->output_type())}};
 }
 
+bool HasEvents(const std::vector<ServicePlan>& plans) {
+  for (const ServicePlan& plan : plans) {
+    if (plan.events) return true;
+  }
+  return false;
+}
+
+std::map<std::string, std::string> EventVars(const ServicePlan& plan, const EventNames& e) {
+  return {{"publisher", plan.publisher},
+          {"subscriber", plan.subscriber},
+          {"grpc_class", plan.service->name()},
+          {"Method", e.method->name()},
+          {"topic", e.topic},
+          {"topic_constant", e.topic_constant},
+          {"publish", e.publish},
+          {"on", e.on},
+          {"path", MethodPath(e.method)},
+          {"Event", QualifiedClassName(e.method->input_type())}};
+}
+
+void PrintEventsHeader(const ServicePlan& plan, Printer& p) {
+  const std::string full = plan.service->full_name();
+  p.Print("\n");
+  const std::string comment = Comment(plan.service, "");
+  p.PrintRaw(comment);
+  if (!comment.empty()) p.Print("//\n");
+  p.Print(
+      "// Publishes the events of $full$ (an event service: each method is an event, published\n"
+      "// to the topic \"$full$.<method>\"), through the local sidecar. Thread-safe; `mesh` is\n"
+      "// not owned and must outlive the publisher. Events go out with the Mesh's source as the\n"
+      "// publisher.\n"
+      "//\n"
+      "//   $publisher$ publisher(mesh);\n",
+      "full", full, "publisher", plan.publisher);
+  if (!plan.event_list.empty()) {
+    p.Print(
+        "//   absl::StatusOr<callmesh::v1::PublishResponse> published = "
+        "publisher.$publish$(event);\n",
+        "publish", plan.event_list.front().publish);
+  }
+  p.Print(
+      "class $publisher$ {\n"
+      " public:\n",
+      "publisher", plan.publisher);
+  for (const EventNames& e : plan.event_list) {
+    p.Print(EventVars(plan, e), "  static constexpr char $topic_constant$[] = \"$topic$\";\n");
+  }
+  p.Print(
+      "\n"
+      "  explicit $publisher$(::callmesh::Mesh& mesh);\n",
+      "publisher", plan.publisher);
+  for (const EventNames& e : plan.event_list) {
+    p.Print("\n");
+    p.PrintRaw(Comment(e.method, "  "));
+    p.Print(
+        EventVars(plan, e),
+        "  // Publishes `event` to $topic_constant$; returns once it is durable: its event ID,\n"
+        "  // sequence, and how many subscriptions it goes to (Mesh::Publish).\n"
+        "  ::absl::StatusOr<::callmesh::v1::PublishResponse> $publish$(const $Event$& event,\n"
+        "      const ::callmesh::PublishOptions& options = {});\n");
+  }
+  p.Print(
+      "\n"
+      " private:\n"
+      "  ::callmesh::Mesh& mesh_;\n"
+      "};\n"
+      "\n"
+      "// Receives the events of $full$: derive, implement every On<event>, and add it to a\n"
+      "// ServiceHost with AddSubscriber, which serves it and subscribes the host's mesh name to\n"
+      "// every topic of $full$. A handler's OK acknowledges the event; an error is retried by\n"
+      "// the subscribing service's retry policy, then dead-lettered. Delivery is at least once\n"
+      "// (see EventContext::attempt); handlers are called concurrently.\n"
+      "class $subscriber$ : public ::callmesh::EventSubscriber {\n"
+      " public:\n",
+      "full", full, "subscriber", plan.subscriber, "grpc_class", plan.service->name());
+  for (const EventNames& e : plan.event_list) {
+    p.Print(EventVars(plan, e), "  static constexpr char $topic_constant$[] = \"$topic$\";\n");
+  }
+  for (const EventNames& e : plan.event_list) {
+    p.Print(EventVars(plan, e),
+            "\n"
+            "  // An event published to $topic_constant$.\n"
+            "  virtual ::absl::Status $on$(const ::callmesh::EventContext& context,\n"
+            "      const $Event$& event) = 0;\n");
+  }
+  p.Print(
+      "\n"
+      "  ::grpc::Service* callmesh_service() final { return &callmesh_receiver_; }\n"
+      "  const char* callmesh_grpc_service() const final { return \"$full$\"; }\n"
+      "  std::vector<::callmesh::EventTopic> callmesh_topics() const final;\n"
+      "\n"
+      " private:\n"
+      "  // The gRPC service $full$, handing each delivery to its On<event> (kept apart so that\n"
+      "  // its method names do not hide the event types in classes that derive from this one).\n"
+      "  class CallmeshReceiver final : public $grpc_class$::Service {\n"
+      "   public:\n"
+      "    explicit CallmeshReceiver($subscriber$* subscriber) : subscriber_(subscriber) {}\n",
+      "full", full, "grpc_class", plan.service->name(), "subscriber", plan.subscriber);
+  for (const EventNames& e : plan.event_list) {
+    p.Print(EventVars(plan, e),
+            "    ::grpc::Status $Method$(::grpc::ServerContext* context, const $Event$* event,\n"
+            "        ::google::protobuf::Empty* reply) final;\n");
+  }
+  p.Print(
+      "\n"
+      "   private:\n"
+      "    $subscriber$* const subscriber_;\n"
+      "  };\n"
+      "  CallmeshReceiver callmesh_receiver_{this};\n"
+      "};\n",
+      "subscriber", plan.subscriber);
+}
+
+void PrintEventsSource(const ServicePlan& plan, Printer& p) {
+  p.Print(
+      "\n"
+      "$publisher$::$publisher$(::callmesh::Mesh& mesh) : mesh_(mesh) {}\n",
+      "publisher", plan.publisher);
+  for (const EventNames& e : plan.event_list) {
+    p.Print(EventVars(plan, e),
+            "\n"
+            "::absl::StatusOr<::callmesh::v1::PublishResponse> $publisher$::$publish$(\n"
+            "    const $Event$& event, const ::callmesh::PublishOptions& options) {\n"
+            "  return mesh_.Publish($topic_constant$, event.SerializeAsString(), options);\n"
+            "}\n");
+  }
+  p.Print(
+      "\n"
+      "std::vector<::callmesh::EventTopic> $subscriber$::callmesh_topics() const {\n"
+      "  return {\n",
+      "subscriber", plan.subscriber);
+  for (const EventNames& e : plan.event_list) {
+    p.Print(EventVars(plan, e), "      {$topic_constant$, \"$path$\"},\n");
+  }
+  p.Print("  };\n}\n");
+  for (const EventNames& e : plan.event_list) {
+    p.Print(
+        EventVars(plan, e),
+        "\n"
+        "::grpc::Status $subscriber$::CallmeshReceiver::$Method$(\n"
+        "    ::grpc::ServerContext* context, const $Event$* event, ::google::protobuf::Empty*) {\n"
+        "  return ::callmesh::ToEventReply(\n"
+        "      subscriber_->$on$(::callmesh::EventContext::From(*context), *event));\n"
+        "}\n");
+  }
+}
+
 void PrintHeader(const FileDescriptor* file, const Options& options,
                  const std::vector<ServicePlan>& plans, const std::string& base, Printer& p) {
   p.Print(
@@ -245,6 +490,7 @@ void PrintHeader(const FileDescriptor* file, const Options& options,
       "\n"
       "#include <functional>\n"
       "#include <string>\n"
+      "$vector$"
       "\n"
       "#include \"absl/status/status.h\"\n"
       "#include \"absl/status/statusor.h\"\n"
@@ -252,10 +498,21 @@ void PrintHeader(const FileDescriptor* file, const Options& options,
       "#include \"$base$.pb.h\"\n"
       "#include \"$sdk$/callback_router.h\"\n"
       "#include \"$sdk$/mesh.h\"\n",
-      "file", file->name(), "base", base, "sdk", options.sdk_include_dir);
+      "file", file->name(), "base", base, "sdk", options.sdk_include_dir, "vector",
+      HasEvents(plans) ? "#include <vector>\n" : "");
+  if (HasEvents(plans)) {
+    p.Print(
+        "#include \"$base$.grpc.pb.h\"\n"
+        "#include \"$sdk$/event_subscriber.h\"\n",
+        "base", base, "sdk", options.sdk_include_dir);
+  }
   const std::string ns = absl::StrReplaceAll(file->package(), {{".", "::"}});
   if (!ns.empty()) p.Print("\nnamespace $ns$ {\n", "ns", ns);
   for (const ServicePlan& plan : plans) {
+    if (plan.events) {
+      PrintEventsHeader(plan, p);
+      continue;
+    }
     const std::string full = plan.service->full_name();
     p.Print("\n");
     const std::string comment = Comment(plan.service, "");
@@ -362,6 +619,10 @@ void PrintSource(const FileDescriptor* file, const std::vector<ServicePlan>& pla
   const std::string ns = absl::StrReplaceAll(file->package(), {{".", "::"}});
   if (!ns.empty()) p.Print("\nnamespace $ns$ {\n", "ns", ns);
   for (const ServicePlan& plan : plans) {
+    if (plan.events) {
+      PrintEventsSource(plan, p);
+      continue;
+    }
     p.Print(
         "\n"
         "$client$::$client$(::callmesh::Mesh& mesh, std::string service)\n"

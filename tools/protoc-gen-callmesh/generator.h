@@ -22,6 +22,31 @@
 //     virtual void OnBarError(const callmesh::CallInfo&, const absl::Status&); // default: logs
 //   };
 //
+// Events (publish/subscribe; the naming convention that declares them): a service whose name ends
+// in `Events` (and is longer than that) is an event service. Each of its methods
+// `Bar(BarEvent) returns (google.protobuf.Empty)` declares the event type BarEvent on the topic
+// "<package>.<Service>.Bar" (e.g. "orders.v1.OrderEvents.OrderPlaced"). Instead of a client and
+// callbacks, it gets:
+//
+//   class FooEventsPublisher {                          // over callmesh::Mesh::Publish
+//     static constexpr char kBarTopic[] = "package.FooEvents.Bar";
+//     explicit FooEventsPublisher(callmesh::Mesh& mesh);
+//     absl::StatusOr<callmesh::v1::PublishResponse> PublishBar(const BarEvent&,
+//                                                           const callmesh::PublishOptions& = {});
+//   };
+//   // Served and subscribed by ServiceHost::AddSubscriber (runtime/sdk/event_subscriber.h).
+//   class FooEventsSubscriber : public callmesh::EventSubscriber {
+//     static constexpr char kBarTopic[] = "package.FooEvents.Bar";
+//     virtual absl::Status OnBar(const callmesh::EventContext&, const BarEvent&) = 0;
+//   };
+//
+// Every handler is pure virtual: a subscriber subscribes to every topic of its event service, so
+// no event is acknowledged without code that handles it (put events that different services
+// want into different event services). A method named like its message type names the type with
+// a leading dot (`rpc OrderPlaced(.orders.v1.OrderPlaced) ...`), since in .proto scope the
+// method's name hides the message's. An event method that is streaming or does not return
+// google.protobuf.Empty is refused, as is a topic over 128 characters.
+//
 // Decisions (each refused case is an error naming the file, service or method, and nothing is
 // written):
 // - Streaming methods are refused: the sidecar forwards unary calls only. The parameter

@@ -52,6 +52,7 @@ expect_golden shop
 expect_golden keywords
 expect_golden no_package
 expect_golden bad_streaming skip_streaming
+expect_golden events
 
 expect_refused bad_streaming "" \
   "method bad.v1.Feed.Watch is server-streaming; callmesh stubs are unary only"
@@ -63,6 +64,10 @@ expect_refused bad_service_clash "" \
   "service bad.v1.Foo: generated class FooClient clashes with service bad.v1.FooClient"
 expect_refused bad_keyword_package "" \
   "package 'shop.namespace' has the C++ keyword 'namespace' as a component"
+expect_refused bad_event_reply "" \
+  "method bad.v1.StockEvents.Restocked returns bad.v1.Stock; an event of an event service (a service whose name ends in Events) returns google.protobuf.Empty"
+expect_refused bad_event_clash "" \
+  "service bad.v1.ClashEvents: generated class ClashEventsPublisher clashes with message bad.v1.ClashEventsPublisher"
 expect_refused shop "frobnicate" "unknown parameter 'frobnicate'"
 expect_refused shop "skip_streaming,color=blue" "unknown parameter 'color=blue'"
 

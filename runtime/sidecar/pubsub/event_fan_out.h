@@ -36,16 +36,13 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "callmesh/v1/sidecar.pb.h"
+#include "runtime/common/metadata.h"
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
 #include "runtime/sidecar/pubsub/topic_log.h"
 
 namespace callmesh::sidecar::pubsub {
-
-// Metadata keys of an event delivery, besides callmesh-cid/source/attempt.
-inline constexpr char kTopicMetadata[] = "callmesh-topic";
-inline constexpr char kSequenceMetadata[] = "callmesh-sequence";
 
 class EventFanOut {
  public:
