@@ -354,12 +354,17 @@ std::map<std::string, std::string> EventVars(const ServicePlan& plan, const Even
           {"Event", QualifiedClassName(e.method->input_type())}};
 }
 
-void PrintEventsHeader(const ServicePlan& plan, Printer& p) {
-  const std::string full = plan.service->full_name();
+// A blank line, then the .proto comment of `service` (if any) as the head of its class comment.
+void PrintServiceComment(const google::protobuf::ServiceDescriptor& service, Printer& p) {
   p.Print("\n");
-  const std::string comment = Comment(plan.service, "");
+  const std::string comment = Comment(&service, "");
   p.PrintRaw(comment);
   if (!comment.empty()) p.Print("//\n");
+}
+
+void PrintEventsHeader(const ServicePlan& plan, Printer& p) {
+  const std::string full = plan.service->full_name();
+  PrintServiceComment(*plan.service, p);
   p.Print(
       "// Publishes the events of $full$ (an event service: each method is an event, published\n"
       "// to the topic \"$full$.<method>\"), through the local sidecar. Thread-safe; `mesh` is\n"
@@ -514,10 +519,7 @@ void PrintHeader(const FileDescriptor* file, const Options& options,
       continue;
     }
     const std::string full = plan.service->full_name();
-    p.Print("\n");
-    const std::string comment = Comment(plan.service, "");
-    p.PrintRaw(comment);
-    if (!comment.empty()) p.Print("//\n");
+    PrintServiceComment(*plan.service, p);
     p.Print(
         "// Typed mesh client of $full$: calls the mesh service that serves it, through the local\n"
         "// sidecar. Thread-safe; `mesh` is not owned and must outlive the client.\n"

@@ -131,8 +131,12 @@ TEST_F(TopicLogTest, SubscriptionStartsAfterWhatWasPublishedUnlessAskedOtherwise
   const auto subscriptions = log_->Subscriptions();
   ASSERT_EQ(subscriptions.size(), 3u);
   for (const auto& sub : subscriptions) {
-    if (sub.service() == "billing") EXPECT_EQ(sub.lag(), 1u);
-    if (sub.service() == "audit") EXPECT_EQ(sub.lag(), 3u);
+    if (sub.service() == "billing") {
+      EXPECT_EQ(sub.lag(), 1u);
+    }
+    if (sub.service() == "audit") {
+      EXPECT_EQ(sub.lag(), 3u);
+    }
   }
 }
 
@@ -197,7 +201,9 @@ TEST_F(TopicLogTest, PurgeDropsOnlyDeliveredEventsPastMaxAge) {
 
 TEST_F(TopicLogTest, ReplayMovesThePositionDurably) {
   ASSERT_TRUE(Subscribe("orders", "billing").ok());
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(Publish("orders", "e").ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(Publish("orders", "e").ok());
+  }
   log_->Advance("orders", "billing", 5);
   auto replay = log_->Replay("orders", "billing", 3);
   ASSERT_TRUE(replay.ok());
