@@ -161,15 +161,17 @@ int main(int argc, char** argv) {
   size_t n = acked < (long long)RING ? (size_t)acked : RING;
   qsort(g_latencies, n, sizeof(double), compare_doubles);
   const double p50 = n ? g_latencies[n / 2] : 0, p99 = n ? g_latencies[(size_t)(n * 0.99)] : 0;
-  printf("%s: %llu published (%.0f/s, p50 %.0f us, p99 %.0f us), %lld of %lld deliveries (%.0f/s), "
-         "%lld failed\n",
-         g_label, published, published / publish_s, p50, p99, delivered, expected,
-         delivered / deliver_s, (long long)atomic_load(&g_failed));
-  printf("RESULT {\"label\":\"%s\",\"in_flight\":%d,\"subscribers\":%d,\"published\":%llu,"
-         "\"publish_per_s\":%.1f,\"publish_p50_us\":%.0f,\"publish_p99_us\":%.0f,"
-         "\"delivered\":%lld,\"expected\":%lld,\"delivered_per_s\":%.1f,\"failed\":%lld}\n",
-         g_label, g_in_flight, g_subscribers, published, published / publish_s, p50, p99,
-         delivered, expected, delivered / deliver_s, (long long)atomic_load(&g_failed));
+  printf(
+      "%s: %llu published (%.0f/s, p50 %.0f us, p99 %.0f us), %lld of %lld deliveries (%.0f/s), "
+      "%lld failed\n",
+      g_label, published, published / publish_s, p50, p99, delivered, expected,
+      delivered / deliver_s, (long long)atomic_load(&g_failed));
+  printf(
+      "RESULT {\"label\":\"%s\",\"in_flight\":%d,\"subscribers\":%d,\"published\":%llu,"
+      "\"publish_per_s\":%.1f,\"publish_p50_us\":%.0f,\"publish_p99_us\":%.0f,"
+      "\"delivered\":%lld,\"expected\":%lld,\"delivered_per_s\":%.1f,\"failed\":%lld}\n",
+      g_label, g_in_flight, g_subscribers, published, published / publish_s, p50, p99, delivered,
+      expected, delivered / deliver_s, (long long)atomic_load(&g_failed));
   fflush(stdout);
   for (int i = 0; i < g_subscribers; ++i) {
     natsSubscription_Unsubscribe(subs[i]);

@@ -29,12 +29,6 @@ static double g_duration = 10, g_warmup = 1;
 static int g_payload = 1024;
 static const char* g_label = "";
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void check(natsStatus s, const char* what) {
   if (s == NATS_OK) return;
   fprintf(stderr, "nats_rpc: %s: %s\n", what, natsStatus_GetText(s));

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/brokers/amqp_check.h"
 #include "bench/brokers/rpc_report.h"
 
 #define EXCHANGE "callmesh_bench_fanout"
@@ -38,12 +39,6 @@ static atomic_llong g_delivered[MAX_SUBSCRIBERS];
 static atomic_llong g_last_ack_ns;
 static atomic_int g_stop;
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char* what, const char* detail) __attribute__((noreturn));
 static void die(const char* what, const char* detail) {
   fprintf(stderr, "rabbit_fanout: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
@@ -51,10 +46,7 @@ static void die(const char* what, const char* detail) {
 }
 
 static void check(amqp_rpc_reply_t reply, const char* what) {
-  if (reply.reply_type == AMQP_RESPONSE_NORMAL) return;
-  if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
-    die(what, amqp_error_string2(reply.library_error));
-  die(what, "server exception");
+  amqp_check("rabbit_fanout", reply, what);
 }
 
 static amqp_connection_state_t connect_broker(void) {
@@ -174,8 +166,8 @@ int main(int argc, char** argv) {
     while (publishing && published - confirmed < (uint64_t)g_in_flight) {
       ++published;
       sent_at[published % (1u << 24)] = now_s();
-      int status = amqp_basic_publish(conn, 1, amqp_cstring_bytes(EXCHANGE), amqp_empty_bytes, 0,
-                                      0, &props, bytes);
+      int status = amqp_basic_publish(conn, 1, amqp_cstring_bytes(EXCHANGE), amqp_empty_bytes, 0, 0,
+                                      &props, bytes);
       if (status != AMQP_STATUS_OK) die("basic.publish", amqp_error_string2(status));
     }
     if (!publishing && confirmed == published) break;
@@ -211,14 +203,16 @@ int main(int argc, char** argv) {
   qsort(latencies, latency_n, sizeof(double), compare_doubles);
   const double p50 = latency_n ? latencies[latency_n / 2] : 0;
   const double p99 = latency_n ? latencies[(size_t)(latency_n * 0.99)] : 0;
-  printf("%s: %llu published (%.0f/s, p50 %.0f us, p99 %.0f us), %lld of %lld deliveries (%.0f/s)\n",
-         g_label, (unsigned long long)published, published / publish_s, p50, p99, delivered,
-         expected, delivered / deliver_s);
-  printf("RESULT {\"label\":\"%s\",\"in_flight\":%d,\"subscribers\":%d,\"published\":%llu,"
-         "\"publish_per_s\":%.1f,\"publish_p50_us\":%.0f,\"publish_p99_us\":%.0f,"
-         "\"delivered\":%lld,\"expected\":%lld,\"delivered_per_s\":%.1f,\"failed\":0}\n",
-         g_label, g_in_flight, g_subscribers, (unsigned long long)published, published / publish_s,
-         p50, p99, delivered, expected, delivered / deliver_s);
+  printf(
+      "%s: %llu published (%.0f/s, p50 %.0f us, p99 %.0f us), %lld of %lld deliveries (%.0f/s)\n",
+      g_label, (unsigned long long)published, published / publish_s, p50, p99, delivered, expected,
+      delivered / deliver_s);
+  printf(
+      "RESULT {\"label\":\"%s\",\"in_flight\":%d,\"subscribers\":%d,\"published\":%llu,"
+      "\"publish_per_s\":%.1f,\"publish_p50_us\":%.0f,\"publish_p99_us\":%.0f,"
+      "\"delivered\":%lld,\"expected\":%lld,\"delivered_per_s\":%.1f,\"failed\":0}\n",
+      g_label, g_in_flight, g_subscribers, (unsigned long long)published, published / publish_s,
+      p50, p99, delivered, expected, delivered / deliver_s);
   fflush(stdout);
   amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
   amqp_destroy_connection(conn);

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench/brokers/amqp_check.h"
 #include "bench/brokers/rpc_report.h"
 
 #define QUEUE "callmesh_bench_rpc"
@@ -39,12 +40,6 @@ static double g_duration = 10, g_warmup = 1;
 static int g_payload = 1024;
 static const char* g_label = "";
 
-static double now_s(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 static void die(const char* what, const char* detail) __attribute__((noreturn));
 static void die(const char* what, const char* detail) {
   fprintf(stderr, "rabbit_rpc: %s%s%s\n", what, detail ? ": " : "", detail ? detail : "");
@@ -52,17 +47,7 @@ static void die(const char* what, const char* detail) {
 }
 
 static void check_reply(amqp_rpc_reply_t reply, const char* what) {
-  if (reply.reply_type == AMQP_RESPONSE_NORMAL) return;
-  if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
-    die(what, amqp_error_string2(reply.library_error));
-  if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION &&
-      reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
-    amqp_channel_close_t* close = (amqp_channel_close_t*)reply.reply.decoded;
-    fprintf(stderr, "rabbit_rpc: %s: channel closed %d %.*s\n", what, close->reply_code,
-            (int)close->reply_text.len, (char*)close->reply_text.bytes);
-    exit(1);
-  }
-  die(what, "server exception");
+  amqp_check("rabbit_rpc", reply, what);
 }
 
 static amqp_connection_state_t connect_broker(int prefetch) {

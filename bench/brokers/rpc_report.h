@@ -1,11 +1,19 @@
-/* What both broker clients share: flag parsing and the report of a run, in the same two lines
- * as bench/load/load_client prints (a human summary and "RESULT {json}" for bench/run.py). */
+/* What the broker clients share: the clock, flag parsing and the report of a run, in the same two
+ * lines as bench/load/load_client prints (a human summary and "RESULT {json}" for bench/run.py). */
 #ifndef CALLMESH_BENCH_BROKERS_RPC_REPORT_H_
 #define CALLMESH_BENCH_BROKERS_RPC_REPORT_H_
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+/* Seconds on the monotonic clock. */
+static inline double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
 
 /* The value of `arg` if it is "<name>=<value>", else NULL. */
 static inline const char* flag_value(const char* arg, const char* name) {
