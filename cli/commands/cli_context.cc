@@ -113,8 +113,16 @@ absl::StatusOr<v1::Sidecar::Stub*> CliContext::Sidecar() {
   grpc_connectivity_state state = channel_->GetState(/*try_to_connect=*/true);
   while (state != GRPC_CHANNEL_READY) {
     if (state == GRPC_CHANNEL_TRANSIENT_FAILURE || state == GRPC_CHANNEL_SHUTDOWN) {
-      return absl::UnavailableError(absl::StrCat(
-          where, ": connection failed; is callmeshd running? (set --sidecar or CALLMESH_SIDECAR)"));
+      // A plaintext client to a TLS port fails the same way as to no listener at all.
+      const char* tls_hint =
+          credentials_.tls.ca_file.empty()
+              ? "; if it serves TLS, give its CA with --tls-ca or CALLMESH_TLS_CA"
+              : "";
+      return absl::UnavailableError(
+          absl::StrCat(where,
+                       ": connection failed; is callmeshd running? (set --sidecar or "
+                       "CALLMESH_SIDECAR",
+                       tls_hint, ")"));
     }
     if (!channel_->WaitForStateChange(state, deadline)) {
       return absl::UnavailableError(absl::StrCat(where, ": no connection after ",

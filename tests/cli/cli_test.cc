@@ -350,6 +350,8 @@ TEST_F(CliTest, UnreachableSidecarNamesTheAddressTried) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr(absl::StrCat("callmesh: UNAVAILABLE: cannot reach the sidecar at ",
                                             address, " (--sidecar)")));
+  // Without a CA the CLI speaks plaintext, which a TLS port refuses just like a closed one.
+  EXPECT_THAT(r.err, HasSubstr("if it serves TLS, give its CA with --tls-ca or CALLMESH_TLS_CA"));
   r = CliRaw({"calls", "ls"}, {.env = {"CALLMESH_SIDECAR=" + address}});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr(absl::StrCat("cannot reach the sidecar at ", address,
