@@ -28,6 +28,12 @@ DurableRequest CommonFields(const Request& request, v1::CallKind kind) {
 
 }  // namespace
 
+absl::Status CheckIdempotencyKey(absl::string_view idempotency_key) {
+  if (idempotency_key.size() <= kMaxIdempotencyKeyBytes) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("idempotency_key: longer than ", kMaxIdempotencyKeyBytes, " bytes"));
+}
+
 DurableRequest DurableRequest::Of(const v1::InvokeAsyncRequest& request) {
   DurableRequest out = CommonFields(request, v1::CALL_KIND_INVOKE_ASYNC);
   out.callback = request.callback();
@@ -45,19 +51,13 @@ absl::StatusOr<v1::CallEnvelope> BuildEnvelope(const DurableRequest& request,
                                                absl::FunctionRef<std::string()> next_cid) {
   CALLMESH_RETURN_IF_ERROR(ValidateServiceName(request.service, "service"));
   CALLMESH_ASSIGN_OR_RETURN(std::string path, MethodPath(request.method, "method"));
-  if (request.payload.size() > limits.max_payload_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("payload of ", request.payload.size(),
-                                                     " bytes exceeds max_payload_bytes (",
-                                                     limits.max_payload_bytes, ")"));
-  }
+  CALLMESH_RETURN_IF_ERROR(
+      sidecar::CheckPayloadSize(request.payload.size(), limits.max_payload_bytes));
   if (!request.callback.empty()) {
     CALLMESH_RETURN_IF_ERROR(ValidateServiceName(request.callback, "callback"));
   }
   CALLMESH_RETURN_IF_ERROR(ValidateCallContext(request.source, request.parent_cid));
-  if (request.idempotency_key.size() > kMaxIdempotencyKeyBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("idempotency_key: longer than ", kMaxIdempotencyKeyBytes, " bytes"));
-  }
+  CALLMESH_RETURN_IF_ERROR(CheckIdempotencyKey(request.idempotency_key));
   if (request.headers != nullptr) {
     for (const auto& [key, value] : *request.headers) {
       CALLMESH_RETURN_IF_ERROR(sidecar::ValidateHeader(key, value));

@@ -23,6 +23,10 @@ namespace callmesh::calls {
 // Longest idempotency key accepted, in bytes.
 inline constexpr size_t kMaxIdempotencyKeyBytes = 256;
 
+// INVALID_ARGUMENT for an idempotency key over kMaxIdempotencyKeyBytes (a call's or a published
+// event's).
+absl::Status CheckIdempotencyKey(absl::string_view idempotency_key);
+
 // The caller's part of a durable call, viewing the request it came in (which must outlive it).
 struct DurableRequest {
   v1::CallKind kind = v1::CALL_KIND_INVOKE_ASYNC;

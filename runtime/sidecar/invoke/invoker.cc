@@ -14,11 +14,8 @@ Invoker::Invoker(Registry* registry, CidGenerator* cids, Options options, Clock*
 
 absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
                                                               grpc::ByteBuffer payload, Done done) {
-  const size_t size = payload.Length();
-  if (size > options_.max_payload_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat("payload of ", size,
-                                                     " bytes exceeds max_payload_bytes (",
-                                                     options_.max_payload_bytes, ")"));
+  if (absl::Status s = CheckPayloadSize(payload.Length(), options_.max_payload_bytes); !s.ok()) {
+    return s;
   }
   for (const auto& [key, value] : call.headers) {
     if (absl::Status s = ValidateHeader(key, value); !s.ok()) return s;
@@ -111,6 +108,12 @@ bool IsReservedMetadataKey(absl::string_view key) {
   return absl::StartsWith(key, "grpc-") || absl::StartsWith(key, "callmesh-") ||
          absl::StartsWith(key, ":") || key == "content-type" || key == "user-agent" ||
          key == "te" || key == "host" || key == kTraceparentMetadata || key == kTracestateMetadata;
+}
+
+absl::Status CheckPayloadSize(size_t payload_bytes, uint64_t max_payload_bytes) {
+  if (payload_bytes <= max_payload_bytes) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "payload of ", payload_bytes, " bytes exceeds max_payload_bytes (", max_payload_bytes, ")"));
 }
 
 absl::Status ValidateHeader(const std::string& key, const std::string& value) {

@@ -137,6 +137,10 @@ class Invoker {
 // printable ASCII (or any bytes if the key ends in "-bin"). INVALID_ARGUMENT naming the header.
 absl::Status ValidateHeader(const std::string& key, const std::string& value);
 
+// RESOURCE_EXHAUSTED "payload of N bytes exceeds max_payload_bytes (M)" when `payload_bytes` is
+// over `max_payload_bytes`: the one limit of sync calls, durable calls and published events.
+absl::Status CheckPayloadSize(size_t payload_bytes, uint64_t max_payload_bytes);
+
 // The metadata keys a caller's request carries that are gRPC's or callmesh's own and are never
 // forwarded as application headers.
 bool IsReservedMetadataKey(absl::string_view key);

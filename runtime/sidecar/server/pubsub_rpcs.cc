@@ -101,15 +101,10 @@ grpc::ServerUnaryReactor* SidecarService::Publish(grpc::CallbackServerContext* c
       PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
   absl::Status invalid = ValidateTopic(request->topic(), "topic");
-  if (invalid.ok() && request->payload().size() > async_.max_payload_bytes) {
-    invalid = absl::ResourceExhaustedError(absl::StrCat("payload of ", request->payload().size(),
-                                                        " bytes exceeds max_payload_bytes (",
-                                                        async_.max_payload_bytes, ")"));
+  if (invalid.ok()) {
+    invalid = CheckPayloadSize(request->payload().size(), async_.max_payload_bytes);
   }
-  if (invalid.ok() && request->idempotency_key().size() > calls::kMaxIdempotencyKeyBytes) {
-    invalid = absl::InvalidArgumentError(
-        absl::StrCat("idempotency_key: longer than ", calls::kMaxIdempotencyKeyBytes, " bytes"));
-  }
+  if (invalid.ok()) invalid = calls::CheckIdempotencyKey(request->idempotency_key());
   for (const auto& [key, value] : request->headers()) {
     if (!invalid.ok()) break;
     invalid = ValidateHeader(key, value);
