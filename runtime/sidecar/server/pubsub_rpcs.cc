@@ -3,6 +3,8 @@
 // RegisterService. The contract is in sidecar.proto ("Publish/subscribe"); the durable side is
 // runtime/sidecar/pubsub.
 #include <algorithm>
+#include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -151,22 +153,19 @@ grpc::ServerUnaryReactor* SidecarService::ListTopics(grpc::CallbackServerContext
   absl::StatusOr<security::Caller> caller =
       PubSubCaller(*gatekeeper_, async_.topics != nullptr, *context);
   if (!caller.ok()) return FinishNow(context, ToGrpcStatus(caller.status()));
+  absl::StatusOr<std::vector<v1::EventDeadLetter>> dead = async_.topics->ListDeadLetters("", "");
+  if (!dead.ok()) return FinishNow(context, ToGrpcStatus(dead.status()));
+  std::map<std::pair<std::string, std::string>, int> dead_per_subscription;  // (topic, service)
+  for (const v1::EventDeadLetter& d : *dead) {
+    ++dead_per_subscription[{d.event().topic(), d.subscriber()}];
+  }
   for (v1::TopicInfo& topic : async_.topics->Topics()) {
     for (v1::SubscriptionInfo& sub : *topic.mutable_subscriptions()) {
       sub.set_in_flight(async_.fan_out->InFlight(sub.topic(), sub.service()));
+      const auto counted = dead_per_subscription.find({sub.topic(), sub.service()});
+      sub.set_dead_letters(counted == dead_per_subscription.end() ? 0 : counted->second);
     }
     *response->add_topics() = std::move(topic);
-  }
-  if (absl::StatusOr<std::vector<v1::EventDeadLetter>> dead =
-          async_.topics->ListDeadLetters("", "");
-      dead.ok()) {
-    for (v1::TopicInfo& topic : *response->mutable_topics()) {
-      for (v1::SubscriptionInfo& sub : *topic.mutable_subscriptions()) {
-        sub.set_dead_letters(std::count_if(dead->begin(), dead->end(), [&](const auto& d) {
-          return d.event().topic() == sub.topic() && d.subscriber() == sub.service();
-        }));
-      }
-    }
   }
   return FinishNow(context, grpc::Status::OK);
 }
