@@ -23,6 +23,23 @@ std::vector<std::string> ToVector(const google::protobuf::RepeatedPtrField<std::
   return {list.begin(), list.end()};
 }
 
+// The default registration rule: an app owns its own name and `<name>-async-callback`.
+bool DefaultRuleGives(absl::string_view identity, absl::string_view service) {
+  return service == identity || service == absl::StrCat(identity, "-async-callback");
+}
+
+// Whether `rule` names `identity` among its apps and `service` among its services.
+bool RuleGives(const v1::RegistrationRule& rule, absl::string_view identity,
+               absl::string_view service) {
+  return AnyPatternMatches(ToVector(rule.apps()), identity, identity) &&
+         AnyPatternMatches(ToVector(rule.services()), service, identity);
+}
+
+// Where `rule` lets its instances be: its addresses, or loopback when it names none.
+std::vector<std::string> RuleAddresses(const v1::RegistrationRule& rule) {
+  return rule.addresses().empty() ? LoopbackAddresses() : ToVector(rule.addresses());
+}
+
 }  // namespace
 
 Policy::Policy(v1::SecurityConfig config) : config_(std::move(config)) {}
@@ -30,7 +47,7 @@ Policy::Policy(v1::SecurityConfig config) : config_(std::move(config)) {}
 absl::Status Policy::CheckRegistration(absl::string_view identity, absl::string_view service,
                                        absl::string_view address) const {
   if (config_.registration().empty()) {
-    if (service != identity && service != absl::StrCat(identity, "-async-callback")) {
+    if (!DefaultRuleGives(identity, service)) {
       return absl::PermissionDeniedError(absl::StrCat(
           "the default registration rule (no security.registration) lets ", Quoted(identity),
           " register only ", Quoted(identity), " and ",
@@ -47,22 +64,15 @@ absl::Status Policy::CheckRegistration(absl::string_view identity, absl::string_
   std::optional<int> wrong_address;
   for (int i = 0; i < config_.registration_size(); ++i) {
     const v1::RegistrationRule& rule = config_.registration(i);
-    if (!AnyPatternMatches(ToVector(rule.apps()), identity, identity) ||
-        !AnyPatternMatches(ToVector(rule.services()), service, identity)) {
-      continue;
-    }
-    const std::vector<std::string> addresses =
-        rule.addresses().empty() ? LoopbackAddresses() : ToVector(rule.addresses());
-    if (AnyPatternMatches(addresses, address, identity)) return absl::OkStatus();
+    if (!RuleGives(rule, identity, service)) continue;
+    if (AnyPatternMatches(RuleAddresses(rule), address, identity)) return absl::OkStatus();
     if (!wrong_address.has_value()) wrong_address = i;
   }
   if (wrong_address.has_value()) {
-    const v1::RegistrationRule& rule = config_.registration(*wrong_address);
-    const std::vector<std::string> addresses =
-        rule.addresses().empty() ? LoopbackAddresses() : ToVector(rule.addresses());
     return absl::PermissionDeniedError(
         absl::StrCat("security.registration[", *wrong_address, "] lets ", Quoted(identity),
-                     " register ", Quoted(service), " only at ", absl::StrJoin(addresses, ", "),
+                     " register ", Quoted(service), " only at ",
+                     absl::StrJoin(RuleAddresses(config_.registration(*wrong_address)), ", "),
                      ", not at ", Quoted(address)));
   }
   return absl::PermissionDeniedError(absl::StrCat("no rule in security.registration lets ",
@@ -72,19 +82,14 @@ absl::Status Policy::CheckRegistration(absl::string_view identity, absl::string_
 absl::Status Policy::CheckServiceOwner(absl::string_view identity,
                                        absl::string_view service) const {
   if (config_.registration().empty()) {
-    if (service == identity || service == absl::StrCat(identity, "-async-callback")) {
-      return absl::OkStatus();
-    }
+    if (DefaultRuleGives(identity, service)) return absl::OkStatus();
     return absl::PermissionDeniedError(
         absl::StrCat("the default registration rule (no security.registration) gives ",
                      Quoted(identity), " only ", Quoted(identity), " and ",
                      Quoted(absl::StrCat(identity, "-async-callback")), ", not ", Quoted(service)));
   }
   for (const v1::RegistrationRule& rule : config_.registration()) {
-    if (AnyPatternMatches(ToVector(rule.apps()), identity, identity) &&
-        AnyPatternMatches(ToVector(rule.services()), service, identity)) {
-      return absl::OkStatus();
-    }
+    if (RuleGives(rule, identity, service)) return absl::OkStatus();
   }
   return absl::PermissionDeniedError(absl::StrCat("no rule in security.registration gives ",
                                                   Quoted(identity), " ", Quoted(service)));

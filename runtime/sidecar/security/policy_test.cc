@@ -39,6 +39,26 @@ TEST(Policy, DefaultRegistrationIsOwnNameAndCallbackFromLoopback) {
   EXPECT_TRUE(absl::StrContains(remote.message(), "loopback")) << remote;
 }
 
+TEST(Policy, ServiceOwnerIsWhoMayRegisterTheNameFromAnyAddress) {
+  Policy open(v1::SecurityConfig{});
+  EXPECT_TRUE(open.CheckServiceOwner("shipping", "shipping").ok());
+  EXPECT_TRUE(open.CheckServiceOwner("shipping", "shipping-async-callback").ok());
+  absl::Status other = open.CheckServiceOwner("mallory", "shipping");
+  EXPECT_EQ(other.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(other.message(), "default registration rule")) << other;
+
+  v1::SecurityConfig config;
+  v1::RegistrationRule* rule = config.add_registration();
+  rule->add_apps("ops");
+  rule->add_services("ship*");
+  rule->add_addresses("10.0.0.*:*");  // addresses do not matter to ownership
+  Policy ruled(config);
+  EXPECT_TRUE(ruled.CheckServiceOwner("ops", "shipping").ok());
+  absl::Status none = ruled.CheckServiceOwner("shipping", "shipping");
+  EXPECT_EQ(none.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StrContains(none.message(), "no rule in security.registration")) << none;
+}
+
 TEST(Policy, RegistrationRulesNameTheRuleThatRefused) {
   v1::SecurityConfig config;
   v1::RegistrationRule* workers = config.add_registration();
