@@ -417,6 +417,50 @@ TEST_F(SecurityAttackTest, AnIdentityCannotGrowTheRegistryWithoutBound) {
   EXPECT_TRUE(Deregister("mallory", "mallory", "127.0.0.1:40009").ok());
 }
 
+TEST_F(SecurityAttackTest, PublishersAreTheirIdentityAndSubscriptionsBelongToTheirService) {
+  // A publish claiming the victim's name is refused; one without a claim is the caller's.
+  v1::PublishRequest publish;
+  publish.set_topic("order-events");
+  publish.set_payload("x");
+  publish.set_source("orders");
+  v1::PublishResponse published;
+  grpc::Status status = Stub()->Publish(As("mallory").get(), publish, &published);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  publish.clear_source();
+  status = Stub()->Publish(As("mallory").get(), publish, &published);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+
+  // The subscription of "orders" cannot be replayed or removed, nor its event dead letters read,
+  // by another app; its owner passes the same check.
+  v1::ReplaySubscriptionRequest replay;
+  replay.set_topic("order-events");
+  replay.set_service("orders");
+  replay.set_sequence(1);
+  v1::ReplaySubscriptionResponse replayed;
+  status = Stub()->ReplaySubscription(As("mallory").get(), replay, &replayed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "security.registration") ||
+              absl::StrContains(status.error_message(), "registration rule"))
+      << status.error_message();
+  status = Stub()->ReplaySubscription(As("orders").get(), replay, &replayed);
+  EXPECT_NE(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  v1::UnsubscribeRequest unsubscribe;
+  unsubscribe.set_topic("order-events");
+  unsubscribe.set_service("orders");
+  v1::UnsubscribeResponse unsubscribed;
+  status = Stub()->Unsubscribe(As("mallory").get(), unsubscribe, &unsubscribed);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  v1::ListEventDeadLettersRequest dead;
+  v1::ListEventDeadLettersResponse dead_letters;
+  status = Stub()->ListEventDeadLetters(As("mallory").get(), dead, &dead_letters);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  dead.set_subscriber("orders");
+  status = Stub()->ListEventDeadLetters(As("mallory").get(), dead, &dead_letters);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED) << status.error_message();
+  status = Stub()->ListEventDeadLetters(As("orders").get(), dead, &dead_letters);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
 TEST_F(SecurityAttackTest, AnotherAppsCallsCannotBeReadWaitedListedOrCancelled) {
   HelloRequest secret;
   secret.set_name("secret-of-orders");
