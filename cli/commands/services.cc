@@ -84,15 +84,30 @@ absl::Status RunServices(CliContext& context, const ParsedArgs& args) {
     context.PrintJson(list);
     return absl::OkStatus();
   }
-  Table table({"SERVICE", "ADDRESS", "HEALTH", "METHODS"});
+  // Cluster mode: every instance has a host (its sidecar's id); a HOST column then says where.
+  bool clustered = false;
   for (const v1::ServiceInfo& service : (*registry)->services()) {
-    if (service.instances().empty()) table.AddRow({service.name(), "-", "no instances", ""});
+    for (const v1::ServiceInstance& instance : service.instances()) {
+      clustered = clustered || !instance.host().empty();
+    }
+  }
+  std::vector<std::string> columns = {"SERVICE", "ADDRESS", "HEALTH", "METHODS"};
+  if (clustered) columns.insert(columns.begin() + 1, "HOST");
+  Table table(columns);
+  const auto add_row = [&](std::vector<std::string> row, const std::string& host) {
+    if (clustered) row.insert(row.begin() + 1, host.empty() ? "-" : host);
+    table.AddRow(std::move(row));
+  };
+  for (const v1::ServiceInfo& service : (*registry)->services()) {
+    if (service.instances().empty()) add_row({service.name(), "-", "no instances", ""}, "");
     for (const v1::ServiceInstance& instance : service.instances()) {
       std::string health = instance.healthy() ? "healthy" : "unhealthy";
       if (instance.static_()) health += " (static)";
+      if (!instance.via().empty()) health += absl::StrCat(" (via ", instance.via(), ")");
       if (!instance.healthy()) health += UnhealthyDetail(instance);
-      table.AddRow({service.name(), instance.address(), health,
-                    with_methods ? absl::StrJoin(InstanceMethods(instance), ",") : ""});
+      add_row({service.name(), instance.address(), health,
+               with_methods ? absl::StrJoin(InstanceMethods(instance), ",") : ""},
+              instance.host());
     }
   }
   context.out() << table.Render();

@@ -44,6 +44,9 @@ absl::Status RunStats(CliContext& context, const ParsedArgs& args) {
                 "completions whose callback gave up (callmesh dead-letters ls)"});
   table.AddRow(
       {"journal_healthy", stats.journal_healthy() ? "yes" : "NO", "whether the journal can write"});
+  if (!stats.cluster().empty()) {
+    table.AddRow({"cluster", stats.cluster(), "cluster mode: NATS, the other sidecars, errors"});
+  }
   context.out() << table.Render();
   return absl::OkStatus();
 }

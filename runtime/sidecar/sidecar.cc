@@ -14,6 +14,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/common/proto_time.h"
+#include "runtime/common/tls/spiffe_id.h"
+#include "runtime/common/version.h"
 #include "runtime/sidecar/calls/call_states.h"
 #include "runtime/sidecar/calls/callback.h"
 #include "runtime/sidecar/metrics/process_metrics.h"
@@ -32,7 +34,9 @@ using sidecar::CallStore;
 // how many calls can end per fsync; with 16, 15 of 16 workers sat in the journal at 64 calls in
 // flight (issue 18). Idle workers cost a stack each, no CPU.
 constexpr int kWorkerThreads = 64;
-// How often the store's health is looked at.
+// The grpc.health.v1 service name that is SERVING while cluster mode's shared registry works.
+constexpr char kClusterHealthService[] = "callmesh.cluster";
+// How often the store's (and the cluster's) health is looked at.
 constexpr absl::Duration kStoreHealthEvery = absl::Milliseconds(200);
 
 absl::Status PrepareDataDir(const std::string& dir) {
@@ -55,12 +59,15 @@ absl::Status PrepareDataDir(const std::string& dir) {
 // `gatekeeper` (not owned) gets back the quota of each instance the registry removes.
 sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config, Clock* clock,
                                            std::shared_ptr<grpc::ChannelCredentials> outbound,
+                                           std::shared_ptr<grpc::ChannelCredentials> peer_outbound,
                                            sidecar::security::Gatekeeper* gatekeeper) {
   sidecar::Registry::Options options;
   options.on_removed = [gatekeeper](const std::string& service, const std::string& address) {
     gatekeeper->InstanceGone(service, address);
   };
   options.channel_credentials = std::move(outbound);
+  options.peer_channel_credentials = std::move(peer_outbound);
+  if (config.has_cluster()) options.sidecar_id = config.cluster().sidecar_id();
   options.health_check_interval = FromProtoDuration(config.health_check_interval());
   options.remove_unreachable_after = FromProtoDuration(config.remove_unreachable_after());
   options.clock = clock;
@@ -111,6 +118,10 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> outbound =
       sidecar::OutboundCredentials(config);
   if (!outbound.ok()) return outbound.status();
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> peer_outbound =
+      config.has_cluster() ? sidecar::OutboundCredentials(config, tls::IdentityKind::kSidecar)
+                           : nullptr;
+  if (!peer_outbound.ok()) return peer_outbound.status();
   if (absl::Status s = PrepareDataDir(config.data_dir()); !s.ok()) return s;
   if (!env.jitter_seed.has_value()) env.jitter_seed = std::random_device()();
   sidecar::JournalOptions journal_options = sidecar::JournalOptionsFromConfig(config);
@@ -131,7 +142,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   if (!topics.ok()) return topics.status();
   std::unique_ptr<Sidecar> sidecar(new Sidecar(config, env, std::move(metrics), *std::move(journal),
                                                *std::move(gatekeeper), *std::move(outbound),
-                                               *std::move(topics)));
+                                               *std::move(peer_outbound), *std::move(topics)));
 
   for (int i = 0; i < config.services_size(); ++i) {
     for (const std::string& address : config.services(i).addresses()) {
@@ -170,6 +181,9 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   }
   sidecar->address_ =
       absl::StrCat(config.listen().substr(0, config.listen().rfind(':')), ":", port);
+  if (config.has_cluster()) {
+    if (absl::Status s = sidecar->StartCluster(*credentials); !s.ok()) return s;
+  }
   // The admin listener before recovery, so that /readyz answers "recovering" meanwhile.
   if (!config.admin_listen().empty()) {
     Sidecar* self = sidecar.get();
@@ -202,6 +216,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   // an instance not yet known to be down. Then the periodic probes.
   sidecar->registry_.CheckHealthNow();
   sidecar->registry_.StartHealthChecks();
+  if (sidecar->membership_ != nullptr) sidecar->membership_->Start();
   // Recovery: NOT_SERVING until every unfinished call is back in the dispatcher and every
   // undelivered completion queued for delivery again.
   grpc::HealthCheckServiceInterface* health = sidecar->server_->GetHealthCheckService();
@@ -213,6 +228,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   sidecar->ScheduleTopicPurge();
   health->SetServingStatus(true);
   sidecar->WatchStoreHealth();
+  if (sidecar->membership_ != nullptr) sidecar->WatchClusterHealth();
   return sidecar;
 }
 
@@ -221,6 +237,7 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                  std::unique_ptr<sidecar::Journal> journal,
                  std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper,
                  std::shared_ptr<grpc::ChannelCredentials> outbound,
+                 std::shared_ptr<grpc::ChannelCredentials> peer_outbound,
                  std::unique_ptr<sidecar::pubsub::TopicLog> topics)
     : config_(config),
       clock_(env.clock),
@@ -228,7 +245,8 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
       rpc_metrics_(&metrics_->registry(), {"callmesh.v1.Sidecar"},
                    {"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch",
                     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"}),
-      registry_(RegistryOptions(config, env.clock, std::move(outbound), gatekeeper.get())),
+      registry_(RegistryOptions(config, env.clock, std::move(outbound), std::move(peer_outbound),
+                                gatekeeper.get())),
       journal_(std::move(journal)),
       topics_(std::move(topics)),
       invoker_(&registry_, &cids_, InvokerOptions(config), clock_),
@@ -256,8 +274,13 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                   }),
       fan_out_(topics_.get(), &invoker_, &policies_, &runner_,
                {.jitter_seed = *env.jitter_seed + 3}),
-      service_({.name = config.name(), .gatekeeper = gatekeeper_.get()}, &registry_, &invoker_,
-               &sync_calls_,
+      service_({.name = config.name(),
+                .gatekeeper = gatekeeper_.get(),
+                .cluster_state = config.has_cluster() ? std::function<std::string()>([this] {
+                  return membership_ != nullptr ? membership_->state() : std::string();
+                })
+                                                      : nullptr},
+               &registry_, &invoker_, &sync_calls_,
                {.store = journal_.get(),
                 .dispatcher = &dispatcher_,
                 .deliverer = &deliverer_,
@@ -278,6 +301,8 @@ void Sidecar::Shutdown(absl::Duration grace) {
   if (shut_down_) return;
   shut_down_ = true;
   draining_.store(true);
+  // Leave the cluster first: the other sidecars stop routing here at once, not after a TTL.
+  if (membership_ != nullptr) membership_->Stop(/*leave=*/true);
   if (server_ != nullptr) {
     // The drain, on the real clock as gRPC's is: first the server keeps answering, so that health
     // checks read NOT_SERVING (not UNAVAILABLE) and new synchronous calls are refused with a
@@ -289,6 +314,7 @@ void Sidecar::Shutdown(absl::Duration grace) {
     while (sync_calls_.in_flight() > 0 && absl::Now() < until) {
       absl::SleepFor(absl::Milliseconds(10));
     }
+    if (peer_server_ != nullptr) peer_server_->Shutdown(absl::ToChronoTime(until));
     server_->Shutdown(absl::ToChronoTime(until));
   }
   // Calls still pending stay in the store and resume at the next start.
@@ -297,6 +323,48 @@ void Sidecar::Shutdown(absl::Duration grace) {
   registry_.Stop();
   if (web_view_ != nullptr) web_view_->Stop();
   if (admin_ != nullptr) admin_->Stop();
+}
+
+absl::Status Sidecar::StartCluster(const std::shared_ptr<grpc::ServerCredentials>& credentials) {
+  const v1::ClusterConfig& cluster = config_.cluster();
+  absl::StatusOr<std::unique_ptr<sidecar::cluster::NatsConnection>> nats =
+      sidecar::cluster::NatsConnection::Open(cluster);
+  if (!nats.ok()) return nats.status();
+  nats_ = *std::move(nats);
+  peer_proxy_ = std::make_unique<sidecar::ProxyService>(config_.name(), &invoker_, &sync_calls_,
+                                                        clock_, gatekeeper_.get(),
+                                                        sidecar::ProxyService::Callers::kSidecars);
+  grpc::ServerBuilder builder;
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  int port = 0;
+  builder.AddListeningPort(cluster.peer_listen(), credentials, &port);
+  builder.RegisterCallbackGenericService(peer_proxy_.get());
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_payload_bytes()) + (64 << 10));
+  peer_server_ = builder.BuildAndStart();
+  if (peer_server_ == nullptr || port == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cluster.peer_listen ", cluster.peer_listen(),
+                     ": cannot listen there (address in use, or not a local address?)"));
+  }
+  peer_address_ =
+      absl::StrCat(cluster.peer_listen().substr(0, cluster.peer_listen().rfind(':')), ":", port);
+  membership_ = std::make_unique<sidecar::cluster::ClusterMembership>(
+      sidecar::cluster::ClusterMembership::Options{.cluster = cluster,
+                                                   .version = Version(),
+                                                   .registry = &registry_,
+                                                   .nats = nats_.get(),
+                                                   .clock = clock_});
+  spdlog::info("cluster: sidecar {} serves other sidecars on {} (advertised as {})",
+               cluster.sidecar_id(), peer_address_, cluster.advertise_address());
+  return absl::OkStatus();
+}
+
+void Sidecar::WatchClusterHealth() {
+  const bool healthy = membership_->healthy();
+  server_->GetHealthCheckService()->SetServingStatus(kClusterHealthService, healthy);
+  runner_.PostAt(clock_->Now() + kStoreHealthEvery, [this] {
+    if (!draining_.load()) WatchClusterHealth();
+  });
 }
 
 absl::Status Sidecar::Readiness() const {

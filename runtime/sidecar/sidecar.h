@@ -30,6 +30,8 @@
 #include "callmesh/v1/config.pb.h"
 #include "runtime/common/cid.h"
 #include "runtime/common/clock.h"
+#include "runtime/sidecar/cluster/cluster_membership.h"
+#include "runtime/sidecar/cluster/nats_connection.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
@@ -94,6 +96,9 @@ class Sidecar {
 
   // host:port the Sidecar API is served on (the port bound when config.listen asked for 0).
   const std::string& address() const { return address_; }
+  // Cluster mode: host:port of the peer listener (the port bound when cluster.peer_listen asked
+  // for 0); "" otherwise.
+  const std::string& peer_address() const { return peer_address_; }
   // host:port of the admin HTTP listener ("" when config.admin_listen is empty).
   std::string admin_address() const { return admin_ != nullptr ? admin_->address() : ""; }
 
@@ -129,7 +134,14 @@ class Sidecar {
           std::unique_ptr<sidecar::Journal> journal,
           std::unique_ptr<sidecar::security::Gatekeeper> gatekeeper,
           std::shared_ptr<grpc::ChannelCredentials> outbound,
+          std::shared_ptr<grpc::ChannelCredentials> peer_outbound,
           std::unique_ptr<sidecar::pubsub::TopicLog> topics);
+
+  // Cluster mode: connects to NATS (degraded start when no server answers) and serves the peer
+  // listener. FAILED_PRECONDITION naming cluster.peer_listen when it cannot listen there.
+  absl::Status StartCluster(const std::shared_ptr<grpc::ServerCredentials>& credentials);
+  // Keeps the health service "callmesh.cluster" SERVING while the shared registry works.
+  void WatchClusterHealth();
 
   // Registers the metrics read when scraped: calls, targets, store, registry, process.
   void RegisterComputedMetrics();
@@ -175,6 +187,13 @@ class Sidecar {
   sidecar::ProxyService proxy_;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
+  // Cluster mode only (else null): NATS, the shared registry, and the peer listener with its
+  // proxy for calls other sidecars forward.
+  std::unique_ptr<sidecar::cluster::NatsConnection> nats_;
+  std::unique_ptr<sidecar::cluster::ClusterMembership> membership_;
+  std::unique_ptr<sidecar::ProxyService> peer_proxy_;
+  std::unique_ptr<grpc::Server> peer_server_;
+  std::string peer_address_;
   std::atomic<bool> recovered_{false};
   std::atomic<bool> draining_{false};
   bool shut_down_ = false;

@@ -18,7 +18,7 @@ Declares, unless the WORKSPACE already declared them:
     them for its built-in C++ rules and coverage and would download them; they map to callmesh's
     tiny shims in third_party/bazel/;
   - `system`: Debian's libraries (gRPC 1.51, protobuf 3.21, Abseil 20220623, spdlog 1.10,
-    GoogleTest 1.12, RocksDB 7.8, yaml-cpp 0.7, cpp-httplib 0.11, OpenSSL 3's libcrypto) as cc_library targets with
+    GoogleTest 1.12, RocksDB 7.8, yaml-cpp 0.7, cpp-httplib 0.11, OpenSSL 3's libcrypto, the NATS C client 3.4) as cc_library targets with
     pkg-config's link flags (third_party/system/system_libs.bzl). callmesh's BUILD files name it `@system`; a different
     repository already declared under that name is refused with an error.
 The user's .bazelrc needs C++17 (`build --cxxopt=-std=c++17 --host_cxxopt=-std=c++17`) and, to
@@ -41,6 +41,7 @@ SYSTEM_LIBRARIES = {
     "yaml-cpp": "yaml-cpp",
     "cpp-httplib": "cpp-httplib +cflags",
     "libcrypto": "libcrypto",
+    "nats": "libnats",
 }
 
 _SHIMS = ["rules_cc", "rules_java", "remote_coverage_tools"]

@@ -2,7 +2,10 @@
 
 #include <utility>
 
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "runtime/common/metadata.h"
+#include "runtime/common/names.h"
 #include "runtime/sidecar/calls/trace_context.h"
 
 namespace callmesh::calls {
@@ -39,6 +42,42 @@ CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_vie
   context.tracestate = std::move(trace.tracestate);
   context.rpc_deadline = DeadlineOf(rpc, clock);
   return context;
+}
+
+absl::StatusOr<ForwardedContext> ReadForwardedContext(const grpc::ServerContextBase& rpc,
+                                                      const Clock& clock) {
+  ForwardedContext forwarded;
+  forwarded.context.source = MetadataOr(rpc, kSourceMetadata, "");
+  forwarded.context.parent_cid = MetadataOr(rpc, kParentCidMetadata, "");
+  if (absl::Status s = ValidateCallContext(forwarded.context.source, forwarded.context.parent_cid);
+      !s.ok()) {
+    return s;
+  }
+  TraceContext trace = CheckTraceContext(MetadataOr(rpc, kTraceparentMetadata, ""),
+                                         MetadataOr(rpc, kTracestateMetadata, ""));
+  forwarded.context.traceparent = std::move(trace.traceparent);
+  forwarded.context.tracestate = std::move(trace.tracestate);
+  forwarded.context.rpc_deadline = DeadlineOf(rpc, clock);
+  forwarded.cid = MetadataOr(rpc, kCidMetadata, "");
+  if (absl::Status s = ValidateCallContext("", forwarded.cid); !s.ok() || forwarded.cid.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kCidMetadata,
+                     ": a call forwarded by another sidecar needs a CID of 1 to 128 printable "
+                     "ASCII characters"));
+  }
+  const std::string attempt = MetadataOr(rpc, kAttemptMetadata, "1");
+  if (!absl::SimpleAtoi(attempt, &forwarded.attempt) || forwarded.attempt == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kAttemptMetadata, ": must be a positive number, got \"", attempt, "\""));
+  }
+  const std::string deadline = MetadataOr(rpc, kDeadlineMetadata, "");
+  std::string error;
+  if (!deadline.empty() &&
+      !absl::ParseTime(absl::RFC3339_full, deadline, &forwarded.call_deadline, &error)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(kDeadlineMetadata, ": not an RFC 3339 time (", error, ")"));
+  }
+  return forwarded;
 }
 
 }  // namespace callmesh::calls

@@ -7,8 +7,10 @@
 
 #include <grpcpp/server_context.h>
 
+#include <cstdint>
 #include <string>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "runtime/common/clock.h"
@@ -37,5 +39,19 @@ absl::Time DeadlineOf(const grpc::ServerContextBase& rpc, const Clock& clock);
 CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_view body_source,
                             absl::string_view body_parent_cid, const std::string& default_source,
                             const Clock& clock);
+
+// The context of a call another sidecar forwarded to this one (cluster mode): the accepting
+// sidecar already decided source and parent, so they are taken as sent (`callmesh-source`,
+// `callmesh-parent-cid`; `callmesh-cid` is the call's own CID, not a parent), and so are the
+// call's CID and attempt. A malformed CID or attempt is INVALID_ARGUMENT naming the metadata.
+struct ForwardedContext {
+  CallContext context;
+  std::string cid;
+  uint32_t attempt = 1;
+  // `callmesh-deadline`: the call's overall deadline; InfiniteFuture if absent.
+  absl::Time call_deadline = absl::InfiniteFuture();
+};
+absl::StatusOr<ForwardedContext> ReadForwardedContext(const grpc::ServerContextBase& rpc,
+                                                      const Clock& clock);
 
 }  // namespace callmesh::calls

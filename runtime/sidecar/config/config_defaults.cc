@@ -6,6 +6,7 @@
 
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
+#include "runtime/sidecar/cluster/cluster_config.h"
 #include "runtime/sidecar/config/source_positions.h"
 #include "runtime/sidecar/config/yaml_to_proto.h"
 
@@ -110,6 +111,7 @@ void ApplyConfigDefaults(v1::SidecarConfig* config) {
   FillUnset(SidecarDefaults(), config);
   FillUnset(RetryPolicyDefaults(), config->mutable_default_retry());
   FillUnset(RetryPolicyDefaults(), config->mutable_callback_retry());
+  if (config->has_cluster()) cluster::ApplyClusterDefaults(config->mutable_cluster());
   for (v1::ServiceConfig& service : *config->mutable_services()) {
     if (service.max_in_flight() == 0) {
       service.set_max_in_flight(config->limits().max_in_flight_per_target());

@@ -15,6 +15,7 @@
 #include "runtime/common/proto_time.h"
 #include "runtime/common/quoted.h"
 #include "runtime/common/status_code_names.h"
+#include "runtime/sidecar/cluster/cluster_config.h"
 #include "runtime/sidecar/security/security_config_check.h"
 #include "runtime/sidecar/tracing/http_endpoint.h"
 
@@ -237,6 +238,7 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     }
   }
   if (auto v = security::FindSecurityViolation(config)) return Violation{v->path, v->problem};
+  if (auto v = cluster::FindClusterViolation(config)) return Violation{v->path, v->problem};
   std::map<std::string, int> first_index;  // service name -> index
   for (int i = 0; i < config.services_size(); ++i) {
     const std::string path = IndexPath("services", i);

@@ -306,7 +306,7 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   auto active = active_.find(cid);
   if (active == active_.end()) {
     (*started)->Cancel();  // ended (cancelled, expired) while the attempt was starting
-  } else {
+  } else if (active->second.attempts_done < attempt) {
     active->second.last_instance = (*started)->instance_address();
     active->second.waiting_for =
         absl::StrCat("the reply of attempt ", attempt, " from ", active->second.last_instance);
@@ -323,6 +323,7 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
     auto active = active_.find(cid);
     if (active == active_.end()) return;  // already terminal
     active->second.rpc = nullptr;
+    active->second.attempts_done = std::max(active->second.attempts_done, attempt);
     deadline = active->second.deadline;
   }
   absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
@@ -358,15 +359,17 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
   call.set_last_status_code(code);
   call.set_last_status_message(status.error_message());
   *call.mutable_next_attempt_at() = ToProtoTimestamp(next.retry_at);
-  if (absl::Status s = store_->UpdateCall(call); !s.ok()) return;
-  spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
-               status.error_message(), absl::FormatDuration(next.delay));
+  // Described before the store shows the back-off, so whoever sees next_attempt_at there also
+  // sees why (this runs on a gRPC thread, not on the runner).
   SetWaitingFor(
       cid, absl::StrCat(
                "attempt ", attempt + 1, " at ",
                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", next.retry_at, absl::UTCTimeZone()),
                " (back-off after ", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
                ": ", status.error_message(), ")"));
+  if (absl::Status s = store_->UpdateCall(call); !s.ok()) return;
+  spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
+               status.error_message(), absl::FormatDuration(next.delay));
   runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
 }
 

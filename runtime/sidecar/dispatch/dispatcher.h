@@ -115,6 +115,9 @@ class Dispatcher {
     std::string last_instance;
     // In its target's parked list, waiting for an instance.
     bool parked = false;
+    // The last attempt whose reply was handled (AttemptDone). A reply can be handled before the
+    // code that started its attempt records it; that record is then stale and skipped.
+    uint32_t attempts_done = 0;
   };
   struct Target {
     uint32_t in_flight = 0;

@@ -20,7 +20,7 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
   for (const auto& [key, value] : call.headers) {
     if (absl::Status s = ValidateHeader(key, value); !s.ok()) return s;
   }
-  absl::StatusOr<std::shared_ptr<Instance>> instance = registry_->Pick(call.service);
+  absl::StatusOr<std::shared_ptr<Instance>> instance = registry_->Pick(call.service, call.reach);
   if (!instance.ok()) return instance.status();
 
   auto forwarded = std::make_shared<ForwardedCall>();
@@ -46,9 +46,12 @@ absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
   if (!call.tracestate.empty()) context.AddMetadata(kTracestateMetadata, call.tracestate);
   for (const auto& [key, value] : call.headers) context.AddMetadata(key, value);
   for (const auto& [key, value] : call.callmesh_metadata) context.AddMetadata(key, value);
+  if (forwarded->instance_->remote()) context.AddMetadata(kTargetMetadata, call.service);
 
-  spdlog::debug("[cid={}] forwarding {} to {} at {} attempt {}", forwarded->cid_, call.method_path,
-                call.service, forwarded->instance_->address(), call.attempt);
+  spdlog::debug("[cid={}] forwarding {} to {} at {}{}{} attempt {}", forwarded->cid_,
+                call.method_path, call.service, forwarded->instance_->address(),
+                forwarded->instance_->remote() ? " via " : "", forwarded->instance_->via(),
+                call.attempt);
   std::shared_ptr<ForwardedCall> handle = forwarded;
   ForwardedCall* raw = forwarded.get();
   // On the real clock gRPC's deadline is the same instant, so only another clock (a FakeClock in

@@ -8,8 +8,10 @@
 //   if (!started.ok()) { /* validation or resolution error; `done` will not run */ }
 //   (*started)->Cancel();  // e.g. when the caller goes away
 //
-// The Sidecar.Invoke RPC, the transparent proxy and (later) the async dispatcher all go through
-// here, so every path validates and labels calls the same way. Thread-safe.
+// The Sidecar.Invoke RPC, the transparent proxy, the async dispatcher and callback delivery all go
+// through here, so every path validates and labels calls the same way. In cluster mode an instance
+// on another host is called through that host's sidecar (its peer listener), with the same method
+// path and metadata plus `callmesh-target`, which names the service there. Thread-safe.
 #pragma once
 
 #include <grpcpp/client_context.h>
@@ -57,6 +59,8 @@ struct InvokeCall {
   absl::Time call_deadline = absl::InfiniteFuture();
   // Application metadata for the target (validated with ValidateHeader).
   std::vector<std::pair<std::string, std::string>> headers;
+  // Which instances may take the call: a call forwarded by another sidecar stays on this host.
+  Registry::Reach reach = Registry::Reach::kAnyHost;
   // Further callmesh metadata set by the sidecar itself (e.g. callmesh-topic of an event
   // delivery): sent as given, not validated as application headers.
   std::vector<std::pair<std::string, std::string>> callmesh_metadata;

@@ -6,13 +6,14 @@
 namespace callmesh::sidecar {
 
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> OutboundCredentials(
-    const v1::SidecarConfig& config) {
+    const v1::SidecarConfig& config, tls::IdentityKind target) {
   const v1::TlsConfig& tls = config.security().tls();
   if (tls.cert_file().empty() && tls.key_file().empty()) {
     return grpc::InsecureChannelCredentials();
   }
   if (tls.ca_file().empty()) {
     // TLS on the Sidecar API with tokens only: nothing to verify targets against.
+    if (target != tls::IdentityKind::kApp) return grpc::InsecureChannelCredentials();
     spdlog::warn(
         "security.tls has no ca_file: calls to targets and callback services are plaintext, "
         "without mutual TLS (set security.tls.ca_file to turn it on)");
@@ -26,7 +27,7 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> OutboundCredentials(
   }
   const std::string& trust_domain = config.security().trust_domain();
   return tls::MeshChannelCredentials(
-      files, {.kind = tls::IdentityKind::kApp,
+      files, {.kind = target,
               .trust_domain = trust_domain.empty() ? tls::kDefaultTrustDomain : trust_domain});
 }
 

@@ -19,10 +19,14 @@
 
 #include "absl/status/statusor.h"
 #include "callmesh/v1/config.pb.h"
+#include "runtime/common/tls/spiffe_id.h"
 
 namespace callmesh::sidecar {
 
+//
+// Cluster mode dials other sidecars' peer listeners with the same files, expecting `target` =
+// IdentityKind::kSidecar: the peer must prove a sidecar identity of the trust domain.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> OutboundCredentials(
-    const v1::SidecarConfig& config);
+    const v1::SidecarConfig& config, tls::IdentityKind target = tls::IdentityKind::kApp);
 
 }  // namespace callmesh::sidecar

@@ -31,6 +31,15 @@ Instance::Instance(std::string address, bool is_static, std::shared_ptr<grpc::Ch
       channel_(std::move(channel)),
       stub_(channel_) {}
 
+Instance::Instance(std::string address, std::string host, std::string via,
+                   std::shared_ptr<grpc::Channel> channel)
+    : address_(std::move(address)),
+      is_static_(false),
+      host_(std::move(host)),
+      via_(std::move(via)),
+      channel_(std::move(channel)),
+      stub_(channel_) {}
+
 bool Instance::reachable() const {
   return healthy() &&
          channel_->GetState(/*try_to_connect=*/false) != GRPC_CHANNEL_TRANSIENT_FAILURE;
@@ -41,6 +50,12 @@ Registry::Registry(Options options) : options_(options) {}
 Registry::~Registry() { Stop(); }
 
 std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address, bool is_static) const {
+  return std::make_shared<Instance>(address, is_static,
+                                    MakeChannel(address, options_.channel_credentials));
+}
+
+std::shared_ptr<grpc::Channel> Registry::MakeChannel(
+    const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials) const {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
@@ -48,12 +63,14 @@ std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address, boo
   args.SetMaxReceiveMessageSize(options_.max_receive_bytes);
   // Every instance gets its own connection even when two share an address.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  auto channel = grpc::CreateCustomChannel(address,
-                                           options_.channel_credentials != nullptr
-                                               ? options_.channel_credentials
-                                               : grpc::InsecureChannelCredentials(),
-                                           args);
-  return std::make_shared<Instance>(address, is_static, std::move(channel));
+  return grpc::CreateCustomChannel(
+      address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);
+}
+
+std::shared_ptr<grpc::Channel> Registry::PeerChannel(const std::string& address) {
+  std::shared_ptr<grpc::Channel>& channel = peer_channels_[address];
+  if (channel == nullptr) channel = MakeChannel(address, options_.peer_channel_credentials);
+  return channel;
 }
 
 absl::Status Registry::AddStatic(const std::string& name, const std::string& address) {
@@ -132,47 +149,171 @@ absl::Status Registry::Deregister(absl::string_view name, absl::string_view addr
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view service_name) {
-  absl::ReaderMutexLock lock(&mu_);
-  auto it = services_.find(service_name);
-  if (it == services_.end()) {
-    return absl::NotFoundError(absl::StrCat("unknown service \"", service_name,
-                                            "\": not in the configuration and not registered"));
-  }
-  Service& service = *it->second;
-  // Round-robin over the reachable subset, so an unhealthy instance's share is spread evenly.
-  // The flags are read once into a snapshot so a concurrent probe cannot make the pick miss.
+namespace {
+
+// Round-robin over the reachable instances of `instances`, so an unhealthy instance's share is
+// spread evenly. The flags are read once into a snapshot so a concurrent probe cannot make the
+// pick miss. nullptr if none is reachable.
+std::shared_ptr<Instance> PickReachable(const std::vector<std::shared_ptr<Instance>>& instances,
+                                        std::atomic<uint64_t>& next) {
   absl::InlinedVector<const std::shared_ptr<Instance>*, 8> reachable;
-  for (const auto& instance : service.instances) {
+  for (const auto& instance : instances) {
     if (instance->reachable()) reachable.push_back(&instance);
   }
-  if (!reachable.empty()) {
-    return *reachable[service.next.fetch_add(1, std::memory_order_relaxed) % reachable.size()];
+  if (reachable.empty()) return nullptr;
+  return *reachable[next.fetch_add(1, std::memory_order_relaxed) % reachable.size()];
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view service_name,
+                                                         Reach reach) {
+  absl::ReaderMutexLock lock(&mu_);
+  auto local = services_.find(service_name);
+  auto remote = reach == Reach::kAnyHost ? remote_.find(service_name) : remote_.end();
+  if (local == services_.end() && remote == remote_.end()) {
+    if (reach == Reach::kLocalOnly) {
+      return absl::NotFoundError(absl::StrCat("service \"", service_name,
+                                              "\" has no instance on this host (sidecar \"",
+                                              options_.sidecar_id, "\")"));
+    }
+    return absl::NotFoundError(absl::StrCat(
+        "unknown service \"", service_name, "\": not in the configuration and not registered",
+        options_.sidecar_id.empty() ? "" : ", here or on another host of the cluster"));
+  }
+  if (local != services_.end()) {
+    if (auto picked = PickReachable(local->second->instances, local->second->next)) return picked;
+  }
+  if (remote != remote_.end()) {
+    if (auto picked = PickReachable(remote->second->instances, remote->second->next)) {
+      return picked;
+    }
   }
   std::vector<std::string> states;
-  for (const auto& instance : service.instances) {
-    const std::string detail =
-        instance->healthy() ? "connection failing" : instance->health_detail_;
-    states.push_back(absl::StrCat(instance->address(), " (", detail, ")"));
+  if (local != services_.end()) {
+    for (const auto& instance : local->second->instances) {
+      const std::string detail =
+          instance->healthy() ? "connection failing" : instance->health_detail_;
+      states.push_back(absl::StrCat(instance->address(), " (", detail, ")"));
+    }
+  }
+  if (remote != remote_.end()) {
+    for (const auto& instance : remote->second->instances) {
+      states.push_back(absl::StrCat(instance->address(), " on ", instance->host(), " (sidecar ",
+                                    instance->via(), " cannot be reached)"));
+    }
   }
   return absl::UnavailableError(absl::StrCat(
       "service \"", service_name, "\" has no healthy instance: ", absl::StrJoin(states, ", ")));
 }
 
+void Registry::SetRemote(const v1::SidecarAdvertisement& advertisement) {
+  absl::MutexLock lock(&mu_);
+  auto known = remote_sidecars_.find(advertisement.sidecar());
+  if (known != remote_sidecars_.end() &&
+      known->second.peer_address() == advertisement.peer_address() &&
+      known->second.services_size() == advertisement.services_size()) {
+    // Unchanged apart from the time it was sent: nothing to redo (the common heartbeat).
+    bool same = true;
+    for (int i = 0; same && i < advertisement.services_size(); ++i) {
+      same = known->second.services(i).SerializeAsString() ==
+             advertisement.services(i).SerializeAsString();
+    }
+    if (same) return;
+  }
+  // The instances kept, by service and address, so that calls in flight keep theirs.
+  std::map<std::pair<std::string, std::string>, std::shared_ptr<Instance>> previous;
+  for (auto& [name, service] : remote_) {
+    for (auto& instance : service->instances) {
+      if (instance->host() == advertisement.sidecar()) {
+        previous[{name, instance->address()}] = instance;
+      }
+    }
+  }
+  RemoveRemoteLocked(advertisement.sidecar());
+  std::shared_ptr<grpc::Channel> channel = PeerChannel(advertisement.peer_address());
+  for (const v1::AdvertisedService& advertised : advertisement.services()) {
+    if (!ValidateServiceName(advertised.name(), "name").ok()) continue;
+    auto& service = remote_[advertised.name()];
+    if (service == nullptr) service = std::make_unique<RemoteService>();
+    for (const v1::AdvertisedInstance& advertised_instance : advertised.instances()) {
+      auto kept = previous.find({advertised.name(), advertised_instance.address()});
+      std::shared_ptr<Instance> instance =
+          kept != previous.end() && kept->second->via() == advertisement.peer_address()
+              ? kept->second
+              : std::make_shared<Instance>(advertised_instance.address(), advertisement.sidecar(),
+                                           advertisement.peer_address(), channel);
+      instance->grpc_services_.assign(advertised_instance.grpc_services().begin(),
+                                      advertised_instance.grpc_services().end());
+      service->instances.push_back(std::move(instance));
+    }
+  }
+  if (known == remote_sidecars_.end()) {
+    spdlog::info("registry: sidecar {} at {} joined with {} service(s)", advertisement.sidecar(),
+                 advertisement.peer_address(), advertisement.services_size());
+  }
+  remote_sidecars_[advertisement.sidecar()] = advertisement;
+}
+
+void Registry::RemoveRemote(absl::string_view sidecar) {
+  absl::MutexLock lock(&mu_);
+  auto known = remote_sidecars_.find(sidecar);
+  if (known == remote_sidecars_.end()) return;
+  remote_sidecars_.erase(known);
+  RemoveRemoteLocked(sidecar);
+  spdlog::info("registry: sidecar {} left; its instances are no longer called",
+               std::string(sidecar));
+}
+
+void Registry::RemoveRemoteLocked(absl::string_view sidecar) {
+  for (auto it = remote_.begin(); it != remote_.end();) {
+    auto& instances = it->second->instances;
+    instances.erase(std::remove_if(instances.begin(), instances.end(),
+                                   [&](const auto& i) { return i->host() == sidecar; }),
+                    instances.end());
+    it = instances.empty() ? remote_.erase(it) : std::next(it);
+  }
+}
+
+std::vector<std::string> Registry::RemoteSidecars() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<std::string> ids;
+  for (const auto& [id, advertisement] : remote_sidecars_) ids.push_back(id);
+  return ids;
+}
+
+std::vector<v1::AdvertisedService> Registry::HealthyLocal() const {
+  absl::ReaderMutexLock lock(&mu_);
+  std::vector<v1::AdvertisedService> out;
+  for (const auto& [name, service] : services_) {
+    v1::AdvertisedService advertised;
+    advertised.set_name(name);
+    for (const auto& instance : service->instances) {
+      if (!instance->reachable()) continue;
+      v1::AdvertisedInstance* i = advertised.add_instances();
+      i->set_address(instance->address());
+      for (const auto& s : instance->grpc_services_) i->add_grpc_services(s);
+    }
+    if (advertised.instances_size() > 0) out.push_back(std::move(advertised));
+  }
+  return out;
+}
+
 bool Registry::Contains(absl::string_view service) const {
   absl::ReaderMutexLock lock(&mu_);
-  return services_.find(service) != services_.end();
+  return services_.find(service) != services_.end() || remote_.find(service) != remote_.end();
 }
 
 std::vector<v1::ServiceInfo> Registry::List() const {
   absl::ReaderMutexLock lock(&mu_);
-  std::vector<v1::ServiceInfo> out;
+  std::map<std::string, v1::ServiceInfo> by_name;
   for (const auto& [name, service] : services_) {
-    v1::ServiceInfo& info = out.emplace_back();
+    v1::ServiceInfo& info = by_name[name];
     info.set_name(name);
     for (const auto& instance : service->instances) {
       v1::ServiceInstance* i = info.add_instances();
       i->set_address(instance->address());
+      i->set_host(options_.sidecar_id);
       i->set_healthy(instance->reachable());
       i->set_static_(instance->is_static());
       for (const auto& s : instance->grpc_services_) i->add_grpc_services(s);
@@ -191,6 +332,25 @@ std::vector<v1::ServiceInfo> Registry::List() const {
     }
     for (const auto& sub : service->subscriptions) *info.add_subscriptions() = sub;
   }
+  for (const auto& [name, service] : remote_) {
+    v1::ServiceInfo& info = by_name[name];
+    info.set_name(name);
+    for (const auto& instance : service->instances) {
+      v1::ServiceInstance* i = info.add_instances();
+      i->set_address(instance->address());
+      i->set_healthy(instance->reachable());
+      i->set_host(instance->host());
+      i->set_via(instance->via());
+      for (const auto& s : instance->grpc_services_) i->add_grpc_services(s);
+      if (!i->healthy()) {
+        i->set_health_detail(
+            absl::StrCat("its sidecar at ", instance->via(), " cannot be reached"));
+      }
+    }
+  }
+  std::vector<v1::ServiceInfo> out;
+  out.reserve(by_name.size());
+  for (auto& [name, info] : by_name) out.push_back(std::move(info));
   return out;
 }
 

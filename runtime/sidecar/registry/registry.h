@@ -20,6 +20,12 @@
 // `Options::remove_unreachable_after` (a static one stays, shown unhealthy). "Since when" and the
 // removal read `Options::clock`, probed at each health check.
 //
+// Cluster mode (runtime/sidecar/cluster/): the registry also holds the instances other sidecars
+// advertise (SetRemote). They are never probed from here — their own sidecar publishes only
+// healthy ones — and a call to one goes to that sidecar's peer address, which forwards it to its
+// local instance. Pick prefers a reachable local instance and uses remote ones only when there is
+// none; a remote one whose sidecar cannot be connected to is skipped like a local one.
+//
 // Thread-safe: every method may be called from any thread.
 #pragma once
 
@@ -41,6 +47,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "callmesh/v1/cluster.pb.h"
 #include "callmesh/v1/sidecar.pb.h"
 #include "runtime/common/clock.h"
 
@@ -51,8 +58,16 @@ namespace callmesh::sidecar {
 class Instance {
  public:
   Instance(std::string address, bool is_static, std::shared_ptr<grpc::Channel> channel);
+  // An instance on another host, reached through its sidecar at `via` on `channel`.
+  Instance(std::string address, std::string host, std::string via,
+           std::shared_ptr<grpc::Channel> channel);
 
+  // The instance's address (on its own host, for a remote one).
   const std::string& address() const { return address_; }
+  // Remote instances: the id of the sidecar whose host runs it, and that sidecar's peer address.
+  bool remote() const { return !via_.empty(); }
+  const std::string& host() const { return host_; }
+  const std::string& via() const { return via_; }
   bool is_static() const { return is_static_; }
   // Last answer of the health probe.
   bool healthy() const { return healthy_.load(std::memory_order_relaxed); }
@@ -66,6 +81,8 @@ class Instance {
   friend class Registry;
   const std::string address_;
   const bool is_static_;
+  const std::string host_;
+  const std::string via_;
   std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
   std::atomic<bool> healthy_{true};
@@ -97,6 +114,16 @@ class Registry {
     // instance removed for being unreachable, e.g. to give back the registrant's quota as
     // Deregister's caller does. May be empty.
     std::function<void(const std::string& service, const std::string& address)> on_removed;
+    // Cluster mode: this sidecar's id, shown as the host of local instances ("" = single host).
+    std::string sidecar_id;
+    // Credentials of the channels to other sidecars' peer listeners; null = plaintext.
+    std::shared_ptr<grpc::ChannelCredentials> peer_channel_credentials;
+  };
+
+  // Which instances a call may go to.
+  enum class Reach {
+    kAnyHost,    // local ones first, else those of other hosts (cluster mode)
+    kLocalOnly,  // only this host's: a call forwarded by another sidecar
   };
 
   explicit Registry(Options options);
@@ -120,9 +147,21 @@ class Registry {
 
   // The next healthy instance of `service`, round-robin. NOT_FOUND naming the service if it is
   // unknown; UNAVAILABLE naming the service and the instances' health when none is healthy.
-  absl::StatusOr<std::shared_ptr<Instance>> Pick(absl::string_view service);
+  absl::StatusOr<std::shared_ptr<Instance>> Pick(absl::string_view service,
+                                                 Reach reach = Reach::kAnyHost);
 
-  // True if `service` has at least one instance (healthy or not).
+  // Cluster mode: replaces the instances `advertisement.sidecar` advertised before with those it
+  // advertises now. Instances still advertised keep their identity (and calls in flight).
+  void SetRemote(const v1::SidecarAdvertisement& advertisement);
+  // Forgets every instance `sidecar` advertised (it left, or was not heard of for too long).
+  void RemoveRemote(absl::string_view sidecar);
+  // The ids of the sidecars whose instances are known, sorted.
+  std::vector<std::string> RemoteSidecars() const;
+  // The local instances worth advertising to other sidecars: the reachable ones, by service,
+  // sorted by name.
+  std::vector<v1::AdvertisedService> HealthyLocal() const;
+
+  // True if `service` has at least one instance (healthy or not), on any host.
   bool Contains(absl::string_view service) const;
 
   // Every service with its instances, sorted by name.
@@ -142,8 +181,19 @@ class Registry {
     std::vector<v1::Subscription> subscriptions;
     std::atomic<uint64_t> next{0};
   };
+  // Cluster mode: one service's instances on other hosts.
+  struct RemoteService {
+    std::vector<std::shared_ptr<Instance>> instances;
+    std::atomic<uint64_t> next{0};
+  };
 
   std::shared_ptr<Instance> MakeInstance(const std::string& address, bool is_static) const;
+  std::shared_ptr<grpc::Channel> MakeChannel(
+      const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials) const;
+  // The one channel to the peer listener at `address`, shared by its remote instances.
+  std::shared_ptr<grpc::Channel> PeerChannel(const std::string& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RemoveRemoteLocked(absl::string_view sidecar) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AddInstance(const std::string& name, const std::string& address, bool is_static,
                            const v1::RegisterServiceRequest* request);
   void HealthLoop();
@@ -154,6 +204,12 @@ class Registry {
   const Options options_;
   mutable absl::Mutex mu_;
   std::map<std::string, std::unique_ptr<Service>, std::less<>> services_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::unique_ptr<RemoteService>, std::less<>> remote_ ABSL_GUARDED_BY(mu_);
+  // Sidecar id -> the advertisement its remote instances came from.
+  std::map<std::string, v1::SidecarAdvertisement, std::less<>> remote_sidecars_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::shared_ptr<grpc::Channel>, std::less<>> peer_channels_
+      ABSL_GUARDED_BY(mu_);
   absl::Notification stop_;
   std::thread health_thread_;
 };

@@ -61,6 +61,26 @@ absl::StatusOr<std::optional<std::string>> Authenticator::CertificateIdentity(
   return app;
 }
 
+absl::StatusOr<std::string> Authenticator::AuthenticateSidecar(
+    const PresentedCredentials& presented) const {
+  if (!presented.has_certificate) {
+    return absl::UnauthenticatedError(
+        "the peer listener admits only sidecars, which present a client certificate");
+  }
+  for (const std::string& uri : presented.certificate_uris) {
+    absl::StatusOr<tls::MeshIdentity> identity = tls::ParseSpiffeId(uri);
+    if (identity.ok() && identity->kind == tls::IdentityKind::kSidecar &&
+        identity->trust_domain == trust_domain_) {
+      return identity->name;
+    }
+  }
+  return absl::UnauthenticatedError(absl::StrCat(
+      "the peer listener admits only sidecars: the client certificate needs a URI SAN ",
+      tls::TrustDomainId(trust_domain_), "/sidecar/<name> (its URIs: ",
+      presented.certificate_uris.empty() ? "none" : absl::StrJoin(presented.certificate_uris, ", "),
+      ")"));
+}
+
 absl::StatusOr<std::string> Authenticator::Authenticate(const PresentedCredentials& presented) {
   std::optional<std::string> by_token;
   if (presented.authorization.has_value()) {

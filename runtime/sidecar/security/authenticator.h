@@ -48,6 +48,11 @@ class Authenticator {
   }
   absl::StatusOr<std::string> Authenticate(const PresentedCredentials& presented);
 
+  // The sidecar (cluster mode: a peer forwarding a call) named by the verified client certificate
+  // of `presented`: its URI SAN `spiffe://<trust_domain>/sidecar/<name>`. UNAUTHENTICATED naming
+  // what was presented otherwise (no certificate, or one of an app, or of another trust domain).
+  absl::StatusOr<std::string> AuthenticateSidecar(const PresentedCredentials& presented) const;
+
  private:
   // The app named by the certificate's SPIFFE URI SAN; nullopt if it names none in the trust
   // domain; UNAUTHENTICATED if it names two.

@@ -48,7 +48,16 @@ absl::StatusOr<std::unique_ptr<Gatekeeper>> Gatekeeper::Create(const v1::Sidecar
 
 Gatekeeper::Gatekeeper(std::unique_ptr<Authenticator> authenticator, v1::SecurityConfig security,
                        IdentityQuotas::Limits limits)
-    : authenticator_(std::move(authenticator)), policy_(std::move(security)), quotas_(limits) {}
+    : authenticator_(std::move(authenticator)),
+      peers_by_certificate_(authenticator_ != nullptr && !security.tls().ca_file().empty()),
+      policy_(std::move(security)),
+      quotas_(limits) {}
+
+absl::StatusOr<std::string> Gatekeeper::AuthenticateSidecar(
+    const grpc::ServerContextBase& rpc) const {
+  if (!peers_by_certificate_) return std::string();
+  return authenticator_->AuthenticateSidecar(CredentialsOf(rpc));
+}
 
 absl::StatusOr<Caller> Gatekeeper::Authenticate(const grpc::ServerContextBase& rpc) const {
   if (authenticator_ == nullptr) return Caller{};

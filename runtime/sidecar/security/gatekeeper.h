@@ -62,6 +62,12 @@ class Gatekeeper {
 
   absl::StatusOr<Caller> Authenticate(const grpc::ServerContextBase& rpc) const;
 
+  // Cluster mode, the peer listener: the sidecar forwarding a call. With mutual TLS configured
+  // (security.tls.ca_file) only a client certificate of a sidecar of the trust domain is admitted
+  // (its name is returned; UNAUTHENTICATED otherwise); without it every peer is admitted as ""
+  // (the configuration allows that only on loopback or with insecure_development).
+  absl::StatusOr<std::string> AuthenticateSidecar(const grpc::ServerContextBase& rpc) const;
+
   // The source of a call made by `caller`: its identity. `claimed` is the request body's
   // `source` ("" = none); the `callmesh-source` metadata of `rpc` is a claim too. PERMISSION_DENIED
   // naming both when a claim differs from the identity. Anonymous: `claimed` unchanged.
@@ -107,6 +113,8 @@ class Gatekeeper {
              IdentityQuotas::Limits limits);
 
   const std::unique_ptr<Authenticator> authenticator_;
+  // security.tls.ca_file is set: peers are sidecars proven by their certificates.
+  const bool peers_by_certificate_;
   const Policy policy_;
   IdentityQuotas quotas_;
 };

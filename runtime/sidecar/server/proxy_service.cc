@@ -19,52 +19,15 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
  public:
   ProxyReactor(grpc::GenericCallbackServerContext* context, const std::string& default_source,
                Invoker* invoker, SyncCalls* sync_calls, const Clock* clock,
-               security::Gatekeeper* gatekeeper)
+               security::Gatekeeper* gatekeeper, ProxyService::Callers callers)
       : context_(context), invoker_(invoker), sync_calls_(sync_calls) {
-    absl::StatusOr<security::Caller> caller = gatekeeper->Authenticate(*context);
-    if (!caller.ok()) {
+    absl::Status admitted = callers == ProxyService::Callers::kApps
+                                ? AdmitFromApp(*context, default_source, *clock, gatekeeper)
+                                : AdmitFromSidecar(*context, *clock, gatekeeper);
+    if (!admitted.ok()) {
       sync_calls_->Count(false);
-      Finish(ToGrpcStatus(caller.status()));
+      Finish(ToGrpcStatus(admitted));
       return;
-    }
-    call_.service = calls::MetadataOr(*context, kTargetMetadata, "");
-    if (call_.service.empty()) {
-      sync_calls_->Count(false);
-      Finish(grpc::Status(
-          grpc::StatusCode::UNIMPLEMENTED,
-          absl::StrCat("method ", context->method(),
-                       " is not served by the callmesh sidecar; to proxy it to a service, send "
-                       "the metadata \"",
-                       kTargetMetadata, ": <service>\"")));
-      return;
-    }
-    if (absl::Status s = ValidateServiceName(call_.service, kTargetMetadata); !s.ok()) {
-      sync_calls_->Count(false);
-      Finish(ToGrpcStatus(s));
-      return;
-    }
-    call_.method_path = context->method();
-    absl::StatusOr<std::string> source = gatekeeper->SourceOf(*caller, "", *context);
-    absl::Status allowed = source.status();
-    if (allowed.ok()) allowed = gatekeeper->CheckCall(*caller, call_.service, call_.method_path);
-    if (!allowed.ok()) {
-      sync_calls_->Count(false);
-      Finish(ToGrpcStatus(allowed));
-      return;
-    }
-    calls::CallContext call_context =
-        calls::ReadCallContext(*context, *source, "", default_source, *clock);
-    call_.source = std::move(call_context.source);
-    call_.parent_cid = std::move(call_context.parent_cid);
-    call_.traceparent = std::move(call_context.traceparent);
-    call_.tracestate = std::move(call_context.tracestate);
-    call_.deadline = call_context.rpc_deadline;
-    for (const auto& [key, value] : context->client_metadata()) {
-      absl::string_view k(key.data(), key.size());
-      if (IsReservedMetadataKey(k)) continue;
-      // The caller's credentials for the sidecar are not the target's business.
-      if (!caller->anonymous() && k == "authorization") continue;
-      call_.headers.emplace_back(std::string(k), std::string(value.data(), value.size()));
     }
     StartRead(&request_);
   }
@@ -108,6 +71,83 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
   void OnDone() override { delete this; }
 
  private:
+  // The target named by `callmesh-target`; UNIMPLEMENTED for a call without one.
+  absl::Status ReadTarget(const grpc::GenericCallbackServerContext& context) {
+    call_.service = calls::MetadataOr(context, kTargetMetadata, "");
+    if (call_.service.empty()) {
+      return absl::UnimplementedError(absl::StrCat(
+          "method ", context.method(),
+          " is not served by the callmesh sidecar; to proxy it to a service, send the metadata \"",
+          kTargetMetadata, ": <service>\""));
+    }
+    if (absl::Status s = ValidateServiceName(call_.service, kTargetMetadata); !s.ok()) return s;
+    call_.method_path = context.method();
+    return absl::OkStatus();
+  }
+
+  // The caller's metadata that travels on to the target: application headers (the caller's
+  // credentials for the sidecar excepted when it authenticated).
+  void CopyHeaders(const grpc::GenericCallbackServerContext& context, bool authenticated) {
+    for (const auto& [key, value] : context.client_metadata()) {
+      absl::string_view k(key.data(), key.size());
+      if (IsReservedMetadataKey(k)) continue;
+      if (authenticated && k == "authorization") continue;
+      call_.headers.emplace_back(std::string(k), std::string(value.data(), value.size()));
+    }
+  }
+
+  // A call from an app on this host: authenticated, its source the caller's identity, a new CID.
+  absl::Status AdmitFromApp(const grpc::GenericCallbackServerContext& context,
+                            const std::string& default_source, const Clock& clock,
+                            security::Gatekeeper* gatekeeper) {
+    absl::StatusOr<security::Caller> caller = gatekeeper->Authenticate(context);
+    if (!caller.ok()) return caller.status();
+    if (absl::Status s = ReadTarget(context); !s.ok()) return s;
+    absl::StatusOr<std::string> source = gatekeeper->SourceOf(*caller, "", context);
+    if (!source.ok()) return source.status();
+    if (absl::Status s = gatekeeper->CheckCall(*caller, call_.service, call_.method_path);
+        !s.ok()) {
+      return s;
+    }
+    calls::CallContext call_context =
+        calls::ReadCallContext(context, *source, "", default_source, clock);
+    call_.source = std::move(call_context.source);
+    call_.parent_cid = std::move(call_context.parent_cid);
+    call_.traceparent = std::move(call_context.traceparent);
+    call_.tracestate = std::move(call_context.tracestate);
+    call_.deadline = call_context.rpc_deadline;
+    CopyHeaders(context, !caller->anonymous());
+    return absl::OkStatus();
+  }
+
+  // A call another sidecar forwards: its context as sent, to an instance on this host only.
+  absl::Status AdmitFromSidecar(const grpc::GenericCallbackServerContext& context,
+                                const Clock& clock, security::Gatekeeper* gatekeeper) {
+    absl::StatusOr<std::string> sidecar = gatekeeper->AuthenticateSidecar(context);
+    if (!sidecar.ok()) return sidecar.status();
+    if (absl::Status s = ReadTarget(context); !s.ok()) return s;
+    absl::StatusOr<calls::ForwardedContext> forwarded = calls::ReadForwardedContext(context, clock);
+    if (!forwarded.ok()) return forwarded.status();
+    if (gatekeeper->authenticating()) {
+      const security::Caller source{.identity = forwarded->context.source};
+      if (absl::Status s = gatekeeper->CheckCall(source, call_.service, call_.method_path);
+          !s.ok()) {
+        return s;
+      }
+    }
+    call_.cid = std::move(forwarded->cid);
+    call_.attempt = forwarded->attempt;
+    call_.call_deadline = forwarded->call_deadline;
+    call_.source = std::move(forwarded->context.source);
+    call_.parent_cid = std::move(forwarded->context.parent_cid);
+    call_.traceparent = std::move(forwarded->context.traceparent);
+    call_.tracestate = std::move(forwarded->context.tracestate);
+    call_.deadline = forwarded->context.rpc_deadline;
+    call_.reach = Registry::Reach::kLocalOnly;
+    CopyHeaders(context, /*authenticated=*/true);
+    return absl::OkStatus();
+  }
+
   // Ends the RPC once, whichever of the forwarded reply and a protocol error comes first. Never
   // called with the mutex held: once finished, another thread may run OnDone and delete the
   // reactor.
@@ -140,7 +180,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
       return;
     }
     admitted_ = true;
-    call_.cid = invoker_->NextCid();
+    if (call_.cid.empty()) call_.cid = invoker_->NextCid();
     context_->AddInitialMetadata(kCidMetadata, call_.cid);
     record_ = sync_calls_->Record(&call_);
     auto started = invoker_->Start(std::move(call_), std::move(request_),
@@ -177,16 +217,18 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
 }  // namespace
 
 ProxyService::ProxyService(std::string default_source, Invoker* invoker, SyncCalls* sync_calls,
-                           const Clock* clock, security::Gatekeeper* gatekeeper)
+                           const Clock* clock, security::Gatekeeper* gatekeeper, Callers callers)
     : default_source_(std::move(default_source)),
       invoker_(invoker),
       sync_calls_(sync_calls),
       clock_(clock),
-      gatekeeper_(gatekeeper != nullptr ? gatekeeper : security::Gatekeeper::Open()) {}
+      gatekeeper_(gatekeeper != nullptr ? gatekeeper : security::Gatekeeper::Open()),
+      callers_(callers) {}
 
 grpc::ServerGenericBidiReactor* ProxyService::CreateReactor(
     grpc::GenericCallbackServerContext* context) {
-  return new ProxyReactor(context, default_source_, invoker_, sync_calls_, clock_, gatekeeper_);
+  return new ProxyReactor(context, default_source_, invoker_, sync_calls_, clock_, gatekeeper_,
+                          callers_);
 }
 
 }  // namespace callmesh::sidecar

@@ -238,6 +238,7 @@ grpc::ServerUnaryReactor* SidecarService::GetStats(grpc::CallbackServerContext* 
   response->set_completions_delivered(async_.store->stats().deliveries);
   response->set_dead_letters(async_.store->dead_letter_count());
   response->set_journal_healthy(async_.store->healthy());
+  if (options_.cluster_state) response->set_cluster(options_.cluster_state());
   if (async_.topics != nullptr) {
     for (v1::SubscriptionInfo& sub : async_.topics->Subscriptions()) {
       sub.set_in_flight(async_.fan_out->InFlight(sub.topic(), sub.service()));

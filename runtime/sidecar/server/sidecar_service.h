@@ -14,6 +14,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -107,6 +108,9 @@ class SidecarService final : public v1::Sidecar::CallbackService {
     // Authentication, policy and per-identity quotas of every RPC (not owned); nullptr =
     // Gatekeeper::Open(): no authentication, everything allowed.
     security::Gatekeeper* gatekeeper = nullptr;
+    // Cluster mode: one line on the cluster for GetStats (SidecarStats.cluster); empty = single
+    // host.
+    std::function<std::string()> cluster_state;
   };
 
   // The durable side: store, dispatcher, deliverer, hub, worker pool (whose Clock is the

@@ -1,0 +1,46 @@
+// When this sidecar last heard from each other sidecar of the cluster, and which of them have
+// been silent for longer than the instance TTL: the liveness rule of the shared registry.
+//
+//   MemberTable members(absl::Seconds(3));
+//   members.Heard("host-2", clock.Now());          // a put of host-2's entry arrived
+//   for (const std::string& gone : members.Expire(clock.Now())) registry.RemoveRemote(gone);
+//
+// An entry replayed when a watch starts may be old: HeardAt takes the time the entry was written
+// (on the NATS server's clock) and ignores it if that is already past the TTL — a sidecar that died
+// before this one started must not be called. Live updates use the time they arrive (Heard), so
+// clock skew between hosts does not shorten or stretch the TTL.
+//
+// Not thread-safe: owned by the watch thread (cluster_membership.h). Time is passed in, so tests
+// drive it without sleeping.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+
+namespace callmesh::sidecar::cluster {
+
+class MemberTable {
+ public:
+  explicit MemberTable(absl::Duration ttl) : ttl_(ttl) {}
+
+  // `sidecar`'s entry was written at `written` and is seen at `now`. False (and nothing noted)
+  // if it was already older than the TTL; true if the sidecar counts as alive.
+  bool HeardAt(const std::string& sidecar, absl::Time written, absl::Time now);
+  // A live update from `sidecar`, arriving at `now`.
+  void Heard(const std::string& sidecar, absl::Time now) { last_heard_[sidecar] = now; }
+  // `sidecar` left (its entry was deleted). True if it was known.
+  bool Forget(const std::string& sidecar) { return last_heard_.erase(sidecar) > 0; }
+  // Removes and returns, sorted, the sidecars not heard of for the TTL or longer as of `now`.
+  std::vector<std::string> Expire(absl::Time now);
+
+  size_t size() const { return last_heard_.size(); }
+
+ private:
+  const absl::Duration ttl_;
+  std::map<std::string, absl::Time> last_heard_;
+};
+
+}  // namespace callmesh::sidecar::cluster

@@ -1,0 +1,148 @@
+#include "runtime/sidecar/cluster/nats_connection.h"
+
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "runtime/common/tls/token_file.h"
+#include "spdlog/spdlog.h"
+
+namespace callmesh::sidecar::cluster {
+namespace {
+
+constexpr int64_t kReconnectWaitMs = 500;
+constexpr int64_t kConnectTimeoutMs = 2000;
+
+}  // namespace
+
+std::string NatsError(absl::string_view what, natsStatus status) {
+  std::string message = absl::StrCat(what, ": ", natsStatus_GetText(status));
+  natsStatus last = NATS_OK;
+  const char* detail = nats_GetLastError(&last);
+  if (detail != nullptr && detail[0] != '\0' && last == status) {
+    absl::StrAppend(&message, " (", detail, ")");
+  }
+  return message;
+}
+
+absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Open(
+    const v1::ClusterConfig& cluster) {
+  std::unique_ptr<NatsConnection> self(new NatsConnection());
+  auto fail = [](absl::string_view what, natsStatus s) {
+    return absl::InvalidArgumentError(NatsError(what, s));
+  };
+  natsStatus s = natsOptions_Create(&self->options_);
+  if (s != NATS_OK) return fail("cluster: NATS options", s);
+  std::vector<const char*> servers;
+  for (const std::string& server : cluster.nats_servers()) servers.push_back(server.c_str());
+  s = natsOptions_SetServers(self->options_, servers.data(), static_cast<int>(servers.size()));
+  if (s != NATS_OK) return fail("cluster.nats_servers", s);
+  natsOptions_SetName(self->options_, absl::StrCat("callmeshd ", cluster.sidecar_id()).c_str());
+  natsOptions_SetTimeout(self->options_, kConnectTimeoutMs);
+  natsOptions_SetMaxReconnect(self->options_, -1);
+  natsOptions_SetReconnectWait(self->options_, kReconnectWaitMs);
+  natsOptions_SetDisconnectedCB(self->options_, &NatsConnection::OnDisconnected, self.get());
+  natsOptions_SetReconnectedCB(self->options_, &NatsConnection::OnConnected, self.get());
+  natsOptions_SetRetryOnFailedConnect(self->options_, true, &NatsConnection::OnConnected,
+                                      self.get());
+  if (!cluster.nats_token_file().empty()) {
+    absl::StatusOr<std::string> token = tls::ReadTokenFile(cluster.nats_token_file());
+    if (!token.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cluster.nats_token_file: ", token.status().message()));
+    }
+    s = natsOptions_SetToken(self->options_, token->c_str());
+    if (s != NATS_OK) return fail("cluster.nats_token_file", s);
+  }
+  if (!cluster.nats_user().empty()) {
+    absl::StatusOr<std::string> password = tls::ReadTokenFile(cluster.nats_password_file());
+    if (!password.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cluster.nats_password_file: ", password.status().message()));
+    }
+    s = natsOptions_SetUserInfo(self->options_, cluster.nats_user().c_str(), password->c_str());
+    if (s != NATS_OK) return fail("cluster.nats_user", s);
+  }
+  const v1::TlsConfig& tls = cluster.nats_tls();
+  if (!tls.ca_file().empty() || !tls.cert_file().empty()) {
+    natsOptions_SetSecure(self->options_, true);
+    if (!tls.ca_file().empty()) {
+      s = natsOptions_LoadCATrustedCertificates(self->options_, tls.ca_file().c_str());
+      if (s != NATS_OK) return fail("cluster.nats_tls.ca_file", s);
+    }
+    if (!tls.cert_file().empty()) {
+      s = natsOptions_LoadCertificatesChain(self->options_, tls.cert_file().c_str(),
+                                            tls.key_file().c_str());
+      if (s != NATS_OK) return fail("cluster.nats_tls.cert_file", s);
+    }
+  }
+  s = natsConnection_Connect(&self->connection_, self->options_);
+  if (s == NATS_OK) {
+    self->NoteConnected(true);
+  } else if (s == NATS_NOT_YET_CONNECTED) {
+    spdlog::warn("cluster: no NATS server answers yet ({}); serving local calls and retrying",
+                 absl::StrJoin(cluster.nats_servers(), ", "));
+  } else {
+    return absl::UnavailableError(NatsError("cluster: connecting to NATS", s));
+  }
+  s = natsConnection_JetStream(&self->jetstream_, self->connection_, nullptr);
+  if (s != NATS_OK) return fail("cluster: JetStream context", s);
+  return self;
+}
+
+NatsConnection::~NatsConnection() {
+  if (jetstream_ != nullptr) jsCtx_Destroy(jetstream_);
+  if (connection_ != nullptr) {
+    natsConnection_FlushTimeout(connection_, 1000);
+    natsConnection_Close(connection_);
+    natsConnection_Destroy(connection_);
+  }
+  if (options_ != nullptr) natsOptions_Destroy(options_);
+}
+
+bool NatsConnection::connected() const {
+  return connection_ != nullptr && natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::string NatsConnection::state() const {
+  if (connected()) {
+    char url[256] = {};
+    natsConnection_GetConnectedUrl(connection_, url, sizeof(url));
+    return absl::StrCat("connected to ", url);
+  }
+  absl::MutexLock lock(&mu_);
+  std::string state =
+      absl::StrCat("not connected to NATS since ",
+                   absl::FormatTime(absl::RFC3339_sec, since_, absl::UTCTimeZone()));
+  if (connection_ != nullptr) {
+    const char* last = nullptr;
+    if (natsConnection_GetLastError(connection_, &last) != NATS_OK && last != nullptr &&
+        last[0] != '\0') {
+      absl::StrAppend(&state, ": ", last);
+    }
+  }
+  return state;
+}
+
+void NatsConnection::OnConnected(natsConnection*, void* self) {
+  static_cast<NatsConnection*>(self)->NoteConnected(true);
+}
+
+void NatsConnection::OnDisconnected(natsConnection*, void* self) {
+  static_cast<NatsConnection*>(self)->NoteConnected(false);
+}
+
+void NatsConnection::NoteConnected(bool connected) {
+  absl::MutexLock lock(&mu_);
+  if (connected_ == connected) return;
+  connected_ = connected;
+  since_ = absl::Now();
+  if (connected) {
+    spdlog::info("cluster: connected to NATS");
+  } else {
+    spdlog::warn("cluster: lost the connection to NATS; local calls go on, reconnecting");
+  }
+}
+
+}  // namespace callmesh::sidecar::cluster
