@@ -41,6 +41,7 @@ SYSTEM_LIBRARIES = {
     "yaml-cpp": "yaml-cpp",
     "cpp-httplib": "cpp-httplib +cflags",
     "libcrypto": "libcrypto",
+    "nats": "libnats",
 }
 
 _SHIMS = ["rules_cc", "rules_java", "remote_coverage_tools"]

@@ -14,6 +14,7 @@ PACKAGES=(
   cmake dpkg-dev
   libcpp-httplib-dev prometheus chromium
   libssl-dev openssl
+  nats-server libnats-dev iproute2 curl
 )
 if [ $# -gt 0 ]; then
   PACKAGES=("$@")
