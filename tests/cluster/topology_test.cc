@@ -267,10 +267,22 @@ TEST_F(ThreeHosts, IsolatedHostLosesEveryRouteAndHealBringsThemBack) {
 }
 
 TEST_F(ThreeHosts, ReplicatedBucketSurvivesTheKillOfItsStreamLeader) {
-  CommandResult created = Probe(1, {"create", "B", "--replicas=3"});
-  ASSERT_EQ(created.exit_code, 0) << created.err;
-  CommandResult put = Probe(2, {"put", "B", "k", "before"});
-  ASSERT_EQ(put.exit_code, 0) << put.err;
+  // Each operation is retried until it succeeds (the bucket's stream elects its first leader
+  // right after it is created); repeating a create or put of the same value changes nothing.
+  CommandResult created;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return (created = Probe(1, {"create", "B", "--replicas=3"})).exit_code == 0;
+      },
+      kConvergeTimeout))
+      << created.err;
+  CommandResult put;
+  ASSERT_TRUE(PollUntil(
+      [&] {
+        return (put = Probe(2, {"put", "B", "k", "before"})).exit_code == 0;
+      },
+      kConvergeTimeout))
+      << put.err;
   CommandResult got = Probe(3, {"get", "B", "k"});
   ASSERT_EQ(got.exit_code, 0) << got.err;
   EXPECT_EQ(got.out, "before\n");
@@ -299,8 +311,13 @@ TEST_F(ThreeHosts, ReplicatedBucketSurvivesTheKillOfItsStreamLeader) {
       kConvergeTimeout))
       << after_kill.err;
   EXPECT_EQ(after_kill.out, "before\n");
-  CommandResult put_after = Probe(survivor, {"put", "B", "k", "after"});
-  EXPECT_EQ(put_after.exit_code, 0) << put_after.err;
+  CommandResult put_after;
+  EXPECT_TRUE(PollUntil(
+      [&] {
+        return (put_after = Probe(survivor, {"put", "B", "k", "after"})).exit_code == 0;
+      },
+      kConvergeTimeout))
+      << put_after.err;
 
   ASSERT_TRUE(nats_->Restart(killed).ok());
   const absl::Status ready = nats_->WaitReady(kReadyTimeout);
