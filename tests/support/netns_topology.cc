@@ -54,6 +54,15 @@ absl::Status DeleteLeftovers() {
     const std::string name(line.substr(0, line.find(' ')));  // "name (id: 3)"
     const pid_t pid = CreatorPid(name);
     if (pid < 0 || Alive(pid)) continue;
+    // Servers the dead run started outlive it inside its namespaces; they go first, or they
+    // would keep running (and the namespace with them) after its name is deleted.
+    absl::StatusOr<std::string> pids = RunIp({"netns", "pids", name});
+    if (pids.ok()) {
+      for (absl::string_view text : absl::StrSplit(*pids, '\n', absl::SkipEmpty())) {
+        int orphan = 0;
+        if (absl::SimpleAtoi(text, &orphan) && orphan > 0) kill(orphan, SIGKILL);
+      }
+    }
     const absl::Status deleted = RunIp({"netns", "delete", name}).status();
     // Another run's Create may have deleted it a moment ago.
     if (!deleted.ok() && access(("/run/netns/" + name).c_str(), F_OK) == 0) return deleted;

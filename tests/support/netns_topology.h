@@ -10,8 +10,9 @@
 //
 // Needs root (it runs `ip netns`, `ip link`, `ip addr` from iproute2). Namespaces are named
 // `cmt<pid>n<sequence>-h<host>` and `cmt<pid>n<sequence>-br`; Create deletes leftovers of earlier
-// runs (same `cmt<pid>` scheme) whose process is no longer alive, so a test killed before its
-// destructor ran leaves nothing behind for long.
+// runs (same `cmt<pid>` scheme) whose process is no longer alive, after killing (SIGKILL) whatever
+// still runs inside them, so a test killed before its destructor ran leaves nothing behind for
+// long.
 //
 // Ownership: the destructor deletes every namespace the topology created (which removes their
 // veths and the bridge). Processes started with Start are owned by the caller; declare the topology
