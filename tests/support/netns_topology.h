@@ -36,8 +36,8 @@ class NetnsTopology {
   // `eth0`, a bridge namespace with `br0`, and one veth pair per host (host end `eth0`, bridge end
   // `h<host>` enslaved to br0). In each host namespace net.ipv4.tcp_retries2 is 3 (the root
   // namespace keeps its own), so a TCP connection to a host that stopped answering fails after
-  // about 6 s instead of about 15 minutes. INVALID_ARGUMENT for a bad count; INTERNAL naming the
-  // failed `ip` command otherwise (what was created so far is deleted again).
+  // a few seconds instead of about 15 minutes. INVALID_ARGUMENT for a bad count; INTERNAL naming
+  // the failed `ip` command otherwise (what was created so far is deleted again).
   static absl::StatusOr<NetnsTopology> Create(int hosts);
 
   NetnsTopology(NetnsTopology&& other) noexcept;
