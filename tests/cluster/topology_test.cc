@@ -286,6 +286,9 @@ TEST_F(ThreeHosts, ReplicatedBucketSurvivesTheKillOfItsStreamLeader) {
   CommandResult got = Probe(3, {"get", "B", "k"});
   ASSERT_EQ(got.exit_code, 0) << got.err;
   EXPECT_EQ(got.out, "before\n");
+  CommandResult missing = Probe(3, {"get", "B", "no-such-key"});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "kv_probe: get B/no-such-key: Not Found\n");
 
   absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
   ASSERT_TRUE(
@@ -319,6 +322,7 @@ TEST_F(ThreeHosts, ReplicatedBucketSurvivesTheKillOfItsStreamLeader) {
       kConvergeTimeout))
       << put_after.err;
 
+  EXPECT_EQ(nats_->Restart(survivor).code(), absl::StatusCode::kFailedPrecondition);
   ASSERT_TRUE(nats_->Restart(killed).ok());
   const absl::Status ready = nats_->WaitReady(kReadyTimeout);
   ASSERT_TRUE(ready.ok()) << ready << "\n" << nats_->Log(killed);
