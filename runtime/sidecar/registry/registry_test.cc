@@ -330,5 +330,126 @@ TEST(Registry, ZeroRemovalTimeKeepsUnreachableInstances) {
   EXPECT_FALSE(Shown(registry, "worker", dead).has_remove_at());
 }
 
+// Cluster mode: what sidecar `id` at `peer` advertises: `service` at each of `addresses`.
+v1::SidecarAdvertisement Advertisement(const std::string& id, const std::string& peer,
+                                       const std::string& service,
+                                       const std::vector<std::string>& addresses) {
+  v1::SidecarAdvertisement advertisement;
+  advertisement.set_sidecar(id);
+  advertisement.set_peer_address(peer);
+  v1::AdvertisedService* advertised = advertisement.add_services();
+  advertised->set_name(service);
+  for (const std::string& address : addresses) advertised->add_instances()->set_address(address);
+  return advertisement;
+}
+
+TEST(RegistryCluster, RemoteInstanceIsPickedThroughItsSidecar) {
+  HealthServer peer(true);
+  Registry::Options options = FastOptions();
+  options.sidecar_id = "h1";
+  Registry registry(options);
+  registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
+  ASSERT_TRUE(registry.Contains("greeter"));
+  absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
+  ASSERT_TRUE(picked.ok()) << picked.status();
+  EXPECT_TRUE((*picked)->remote());
+  EXPECT_EQ((*picked)->host(), "h3");
+  EXPECT_EQ((*picked)->via(), peer.address());
+  EXPECT_EQ((*picked)->address(), "127.0.0.1:50051");
+  EXPECT_EQ(registry.RemoteSidecars(), std::vector<std::string>{"h3"});
+}
+
+TEST(RegistryCluster, LocalInstanceIsPreferredWhileReachable) {
+  HealthServer local(true);
+  HealthServer peer(true);
+  Registry::Options options = FastOptions();
+  options.sidecar_id = "h1";
+  Registry registry(options);
+  ASSERT_TRUE(registry.AddStatic("greeter", local.address()).ok());
+  registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
+  for (int i = 0; i < 4; ++i) {
+    absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
+    ASSERT_TRUE(picked.ok()) << picked.status();
+    EXPECT_FALSE((*picked)->remote());
+  }
+  local.SetServing(false);
+  registry.CheckHealthNow();
+  absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
+  ASSERT_TRUE(picked.ok()) << picked.status();
+  EXPECT_TRUE((*picked)->remote());
+}
+
+TEST(RegistryCluster, LocalOnlyPickNeverGoesToAnotherHost) {
+  HealthServer peer(true);
+  Registry::Options options = FastOptions();
+  options.sidecar_id = "h1";
+  Registry registry(options);
+  registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
+  absl::StatusOr<std::shared_ptr<Instance>> picked =
+      registry.Pick("greeter", Registry::Reach::kLocalOnly);
+  ASSERT_TRUE(absl::IsNotFound(picked.status())) << picked.status();
+  EXPECT_NE(picked.status().message().find("no instance on this host (sidecar \"h1\")"),
+            std::string::npos)
+      << picked.status();
+}
+
+TEST(RegistryCluster, NewAdvertisementReplacesTheOldAndRemoveForgetsIt) {
+  HealthServer peer(true);
+  Registry registry(FastOptions());
+  registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:1"}));
+  absl::StatusOr<std::shared_ptr<Instance>> before = registry.Pick("greeter");
+  ASSERT_TRUE(before.ok());
+  // The same again (a heartbeat): the very same instance object stays.
+  registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:1"}));
+  EXPECT_EQ(registry.Pick("greeter")->get(), before->get());
+  registry.SetRemote(Advertisement("h3", peer.address(), "fib", {"127.0.0.1:2"}));
+  EXPECT_FALSE(registry.Contains("greeter"));
+  EXPECT_TRUE(registry.Contains("fib"));
+  registry.RemoveRemote("h3");
+  EXPECT_FALSE(registry.Contains("fib"));
+  EXPECT_TRUE(registry.RemoteSidecars().empty());
+}
+
+TEST(RegistryCluster, RemoteInstanceWhoseSidecarIsDownIsSkippedAndNamed) {
+  Registry registry(FastOptions());
+  const std::string dead = ClosedAddress();
+  registry.SetRemote(Advertisement("h3", dead, "greeter", {"127.0.0.1:50051"}));
+  absl::StatusOr<std::shared_ptr<Instance>> first = registry.Pick("greeter");
+  ASSERT_TRUE(first.ok());
+  // Make the channel try (and fail) to connect, as a first call would.
+  (*first)->channel()->GetState(/*try_to_connect=*/true);
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while ((*first)->reachable() && absl::Now() < until) absl::SleepFor(absl::Milliseconds(20));
+  absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
+  ASSERT_TRUE(absl::IsUnavailable(picked.status())) << picked.status();
+  EXPECT_NE(picked.status().message().find("127.0.0.1:50051 on h3 (sidecar " + dead),
+            std::string::npos)
+      << picked.status();
+}
+
+TEST(RegistryCluster, ListShowsHostAndViaAndHealthyLocalAdvertisesOnlyLocal) {
+  HealthServer local(true);
+  HealthServer peer(true);
+  Registry::Options options = FastOptions();
+  options.sidecar_id = "h1";
+  Registry registry(options);
+  ASSERT_TRUE(registry.AddStatic("greeter", local.address()).ok());
+  registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
+  std::vector<v1::ServiceInfo> listed = registry.List();
+  ASSERT_EQ(listed.size(), 1u);
+  ASSERT_EQ(listed[0].instances_size(), 2);
+  EXPECT_EQ(listed[0].instances(0).host(), "h1");
+  EXPECT_EQ(listed[0].instances(0).via(), "");
+  EXPECT_EQ(listed[0].instances(1).host(), "h3");
+  EXPECT_EQ(listed[0].instances(1).via(), peer.address());
+  std::vector<v1::AdvertisedService> advertised = registry.HealthyLocal();
+  ASSERT_EQ(advertised.size(), 1u);
+  ASSERT_EQ(advertised[0].instances_size(), 1);
+  EXPECT_EQ(advertised[0].instances(0).address(), local.address());
+  local.SetServing(false);
+  registry.CheckHealthNow();
+  EXPECT_TRUE(registry.HealthyLocal().empty());
+}
+
 }  // namespace
 }  // namespace callmesh::sidecar

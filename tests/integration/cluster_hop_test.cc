@@ -1,0 +1,184 @@
+// Cluster mode on loopback: one nats-server with JetStream, two real callmeshd ("a" and "b") with
+// peer listeners, the greeter registered with b only. What a call keeps and what the peer
+// listener refuses; the network-namespace tests of tests/cluster/ cover hosts and faults.
+#include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "callmesh/v1/sidecar.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "runtime/common/byte_buffers.h"
+#include "runtime/common/metadata.h"
+#include "services/greeter/greeter.pb.h"
+#include "services/greeter/greeter_service.h"
+#include "tests/support/process.h"
+#include "tests/support/sidecar_process.h"
+
+namespace callmesh {
+namespace {
+
+using testing::Process;
+using testing::SidecarProcess;
+using testing::WaitUntil;
+
+constexpr char kSayHello[] = "greeter.v1.Greeter/SayHello";
+
+struct Cluster {
+  std::optional<Process> nats;
+  std::string nats_url;
+  std::string peer_a, peer_b;
+  std::optional<SidecarProcess> a, b;
+};
+
+std::string ClusterYaml(const std::string& id, const std::string& nats_url,
+                        const std::string& peer) {
+  return absl::StrCat("name: app-", id, "\ncluster:\n  nats_servers: [", nats_url,
+                      "]\n  sidecar_id: ", id, "\n  advertise_address: ", peer,
+                      "\n  heartbeat_interval: 200ms\n  instance_ttl: 1s\n");
+}
+
+absl::StatusOr<Cluster> StartCluster() {
+  Cluster cluster;
+  const int port = testing::FreeLoopbackPort();
+  absl::StatusOr<Process> nats = Process::Start(
+      "/usr/sbin/nats-server",
+      {"-a", "127.0.0.1", "-p", absl::StrCat(port), "-js", "-sd", testing::NewTempDir("nats")},
+      "nats-server");
+  if (!nats.ok()) return nats.status();
+  cluster.nats.emplace(*std::move(nats));
+  cluster.nats_url = absl::StrCat("nats://127.0.0.1:", port);
+  cluster.peer_a = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
+  cluster.peer_b = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
+  absl::StatusOr<SidecarProcess> a =
+      SidecarProcess::Start({.config_yaml = ClusterYaml("a", cluster.nats_url, cluster.peer_a)});
+  if (!a.ok()) return a.status();
+  cluster.a.emplace(*std::move(a));
+  absl::StatusOr<SidecarProcess> b =
+      SidecarProcess::Start({.config_yaml = ClusterYaml("b", cluster.nats_url, cluster.peer_b)});
+  if (!b.ok()) return b.status();
+  cluster.b.emplace(*std::move(b));
+  return cluster;
+}
+
+// The hosts the sidecar at `stub` lists for `service` ("" entries for none).
+std::vector<std::string> HostsOf(v1::Sidecar::Stub* stub, const std::string& service) {
+  v1::ListServicesResponse response;
+  grpc::ClientContext context;
+  std::vector<std::string> hosts;
+  if (!stub->ListServices(&context, v1::ListServicesRequest(), &response).ok()) return hosts;
+  for (const v1::ServiceInfo& info : response.services()) {
+    if (info.name() != service) continue;
+    for (const v1::ServiceInstance& instance : info.instances()) hosts.push_back(instance.host());
+  }
+  return hosts;
+}
+
+// A call straight to a peer listener, as another sidecar would make it.
+grpc::Status CallPeer(const std::string& peer, const std::string& target, const std::string& cid,
+                      ::greeter::v1::HelloReply* reply) {
+  grpc::GenericStub stub(grpc::CreateChannel(peer, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  if (!target.empty()) context.AddMetadata(kTargetMetadata, target);
+  if (!cid.empty()) context.AddMetadata(kCidMetadata, cid);
+  context.AddMetadata(kSourceMetadata, "checkout");
+  context.AddMetadata(kAttemptMetadata, "3");
+  ::greeter::v1::HelloRequest hello;
+  hello.set_name("peer");
+  grpc::ByteBuffer request = StringToByteBuffer(hello.SerializeAsString());
+  grpc::ByteBuffer response;
+  absl::Notification done;
+  grpc::Status status;
+  stub.UnaryCall(&context, absl::StrCat("/", kSayHello), grpc::StubOptions(), &request, &response,
+                 [&](grpc::Status s) {
+                   status = std::move(s);
+                   done.Notify();
+                 });
+  done.WaitForNotification();
+  if (status.ok()) reply->ParseFromString(ByteBufferToString(response));
+  return status;
+}
+
+TEST(ClusterHop, CallToAServiceOnAnotherSidecarKeepsCidSourceAndAttempt) {
+  absl::StatusOr<Cluster> cluster = StartCluster();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  greeter::GreeterService greeter;
+  auto host = testing::HostService("greeter", cluster->b->address(), &greeter);
+  ASSERT_NE(host, nullptr);
+  auto a = v1::Sidecar::NewStub(cluster->a->Channel());
+  ASSERT_TRUE(
+      WaitUntil([&] { return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"}; }));
+
+  v1::InvokeRequest invoke;
+  invoke.set_service("greeter");
+  invoke.set_method(kSayHello);
+  invoke.set_source("checkout");
+  ::greeter::v1::HelloRequest hello;
+  hello.set_name("across");
+  invoke.set_payload(hello.SerializeAsString());
+  v1::InvokeResponse response;
+  grpc::ClientContext context;
+  grpc::Status status = a->Invoke(&context, invoke, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ::greeter::v1::HelloReply reply;
+  ASSERT_TRUE(reply.ParseFromString(response.payload()));
+  EXPECT_EQ(reply.message(), "Hello, across!");
+  EXPECT_EQ(reply.cid(), response.cid());
+  EXPECT_EQ(reply.source(), "checkout");
+  EXPECT_EQ(reply.attempt(), 1u);
+}
+
+TEST(ClusterHop, PeerListenerForwardsOnlyToItsOwnInstancesAndChecksWhatItIsSent) {
+  absl::StatusOr<Cluster> cluster = StartCluster();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  greeter::GreeterService greeter;
+  auto host = testing::HostService("greeter", cluster->a->address(), &greeter);
+  ASSERT_NE(host, nullptr);
+  auto b = v1::Sidecar::NewStub(cluster->b->Channel());
+  ASSERT_TRUE(
+      WaitUntil([&] { return HostsOf(b.get(), "greeter") == std::vector<std::string>{"a"}; }));
+
+  ::greeter::v1::HelloReply reply;
+  // a's peer listener: its own instance, with the context as sent.
+  grpc::Status status = CallPeer(cluster->peer_a, "greeter", "cid-from-elsewhere", &reply);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(reply.cid(), "cid-from-elsewhere");
+  EXPECT_EQ(reply.source(), "checkout");
+  EXPECT_EQ(reply.attempt(), 3u);
+  // b knows greeter only on a: a forwarded call never travels on (no loops between sidecars).
+  status = CallPeer(cluster->peer_b, "greeter", "cid-1", &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "no instance on this host (sidecar \"b\")"))
+      << status.error_message();
+  status = CallPeer(cluster->peer_a, "greeter", "", &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  EXPECT_TRUE(absl::StrContains(status.error_message(), "callmesh-cid")) << status.error_message();
+  status = CallPeer(cluster->peer_a, "", "cid-2", &reply);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
+}
+
+TEST(ClusterHop, SidecarThatStopsLeavesAtOnceAndOneKilledIsDroppedAfterItsTtl) {
+  absl::StatusOr<Cluster> cluster = StartCluster();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  greeter::GreeterService greeter;
+  auto host = testing::HostService("greeter", cluster->b->address(), &greeter);
+  ASSERT_NE(host, nullptr);
+  auto a = v1::Sidecar::NewStub(cluster->a->Channel());
+  ASSERT_TRUE(
+      WaitUntil([&] { return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"}; }));
+  cluster->b->Kill();
+  ASSERT_TRUE(WaitUntil([&] { return HostsOf(a.get(), "greeter").empty(); }))
+      << "a still routes to b after b was killed";
+  ASSERT_TRUE(cluster->b->Restart().ok());
+  ASSERT_TRUE(WaitUntil([&] {
+    return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"};
+  })) << "b's greeter did not come back (it re-registers with the restarted sidecar)";
+  host.reset();
+  absl::StatusOr<int> stopped = cluster->b->Stop();
+  ASSERT_TRUE(stopped.ok());
+  EXPECT_TRUE(WaitUntil([&] { return HostsOf(a.get(), "greeter").empty(); }));
+}
+
+}  // namespace
+}  // namespace callmesh
