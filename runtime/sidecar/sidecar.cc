@@ -223,6 +223,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   health->SetServingStatus(false);
   if (absl::Status recovered = sidecar->Recover(); !recovered.ok()) return recovered;
   if (absl::Status started = sidecar->StartPubSub(); !started.ok()) return started;
+  if (sidecar->shared_subscriptions_ != nullptr) sidecar->shared_subscriptions_->Start();
   sidecar->recovered_.store(true);
   sidecar->SchedulePurge();
   sidecar->ScheduleTopicPurge();
@@ -277,7 +278,12 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
       service_({.name = config.name(),
                 .gatekeeper = gatekeeper_.get(),
                 .cluster_state = config.has_cluster() ? std::function<std::string()>([this] {
-                  return membership_ != nullptr ? membership_->state() : std::string();
+                  if (membership_ == nullptr) return std::string();
+                  std::string state = membership_->state();
+                  if (std::string problem = shared_subscriptions_->problem(); !problem.empty()) {
+                    absl::StrAppend(&state, "; subscriptions: ", problem);
+                  }
+                  return state;
                 })
                                                       : nullptr},
                &registry_, &invoker_, &sync_calls_,
@@ -290,7 +296,19 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                 .max_payload_bytes = config.max_payload_bytes(),
                 .max_watchers = config.limits().max_watchers(),
                 .topics = topics_.get(),
-                .fan_out = &fan_out_}),
+                .fan_out = &fan_out_,
+                .on_subscribed =
+                    [this](const std::string& service, const v1::Subscription& subscription) {
+                      if (shared_subscriptions_ != nullptr) {
+                        shared_subscriptions_->Share(service, subscription);
+                      }
+                    },
+                .on_unsubscribed =
+                    [this](const std::string& topic, const std::string& service) {
+                      if (shared_subscriptions_ != nullptr) {
+                        shared_subscriptions_->Withdraw(topic, service);
+                      }
+                    }}),
       proxy_(config.name(), &invoker_, &sync_calls_, clock_, gatekeeper_.get()) {
   RegisterComputedMetrics();
 }
@@ -303,6 +321,7 @@ void Sidecar::Shutdown(absl::Duration grace) {
   draining_.store(true);
   // Leave the cluster first: the other sidecars stop routing here at once, not after a TTL.
   if (membership_ != nullptr) membership_->Stop(/*leave=*/true);
+  if (shared_subscriptions_ != nullptr) shared_subscriptions_->Stop();
   if (server_ != nullptr) {
     // The drain, on the real clock as gRPC's is: first the server keeps answering, so that health
     // checks read NOT_SERVING (not UNAVAILABLE) and new synchronous calls are refused with a
@@ -354,6 +373,12 @@ absl::Status Sidecar::StartCluster(const std::shared_ptr<grpc::ServerCredentials
                                                    .registry = &registry_,
                                                    .nats = nats_.get(),
                                                    .clock = clock_});
+  shared_subscriptions_ = std::make_unique<sidecar::cluster::SharedSubscriptions>(
+      sidecar::cluster::SharedSubscriptions::Options{.cluster = cluster,
+                                                     .nats = nats_.get(),
+                                                     .topics = topics_.get(),
+                                                     .fan_out = &fan_out_,
+                                                     .clock = clock_});
   spdlog::info("cluster: sidecar {} serves other sidecars on {} (advertised as {})",
                cluster.sidecar_id(), peer_address_, cluster.advertise_address());
   return absl::OkStatus();
@@ -473,6 +498,9 @@ absl::Status Sidecar::StartPubSub() {
       if (!made.ok()) {
         return absl::Status(made.status().code(), absl::StrCat("services[", i, "].subscriptions[",
                                                                j, "]: ", made.status().message()));
+      }
+      if (shared_subscriptions_ != nullptr) {
+        shared_subscriptions_->Share(service.name(), service.subscriptions(j));
       }
     }
   }

@@ -32,6 +32,7 @@
 #include "runtime/common/clock.h"
 #include "runtime/sidecar/cluster/cluster_membership.h"
 #include "runtime/sidecar/cluster/nats_connection.h"
+#include "runtime/sidecar/cluster/shared_subscriptions.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
@@ -191,6 +192,7 @@ class Sidecar {
   // proxy for calls other sidecars forward.
   std::unique_ptr<sidecar::cluster::NatsConnection> nats_;
   std::unique_ptr<sidecar::cluster::ClusterMembership> membership_;
+  std::unique_ptr<sidecar::cluster::SharedSubscriptions> shared_subscriptions_;
   std::unique_ptr<sidecar::ProxyService> peer_proxy_;
   std::unique_ptr<grpc::Server> peer_server_;
   std::string peer_address_;

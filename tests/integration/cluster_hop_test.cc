@@ -3,6 +3,9 @@
 // listener refuses; the network-namespace tests of tests/cluster/ cover hosts and faults.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/server_builder.h>
+
+#include <algorithm>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -178,6 +181,95 @@ TEST(ClusterHop, SidecarThatStopsLeavesAtOnceAndOneKilledIsDroppedAfterItsTtl) {
   absl::StatusOr<int> stopped = cluster->b->Stop();
   ASSERT_TRUE(stopped.ok());
   EXPECT_TRUE(WaitUntil([&] { return HostsOf(a.get(), "greeter").empty(); }));
+}
+
+// The subscriptions of `topic` the sidecar at `stub` holds, by service.
+std::vector<std::string> SubscribersOf(v1::Sidecar::Stub* stub, const std::string& topic) {
+  v1::ListTopicsResponse response;
+  grpc::ClientContext context;
+  std::vector<std::string> services;
+  if (!stub->ListTopics(&context, v1::ListTopicsRequest(), &response).ok()) return services;
+  for (const v1::TopicInfo& info : response.topics()) {
+    if (info.name() != topic) continue;
+    for (const v1::SubscriptionInfo& sub : info.subscriptions()) services.push_back(sub.service());
+  }
+  return services;
+}
+
+std::string PublishHello(v1::Sidecar::Stub* stub, const std::string& name) {
+  ::greeter::v1::HelloRequest hello;
+  hello.set_name(name);
+  v1::PublishRequest publish;
+  publish.set_topic("greetings");
+  publish.set_payload(hello.SerializeAsString());
+  v1::PublishResponse response;
+  grpc::ClientContext context;
+  const grpc::Status status = stub->Publish(&context, publish, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return response.event_id();
+}
+
+size_t Count(const std::vector<std::string>& cids, const std::string& cid) {
+  return std::count(cids.begin(), cids.end(), cid);
+}
+
+TEST(ClusterPubSub, SubscriptionIsClusterWideAndEachEventReachesTheServiceOnce) {
+  absl::StatusOr<Cluster> cluster = StartCluster();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  // The subscriber runs on b's host and subscribes through b.
+  greeter::GreeterService greeter;
+  int port = 0;
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&greeter);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto a = v1::Sidecar::NewStub(cluster->a->Channel());
+  auto b = v1::Sidecar::NewStub(cluster->b->Channel());
+  v1::RegisterServiceRequest registration;
+  registration.set_name("greeter");
+  registration.set_address(absl::StrCat("127.0.0.1:", port));
+  v1::Subscription* subscription = registration.add_subscriptions();
+  subscription->set_topic("greetings");
+  subscription->set_method(kSayHello);
+  {
+    v1::RegisterServiceResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status = b->RegisterService(&context, registration, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_TRUE(WaitUntil([&] {
+    return SubscribersOf(a.get(), "greetings") == std::vector<std::string>{"greeter"} &&
+           HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"};
+  })) << "a did not learn b's subscription";
+
+  // Published through a: a's fan-out delivers it to the greeter on b's host. Through b: b's.
+  const std::string via_a = PublishHello(a.get(), "via-a");
+  const std::string via_b = PublishHello(b.get(), "via-b");
+  ASSERT_TRUE(WaitUntil([&] {
+    const std::vector<std::string> seen = greeter.seen_cids();
+    return Count(seen, via_a) == 1 && Count(seen, via_b) == 1;
+  })) << "seen: "
+      << greeter.seen_cids().size() << " deliveries";
+
+  // Removed through a: gone everywhere, and nothing more is delivered.
+  {
+    v1::UnsubscribeRequest unsubscribe;
+    unsubscribe.set_topic("greetings");
+    unsubscribe.set_service("greeter");
+    v1::UnsubscribeResponse response;
+    grpc::ClientContext context;
+    const grpc::Status status = a->Unsubscribe(&context, unsubscribe, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+  }
+  ASSERT_TRUE(WaitUntil([&] { return SubscribersOf(b.get(), "greetings").empty(); }))
+      << "b kept the subscription removed through a";
+  const size_t before = greeter.seen_cids().size();
+  PublishHello(b.get(), "after");
+  PublishHello(a.get(), "after");
+  // Both publishes are durable once answered and nothing subscribes: no delivery can follow.
+  EXPECT_EQ(greeter.seen_cids().size(), before);
+  server->Shutdown();
 }
 
 }  // namespace

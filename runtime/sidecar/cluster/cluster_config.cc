@@ -73,7 +73,9 @@ void ApplyClusterDefaults(v1::ClusterConfig* cluster) {
         ToProtoDuration(3 * FromProtoDuration(cluster->heartbeat_interval()));
   }
   if (cluster->registry_bucket().empty()) cluster->set_registry_bucket("callmesh-registry");
-  if (cluster->event_stream().empty()) cluster->set_event_stream("callmesh-events");
+  if (cluster->subscriptions_bucket().empty()) {
+    cluster->set_subscriptions_bucket("callmesh-subscriptions");
+  }
 }
 
 std::optional<ClusterViolation> FindClusterViolation(const v1::SidecarConfig& config) {
@@ -129,8 +131,9 @@ std::optional<ClusterViolation> FindClusterViolation(const v1::SidecarConfig& co
         absl::StrCat("must be at least two heartbeat_intervals (",
                      absl::FormatDuration(2 * heartbeat), "), got ", absl::FormatDuration(ttl))};
   }
-  for (const auto& [path, name] : {std::pair{"cluster.registry_bucket", cluster.registry_bucket()},
-                                   {"cluster.event_stream", cluster.event_stream()}}) {
+  for (const auto& [path, name] :
+       {std::pair{"cluster.registry_bucket", cluster.registry_bucket()},
+        {"cluster.subscriptions_bucket", cluster.subscriptions_bucket()}}) {
     if (auto problem = IdProblem(name)) return ClusterViolation{path, *problem};
   }
   if (!cluster.nats_token_file().empty() &&

@@ -7,12 +7,12 @@
 //
 // Defaults: sidecar_id = the host name (characters outside [A-Za-z0-9_-] become "-"),
 // peer_listen = advertise_address, replicas 1, heartbeat_interval 1s, instance_ttl 3 heartbeats,
-// registry_bucket "callmesh-registry", event_stream "callmesh-events".
+// registry_bucket "callmesh-registry", subscriptions_bucket "callmesh-subscriptions".
 //
 // Rules: at least one NATS server, each "nats://host:port" or "tls://host:port" (or host:port);
 // sidecar_id 1 to 64 of [A-Za-z0-9_-] (it is a key of the bucket); advertise_address an address
 // to dial and peer_listen one to listen on; replicas 1, 3 or 5; heartbeat_interval > 0;
-// instance_ttl at least two heartbeats; bucket and stream names of [A-Za-z0-9_-]; nats_user and
+// instance_ttl at least two heartbeats; bucket names of [A-Za-z0-9_-]; nats_user and
 // nats_password_file together, not with nats_token_file; nats_tls cert_file and key_file together.
 // A peer listener off loopback carries calls between hosts: it needs security.tls with a ca_file
 // (mutual TLS between sidecars) unless security.insecure_development is true.

@@ -30,6 +30,7 @@
 #include "absl/synchronization/notification.h"
 #include "callmesh/v1/config.pb.h"
 #include "runtime/common/clock.h"
+#include "runtime/sidecar/cluster/kv_bucket.h"
 #include "runtime/sidecar/cluster/nats_connection.h"
 #include "runtime/sidecar/registry/registry.h"
 
@@ -71,13 +72,11 @@ class ClusterMembership {
  private:
   void HeartbeatLoop();
   void WatchLoop();
-  // Binds the registry bucket, creating it if it does not exist. nullptr (and last error noted)
-  // when NATS cannot be asked.
-  kvStore* BindBucket(const char* who);
   void NoteError(const char* who, std::string error);
   void ClearError(const char* who);
 
   const Options options_;
+  const BucketSpec bucket_;
   absl::Notification stop_;
   std::thread heartbeat_thread_;
   std::thread watch_thread_;

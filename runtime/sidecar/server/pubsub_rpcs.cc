@@ -93,6 +93,7 @@ absl::Status SidecarService::Subscribe(const std::string& service,
   absl::StatusOr<v1::SubscriptionInfo> info = async_.topics->Subscribe(service, subscription);
   if (!info.ok()) return info.status();
   async_.fan_out->Subscribed(*info);
+  if (async_.on_subscribed) async_.on_subscribed(service, subscription);
   return absl::OkStatus();
 }
 
@@ -215,6 +216,7 @@ grpc::ServerUnaryReactor* SidecarService::Unsubscribe(grpc::CallbackServerContex
       return ToGrpcStatus(s);
     }
     async_.fan_out->Unsubscribed(request->topic(), request->service());
+    if (async_.on_unsubscribed) async_.on_unsubscribed(request->topic(), request->service());
     return grpc::Status::OK;
   });
 }

@@ -127,6 +127,10 @@ class SidecarService final : public v1::Sidecar::CallbackService {
     // Publish/subscribe (pubsub_rpcs.cc); nullptr = its RPCs answer UNIMPLEMENTED.
     pubsub::TopicLog* topics = nullptr;
     pubsub::EventFanOut* fan_out = nullptr;
+    // Cluster mode: told of each subscription made (RegisterService) and removed (Unsubscribe)
+    // through this sidecar, to share it with the other sidecars; empty = single host.
+    std::function<void(const std::string& service, const v1::Subscription&)> on_subscribed;
+    std::function<void(const std::string& topic, const std::string& service)> on_unsubscribed;
   };
 
   SidecarService(Options options, Registry* registry, Invoker* invoker, SyncCalls* sync_calls,
