@@ -22,6 +22,7 @@
 #include "runtime/sidecar/registry/outbound_credentials.h"
 #include "runtime/sidecar/security/data_dir_permissions.h"
 #include "runtime/sidecar/security/server_credentials.h"
+#include "runtime/sidecar/server/malformed_requests.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh {
@@ -162,7 +163,13 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   builder.AddListeningPort(config.listen(), *credentials, &port);
   builder.RegisterService(&sidecar->service_);
   builder.RegisterCallbackGenericService(&sidecar->proxy_);
-  builder.experimental().SetInterceptorCreators(sidecar->rpc_metrics_.InterceptorFactories());
+  // The malformed-request rewrite first, so the metrics count the status the caller gets.
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(sidecar::MalformedRequestInterceptorFactory("callmesh.v1.Sidecar"));
+  for (auto& factory : sidecar->rpc_metrics_.InterceptorFactories()) {
+    interceptors.push_back(std::move(factory));
+  }
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
   // Room for the envelope around a payload at the limit, so the size check answers with its own
   // message rather than gRPC's.
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));

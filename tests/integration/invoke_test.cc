@@ -1,6 +1,7 @@
 // Synchronous Invoke and the transparent proxy, end to end: a real callmeshd process, a real
 // greeter (hosted in this test process with the SDK's ServiceHost) on loopback ports.
 #include <grpcpp/create_channel.h>
+#include <grpcpp/generic/generic_stub.h>
 #include <signal.h>
 
 #include <atomic>
@@ -10,9 +11,11 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "runtime/common/byte_buffers.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/process.h"
@@ -149,6 +152,35 @@ TEST_F(InvokeTest, EmptyServiceAndMalformedMethodAreInvalidArgument) {
   status = Invoke(Hello("x"), &reply, nullptr, 0, "SayHello");
   EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_TRUE(absl::StrContains(status.error_message(), "SayHello")) << status.error_message();
+}
+
+// Request bytes that do not parse: INVALID_ARGUMENT naming the message type, on every Sidecar
+// RPC (gRPC 1.51 alone answers UNIMPLEMENTED with no message; server/malformed_requests.h).
+TEST_F(InvokeTest, RequestBytesThatDoNotParseAreInvalidArgumentNamingTheMessage) {
+  grpc::GenericStub generic(sidecar_->Channel());
+  // Field 1 as a length-delimited value running past the end of the message.
+  const std::string garbage("\x0a\xff\xff\x01garbage", 12);
+  for (const auto& [method, type] : {std::pair{"Invoke", "callmesh.v1.InvokeRequest"},
+                                     {"InvokeAsync", "callmesh.v1.InvokeAsyncRequest"},
+                                     {"ListCalls", "callmesh.v1.ListCallsRequest"},
+                                     {"Publish", "callmesh.v1.PublishRequest"},
+                                     {"RegisterService", "callmesh.v1.RegisterServiceRequest"}}) {
+    grpc::ClientContext context;
+    context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+    grpc::ByteBuffer request = StringToByteBuffer(garbage);
+    grpc::ByteBuffer response;
+    absl::Notification done;
+    grpc::Status status;
+    generic.UnaryCall(&context, absl::StrCat("/callmesh.v1.Sidecar/", method), grpc::StubOptions(),
+                      &request, &response, [&](grpc::Status s) {
+                        status = std::move(s);
+                        done.Notify();
+                      });
+    done.WaitForNotification();
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << method;
+    EXPECT_TRUE(absl::StrContains(status.error_message(), type))
+        << method << ": " << status.error_message();
+  }
 }
 
 TEST_F(InvokeTest, OverSyncInFlightLimitIsRefusedAtOnceThenServedAgain) {
