@@ -365,6 +365,10 @@ absl::Status Sidecar::StartCluster(const std::shared_ptr<grpc::ServerCredentials
   int port = 0;
   builder.AddListeningPort(cluster.peer_listen(), credentials, &port);
   builder.RegisterCallbackGenericService(peer_proxy_.get());
+  // Peers ping every kPeerKeepaliveTimeMs, also between calls (registry.h).
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             sidecar::kPeerKeepaliveTimeMs / 2);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_payload_bytes()) + (64 << 10));
   peer_server_ = builder.BuildAndStart();
   if (peer_server_ == nullptr || port == 0) {

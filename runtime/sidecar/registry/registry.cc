@@ -50,13 +50,23 @@ Registry::Registry(Options options) : options_(options) {}
 Registry::~Registry() { Stop(); }
 
 std::shared_ptr<Instance> Registry::MakeInstance(const std::string& address, bool is_static) const {
-  return std::make_shared<Instance>(address, is_static,
-                                    MakeChannel(address, options_.channel_credentials));
+  return std::make_shared<Instance>(
+      address, is_static, MakeChannel(address, options_.channel_credentials, /*keepalive=*/false));
 }
 
 std::shared_ptr<grpc::Channel> Registry::MakeChannel(
-    const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials) const {
+    const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials,
+    bool keepalive) const {
   grpc::ChannelArguments args;
+  if (keepalive) {
+    // A peer sidecar that hangs (SIGSTOP) or whose host is cut off still has open connections;
+    // unanswered pings close them, so the calls in flight fail over instead of waiting for their
+    // deadlines. The peer listener permits these pings (StartCluster in sidecar.cc).
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, kPeerKeepaliveTimeMs);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, kPeerKeepaliveTimeoutMs);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, kInitialReconnectBackoffMs);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, kMaxReconnectBackoffMs);
@@ -69,7 +79,9 @@ std::shared_ptr<grpc::Channel> Registry::MakeChannel(
 
 std::shared_ptr<grpc::Channel> Registry::PeerChannel(const std::string& address) {
   std::shared_ptr<grpc::Channel>& channel = peer_channels_[address];
-  if (channel == nullptr) channel = MakeChannel(address, options_.peer_channel_credentials);
+  if (channel == nullptr) {
+    channel = MakeChannel(address, options_.peer_channel_credentials, /*keepalive=*/true);
+  }
   return channel;
 }
 

@@ -94,6 +94,12 @@ class Instance {
   std::vector<std::string> grpc_services_;
 };
 
+// Keepalive of the channels to peer sidecars (cluster mode): a ping every 2 s while connected,
+// the connection closed when one is not answered within 2 s. The peer listener must accept pings
+// that often.
+inline constexpr int kPeerKeepaliveTimeMs = 2000;
+inline constexpr int kPeerKeepaliveTimeoutMs = 2000;
+
 class Registry {
  public:
   struct Options {
@@ -188,8 +194,10 @@ class Registry {
   };
 
   std::shared_ptr<Instance> MakeInstance(const std::string& address, bool is_static) const;
-  std::shared_ptr<grpc::Channel> MakeChannel(
-      const std::string& address, std::shared_ptr<grpc::ChannelCredentials> credentials) const;
+  // `keepalive`: ping the server while connected (channels to peer sidecars).
+  std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
+                                             std::shared_ptr<grpc::ChannelCredentials> credentials,
+                                             bool keepalive) const;
   // The one channel to the peer listener at `address`, shared by its remote instances.
   std::shared_ptr<grpc::Channel> PeerChannel(const std::string& address)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
