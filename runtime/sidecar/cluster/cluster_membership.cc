@@ -6,7 +6,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "callmesh/v1/cluster.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/sidecar/cluster/member_table.h"
 #include "spdlog/spdlog.h"
@@ -75,11 +74,7 @@ void ClusterMembership::HeartbeatLoop() {
       *advertisement.add_services() = std::move(service);
     }
     *advertisement.mutable_sent_at() = ToProtoTimestamp(options_.clock->Now());
-    std::string json;
-    (void)google::protobuf::util::MessageToJsonString(advertisement, &json);
-    uint64_t revision = 0;
-    const natsStatus s = kvStore_Put(&revision, bucket.get(), options_.cluster.sidecar_id().c_str(),
-                                     json.data(), static_cast<int>(json.size()));
+    const natsStatus s = PutJson(bucket.get(), options_.cluster.sidecar_id(), advertisement);
     if (s == NATS_OK) {
       ClearError(kHeartbeat);
       absl::MutexLock lock(&mu_);
@@ -124,9 +119,7 @@ void ClusterMembership::WatchLoop() {
       return;
     }
     v1::SidecarAdvertisement advertisement;
-    google::protobuf::util::JsonParseOptions parse;
-    parse.ignore_unknown_fields = true;  // entries of newer sidecars
-    if (!google::protobuf::util::JsonStringToMessage(entry.value, &advertisement, parse).ok()) {
+    if (!ParseJson(entry.value, &advertisement)) {
       spdlog::warn("cluster: registry entry {} is not a sidecar advertisement; ignored", entry.key);
       return;
     }

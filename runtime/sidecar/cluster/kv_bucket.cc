@@ -1,6 +1,7 @@
 #include "runtime/sidecar/cluster/kv_bucket.h"
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar::cluster {
@@ -48,6 +49,20 @@ absl::StatusOr<KvBucket> OpenBucket(const NatsConnection& nats, const BucketSpec
                    ? absl::StrCat(", entries kept ", absl::FormatDuration(spec.max_age))
                    : "");
   return KvBucket(kv);
+}
+
+natsStatus PutJson(kvStore* bucket, const std::string& key,
+                   const google::protobuf::Message& message) {
+  std::string json;
+  (void)google::protobuf::util::MessageToJsonString(message, &json);
+  uint64_t revision = 0;
+  return kvStore_Put(&revision, bucket, key.c_str(), json.data(), static_cast<int>(json.size()));
+}
+
+bool ParseJson(const std::string& value, google::protobuf::Message* message) {
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;
+  return google::protobuf::util::JsonStringToMessage(value, message, options).ok();
 }
 
 void WatchBucket(const NatsConnection& nats, const BucketSpec& spec, absl::Notification* stop,

@@ -17,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "google/protobuf/message.h"
 #include "runtime/sidecar/cluster/nats_connection.h"
 
 namespace callmesh::sidecar::cluster {
@@ -38,6 +39,14 @@ struct BucketSpec {
 // naming the bucket and NATS's answer when NATS is not connected or refuses (e.g. too few servers
 // for `replicas`).
 absl::StatusOr<KvBucket> OpenBucket(const NatsConnection& nats, const BucketSpec& spec);
+
+// Entries are protobuf messages as JSON (readable with any NATS tool). Puts `message` under `key`;
+// the NATS error otherwise.
+natsStatus PutJson(kvStore* bucket, const std::string& key,
+                   const google::protobuf::Message& message);
+// Parses an entry's JSON value into `message`, ignoring fields it does not know (entries written
+// by newer sidecars). False if it does not parse.
+bool ParseJson(const std::string& value, google::protobuf::Message* message);
 
 // One change of a watched bucket.
 struct BucketEntry {

@@ -1,7 +1,6 @@
 #include "runtime/sidecar/cluster/shared_subscriptions.h"
 
 #include "absl/strings/str_cat.h"
-#include "google/protobuf/util/json_util.h"
 #include "runtime/common/proto_time.h"
 #include "spdlog/spdlog.h"
 
@@ -105,10 +104,7 @@ bool SharedSubscriptions::Flush(kvStore* bucket) {
   for (const auto& [key, shared] : batch) {
     natsStatus s;
     if (shared.has_value()) {
-      std::string json;
-      (void)google::protobuf::util::MessageToJsonString(*shared, &json);
-      uint64_t revision = 0;
-      s = kvStore_Put(&revision, bucket, key.c_str(), json.data(), static_cast<int>(json.size()));
+      s = PutJson(bucket, key, *shared);
     } else {
       s = kvStore_Delete(bucket, key.c_str());
     }
@@ -146,10 +142,7 @@ void SharedSubscriptions::Apply(const BucketEntry& entry) {
     return;
   }
   v1::SharedSubscription shared;
-  google::protobuf::util::JsonParseOptions parse;
-  parse.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(entry.value, &shared, parse).ok() ||
-      shared.topic() != topic || shared.service() != service) {
+  if (!ParseJson(entry.value, &shared) || shared.topic() != topic || shared.service() != service) {
     spdlog::warn("cluster: subscriptions entry {} does not parse; ignored", entry.key);
     return;
   }

@@ -330,6 +330,13 @@ TEST(Registry, ZeroRemovalTimeKeepsUnreachableInstances) {
   EXPECT_FALSE(Shown(registry, "worker", dead).has_remove_at());
 }
 
+// FastOptions of the sidecar `id` of a cluster.
+Registry::Options AsSidecar(const std::string& id) {
+  Registry::Options options = FastOptions();
+  options.sidecar_id = id;
+  return options;
+}
+
 // Cluster mode: what sidecar `id` at `peer` advertises: `service` at each of `addresses`.
 v1::SidecarAdvertisement Advertisement(const std::string& id, const std::string& peer,
                                        const std::string& service,
@@ -345,9 +352,7 @@ v1::SidecarAdvertisement Advertisement(const std::string& id, const std::string&
 
 TEST(RegistryCluster, RemoteInstanceIsPickedThroughItsSidecar) {
   HealthServer peer(true);
-  Registry::Options options = FastOptions();
-  options.sidecar_id = "h1";
-  Registry registry(options);
+  Registry registry(AsSidecar("h1"));
   registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
   ASSERT_TRUE(registry.Contains("greeter"));
   absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
@@ -362,9 +367,7 @@ TEST(RegistryCluster, RemoteInstanceIsPickedThroughItsSidecar) {
 TEST(RegistryCluster, LocalInstanceIsPreferredWhileReachable) {
   HealthServer local(true);
   HealthServer peer(true);
-  Registry::Options options = FastOptions();
-  options.sidecar_id = "h1";
-  Registry registry(options);
+  Registry registry(AsSidecar("h1"));
   ASSERT_TRUE(registry.AddStatic("greeter", local.address()).ok());
   registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
   for (int i = 0; i < 4; ++i) {
@@ -381,9 +384,7 @@ TEST(RegistryCluster, LocalInstanceIsPreferredWhileReachable) {
 
 TEST(RegistryCluster, LocalOnlyPickNeverGoesToAnotherHost) {
   HealthServer peer(true);
-  Registry::Options options = FastOptions();
-  options.sidecar_id = "h1";
-  Registry registry(options);
+  Registry registry(AsSidecar("h1"));
   registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
   absl::StatusOr<std::shared_ptr<Instance>> picked =
       registry.Pick("greeter", Registry::Reach::kLocalOnly);
@@ -430,9 +431,7 @@ TEST(RegistryCluster, RemoteInstanceWhoseSidecarIsDownIsSkippedAndNamed) {
 TEST(RegistryCluster, ListShowsHostAndViaAndHealthyLocalAdvertisesOnlyLocal) {
   HealthServer local(true);
   HealthServer peer(true);
-  Registry::Options options = FastOptions();
-  options.sidecar_id = "h1";
-  Registry registry(options);
+  Registry registry(AsSidecar("h1"));
   ASSERT_TRUE(registry.AddStatic("greeter", local.address()).ok());
   registry.SetRemote(Advertisement("h3", peer.address(), "greeter", {"127.0.0.1:50051"}));
   std::vector<v1::ServiceInfo> listed = registry.List();
