@@ -455,6 +455,13 @@ void Sidecar::RegisterComputedMetrics() {
       [this] { return static_cast<double>(journal_->stats().syncs); });
   one("callmesh_journal_healthy", "1 while the journal can write, 0 once it cannot.", Type::kGauge,
       [this] { return journal_->healthy() ? 1 : 0; });
+  if (config_.has_cluster()) {
+    one("callmesh_cluster_registry_healthy",
+        "Cluster mode: 1 while this sidecar's registry entry is put and the bucket watched.",
+        Type::kGauge, [this] { return membership_ != nullptr && membership_->healthy() ? 1 : 0; });
+    one("callmesh_cluster_sidecars", "Cluster mode: the other sidecars this one routes to.",
+        Type::kGauge, [this] { return static_cast<double>(registry_.RemoteSidecars().size()); });
+  }
   registry.AddComputed("callmesh_registry_instances",
                        "Instances known to the registry, by service and health.", Type::kGauge,
                        {"service", "health"}, [this](const EmitSample& emit) {

@@ -132,6 +132,32 @@ TEST(ClusterHop, CallToAServiceOnAnotherSidecarKeepsCidSourceAndAttempt) {
   EXPECT_EQ(reply.attempt(), 1u);
 }
 
+TEST(ClusterHop, DeadlineAndCancellationCrossTheHop) {
+  absl::StatusOr<Cluster> cluster = StartCluster();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  greeter::GreeterService greeter;
+  auto host = testing::HostService("greeter", cluster->b->address(), &greeter);
+  ASSERT_NE(host, nullptr);
+  auto a = v1::Sidecar::NewStub(cluster->a->Channel());
+  ASSERT_TRUE(
+      WaitUntil([&] { return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"}; }));
+  v1::InvokeRequest invoke;
+  invoke.set_service("greeter");
+  invoke.set_method(kSayHello);
+  ::greeter::v1::HelloRequest hello;
+  hello.set_name("slow");
+  hello.set_delay_ms(20000);
+  invoke.set_payload(hello.SerializeAsString());
+  v1::InvokeResponse response;
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
+  const grpc::Status status = a->Invoke(&context, invoke, &response);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << status.error_message();
+  // The greeter two hops away saw its call end (it polls for cancellation while it waits).
+  EXPECT_TRUE(WaitUntil([&] { return greeter.cancelled_calls() == 1; }))
+      << "the greeter's call was not cancelled; started " << greeter.started_calls();
+}
+
 TEST(ClusterHop, PeerListenerForwardsOnlyToItsOwnInstancesAndChecksWhatItIsSent) {
   absl::StatusOr<Cluster> cluster = StartCluster();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
