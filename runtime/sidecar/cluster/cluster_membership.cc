@@ -111,7 +111,11 @@ void ClusterMembership::WatchLoop() {
     watching_ = error.empty();
   };
   handlers.on_entry = [&](const BucketEntry& entry) {
-    if (entry.key == self) return;
+    if (entry.key == self) {
+      // Our own heartbeat came back: the bucket works, so silence of the others means something.
+      if (!entry.replayed && entry.put) members.BucketWorks(options_.clock->Now());
+      return;
+    }
     if (!entry.put) {
       if (members.Forget(entry.key))
         spdlog::info("cluster: sidecar {} left the cluster", entry.key);

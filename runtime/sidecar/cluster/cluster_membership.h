@@ -6,8 +6,12 @@
 //     decide what is healthy; instances learnt from other sidecars are never re-advertised);
 //   - the watch thread watches the whole bucket and keeps the Registry's remote instances current
 //     (Registry::SetRemote / RemoveRemote); a sidecar whose entry is not refreshed for
-//     instance_ttl is dropped (MemberTable), so a killed or cut-off sidecar's instances stop being
-//     called within a TTL; one that stops cleanly deletes its entry and is dropped at once.
+//     instance_ttl while the bucket carries this sidecar's own heartbeats is dropped
+//     (MemberTable), so a killed or cut-off sidecar's instances stop being called within about a
+//     TTL and a heartbeat; one that stops cleanly deletes its entry and is dropped at once. While
+//     the bucket itself does not work (its stream electing a leader, NATS unreachable) nobody is
+//     dropped: calls go on to the instances last known, skipping those whose sidecar cannot be
+//     connected to.
 //
 // The bucket is created on first use (history 1, max age = instance_ttl, `replicas` replicas) or
 // bound if it exists. NATS being unreachable is not fatal: both threads retry, local calls go on,

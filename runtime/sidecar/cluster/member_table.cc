@@ -1,5 +1,7 @@
 #include "runtime/sidecar/cluster/member_table.h"
 
+#include <algorithm>
+
 namespace callmesh::sidecar::cluster {
 
 bool MemberTable::HeardAt(const std::string& sidecar, absl::Time written, absl::Time now) {
@@ -12,7 +14,7 @@ bool MemberTable::HeardAt(const std::string& sidecar, absl::Time written, absl::
 std::vector<std::string> MemberTable::Expire(absl::Time now) {
   std::vector<std::string> gone;
   for (auto it = last_heard_.begin(); it != last_heard_.end();) {
-    if (now - it->second >= ttl_) {
+    if (now - it->second >= ttl_ && bucket_works_at_ - it->second >= ttl_) {
       gone.push_back(it->first);
       it = last_heard_.erase(it);
     } else {

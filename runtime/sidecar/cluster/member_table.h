@@ -3,7 +3,16 @@
 //
 //   MemberTable members(absl::Seconds(3));
 //   members.Heard("host-2", clock.Now());          // a put of host-2's entry arrived
+//   members.BucketWorks(clock.Now());              // this sidecar's own put came back
 //   for (const std::string& gone : members.Expire(clock.Now())) registry.RemoveRemote(gone);
+//
+// Silence counts only while the bucket demonstrably works: this sidecar's own heartbeats coming
+// back through the watch (BucketWorks) show that. While the bucket does not work — its stream
+// electing a leader, this host cut off from NATS — nobody is heard from, and dropping every
+// other sidecar then would make all remote services unknown although they are alive; so a
+// sidecar is dropped only once it has been silent for the TTL *and* the bucket has carried this
+// sidecar's heartbeats for a TTL after that sidecar's last one. Calls meanwhile go to the
+// instances last known, whose connections say whether they are reachable.
 //
 // An entry replayed when a watch starts may be old: HeardAt takes the time the entry was written
 // (on the NATS server's clock) and ignores it if that is already past the TTL — a sidecar that died
@@ -33,7 +42,11 @@ class MemberTable {
   void Heard(const std::string& sidecar, absl::Time now) { last_heard_[sidecar] = now; }
   // `sidecar` left (its entry was deleted). True if it was known.
   bool Forget(const std::string& sidecar) { return last_heard_.erase(sidecar) > 0; }
-  // Removes and returns, sorted, the sidecars not heard of for the TTL or longer as of `now`.
+  // This sidecar's own entry came back through the watch at `now`.
+  void BucketWorks(absl::Time now) { bucket_works_at_ = now; }
+  // Removes and returns, sorted, the sidecars not heard of for the TTL or longer as of `now`,
+  // of which the bucket has carried this sidecar's heartbeats for at least a TTL after their
+  // last one.
   std::vector<std::string> Expire(absl::Time now);
 
   size_t size() const { return last_heard_.size(); }
@@ -41,6 +54,7 @@ class MemberTable {
  private:
   const absl::Duration ttl_;
   std::map<std::string, absl::Time> last_heard_;
+  absl::Time bucket_works_at_ = absl::InfinitePast();
 };
 
 }  // namespace callmesh::sidecar::cluster
