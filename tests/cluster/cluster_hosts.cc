@@ -7,6 +7,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "callmesh/v1/sidecar.pb.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace callmesh::testing {
 namespace {
@@ -205,8 +207,10 @@ CommandResult ClusterHosts::CliAt(int host, const std::string& address,
   std::vector<std::string> command = {"--sidecar", address, "--protoset",
                                       RunfilePath("tests/cli/testdata/greeter.protoset")};
   command.insert(command.end(), args.begin(), args.end());
+  ProcessOptions options;
+  if (auto it = cli_env_.find(host); it != cli_env_.end()) options.env = it->second;
   absl::StatusOr<CommandResult> result =
-      topology_->RunCommand(host, RunfilePath("cli/callmesh"), command, {}, timeout);
+      topology_->RunCommand(host, RunfilePath("cli/callmesh"), command, options, timeout);
   if (!result.ok()) return CommandResult{-1, "", result.status().ToString()};
   return *result;
 }
@@ -218,6 +222,29 @@ CommandResult ClusterHosts::Driver(int host, const std::vector<std::string>& arg
       host, RunfilePath("tests/cluster/call_driver"), command, {}, absl::Seconds(120));
   if (!result.ok()) return CommandResult{-1, "", result.status().ToString()};
   return *result;
+}
+
+std::multiset<std::string> ClusterHosts::InstancesSeen(int from, const std::string& service) const {
+  const CommandResult listed = Cli(from, {"-o", "json", "services", "--no-methods"});
+  std::multiset<std::string> seen;
+  if (listed.exit_code != 0) return seen;
+  v1::ListServicesResponse services;
+  google::protobuf::util::JsonParseOptions options;
+  options.ignore_unknown_fields = true;  // the CLI's additions
+  if (!google::protobuf::util::JsonStringToMessage(absl::StrCat("{\"services\": ", listed.out, "}"),
+                                                   &services, options)
+           .ok()) {
+    return seen;
+  }
+  for (const v1::ServiceInfo& info : services.services()) {
+    if (info.name() != service) continue;
+    for (const v1::ServiceInstance& instance : info.instances()) {
+      if (!instance.healthy()) continue;
+      seen.insert(absl::StrCat(instance.host().empty() ? "?" : instance.host(), " ",
+                               instance.via().empty() ? "-" : instance.via()));
+    }
+  }
+  return seen;
 }
 
 std::string ClusterHosts::SidecarLogs(size_t tail_bytes) const {

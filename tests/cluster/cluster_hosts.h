@@ -22,6 +22,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -98,11 +99,20 @@ class ClusterHosts {
   // address, which for an instance on another host is that host's loopback).
   CommandResult Cli(int host, const std::vector<std::string>& args,
                     absl::Duration timeout = absl::Seconds(60)) const;
+  // Environment ("NAME=value") of every later Cli and CliAt run on host, e.g. the
+  // CALLMESH_TLS_* credentials of an app when the sidecar serves TLS.
+  void SetCliEnvironment(int host, std::vector<std::string> env) {
+    cli_env_[host] = std::move(env);
+  }
   // Like Cli, against any address.
   CommandResult CliAt(int host, const std::string& address, const std::vector<std::string>& args,
                       absl::Duration timeout = absl::Seconds(60)) const;
   // Runs tests/cluster/call_driver inside host's namespace against host's sidecar.
   CommandResult Driver(int host, const std::vector<std::string>& args) const;
+
+  // The healthy instances of `service` that host `from` sees, as "<host> <via>" ("h1 -" for one
+  // of its own), from `callmesh -o json services`; empty if the CLI fails.
+  std::multiset<std::string> InstancesSeen(int from, const std::string& service) const;
 
   // Every sidecar's log (the last `tail_bytes` of each), for failure messages.
   std::string SidecarLogs(size_t tail_bytes = 4000) const;
@@ -117,6 +127,7 @@ class ClusterHosts {
   std::string dir_;
   std::map<int, Process> sidecars_;
   std::map<std::string, Process> apps_;
+  std::map<int, std::vector<std::string>> cli_env_;
 };
 
 }  // namespace callmesh::testing

@@ -33,8 +33,6 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
-#include "callmesh/v1/sidecar.pb.h"
-#include "google/protobuf/util/json_util.h"
 #include "tests/cluster/cluster_hosts.h"
 #include "tests/support/process.h"
 
@@ -83,32 +81,6 @@ std::string Hello(const std::string& name) { return absl::StrCat("{\"name\": \""
 
 std::string Describe(const CommandResult& r) {
   return absl::StrCat("exit ", r.exit_code, "\nstdout: ", r.out, "\nstderr: ", r.err);
-}
-
-// The instances of `service` host 1... sees, as "host via" pairs ("h1 -" for a local one), from
-// `callmesh services -o json`; empty if the CLI fails.
-std::multiset<std::string> InstancesSeen(const ClusterHosts& cluster, int from,
-                                         const std::string& service) {
-  const CommandResult listed = cluster.Cli(from, {"-o", "json", "services", "--no-methods"});
-  std::multiset<std::string> seen;
-  if (listed.exit_code != 0) return seen;
-  v1::ListServicesResponse services;
-  google::protobuf::util::JsonParseOptions options;
-  options.ignore_unknown_fields = true;
-  if (!google::protobuf::util::JsonStringToMessage(absl::StrCat("{\"services\": ", listed.out, "}"),
-                                                   &services, options)
-           .ok()) {
-    return seen;
-  }
-  for (const v1::ServiceInfo& info : services.services()) {
-    if (info.name() != service) continue;
-    for (const v1::ServiceInstance& instance : info.instances()) {
-      if (!instance.healthy()) continue;
-      seen.insert(absl::StrCat(instance.host().empty() ? "?" : instance.host(), " ",
-                               instance.via().empty() ? "-" : instance.via()));
-    }
-  }
-  return seen;
 }
 
 std::string Join(const std::multiset<std::string>& items) { return absl::StrJoin(items, ", "); }
@@ -166,7 +138,7 @@ class ThreeHostCluster : public ::testing::Test {
                        const std::multiset<std::string>& expected) {
     std::multiset<std::string> seen;
     EXPECT_TRUE(PollUntil([&] {
-      return (seen = InstancesSeen(*cluster_, from, service)) == expected;
+      return (seen = cluster_->InstancesSeen(from, service)) == expected;
     })) << "h"
         << from << " sees " << service << " at {" << Join(seen) << "}, expected {" << Join(expected)
         << "}";
@@ -177,7 +149,7 @@ class ThreeHostCluster : public ::testing::Test {
     std::multiset<std::string> seen;
     const std::string on_gone = absl::StrCat("h", gone, " ");
     EXPECT_TRUE(PollUntil([&] {
-      seen = InstancesSeen(*cluster_, from, service);
+      seen = cluster_->InstancesSeen(from, service);
       return std::none_of(seen.begin(), seen.end(), [&](const std::string& instance) {
         return absl::StartsWith(instance, on_gone);
       });
@@ -465,6 +437,147 @@ TEST_F(ThreeHostCluster, AsyncCallsThroughFaultsAreNeitherLostNorGivenTwoOutcome
   EXPECT_TRUE(settled);
   EXPECT_EQ(outcomes["CALL_STATE_SUCCEEDED"], static_cast<int>(acknowledged.size()))
       << "every call retries until a greeter answers it";
+}
+
+// NATS is not there when the sidecar starts: it starts anyway (degraded), serves local calls, and
+// says what is missing; it joins once NATS comes; losing all of NATS later is the same again.
+TEST(ClusterWithoutNats, SidecarServesLocalCallsAndSaysNatsIsMissingAtStartAndAtRunTime) {
+  ASSERT_EQ(geteuid(), 0u) << "network namespaces need root";
+  absl::StatusOr<std::unique_ptr<ClusterHosts>> created = ClusterHosts::Create(3);
+  ASSERT_TRUE(created.ok()) << created.status();
+  ClusterHosts& cluster = **created;
+  // The NATS URLs name the hosts' port 4222, where nothing listens yet.
+  const absl::Status started = cluster.StartSidecar(1);
+  ASSERT_TRUE(started.ok()) << started << "\n" << cluster.SidecarLogs();
+  ASSERT_TRUE(cluster.StartGreeter(1, "greeter-h1").ok()) << cluster.SidecarLogs();
+  const auto expect_local_calls_work = [&](const std::string& when) {
+    const CommandResult sync =
+        cluster.Cli(1, {"invoke", "greeter", "SayHello", "-d", Hello("local")});
+    EXPECT_EQ(sync.exit_code, 0) << when << ": " << Describe(sync);
+    EXPECT_TRUE(absl::StrContains(sync.out, "Hello, local!")) << when << ": " << sync.out;
+    const CommandResult async =
+        cluster.Cli(1, {"invoke", "greeter", "SayHello", "-d", Hello("durable"), "--wait"});
+    EXPECT_EQ(async.exit_code, 0) << when << ": " << Describe(async);
+    EXPECT_TRUE(absl::StrContains(async.out, "Hello, durable!")) << when << ": " << async.out;
+    const CommandResult overall = cluster.Cli(1, {"health"});
+    EXPECT_EQ(overall.exit_code, 0) << when << ": " << Describe(overall);
+  };
+  const auto expect_nats_missing = [&](const std::string& when) {
+    CommandResult health;
+    EXPECT_TRUE(PollUntil([&] {
+      health = cluster.Cli(1, {"health", "--service", "callmesh.cluster"});
+      return health.exit_code != 0;
+    })) << when
+        << ": " << Describe(health);
+    EXPECT_TRUE(absl::StrContains(health.out + health.err, "NOT_SERVING"))
+        << when << ": " << Describe(health);
+    const CommandResult stats = cluster.Cli(1, {"stats"});
+    EXPECT_EQ(stats.exit_code, 0) << when << ": " << Describe(stats);
+    EXPECT_TRUE(absl::StrContains(stats.out, "not connected to NATS")) << when << ": " << stats.out;
+    std::cerr << when << ", `callmesh health --service callmesh.cluster`: exit " << health.exit_code
+              << ", " << health.out << health.err
+              << "`callmesh stats`: " << stats.out.substr(stats.out.find("cluster")) << "\n";
+  };
+
+  expect_local_calls_work("NATS not started");
+  expect_nats_missing("NATS not started");
+
+  const absl::Status nats = cluster.StartNats();
+  ASSERT_TRUE(nats.ok()) << nats;
+  CommandResult serving;
+  EXPECT_TRUE(PollUntil([&] {
+    serving = cluster.Cli(1, {"health", "--service", "callmesh.cluster"});
+    return serving.exit_code == 0;
+  })) << Describe(serving)
+      << cluster.SidecarLogs();
+  EXPECT_EQ(serving.out, "SERVING\n");
+  const CommandResult joined = cluster.Cli(1, {"stats"});
+  EXPECT_TRUE(absl::StrContains(joined.out, "NATS connected to nats://")) << joined.out;
+  EXPECT_EQ(cluster.InstancesSeen(1, "greeter"), std::multiset<std::string>{"h1 -"});
+
+  for (int host = 1; host <= 3; ++host) cluster.nats().Kill(host);
+  expect_nats_missing("every NATS server killed");
+  expect_local_calls_work("every NATS server killed");
+}
+
+// BUG (cluster_membership.cc, WatchLoop): while the registry's stream has no leader (its NATS
+// leader killed; JetStream takes ~5 s to elect another), no sidecar hears from any other, and
+// each one drops every other sidecar after instance_ttl (MemberTable::Expire runs on every watch
+// timeout and in the retry loop, whether or not the watch itself works). Calls to services on
+// other hosts then fail with NOT_FOUND ("unknown service") and InvokeAsync is refused, although
+// every sidecar and every instance is alive and reachable. Measured in
+// AsyncCallsThroughFaultsAreNeitherLostNorGivenTwoOutcomes: 70+ sync calls failed with code 5
+// over ~6 s after the leader's kill, and ~11 s when the leader's host was isolated.
+TEST_F(ThreeHostCluster, DISABLED_CallsToAHealthyHostGoOnWhileTheRegistryStreamElectsALeader) {
+  ASSERT_TRUE(cluster_->StartGreeter(2, "greeter-h2").ok());
+  ExpectInstances(1, "greeter", {"h2 " + cluster_->PeerAddress(2)});
+  const std::string sync_log = cluster_->dir() + "/sync";
+  ASSERT_TRUE(cluster_
+                  ->StartApp(1, RunfilePath("tests/cluster/call_driver"),
+                             {"--sidecar", ClusterHosts::SidecarAddress(), "--mode", "sync",
+                              "--log", sync_log, "--interval_ms", "50"},
+                             "sync-driver", "")
+                  .ok());
+  absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
+  ASSERT_TRUE(PollUntil([&] {
+    return (leader = cluster_->nats().StreamLeader(kRegistryStream)).ok();
+  })) << leader.status();
+  const absl::Time killed_at = absl::Now();
+  cluster_->nats().Kill(*leader);
+  ASSERT_TRUE(PollUntil([&] { return cluster_->nats().StreamLeader(kRegistryStream).ok(); }));
+  absl::SleepFor(kClusterInstanceTtl + absl::Seconds(2));
+  ASSERT_TRUE(cluster_->StopApp("sync-driver").ok());
+  EXPECT_EQ(Failover(sync_log, killed_at, absl::Now()).rfind("no sync call failed", 0), 0u)
+      << Failover(sync_log, killed_at, absl::Now());
+}
+
+// BUG (callback delivery; the dispatcher parks calls to a service it does not know, the
+// deliverer does not): a completion whose callback service runs on another host is retried
+// callback_retry times (default 5 attempts, ~1.5 s) while the registry does not know that service,
+// then dead-lettered. A registry gap longer than that (see the test above: every remote sidecar
+// is dropped while the registry stream elects a leader) dead-letters the completions of that
+// time, although the callback service never went away. Seen in
+// AsyncCallsThroughFaultsAreNeitherLostNorGivenTwoOutcomes before it raised callback_retry:
+// "completion dead-lettered after 5 attempts to recorder: 14 unknown service "recorder": not in
+// the configuration and not registered, here or on another host of the cluster".
+TEST_F(ThreeHostCluster, DISABLED_CompletionsForACallbackOnAnotherHostOutlastARegistryGap) {
+  // The default callback_retry: host 1's sidecar restarted without kRetryYaml.
+  cluster_->KillSidecar(1);
+  ASSERT_TRUE(cluster_->StartSidecar(1).ok());
+  ASSERT_TRUE(cluster_->StartGreeter(1, "greeter-h1").ok());
+  const std::string completions = cluster_->dir() + "/completions";
+  ASSERT_TRUE(cluster_->StartRecorder(2, "recorder", completions).ok());
+  ExpectInstances(1, "recorder", {"h2 " + cluster_->PeerAddress(2)});
+  absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
+  ASSERT_TRUE(PollUntil([&] {
+    return (leader = cluster_->nats().StreamLeader(kRegistryStream)).ok();
+  })) << leader.status();
+  const std::string acks = cluster_->dir() + "/acks";
+  ASSERT_TRUE(cluster_
+                  ->StartApp(1, RunfilePath("tests/cluster/call_driver"),
+                             {"--sidecar", ClusterHosts::SidecarAddress(), "--mode", "async",
+                              "--acks", acks, "--callback", "recorder", "--interval_ms", "100"},
+                             "async-driver", "")
+                  .ok());
+  absl::SleepFor(absl::Seconds(1));
+  cluster_->nats().Kill(*leader);
+  ASSERT_TRUE(PollUntil([&] { return cluster_->nats().StreamLeader(kRegistryStream).ok(); }));
+  absl::SleepFor(kClusterInstanceTtl + absl::Seconds(2));
+  ASSERT_TRUE(cluster_->StopApp("async-driver").ok());
+  ExpectInstances(1, "recorder", {"h2 " + cluster_->PeerAddress(2)});
+  const std::vector<std::string> acknowledged = ReadLines(acks);
+  std::set<std::string> delivered;
+  EXPECT_TRUE(PollUntil([&] {
+    delivered.clear();
+    for (const std::string& line : ReadLines(completions)) {
+      delivered.insert(line.substr(0, line.find(' ')));
+    }
+    return std::all_of(acknowledged.begin(), acknowledged.end(),
+                       [&](const std::string& cid) { return delivered.count(cid) > 0; });
+  })) << delivered.size()
+      << " of " << acknowledged.size() << " completions delivered";
+  const CommandResult dead = cluster_->Cli(1, {"dead-letters", "ls"});
+  EXPECT_FALSE(absl::StrContains(dead.out, "unknown service")) << dead.out;
 }
 
 }  // namespace
