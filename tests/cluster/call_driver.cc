@@ -4,8 +4,8 @@
 //   --mode=async --acks FILE --callback NAME   Until SIGTERM, every --interval_ms an InvokeAsync of
 //       greeter SayHello (source --source, callback NAME); the CID of each call the sidecar
 //       acknowledged is appended to FILE (one per line, flushed at once). At exit it prints
-//       "acknowledged N, refused M" (refused: the RPC failed or timed out; such a call may or may
-//       not exist, so it is not part of the history).
+//       "acknowledged N, refused M code-<c> x<n>..." (refused: the RPC failed or timed out; such a
+//       call may or may not exist, so it is not part of the history).
 //   --mode=sync --log FILE   Until SIGTERM, every --interval_ms a sync Invoke of greeter SayHello
 //       (2 s timeout); appends "<unix ms at the answer> OK" or "<unix ms> code-<gRPC code>".
 //   --mode=check --acks FILE   Prints "<cid> <state name>" for every CID in FILE as GetCall
@@ -19,6 +19,7 @@
 #include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "absl/flags/flag.h"
@@ -72,6 +73,7 @@ void Pause() {
 int RunAsync(callmesh::v1::Sidecar::Stub& stub, const std::string& acks_path) {
   std::ofstream acks(acks_path, std::ios::app);
   int acknowledged = 0, refused = 0;
+  std::map<int, int> refused_by_code;
   for (int i = 0; !stopping.load(); ++i) {
     callmesh::v1::InvokeAsyncRequest request;
     request.set_service(kService);
@@ -88,10 +90,13 @@ int RunAsync(callmesh::v1::Sidecar::Stub& stub, const std::string& acks_path) {
       ++acknowledged;
     } else {
       ++refused;
+      ++refused_by_code[status.error_code()];
     }
     Pause();
   }
-  std::cout << "acknowledged " << acknowledged << ", refused " << refused << "\n";
+  std::cout << "acknowledged " << acknowledged << ", refused " << refused;
+  for (const auto& [code, count] : refused_by_code) std::cout << " code-" << code << " x" << count;
+  std::cout << "\n";
   return 0;
 }
 

@@ -377,7 +377,7 @@ TEST_F(ThreeHostCluster, AsyncCallsThroughFaultsAreNeitherLostNorGivenTwoOutcome
   ASSERT_TRUE(cluster_->StopApp("sync-driver").ok());
   std::cerr << "async driver: " << async_driver->out;
   const std::vector<std::string> acknowledged = ReadLines(acks);
-  ASSERT_GT(acknowledged.size(), 100u) << async_driver->out;
+  ASSERT_GT(acknowledged.size(), 50u) << async_driver->out;
 
   // The history: host 1's journal (GetCall) and the recorder's file, once every call ended and
   // its completion arrived (or two minutes passed).
