@@ -29,6 +29,11 @@ std::string DataDir(const std::string& dir, int host) { return absl::StrCat(dir,
 
 }  // namespace
 
+std::string Describe(const CommandResult& result) {
+  return absl::StrCat("exit ", result.exit_code, "\nstdout: ", result.out,
+                      "\nstderr: ", result.err);
+}
+
 absl::StatusOr<std::unique_ptr<ClusterHosts>> ClusterHosts::Create(int hosts) {
   absl::StatusOr<NetnsTopology> topology = NetnsTopology::Create(hosts);
   if (!topology.ok()) return topology.status();

@@ -39,6 +39,9 @@ namespace callmesh::testing {
 inline constexpr absl::Duration kClusterHeartbeat = absl::Seconds(1);
 inline constexpr absl::Duration kClusterInstanceTtl = absl::Seconds(3);
 
+// "exit N", stdout and stderr of a command, for failure messages.
+std::string Describe(const CommandResult& result);
+
 class ClusterHosts {
  public:
   // Creates `hosts` namespaces; starts nothing. INTERNAL (from NetnsTopology) if they cannot be

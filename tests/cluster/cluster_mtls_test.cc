@@ -18,10 +18,6 @@
 namespace callmesh::testing {
 namespace {
 
-std::string Describe(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout: ", r.out, "\nstderr: ", r.err);
-}
-
 // Runs `callmesh certs ...` (no sidecar needed); fails the test if it does not exit 0.
 void Certs(const std::vector<std::string>& args) {
   std::vector<std::string> command = {"certs"};

@@ -23,7 +23,6 @@
 #include <map>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -78,10 +77,6 @@ std::string JsonStringField(const std::string& json, const std::string& field) {
 }
 
 std::string Hello(const std::string& name) { return absl::StrCat("{\"name\": \"", name, "\"}"); }
-
-std::string Describe(const CommandResult& r) {
-  return absl::StrCat("exit ", r.exit_code, "\nstdout: ", r.out, "\nstderr: ", r.err);
-}
 
 std::string Join(const std::multiset<std::string>& items) { return absl::StrJoin(items, ", "); }
 
