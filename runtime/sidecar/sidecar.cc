@@ -287,7 +287,8 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                 .cluster_state = config.has_cluster() ? std::function<std::string()>([this] {
                   if (membership_ == nullptr) return std::string();
                   std::string state = membership_->state();
-                  if (std::string problem = shared_subscriptions_->problem(); !problem.empty()) {
+                  if (std::string problem = shared_subscriptions_->problem();
+                      !problem.empty() && nats_->connected()) {
                     absl::StrAppend(&state, "; subscriptions: ", problem);
                   }
                   return state;

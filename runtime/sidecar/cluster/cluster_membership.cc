@@ -163,9 +163,12 @@ std::string ClusterMembership::state() const {
   std::string state =
       absl::StrCat("sidecar ", options_.cluster.sidecar_id(), "; NATS ", options_.nats->state(),
                    "; other sidecars: ", sidecars.empty() ? "none" : absl::StrJoin(sidecars, ", "));
+  // Without NATS every error says only that again.
+  if (!options_.nats->connected()) return state;
   absl::MutexLock lock(&mu_);
-  for (const std::string* error : {&heartbeat_error_, &watch_error_}) {
-    if (!error->empty()) absl::StrAppend(&state, "; ", *error);
+  if (!heartbeat_error_.empty()) absl::StrAppend(&state, "; ", heartbeat_error_);
+  if (!watch_error_.empty() && watch_error_ != heartbeat_error_) {
+    absl::StrAppend(&state, "; ", watch_error_);
   }
   return state;
 }

@@ -23,7 +23,7 @@ struct EntryDeleter {
 
 absl::StatusOr<KvBucket> OpenBucket(const NatsConnection& nats, const BucketSpec& spec) {
   if (!nats.connected()) {
-    return absl::UnavailableError(absl::StrCat("bucket ", spec.name, ": ", nats.state()));
+    return absl::UnavailableError(absl::StrCat("bucket ", spec.name, ": NATS ", nats.state()));
   }
   kvStore* kv = nullptr;
   natsStatus s = js_KeyValue(&kv, nats.jetstream(), spec.name.c_str());

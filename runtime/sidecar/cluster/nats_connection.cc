@@ -112,9 +112,8 @@ std::string NatsConnection::state() const {
     return absl::StrCat("connected to ", url);
   }
   absl::MutexLock lock(&mu_);
-  std::string state =
-      absl::StrCat("not connected to NATS since ",
-                   absl::FormatTime(absl::RFC3339_sec, since_, absl::UTCTimeZone()));
+  std::string state = absl::StrCat(
+      "not connected since ", absl::FormatTime(absl::RFC3339_sec, since_, absl::UTCTimeZone()));
   if (connection_ != nullptr) {
     const char* last = nullptr;
     if (natsConnection_GetLastError(connection_, &last) != NATS_OK && last != nullptr &&

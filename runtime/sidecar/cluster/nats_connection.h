@@ -39,7 +39,8 @@ class NatsConnection {
 
   // True while connected to a server.
   bool connected() const;
-  // "connected to nats://10.0.0.1:4222" or "not connected since <time>: <last error>".
+  // "connected to nats://10.0.0.1:4222" or "not connected since <time>: <last error>" (to be
+  // read after "NATS ").
   std::string state() const;
 
   natsConnection* connection() const { return connection_; }
