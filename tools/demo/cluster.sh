@@ -19,6 +19,9 @@ BIN=${BIN:-$(bazel info bazel-bin 2>/dev/null)}
 DEMO=cluster
 # shellcheck source=tools/demo/common.sh
 source tools/demo/common.sh
+# Interrupted (Ctrl-C, kill): exit, so that common.sh's EXIT trap stops what was started.
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 CALLMESH="$BIN/cli/callmesh"
 fail() { echo "cluster-demo: $*" >&2; exit 1; }
