@@ -156,6 +156,10 @@ echo "(async_client hosts quickstart-audit and quickstart-async-callback, regist
 grep -v '^\[' "$WORK/async_client.log"
 echo "the greeter on h3 ran them:"
 grep 'SayHello' "$WORK/greeter-h3.log" | tail -n 3 | sed 's/^/  /'
+cid=$(grep -m 1 -o 'accepted cid=[0-9a-f-]*' "$WORK/async_client.log" | cut -d= -f2)
+echo "the call log is not replicated: h1, which accepted $cid, has it; h3, which ran it, does not:"
+show "$CALLMESH" --sidecar "${sidecar_addr[1]}" calls get "$cid" -o table
+show "$CALLMESH" --sidecar "${sidecar_addr[3]}" calls get "$cid" 2>&1 || echo "(exit code $?)"
 
 step "the greeter on h2 too; h1 now lists both"
 start_greeter 2
