@@ -26,9 +26,13 @@ trap 'exit 143' TERM
 CALLMESH="$BIN/cli/callmesh"
 fail() { echo "cluster-demo: $*" >&2; exit 1; }
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
-show() {  # show COMMAND...: prints it (bazel-bin paths shortened), then runs it
-  local shown="$*"
-  echo "\$ ${shown//$BIN\/cli\//}"
+show() {  # show COMMAND...: prints it as one would type it (callmesh for its path), runs it
+  local line="\$" word
+  for word in "$@"; do
+    word=${word//$BIN\/cli\//}
+    if [[ "$word" =~ [^A-Za-z0-9_./:=@%+,-] ]]; then line+=" '$word'"; else line+=" $word"; fi
+  done
+  echo "$line"
   "$@"
 }
 now() { date +%s.%N; }
@@ -113,6 +117,10 @@ for h in 1 2 3; do
     fail "h$h's shared registry is not serving; its log: $(cat "$WORK/callmeshd-h$h.log")"
 done
 echo "(shared registry up on all three $(elapsed_ms "$started" "$(now)") ms after the sidecars started)"
+if grep -q 'registry bucket .*: Timeout' "$WORK"/callmeshd-h*.log; then
+  echo "(a sidecar that asked for the bucket before the new JetStream cluster could answer waited"
+  echo " for its request's 5 s timeout, then asked again: the Timeout lines below)"
+fi
 grep -h 'cluster:' "$WORK"/callmeshd-h*.log | sed 's/^/  /'
 
 start_greeter() {  # start_greeter H
@@ -179,7 +187,7 @@ for i in $(seq 1 5); do
       -d "{\"name\": \"after kill $i\"}" 2>&1); then
     t1=$(now)
     [ -n "$first_ok" ] || first_ok=$t1
-    echo "call $i: +$(elapsed_ms "$killed" "$t1") ms after the kill, took $(elapsed_ms "$t0" "$t1") ms: $out"
+    echo "call $i: +$(elapsed_ms "$killed" "$t1") ms after the kill, took $(elapsed_ms "$t0" "$t1") ms: $(echo "$out" | tr -s ' \n' ' ')"
   else
     t1=$(now)
     echo "call $i: +$(elapsed_ms "$killed" "$t1") ms after the kill, FAILED: $out"
