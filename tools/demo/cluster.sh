@@ -117,7 +117,7 @@ for h in 1 2 3; do
     fail "h$h's shared registry is not serving; its log: $(cat "$WORK/callmeshd-h$h.log")"
 done
 echo "(shared registry up on all three $(elapsed_ms "$started" "$(now)") ms after the sidecars started)"
-if grep -q 'registry bucket .*: Timeout' "$WORK"/callmeshd-h*.log; then
+if grep -q 'bucket .*: Timeout' "$WORK"/callmeshd-h*.log; then
   echo "(a sidecar that asked for the bucket before the new JetStream cluster could answer waited"
   echo " for its request's 5 s timeout, then asked again: the Timeout lines below)"
 fi
