@@ -253,6 +253,8 @@ def main():
     parser.add_argument("--only", choices=["sync", "async", "converge"], action="append")
     parser.add_argument("--bin-dir", help="bazel-bin of `bazel build -c opt`")
     parser.add_argument("--note", default="", help="free text for the report's header")
+    parser.add_argument("--commit", help="commit the binaries were built from (default: this "
+                        "checkout's HEAD)")
     args = parser.parse_args()
     if args.quick:
         args.repeat, args.seconds, args.converge_runs = 1, 3, 3
@@ -262,8 +264,8 @@ def main():
                 "greeter_server": f"{bin_dir}/services/greeter/greeter_server",
                 "load_client": f"{bin_dir}/bench/load/load_client",
                 "async_load": f"{bin_dir}/bench/async/async_load"}
-    commit = subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
-                            capture_output=True, text=True).stdout.strip()
+    commit = args.commit or subprocess.run(["git", "-C", ROOT, "describe", "--always", "--dirty"],
+                                           capture_output=True, text=True).stdout.strip()
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
                "machine": bench.machine_info(),
                "versions": {k: v for k, v in bench.versions().items()
