@@ -69,6 +69,15 @@ demo: deps
 bench: deps
 	@./bench/run.sh
 
+# Cluster mode on one machine, no root (tools/demo/cluster.sh): three "hosts" as loopback ports,
+# each with a nats-server (one JetStream cluster) and a callmeshd with a cluster block; the greeter
+# on h3, then on h2 too. A sync call and async calls from h1 run on h3 (callbacks back on h1); then
+# kill -9 of h3's callmeshd, the next calls answered on h2, h3 dropped after the TTL.
+.PHONY: cluster-demo
+cluster-demo: deps
+	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/greeter/...
+	@BIN="$$($(BAZEL) info $(BAZEL_FLAGS) bazel-bin 2>/dev/null)" ./tools/demo/cluster.sh
+
 format:
 	@find runtime services tests tools bench -name '*.h' -o -name '*.cc' | xargs clang-format -i
 
