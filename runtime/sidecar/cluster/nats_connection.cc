@@ -13,6 +13,7 @@ namespace {
 
 constexpr int64_t kReconnectWaitMs = 500;
 constexpr int64_t kConnectTimeoutMs = 2000;
+constexpr int64_t kJetStreamWaitMs = 1000;
 
 }  // namespace
 
@@ -86,7 +87,12 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Open(
   } else {
     return absl::UnavailableError(NatsError("cluster: connecting to NATS", s));
   }
-  s = natsConnection_JetStream(&self->jetstream_, self->connection_, nullptr);
+  // JetStream requests (bucket lookups and puts) give up after 1 s instead of the client's 5 s: a
+  // JetStream cluster still electing its leaders answers nothing, and every caller retries.
+  jsOptions js_options;
+  jsOptions_Init(&js_options);
+  js_options.Wait = kJetStreamWaitMs;
+  s = natsConnection_JetStream(&self->jetstream_, self->connection_, &js_options);
   if (s != NATS_OK) return fail("cluster: JetStream context", s);
   return self;
 }

@@ -172,9 +172,16 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::Completion> {
 
 absl::StatusOr<v1::Call> SidecarService::Visible(const security::Caller& caller,
                                                  absl::StatusOr<v1::Call> call) const {
-  if (!call.ok() || gatekeeper_->MaySee(caller, call->envelope().source())) return call;
-  // The journal's own words for an unknown CID: a hidden call looks like no call at all.
-  return absl::NotFoundError(absl::StrCat("no call with CID ", call->envelope().cid()));
+  if (call.ok() && !gatekeeper_->MaySee(caller, call->envelope().source())) {
+    // The journal's own words for an unknown CID: a hidden call looks like no call at all.
+    call = absl::NotFoundError(absl::StrCat("no call with CID ", call->envelope().cid()));
+  }
+  if (absl::IsNotFound(call.status()) && options_.cluster_state) {
+    return absl::NotFoundError(absl::StrCat(call.status().message(),
+                                            " here; in cluster mode a call is kept by the "
+                                            "sidecar that accepted it (ask that one)"));
+  }
+  return call;
 }
 
 v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
