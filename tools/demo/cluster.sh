@@ -119,7 +119,7 @@ done
 echo "(shared registry up on all three $(elapsed_ms "$started" "$(now)") ms after the sidecars started)"
 if grep -q 'bucket .*: Timeout' "$WORK"/callmeshd-h*.log; then
   echo "(a sidecar that asked for the bucket before the new JetStream cluster could answer waited"
-  echo " for its request's 5 s timeout, then asked again: the Timeout lines below)"
+  echo " for its request's 1 s timeout, then asked again: the Timeout lines below)"
 fi
 grep -h 'cluster:' "$WORK"/callmeshd-h*.log | sed 's/^/  /'
 
