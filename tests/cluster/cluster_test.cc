@@ -34,6 +34,7 @@
 #include "absl/time/clock.h"
 #include "tests/cluster/cluster_hosts.h"
 #include "tests/support/process.h"
+#include "tests/support/wait_until.h"
 
 namespace callmesh::testing {
 namespace {
@@ -42,14 +43,9 @@ namespace {
 constexpr absl::Duration kConverge = absl::Seconds(60);
 constexpr char kRegistryStream[] = "KV_callmesh-registry";
 
-// Calls `done` every 200 ms until it returns true; false if it never did within `timeout`.
+// Polls `done` every 200 ms (a CLI run or a monitoring request each time) until it holds.
 bool PollUntil(const std::function<bool()>& done, absl::Duration timeout = kConverge) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > until) return false;
-    absl::SleepFor(absl::Milliseconds(200));
-  }
-  return true;
+  return testing::WaitUntil(done, timeout, absl::Milliseconds(200));
 }
 
 // The non-empty lines of `text` / of the file at `path`.
@@ -120,6 +116,15 @@ class ThreeHostCluster : public ::testing::Test {
 
   void TearDown() override {
     if (HasFailure() && cluster_ != nullptr) std::cerr << cluster_->SidecarLogs(8000);
+  }
+
+  // The NATS node leading the registry bucket's stream (a test failure once none is found).
+  absl::StatusOr<int> RegistryLeader() {
+    absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
+    PollUntil([&] { return (leader = cluster_->nats().StreamLeader(kRegistryStream)).ok(); });
+    if (!leader.ok())
+      ADD_FAILURE() << "no leader of " << kRegistryStream << ": " << leader.status();
+    return leader;
   }
 
   // `callmesh health --service callmesh.cluster` on host exits 0 (SERVING).
@@ -312,16 +317,11 @@ TEST_F(ThreeHostCluster, AsyncCallsThroughFaultsAreNeitherLostNorGivenTwoOutcome
 
   // b) kill -9 of the NATS node that leads the registry bucket's stream, then its restart.
   {
-    absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
-    ASSERT_TRUE(PollUntil([&] {
-      return (leader = cluster_->nats().StreamLeader(kRegistryStream)).ok();
-    })) << leader.status();
+    const absl::StatusOr<int> leader = RegistryLeader();
+    ASSERT_TRUE(leader.ok());
     const absl::Time killed_at = absl::Now();
     cluster_->nats().Kill(*leader);
-    absl::StatusOr<int> next = absl::UnavailableError("not asked yet");
-    EXPECT_TRUE(PollUntil([&] {
-      return (next = cluster_->nats().StreamLeader(kRegistryStream)).ok();
-    })) << next.status();
+    const absl::StatusOr<int> next = RegistryLeader();
     std::cerr << "b) " << kRegistryStream << " leader n" << *leader << " killed; new leader n"
               << (next.ok() ? *next : 0) << " after " << absl::Now() - killed_at
               << "; sync calls meanwhile: " << Failover(sync_log, killed_at, absl::Now()) << "\n";
@@ -467,7 +467,8 @@ TEST(ClusterWithoutNats, SidecarServesLocalCallsAndSaysNatsIsMissingAtStartAndAt
         << when << ": " << Describe(health);
     const CommandResult stats = cluster.Cli(1, {"stats"});
     EXPECT_EQ(stats.exit_code, 0) << when << ": " << Describe(stats);
-    EXPECT_TRUE(absl::StrContains(stats.out, "NATS not connected since")) << when << ": " << stats.out;
+    EXPECT_TRUE(absl::StrContains(stats.out, "NATS not connected since"))
+        << when << ": " << stats.out;
     std::cerr << when << ", `callmesh health --service callmesh.cluster`: exit " << health.exit_code
               << ", " << health.out << health.err
               << "`callmesh stats`: " << stats.out.substr(stats.out.find("cluster")) << "\n";
@@ -508,13 +509,11 @@ TEST_F(ThreeHostCluster, CallsToAHealthyHostGoOnWhileTheRegistryStreamElectsALea
                               "--log", sync_log, "--interval_ms", "50"},
                              "sync-driver", "")
                   .ok());
-  absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
-  ASSERT_TRUE(PollUntil([&] {
-    return (leader = cluster_->nats().StreamLeader(kRegistryStream)).ok();
-  })) << leader.status();
+  const absl::StatusOr<int> leader = RegistryLeader();
+  ASSERT_TRUE(leader.ok());
   const absl::Time killed_at = absl::Now();
   cluster_->nats().Kill(*leader);
-  ASSERT_TRUE(PollUntil([&] { return cluster_->nats().StreamLeader(kRegistryStream).ok(); }));
+  ASSERT_TRUE(RegistryLeader().ok());
   absl::SleepFor(kClusterInstanceTtl + absl::Seconds(2));
   ASSERT_TRUE(cluster_->StopApp("sync-driver").ok());
   EXPECT_TRUE(absl::StartsWith(Failover(sync_log, killed_at, absl::Now()), "no sync call failed"))
@@ -533,10 +532,8 @@ TEST_F(ThreeHostCluster, CompletionsForACallbackOnAnotherHostOutlastARegistryGap
   const std::string completions = cluster_->dir() + "/completions";
   ASSERT_TRUE(cluster_->StartRecorder(2, "recorder", completions).ok());
   ExpectInstances(1, "recorder", {"h2 " + cluster_->PeerAddress(2)});
-  absl::StatusOr<int> leader = absl::UnavailableError("not asked yet");
-  ASSERT_TRUE(PollUntil([&] {
-    return (leader = cluster_->nats().StreamLeader(kRegistryStream)).ok();
-  })) << leader.status();
+  const absl::StatusOr<int> leader = RegistryLeader();
+  ASSERT_TRUE(leader.ok());
   const std::string acks = cluster_->dir() + "/acks";
   ASSERT_TRUE(cluster_
                   ->StartApp(1, RunfilePath("tests/cluster/call_driver"),
@@ -546,7 +543,7 @@ TEST_F(ThreeHostCluster, CompletionsForACallbackOnAnotherHostOutlastARegistryGap
                   .ok());
   absl::SleepFor(absl::Seconds(1));
   cluster_->nats().Kill(*leader);
-  ASSERT_TRUE(PollUntil([&] { return cluster_->nats().StreamLeader(kRegistryStream).ok(); }));
+  ASSERT_TRUE(RegistryLeader().ok());
   absl::SleepFor(kClusterInstanceTtl + absl::Seconds(2));
   ASSERT_TRUE(cluster_->StopApp("async-driver").ok());
   ExpectInstances(1, "recorder", {"h2 " + cluster_->PeerAddress(2)});

@@ -22,6 +22,7 @@
 #include "tests/support/nats_cluster.h"
 #include "tests/support/netns_topology.h"
 #include "tests/support/process.h"
+#include "tests/support/wait_until.h"
 
 namespace callmesh::testing {
 namespace {
@@ -30,14 +31,9 @@ constexpr absl::Duration kReadyTimeout = absl::Seconds(60);
 // How long a test waits for the cluster to notice a fault or a repair before it fails.
 constexpr absl::Duration kConvergeTimeout = absl::Seconds(60);
 
-// Calls `done` every 100 ms until it returns true; false if it never did within `timeout`.
+// Polls `done` every 100 ms (a monitoring request each time) until it holds.
 bool PollUntil(const std::function<bool()>& done, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!done()) {
-    if (absl::Now() > until) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return true;
+  return testing::WaitUntil(done, timeout, absl::Milliseconds(100));
 }
 
 std::vector<std::string> NamespaceNames() {

@@ -103,23 +103,42 @@ grpc::Status CallPeer(const std::string& peer, const std::string& target, const 
   return status;
 }
 
+// Sidecar.Invoke of the greeter's SayHello for `name`, answered after `delay_ms`.
+v1::InvokeRequest SayHello(const std::string& name, uint32_t delay_ms = 0) {
+  v1::InvokeRequest invoke;
+  invoke.set_service("greeter");
+  invoke.set_method(kSayHello);
+  ::greeter::v1::HelloRequest hello;
+  hello.set_name(name);
+  hello.set_delay_ms(delay_ms);
+  invoke.set_payload(hello.SerializeAsString());
+  return invoke;
+}
+
+// The greeter served and registered with `home`; nullptr once `seen_from` does not list it on
+// `host` in time (a test failure says which).
+std::unique_ptr<ServiceHost> GreeterOn(SidecarProcess& home, const std::string& host,
+                                       v1::Sidecar::Stub* seen_from,
+                                       greeter::GreeterService* greeter) {
+  auto served = testing::HostService("greeter", home.address(), greeter);
+  if (served == nullptr) return nullptr;
+  if (!WaitUntil([&] { return HostsOf(seen_from, "greeter") == std::vector<std::string>{host}; })) {
+    ADD_FAILURE() << "the other sidecar does not list the greeter on " << host;
+    return nullptr;
+  }
+  return served;
+}
+
 TEST(ClusterHop, CallToAServiceOnAnotherSidecarKeepsCidSourceAndAttempt) {
   absl::StatusOr<Cluster> cluster = StartCluster();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   greeter::GreeterService greeter;
-  auto host = testing::HostService("greeter", cluster->b->address(), &greeter);
-  ASSERT_NE(host, nullptr);
   auto a = v1::Sidecar::NewStub(cluster->a->Channel());
-  ASSERT_TRUE(
-      WaitUntil([&] { return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"}; }));
+  auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
+  ASSERT_NE(host, nullptr);
 
-  v1::InvokeRequest invoke;
-  invoke.set_service("greeter");
-  invoke.set_method(kSayHello);
+  v1::InvokeRequest invoke = SayHello("across");
   invoke.set_source("checkout");
-  ::greeter::v1::HelloRequest hello;
-  hello.set_name("across");
-  invoke.set_payload(hello.SerializeAsString());
   v1::InvokeResponse response;
   grpc::ClientContext context;
   grpc::Status status = a->Invoke(&context, invoke, &response);
@@ -136,18 +155,10 @@ TEST(ClusterHop, DeadlineAndCancellationCrossTheHop) {
   absl::StatusOr<Cluster> cluster = StartCluster();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   greeter::GreeterService greeter;
-  auto host = testing::HostService("greeter", cluster->b->address(), &greeter);
-  ASSERT_NE(host, nullptr);
   auto a = v1::Sidecar::NewStub(cluster->a->Channel());
-  ASSERT_TRUE(
-      WaitUntil([&] { return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"}; }));
-  v1::InvokeRequest invoke;
-  invoke.set_service("greeter");
-  invoke.set_method(kSayHello);
-  ::greeter::v1::HelloRequest hello;
-  hello.set_name("slow");
-  hello.set_delay_ms(20000);
-  invoke.set_payload(hello.SerializeAsString());
+  auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
+  ASSERT_NE(host, nullptr);
+  const v1::InvokeRequest invoke = SayHello("slow", 20000);
   v1::InvokeResponse response;
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Milliseconds(500)));
@@ -162,11 +173,9 @@ TEST(ClusterHop, PeerListenerForwardsOnlyToItsOwnInstancesAndChecksWhatItIsSent)
   absl::StatusOr<Cluster> cluster = StartCluster();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   greeter::GreeterService greeter;
-  auto host = testing::HostService("greeter", cluster->a->address(), &greeter);
-  ASSERT_NE(host, nullptr);
   auto b = v1::Sidecar::NewStub(cluster->b->Channel());
-  ASSERT_TRUE(
-      WaitUntil([&] { return HostsOf(b.get(), "greeter") == std::vector<std::string>{"a"}; }));
+  auto host = GreeterOn(*cluster->a, "a", b.get(), &greeter);
+  ASSERT_NE(host, nullptr);
 
   ::greeter::v1::HelloReply reply;
   // a's peer listener: its own instance, with the context as sent.
@@ -191,11 +200,9 @@ TEST(ClusterHop, SidecarThatStopsLeavesAtOnceAndOneKilledIsDroppedAfterItsTtl) {
   absl::StatusOr<Cluster> cluster = StartCluster();
   ASSERT_TRUE(cluster.ok()) << cluster.status();
   greeter::GreeterService greeter;
-  auto host = testing::HostService("greeter", cluster->b->address(), &greeter);
-  ASSERT_NE(host, nullptr);
   auto a = v1::Sidecar::NewStub(cluster->a->Channel());
-  ASSERT_TRUE(
-      WaitUntil([&] { return HostsOf(a.get(), "greeter") == std::vector<std::string>{"b"}; }));
+  auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
+  ASSERT_NE(host, nullptr);
   cluster->b->Kill();
   ASSERT_TRUE(WaitUntil([&] { return HostsOf(a.get(), "greeter").empty(); }))
       << "a still routes to b after b was killed";

@@ -71,13 +71,4 @@ std::unique_ptr<ServiceHost> HostService(const std::string& name, const std::str
   return host;
 }
 
-bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout) {
-  const absl::Time until = absl::Now() + timeout;
-  while (!condition()) {
-    if (absl::Now() > until) return condition();
-    absl::SleepFor(absl::Milliseconds(10));
-  }
-  return true;
-}
-
 }  // namespace callmesh::testing

@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "runtime/sdk/service_host.h"
 #include "tests/support/process.h"
+#include "tests/support/wait_until.h"
 
 namespace callmesh::testing {
 
@@ -58,8 +59,5 @@ class SidecarProcess {
 // (after a test failure naming the cause) if it cannot start.
 std::unique_ptr<ServiceHost> HostService(const std::string& name, const std::string& sidecar,
                                          grpc::Service* service);
-
-// Polls `condition` every 10 ms until it holds or `timeout` passes; returns its last value.
-bool WaitUntil(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(20));
 
 }  // namespace callmesh::testing
