@@ -176,6 +176,27 @@ std::shared_ptr<Instance> PickReachable(const std::vector<std::shared_ptr<Instan
   return *reachable[next.fetch_add(1, std::memory_order_relaxed) % reachable.size()];
 }
 
+// Instances on other hosts: round-robin over those whose sidecar is connected (channel READY),
+// else over every reachable one. A peer connection that has just closed (its sidecar killed)
+// leaves the channel IDLE, not yet TRANSIENT_FAILURE, and a call sent there would fail; so READY
+// ones go first, and a channel that is not connected is asked to connect, which either brings a
+// new peer into the rotation or moves a dead one to TRANSIENT_FAILURE (skipped).
+std::shared_ptr<Instance> PickRemote(const std::vector<std::shared_ptr<Instance>>& instances,
+                                     std::atomic<uint64_t>& next) {
+  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> ready;
+  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> reachable;
+  for (const auto& instance : instances) {
+    if (!instance->reachable()) continue;
+    reachable.push_back(&instance);
+    if (instance->channel()->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) {
+      ready.push_back(&instance);
+    }
+  }
+  const auto& pool = ready.empty() ? reachable : ready;
+  if (pool.empty()) return nullptr;
+  return *pool[next.fetch_add(1, std::memory_order_relaxed) % pool.size()];
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view service_name,
@@ -197,9 +218,7 @@ absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view servi
     if (auto picked = PickReachable(local->second->instances, local->second->next)) return picked;
   }
   if (remote != remote_.end()) {
-    if (auto picked = PickReachable(remote->second->instances, remote->second->next)) {
-      return picked;
-    }
+    if (auto picked = PickRemote(remote->second->instances, remote->second->next)) return picked;
   }
   std::vector<std::string> states;
   if (local != services_.end()) {
