@@ -176,28 +176,32 @@ std::shared_ptr<Instance> PickReachable(const std::vector<std::shared_ptr<Instan
   return *reachable[next.fetch_add(1, std::memory_order_relaxed) % reachable.size()];
 }
 
-// Instances on other hosts: round-robin over those whose sidecar is connected (channel READY),
-// else over every reachable one. A peer connection that has just closed (its sidecar killed)
-// leaves the channel IDLE, not yet TRANSIENT_FAILURE, and a call sent there would fail; so READY
-// ones go first, and a channel that is not connected is asked to connect, which either brings a
-// new peer into the rotation or moves a dead one to TRANSIENT_FAILURE (skipped).
-std::shared_ptr<Instance> PickRemote(const std::vector<std::shared_ptr<Instance>>& instances,
-                                     std::atomic<uint64_t>& next) {
-  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> ready;
-  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> reachable;
+}  // namespace
+
+// Instances on other hosts, round-robin within the first non-empty group of: those whose sidecar
+// is connected (channel READY); those never connected yet; those whose connection was lost. A
+// peer whose sidecar was just killed has a channel that is IDLE, not yet TRANSIENT_FAILURE, and a
+// call sent there would fail; a new peer's channel is IDLE too, but worth trying. Channels that
+// are not connected are asked to connect, which brings a new or restarted peer into the first
+// group, or moves a dead one to TRANSIENT_FAILURE (not reachable, skipped).
+std::shared_ptr<Instance> Registry::PickRemote(
+    const std::vector<std::shared_ptr<Instance>>& instances, std::atomic<uint64_t>& next) {
+  absl::InlinedVector<const std::shared_ptr<Instance>*, 8> ready, fresh, lost;
   for (const auto& instance : instances) {
     if (!instance->reachable()) continue;
-    reachable.push_back(&instance);
     if (instance->channel()->GetState(/*try_to_connect=*/true) == GRPC_CHANNEL_READY) {
+      instance->was_connected_.store(true, std::memory_order_relaxed);
       ready.push_back(&instance);
+    } else if (instance->was_connected_.load(std::memory_order_relaxed)) {
+      lost.push_back(&instance);
+    } else {
+      fresh.push_back(&instance);
     }
   }
-  const auto& pool = ready.empty() ? reachable : ready;
+  const auto& pool = !ready.empty() ? ready : !fresh.empty() ? fresh : lost;
   if (pool.empty()) return nullptr;
   return *pool[next.fetch_add(1, std::memory_order_relaxed) % pool.size()];
 }
-
-}  // namespace
 
 absl::StatusOr<std::shared_ptr<Instance>> Registry::Pick(absl::string_view service_name,
                                                          Reach reach) {

@@ -86,6 +86,8 @@ class Instance {
   std::shared_ptr<grpc::Channel> channel_;
   grpc::GenericStub stub_;
   std::atomic<bool> healthy_{true};
+  // Remote instances: the channel to their sidecar has been seen READY (Registry::Pick).
+  std::atomic<bool> was_connected_{false};
   // Guarded by Registry::mu_.
   std::string health_detail_;
   absl::Time last_checked_at_ = absl::InfinitePast();
@@ -194,6 +196,9 @@ class Registry {
   };
 
   std::shared_ptr<Instance> MakeInstance(const std::string& address, bool is_static) const;
+  // The pick among a service's instances on other hosts (connected peers first; registry.cc).
+  static std::shared_ptr<Instance> PickRemote(
+      const std::vector<std::shared_ptr<Instance>>& instances, std::atomic<uint64_t>& next);
   // `keepalive`: ping the server while connected (channels to peer sidecars).
   std::shared_ptr<grpc::Channel> MakeChannel(const std::string& address,
                                              std::shared_ptr<grpc::ChannelCredentials> credentials,
