@@ -428,6 +428,44 @@ TEST(RegistryCluster, RemoteInstanceWhoseSidecarIsDownIsSkippedAndNamed) {
       << picked.status();
 }
 
+TEST(RegistryCluster, PeerWhoseConnectionWasLostIsNotPickedWhileAnotherIsConnected) {
+  HealthServer up(true);
+  auto going = std::make_unique<HealthServer>(true);
+  const std::string going_address = going->address();
+  Registry registry(AsSidecar("h1"));
+  registry.SetRemote(Advertisement("h2", up.address(), "greeter", {"127.0.0.1:1"}));
+  registry.SetRemote(Advertisement("h3", going_address, "greeter", {"127.0.0.1:2"}));
+  // Picks ask both channels to connect; wait until both are connected.
+  std::set<std::string> connected;
+  const absl::Time until = absl::Now() + absl::Seconds(10);
+  while (connected.size() < 2 && absl::Now() < until) {
+    absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
+    ASSERT_TRUE(picked.ok()) << picked.status();
+    if ((*picked)->channel()->GetState(false) == GRPC_CHANNEL_READY) {
+      connected.insert((*picked)->host());
+    }
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_EQ(connected.size(), 2u);
+  // h3's sidecar goes away: its connection closes.
+  std::shared_ptr<Instance> h3;
+  for (int i = 0; i < 2 && h3 == nullptr; ++i) {
+    auto picked = registry.Pick("greeter");
+    if ((*picked)->host() == "h3") h3 = *picked;
+  }
+  ASSERT_NE(h3, nullptr);
+  going.reset();
+  while (h3->channel()->GetState(false) == GRPC_CHANNEL_READY && absl::Now() < until) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  ASSERT_NE(h3->channel()->GetState(false), GRPC_CHANNEL_READY);
+  for (int i = 0; i < 10; ++i) {
+    absl::StatusOr<std::shared_ptr<Instance>> picked = registry.Pick("greeter");
+    ASSERT_TRUE(picked.ok()) << picked.status();
+    EXPECT_EQ((*picked)->host(), "h2") << "pick " << i;
+  }
+}
+
 TEST(RegistryCluster, ListShowsHostAndViaAndHealthyLocalAdvertisesOnlyLocal) {
   HealthServer local(true);
   HealthServer peer(true);
