@@ -305,5 +305,23 @@ TEST(ClusterPubSub, SubscriptionIsClusterWideAndEachEventReachesTheServiceOnce) 
   server->Shutdown();
 }
 
+TEST(ClusterHop, TwoSidecarsWithOneIdAreToldSo) {
+  absl::StatusOr<Cluster> cluster = StartCluster();
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  const std::string peer = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
+  absl::StatusOr<SidecarProcess> twin =
+      SidecarProcess::Start({.config_yaml = ClusterYaml("a", cluster->nats_url, peer)});
+  ASSERT_TRUE(twin.ok()) << twin.status();
+  auto stub = v1::Sidecar::NewStub(twin->Channel());
+  std::string cluster_line;
+  EXPECT_TRUE(WaitUntil([&] {
+    v1::SidecarStats stats;
+    grpc::ClientContext context;
+    if (!stub->GetStats(&context, v1::GetStatsRequest(), &stats).ok()) return false;
+    cluster_line = stats.cluster();
+    return absl::StrContains(cluster_line, "uses this sidecar's id a");
+  })) << cluster_line;
+}
+
 }  // namespace
 }  // namespace callmesh

@@ -112,8 +112,19 @@ void ClusterMembership::WatchLoop() {
   };
   handlers.on_entry = [&](const BucketEntry& entry) {
     if (entry.key == self) {
+      if (!entry.put || entry.replayed) return;
       // Our own heartbeat came back: the bucket works, so silence of the others means something.
-      if (!entry.replayed && entry.put) members.BucketWorks(options_.clock->Now());
+      // Unless another sidecar writes under our id: then both entries flap, say so.
+      v1::SidecarAdvertisement own;
+      if (ParseJson(entry.value, &own) &&
+          own.peer_address() != options_.cluster.advertise_address()) {
+        NoteError(kWatch, absl::StrCat("another sidecar (peer address ", own.peer_address(),
+                                       ") uses this sidecar's id ", self,
+                                       "; give every sidecar its own cluster.sidecar_id"));
+        return;
+      }
+      ClearError(kWatch);
+      members.BucketWorks(options_.clock->Now());
       return;
     }
     if (!entry.put) {
