@@ -520,14 +520,14 @@ TEST_F(ThreeHostCluster, CallsToAHealthyHostGoOnWhileTheRegistryStreamElectsALea
       << Failover(sync_log, killed_at, absl::Now());
 }
 
-// With the default callback_retry (5 attempts, ~1.5 s), completions for a callback service on
-// another host are delivered while the registry stream elects a leader: the callback service
-// stays known. (Before the MemberTable rule every remote sidecar was dropped during the election
-// and 23 of 104 completions were dead-lettered: "unknown service".)
+// With a short callback_retry (5 attempts, ~1.5 s: the default before it became 12), completions
+// for a callback service on another host are delivered while the registry stream elects a leader:
+// the callback service stays known. (Before the MemberTable rule every remote sidecar was dropped
+// during the election and 23 of 104 completions were dead-lettered: "unknown service".)
 TEST_F(ThreeHostCluster, CompletionsForACallbackOnAnotherHostOutlastARegistryGap) {
-  // The default callback_retry: host 1's sidecar restarted without kRetryYaml.
+  // Host 1's sidecar restarted with that short callback_retry instead of kRetryYaml.
   cluster_->KillSidecar(1);
-  ASSERT_TRUE(cluster_->StartSidecar(1).ok());
+  ASSERT_TRUE(cluster_->StartSidecar(1, "callback_retry: {max_attempts: 5}\n").ok());
   ASSERT_TRUE(cluster_->StartGreeter(1, "greeter-h1").ok());
   const std::string completions = cluster_->dir() + "/completions";
   ASSERT_TRUE(cluster_->StartRecorder(2, "recorder", completions).ok());

@@ -30,6 +30,8 @@ drain_timeout: 10s
 result_retention: 24h
 log_level: info
 log_format: text
+callback_retry:
+  max_attempts: 12                # about 2 min (100 ms doubling to 30 s) before a dead letter
 tracing:
   max_queued_spans: 4096
   flush_interval: 1s

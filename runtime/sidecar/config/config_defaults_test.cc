@@ -40,8 +40,10 @@ TEST(ConfigDefaults, DefaultsFillAnEmptyConfig) {
   EXPECT_EQ(config.log_format(), "text");
   EXPECT_EQ(config.access_log_sample_rate(), 0);
   EXPECT_EQ(config.admin_listen(), "");
+  EXPECT_EQ(config.default_retry().max_attempts(), 5u);
+  // Callbacks get longer: about 2 minutes for a callback service to come back.
+  EXPECT_EQ(config.callback_retry().max_attempts(), 12u);
   for (const v1::RetryPolicy* policy : {&config.default_retry(), &config.callback_retry()}) {
-    EXPECT_EQ(policy->max_attempts(), 5u);
     EXPECT_EQ(Millis(policy->initial_backoff()), 100);
     EXPECT_EQ(Millis(policy->max_backoff()), 30000);
     EXPECT_DOUBLE_EQ(policy->backoff_multiplier(), 2.0);
