@@ -103,6 +103,17 @@ grpc::Status CallPeer(const std::string& peer, const std::string& target, const 
   return status;
 }
 
+// Every test on its own cluster: nats-server and the sidecars a and b.
+class ClusterHop : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::StatusOr<Cluster> started = StartCluster();
+    ASSERT_TRUE(started.ok()) << started.status();
+    cluster.emplace(*std::move(started));
+  }
+  std::optional<Cluster> cluster;
+};
+
 // Sidecar.Invoke of the greeter's SayHello for `name`, answered after `delay_ms`.
 v1::InvokeRequest SayHello(const std::string& name, uint32_t delay_ms = 0) {
   v1::InvokeRequest invoke;
@@ -129,9 +140,7 @@ std::unique_ptr<ServiceHost> GreeterOn(SidecarProcess& home, const std::string& 
   return served;
 }
 
-TEST(ClusterHop, CallToAServiceOnAnotherSidecarKeepsCidSourceAndAttempt) {
-  absl::StatusOr<Cluster> cluster = StartCluster();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
+TEST_F(ClusterHop, CallToAServiceOnAnotherSidecarKeepsCidSourceAndAttempt) {
   greeter::GreeterService greeter;
   auto a = v1::Sidecar::NewStub(cluster->a->Channel());
   auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
@@ -151,9 +160,7 @@ TEST(ClusterHop, CallToAServiceOnAnotherSidecarKeepsCidSourceAndAttempt) {
   EXPECT_EQ(reply.attempt(), 1u);
 }
 
-TEST(ClusterHop, DeadlineAndCancellationCrossTheHop) {
-  absl::StatusOr<Cluster> cluster = StartCluster();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
+TEST_F(ClusterHop, DeadlineAndCancellationCrossTheHop) {
   greeter::GreeterService greeter;
   auto a = v1::Sidecar::NewStub(cluster->a->Channel());
   auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
@@ -169,9 +176,7 @@ TEST(ClusterHop, DeadlineAndCancellationCrossTheHop) {
       << "the greeter's call was not cancelled; started " << greeter.started_calls();
 }
 
-TEST(ClusterHop, PeerListenerForwardsOnlyToItsOwnInstancesAndChecksWhatItIsSent) {
-  absl::StatusOr<Cluster> cluster = StartCluster();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
+TEST_F(ClusterHop, PeerListenerForwardsOnlyToItsOwnInstancesAndChecksWhatItIsSent) {
   greeter::GreeterService greeter;
   auto b = v1::Sidecar::NewStub(cluster->b->Channel());
   auto host = GreeterOn(*cluster->a, "a", b.get(), &greeter);
@@ -196,9 +201,7 @@ TEST(ClusterHop, PeerListenerForwardsOnlyToItsOwnInstancesAndChecksWhatItIsSent)
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNIMPLEMENTED) << status.error_message();
 }
 
-TEST(ClusterHop, SidecarThatStopsLeavesAtOnceAndOneKilledIsDroppedAfterItsTtl) {
-  absl::StatusOr<Cluster> cluster = StartCluster();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
+TEST_F(ClusterHop, SidecarThatStopsLeavesAtOnceAndOneKilledIsDroppedAfterItsTtl) {
   greeter::GreeterService greeter;
   auto a = v1::Sidecar::NewStub(cluster->a->Channel());
   auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
@@ -246,9 +249,7 @@ size_t Count(const std::vector<std::string>& cids, const std::string& cid) {
   return std::count(cids.begin(), cids.end(), cid);
 }
 
-TEST(ClusterPubSub, SubscriptionIsClusterWideAndEachEventReachesTheServiceOnce) {
-  absl::StatusOr<Cluster> cluster = StartCluster();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
+TEST_F(ClusterHop, PubSubSubscriptionIsClusterWideAndEachEventReachesTheServiceOnce) {
   // The subscriber runs on b's host and subscribes through b.
   greeter::GreeterService greeter;
   int port = 0;
@@ -305,9 +306,7 @@ TEST(ClusterPubSub, SubscriptionIsClusterWideAndEachEventReachesTheServiceOnce) 
   server->Shutdown();
 }
 
-TEST(ClusterHop, TwoSidecarsWithOneIdAreToldSo) {
-  absl::StatusOr<Cluster> cluster = StartCluster();
-  ASSERT_TRUE(cluster.ok()) << cluster.status();
+TEST_F(ClusterHop, TwoSidecarsWithOneIdAreToldSo) {
   const std::string peer = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
   absl::StatusOr<SidecarProcess> twin =
       SidecarProcess::Start({.config_yaml = ClusterYaml("a", cluster->nats_url, peer)});
