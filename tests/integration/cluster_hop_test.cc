@@ -6,7 +6,9 @@
 #include <grpcpp/server_builder.h>
 
 #include <algorithm>
+#include <fstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
@@ -34,31 +36,34 @@ struct Cluster {
   std::optional<SidecarProcess> a, b;
 };
 
-std::string ClusterYaml(const std::string& id, const std::string& nats_url,
-                        const std::string& peer) {
+// A sidecar's config in cluster mode; `cluster_extra` is appended to its cluster block.
+std::string ClusterYaml(const std::string& id, const std::string& nats_url, const std::string& peer,
+                        const std::string& cluster_extra = "") {
   return absl::StrCat("name: app-", id, "\ncluster:\n  nats_servers: [", nats_url,
                       "]\n  sidecar_id: ", id, "\n  advertise_address: ", peer,
-                      "\n  heartbeat_interval: 200ms\n  instance_ttl: 1s\n");
+                      "\n  heartbeat_interval: 200ms\n  instance_ttl: 1s\n", cluster_extra);
 }
 
-absl::StatusOr<Cluster> StartCluster() {
+// nats-server (with `nats_args` added) and the sidecars a and b (with `cluster_extra`).
+absl::StatusOr<Cluster> StartCluster(const std::vector<std::string>& nats_args = {},
+                                     const std::string& cluster_extra = "") {
   Cluster cluster;
   const int port = testing::FreeLoopbackPort();
-  absl::StatusOr<Process> nats = Process::Start(
-      "/usr/sbin/nats-server",
-      {"-a", "127.0.0.1", "-p", absl::StrCat(port), "-js", "-sd", testing::NewTempDir("nats")},
-      "nats-server");
+  std::vector<std::string> args = {
+      "-a", "127.0.0.1", "-p", absl::StrCat(port), "-js", "-sd", testing::NewTempDir("nats")};
+  args.insert(args.end(), nats_args.begin(), nats_args.end());
+  absl::StatusOr<Process> nats = Process::Start("/usr/sbin/nats-server", args, "nats-server");
   if (!nats.ok()) return nats.status();
   cluster.nats.emplace(*std::move(nats));
   cluster.nats_url = absl::StrCat("nats://127.0.0.1:", port);
   cluster.peer_a = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
   cluster.peer_b = absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort());
-  absl::StatusOr<SidecarProcess> a =
-      SidecarProcess::Start({.config_yaml = ClusterYaml("a", cluster.nats_url, cluster.peer_a)});
+  absl::StatusOr<SidecarProcess> a = SidecarProcess::Start(
+      {.config_yaml = ClusterYaml("a", cluster.nats_url, cluster.peer_a, cluster_extra)});
   if (!a.ok()) return a.status();
   cluster.a.emplace(*std::move(a));
-  absl::StatusOr<SidecarProcess> b =
-      SidecarProcess::Start({.config_yaml = ClusterYaml("b", cluster.nats_url, cluster.peer_b)});
+  absl::StatusOr<SidecarProcess> b = SidecarProcess::Start(
+      {.config_yaml = ClusterYaml("b", cluster.nats_url, cluster.peer_b, cluster_extra)});
   if (!b.ok()) return b.status();
   cluster.b.emplace(*std::move(b));
   return cluster;
@@ -320,6 +325,44 @@ TEST_F(ClusterHop, TwoSidecarsWithOneIdAreToldSo) {
     cluster_line = stats.cluster();
     return absl::StrContains(cluster_line, "uses this sidecar's id a");
   })) << cluster_line;
+}
+
+// The cluster line of GetStats of the sidecar at `stub` ("" if it cannot be had).
+std::string ClusterLine(v1::Sidecar::Stub* stub) {
+  v1::SidecarStats stats;
+  grpc::ClientContext context;
+  if (!stub->GetStats(&context, v1::GetStatsRequest(), &stats).ok()) return "";
+  return stats.cluster();
+}
+
+// A NATS that wants a token: sidecars with the token file form the cluster; one with a wrong
+// token keeps serving its local calls and says why it is not in the cluster.
+TEST(ClusterNats, TokenFromAFileAuthenticatesAndAWrongOneIsReported) {
+  const std::string dir = testing::NewTempDir("tokens");
+  std::ofstream(dir + "/right") << "s3cret-token\n";
+  std::ofstream(dir + "/wrong") << "not-the-token\n";
+  absl::StatusOr<Cluster> cluster = StartCluster(
+      {"--auth", "s3cret-token"}, absl::StrCat("  nats_token_file: ", dir, "/right\n"));
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  greeter::GreeterService greeter;
+  auto a = v1::Sidecar::NewStub(cluster->a->Channel());
+  auto host = GreeterOn(*cluster->b, "b", a.get(), &greeter);
+  ASSERT_NE(host, nullptr);
+
+  absl::StatusOr<SidecarProcess> intruder = SidecarProcess::Start(
+      {.config_yaml = ClusterYaml("c", cluster->nats_url,
+                                  absl::StrCat("127.0.0.1:", testing::FreeLoopbackPort()),
+                                  absl::StrCat("  nats_token_file: ", dir, "/wrong\n"))});
+  ASSERT_TRUE(intruder.ok()) << intruder.status();
+  auto c = v1::Sidecar::NewStub(intruder->Channel());
+  std::string line;
+  EXPECT_TRUE(WaitUntil([&] {
+    line = ClusterLine(c.get());
+    return absl::StrContains(line, "NATS not connected") &&
+           absl::StrContains(absl::AsciiStrToLower(line), "authorization");
+  })) << line;
+  EXPECT_EQ(HostsOf(c.get(), "greeter"), std::vector<std::string>{});
+  EXPECT_EQ(HostsOf(a.get(), "greeter"), std::vector<std::string>{"b"});
 }
 
 }  // namespace

@@ -45,8 +45,7 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Open(
   natsOptions_SetReconnectWait(self->options_, kReconnectWaitMs);
   natsOptions_SetDisconnectedCB(self->options_, &NatsConnection::OnDisconnected, self.get());
   natsOptions_SetReconnectedCB(self->options_, &NatsConnection::OnConnected, self.get());
-  natsOptions_SetRetryOnFailedConnect(self->options_, true, &NatsConnection::OnConnected,
-                                      self.get());
+  natsOptions_SetErrorHandler(self->options_, &NatsConnection::OnError, self.get());
   if (!cluster.nats_token_file().empty()) {
     absl::StatusOr<std::string> token = tls::ReadTokenFile(cluster.nats_token_file());
     if (!token.ok()) {
@@ -78,13 +77,24 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Open(
       if (s != NATS_OK) return fail("cluster.nats_tls.cert_file", s);
     }
   }
+  // One attempt first, to learn why it fails (the retrying client below only ever says "no server
+  // available"): e.g. the server's "Authorization Violation" for a wrong token.
   s = natsConnection_Connect(&self->connection_, self->options_);
+  if (s != NATS_OK) {
+    {
+      absl::MutexLock lock(&self->mu_);
+      self->last_error_ = NatsError("connecting", s);
+    }
+    spdlog::warn("cluster: {} ({}); serving local calls and retrying",
+                 NatsError("no NATS server to connect to yet", s),
+                 absl::StrJoin(cluster.nats_servers(), ", "));
+    natsOptions_SetRetryOnFailedConnect(self->options_, true, &NatsConnection::OnConnected,
+                                        self.get());
+    s = natsConnection_Connect(&self->connection_, self->options_);
+  }
   if (s == NATS_OK) {
     self->NoteConnected(true);
-  } else if (s == NATS_NOT_YET_CONNECTED) {
-    spdlog::warn("cluster: no NATS server answers yet ({}); serving local calls and retrying",
-                 absl::StrJoin(cluster.nats_servers(), ", "));
-  } else {
+  } else if (s != NATS_NOT_YET_CONNECTED) {
     return absl::UnavailableError(NatsError("cluster: connecting to NATS", s));
   }
   // JetStream requests (bucket lookups and puts) give up after 1 s instead of the client's 5 s: a
@@ -120,14 +130,30 @@ std::string NatsConnection::state() const {
   absl::MutexLock lock(&mu_);
   std::string state = absl::StrCat(
       "not connected since ", absl::FormatTime(absl::RFC3339_sec, since_, absl::UTCTimeZone()));
-  if (connection_ != nullptr) {
-    const char* last = nullptr;
-    if (natsConnection_GetLastError(connection_, &last) != NATS_OK && last != nullptr &&
-        last[0] != '\0') {
-      absl::StrAppend(&state, ": ", last);
-    }
+  const char* last = nullptr;
+  if (connection_ != nullptr && natsConnection_GetLastError(connection_, &last) != NATS_OK &&
+      last != nullptr && last[0] != '\0') {
+    absl::StrAppend(&state, ": ", last);
+  }
+  // What the server said, if it refused us (the last error is then only "no server available").
+  if (!last_error_.empty() && (last == nullptr || last_error_ != last)) {
+    absl::StrAppend(&state, " (", last_error_, ")");
   }
   return state;
+}
+
+void NatsConnection::OnError(natsConnection* connection, natsSubscription*, natsStatus status,
+                             void* self) {
+  auto* nats = static_cast<NatsConnection*>(self);
+  std::string error = natsStatus_GetText(status);
+  const char* detail = nullptr;
+  if (connection != nullptr && natsConnection_GetLastError(connection, &detail) != NATS_OK &&
+      detail != nullptr && detail[0] != '\0') {
+    error = detail;
+  }
+  absl::MutexLock lock(&nats->mu_);
+  if (nats->last_error_ != error) spdlog::warn("cluster: NATS: {}", error);
+  nats->last_error_ = std::move(error);
 }
 
 void NatsConnection::OnConnected(natsConnection*, void* self) {
@@ -143,6 +169,7 @@ void NatsConnection::NoteConnected(bool connected) {
   if (connected_ == connected) return;
   connected_ = connected;
   since_ = absl::Now();
+  if (connected) last_error_.clear();
   if (connected) {
     spdlog::info("cluster: connected to NATS");
   } else {

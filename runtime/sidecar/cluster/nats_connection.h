@@ -50,6 +50,9 @@ class NatsConnection {
   NatsConnection() = default;
   static void OnConnected(natsConnection* connection, void* self);
   static void OnDisconnected(natsConnection* connection, void* self);
+  // Errors the client reports asynchronously, e.g. the server's "Authorization Violation".
+  static void OnError(natsConnection* connection, natsSubscription* subscription, natsStatus status,
+                      void* self);
   void NoteConnected(bool connected);
 
   natsOptions* options_ = nullptr;
@@ -58,6 +61,8 @@ class NatsConnection {
   mutable absl::Mutex mu_;
   bool connected_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time since_ ABSL_GUARDED_BY(mu_) = absl::Now();
+  // The last error reported while not connected, for state().
+  std::string last_error_ ABSL_GUARDED_BY(mu_);
 };
 
 // "<what>: <NATS status text>", with the client's last error detail when it has one: the message
