@@ -91,7 +91,8 @@ void ClusterMembership::HeartbeatLoop() {
 }
 
 void ClusterMembership::WatchLoop() {
-  MemberTable members(FromProtoDuration(options_.cluster.instance_ttl()));
+  MemberTable members(FromProtoDuration(options_.cluster.instance_ttl()),
+                      FromProtoDuration(options_.cluster.heartbeat_interval()));
   const std::string& self = options_.cluster.sidecar_id();
   WatchHandlers handlers;
   handlers.on_tick = [&] {

@@ -11,10 +11,16 @@ bool MemberTable::HeardAt(const std::string& sidecar, absl::Time written, absl::
   return true;
 }
 
+void MemberTable::BucketWorks(absl::Time now) {
+  if (now - bucket_works_at_ > 2 * heartbeat_) works_since_ = now;  // a stall ended (or the start)
+  bucket_works_at_ = now;
+}
+
 std::vector<std::string> MemberTable::Expire(absl::Time now) {
   std::vector<std::string> gone;
   for (auto it = last_heard_.begin(); it != last_heard_.end();) {
-    if (now - it->second >= ttl_ && bucket_works_at_ - it->second >= ttl_) {
+    const absl::Time silent_since = std::max(it->second, works_since_);
+    if (now - silent_since >= ttl_ && bucket_works_at_ - silent_since >= ttl_) {
       gone.push_back(it->first);
       it = last_heard_.erase(it);
     } else {

@@ -13,7 +13,7 @@ void OwnHeartbeats(MemberTable& members, absl::Time until) {
 }
 
 TEST(MemberTable, SidecarExpiresOneTtlAfterItWasLastHeard) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   members.Heard("b", kStart);
   members.Heard("c", kStart + absl::Seconds(1));
   OwnHeartbeats(members, kStart + absl::Seconds(4));
@@ -25,18 +25,34 @@ TEST(MemberTable, SidecarExpiresOneTtlAfterItWasLastHeard) {
 }
 
 TEST(MemberTable, NobodyExpiresWhileTheBucketCarriesNoHeartbeatOfOurs) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   members.Heard("b", kStart);
   OwnHeartbeats(members, kStart + absl::Seconds(1));
   // The bucket stalls (its stream elects a leader): ten seconds of silence from everyone.
   EXPECT_TRUE(members.Expire(kStart + absl::Seconds(10)).empty());
-  // It works again, and b is still silent: b goes once ours have come back for a TTL after b's.
+  // It works again: b gets a whole TTL from then to be heard, and stays silent, so it goes.
+  for (int second = 11; second <= 14; ++second) {
+    members.BucketWorks(kStart + absl::Seconds(second));
+    if (second < 14) EXPECT_TRUE(members.Expire(kStart + absl::Seconds(second)).empty());
+  }
+  EXPECT_EQ(members.Expire(kStart + absl::Seconds(14)), std::vector<std::string>{"b"});
+}
+
+TEST(MemberTable, AfterAStallOthersHaveAWholeTtlToBeHeardAgain) {
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
+  members.Heard("b", kStart);
+  OwnHeartbeats(members, kStart + absl::Seconds(1));
+  // Our own put gets through first after the stall; b's a moment later, as it retries too.
+  members.BucketWorks(kStart + absl::Seconds(10));
+  EXPECT_TRUE(members.Expire(kStart + absl::Seconds(10)).empty());
+  members.Heard("b", kStart + absl::Milliseconds(10300));
   members.BucketWorks(kStart + absl::Seconds(11));
-  EXPECT_EQ(members.Expire(kStart + absl::Seconds(11)), std::vector<std::string>{"b"});
+  EXPECT_TRUE(members.Expire(kStart + absl::Seconds(11)).empty());
+  EXPECT_EQ(members.size(), 1u);
 }
 
 TEST(MemberTable, SidecarHeardAgainAfterAStallStays) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   members.Heard("b", kStart);
   EXPECT_TRUE(members.Expire(kStart + absl::Seconds(8)).empty());
   members.Heard("b", kStart + absl::Seconds(9));
@@ -46,7 +62,7 @@ TEST(MemberTable, SidecarHeardAgainAfterAStallStays) {
 }
 
 TEST(MemberTable, HeartbeatsKeepASidecarAlive) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   OwnHeartbeats(members, kStart + absl::Seconds(10));
   for (int second = 0; second < 10; ++second) {
     members.Heard("b", kStart + absl::Seconds(second));
@@ -55,21 +71,22 @@ TEST(MemberTable, HeartbeatsKeepASidecarAlive) {
 }
 
 TEST(MemberTable, ReplayedEntryOlderThanTheTtlIsIgnored) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   EXPECT_FALSE(members.HeardAt("dead", kStart - absl::Seconds(10), kStart));
   EXPECT_EQ(members.size(), 0u);
 }
 
 TEST(MemberTable, ReplayedEntryKeepsOnlyWhatIsLeftOfItsTtl) {
-  MemberTable members(absl::Seconds(3));
-  OwnHeartbeats(members, kStart + absl::Seconds(3));
-  EXPECT_TRUE(members.HeardAt("b", kStart - absl::Seconds(2), kStart));
-  EXPECT_TRUE(members.Expire(kStart + absl::Milliseconds(999)).empty());
-  EXPECT_EQ(members.Expire(kStart + absl::Seconds(1)), std::vector<std::string>{"b"});
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
+  OwnHeartbeats(members, kStart + absl::Seconds(6));
+  // The watch restarted at +5 and replays b's entry, written at +3.
+  EXPECT_TRUE(members.HeardAt("b", kStart + absl::Seconds(3), kStart + absl::Seconds(5)));
+  EXPECT_TRUE(members.Expire(kStart + absl::Milliseconds(5999)).empty());
+  EXPECT_EQ(members.Expire(kStart + absl::Seconds(6)), std::vector<std::string>{"b"});
 }
 
 TEST(MemberTable, EntryWrittenAheadOfThisClockCountsFromNow) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   OwnHeartbeats(members, kStart + absl::Seconds(3));
   EXPECT_TRUE(members.HeardAt("b", kStart + absl::Seconds(5), kStart));
   EXPECT_TRUE(members.Expire(kStart + absl::Milliseconds(2999)).empty());
@@ -77,7 +94,7 @@ TEST(MemberTable, EntryWrittenAheadOfThisClockCountsFromNow) {
 }
 
 TEST(MemberTable, ForgetRemovesAtOnce) {
-  MemberTable members(absl::Seconds(3));
+  MemberTable members(absl::Seconds(3), absl::Seconds(1));
   members.Heard("b", kStart);
   EXPECT_TRUE(members.Forget("b"));
   EXPECT_FALSE(members.Forget("b"));
