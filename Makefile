@@ -75,7 +75,7 @@ bench: deps
 # kill -9 of h3's callmeshd, the next calls answered on h2, h3 dropped after the TTL.
 .PHONY: cluster-demo
 cluster-demo: deps
-	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/greeter/...
+	$(BAZEL) build $(BAZEL_FLAGS) //:callmeshd //:callmesh //services/greeter/... //services/orders/...
 	@BIN="$$($(BAZEL) info $(BAZEL_FLAGS) bazel-bin 2>/dev/null)" ./tools/demo/cluster.sh
 
 format:

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <map>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -84,10 +85,12 @@ std::vector<std::string> HostsOf(v1::Sidecar::Stub* stub, const std::string& ser
 
 // A call straight to a peer listener, as another sidecar would make it.
 grpc::Status CallPeer(const std::string& peer, const std::string& target, const std::string& cid,
-                      ::greeter::v1::HelloReply* reply) {
+                      ::greeter::v1::HelloReply* reply,
+                      const std::map<std::string, std::string>& extra_metadata = {}) {
   grpc::GenericStub stub(grpc::CreateChannel(peer, grpc::InsecureChannelCredentials()));
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + absl::Seconds(10)));
+  for (const auto& [key, value] : extra_metadata) context.AddMetadata(key, value);
   if (!target.empty()) context.AddMetadata(kTargetMetadata, target);
   if (!cid.empty()) context.AddMetadata(kCidMetadata, cid);
   context.AddMetadata(kSourceMetadata, "checkout");
@@ -309,6 +312,54 @@ TEST_F(ClusterHop, PubSubSubscriptionIsClusterWideAndEachEventReachesTheServiceO
   // Both publishes are durable once answered and nothing subscribes: no delivery can follow.
   EXPECT_EQ(greeter.seen_cids().size(), before);
   server->Shutdown();
+}
+
+// A greeter that keeps the metadata of the last call it answered.
+class MetadataGreeter final : public ::greeter::v1::Greeter::Service {
+ public:
+  grpc::Status SayHello(grpc::ServerContext* context, const ::greeter::v1::HelloRequest*,
+                        ::greeter::v1::HelloReply* reply) override {
+    absl::MutexLock lock(&mu_);
+    seen_.clear();
+    for (const auto& [key, value] : context->client_metadata()) {
+      seen_[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
+    }
+    reply->set_message("seen");
+    return grpc::Status::OK;
+  }
+  std::map<std::string, std::string> seen() const {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::string> seen_ ABSL_GUARDED_BY(mu_);
+};
+
+// What a forwarding sidecar adds for an event delivery (topic, sequence) and the application's
+// headers reach the target through the peer listener; the caller's own claims of context do not
+// override what the call carries.
+TEST_F(ClusterHop, EventMetadataAndHeadersCrossTheHop) {
+  MetadataGreeter greeter;
+  auto host = testing::HostService("greeter", cluster->a->address(), &greeter);
+  ASSERT_NE(host, nullptr);
+  ::greeter::v1::HelloReply reply;
+  const grpc::Status status =
+      CallPeer(cluster->peer_a, "greeter", "event-1", &reply,
+               {{kTopicMetadata, "orders"}, {kSequenceMetadata, "7"}, {"x-tenant", "acme"}});
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  const std::map<std::string, std::string> seen = greeter.seen();
+  auto value = [&](const std::string& key) {
+    auto it = seen.find(key);
+    return it == seen.end() ? std::string("(absent)") : it->second;
+  };
+  EXPECT_EQ(value(kTopicMetadata), "orders");
+  EXPECT_EQ(value(kSequenceMetadata), "7");
+  EXPECT_EQ(value("x-tenant"), "acme");
+  EXPECT_EQ(value(kCidMetadata), "event-1");
+  EXPECT_EQ(value(kSourceMetadata), "checkout");
+  EXPECT_EQ(value(kAttemptMetadata), "3");
 }
 
 TEST_F(ClusterHop, TwoSidecarsWithOneIdAreToldSo) {

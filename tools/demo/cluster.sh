@@ -9,10 +9,12 @@
 #   3. async calls from h1 (services/greeter/async_client), run on h3, whose callbacks are delivered
 #      to callback services that async_client hosts on h1;
 #   4. the greeter also on h2; then h3's callmeshd killed with kill -9: the next call from h1 is
-#      answered on h2, and h1 drops h3's instance after the TTL (3 s); both timed.
+#      answered on h2, and h1 drops h3's instance after the TTL (3 s); both timed;
+#   5. publish/subscribe: billing (services/orders) subscribes through h2, orders are published
+#      through h1, and billing gets each event once.
 # Everything is stopped on exit. Ports are free ports picked at start (not 4770). Uses the
 # binaries in bazel-bin (override with BIN=/path/to/bazel-bin); build them first:
-#   bazel build //:callmeshd //:callmesh //services/greeter/...
+#   bazel build //:callmeshd //:callmesh //services/greeter/... //services/orders/...
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-$(bazel info bazel-bin 2>/dev/null)}
@@ -216,6 +218,28 @@ case " $listed " in *" h3 "*) fail "h1 still lists h3's instance 10 s after the 
 echo "h3's instance no longer listed on h1 $(elapsed_ms "$killed" "$dropped") ms after the kill (instance_ttl 3s, heartbeat 1s):"
 show "$CALLMESH" --sidecar "${sidecar_addr[1]}" services
 show "$CALLMESH" --sidecar "${sidecar_addr[1]}" stats | grep -E '^(\$|cluster)' || true
+
+step "publish/subscribe across hosts: billing subscribes through h2, orders publish through h1"
+"$BIN/services/orders/billing_server" --listen 127.0.0.1:0 --sidecar "${sidecar_addr[2]}" \
+  --ready_file "$WORK/billing.ready" >"$WORK/billing.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 200); do
+  "$CALLMESH" --sidecar "${sidecar_addr[1]}" -o json topics 2>/dev/null | grep -q '"billing"' && break
+  sleep 0.05
+done
+echo "(the subscription made through h2 is shared with every sidecar; h1 holds it too)"
+show "$CALLMESH" --sidecar "${sidecar_addr[1]}" topics
+"$BIN/services/orders/orders_client" --sidecar "${sidecar_addr[1]}" --count 3 \
+  >"$WORK/orders_client.log" 2>&1 || { cat "$WORK/orders_client.log"; fail "orders_client failed"; }
+grep -v '^\[' "$WORK/orders_client.log"
+for _ in $(seq 1 200); do
+  [ "$(grep -c 'billing: invoice' "$WORK/billing.log" || true)" -ge 3 ] && break
+  sleep 0.05
+done
+invoiced=$(grep -c 'billing: invoice' "$WORK/billing.log" || true)
+[ "$invoiced" -eq 3 ] || fail "billing on h2 received $invoiced events, expected 3"
+echo "billing on h2 got each event published through h1 once:"
+grep -h 'billing: invoice' "$WORK/billing.log" | sed 's/^\[[a-z]*\] /  /'
 
 step "stopping everything (SIGTERM: the sidecars leave the registry, drain and exit)"
 cleanup_order=("${pids[@]}")

@@ -1,7 +1,9 @@
 #include "runtime/sidecar/server/proxy_service.h"
 
+#include <algorithm>
 #include <optional>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "runtime/common/grpc_status.h"
@@ -96,6 +98,24 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     }
   }
 
+  // The callmesh metadata the forwarding sidecar set beyond the call's context (e.g. an event's
+  // callmesh-topic and callmesh-sequence): passed on as sent. What the Invoker sets itself from
+  // the call (cid, source, attempt, deadline, parent, target) is not copied.
+  void CopySidecarMetadata(const grpc::GenericCallbackServerContext& context) {
+    static constexpr absl::string_view kFromTheCall[] = {kCidMetadata,       kSourceMetadata,
+                                                         kAttemptMetadata,   kDeadlineMetadata,
+                                                         kParentCidMetadata, kTargetMetadata};
+    for (const auto& [key, value] : context.client_metadata()) {
+      absl::string_view k(key.data(), key.size());
+      if (!absl::StartsWith(k, "callmesh-") ||
+          std::find(std::begin(kFromTheCall), std::end(kFromTheCall), k) !=
+              std::end(kFromTheCall)) {
+        continue;
+      }
+      call_.callmesh_metadata.emplace_back(std::string(k), std::string(value.data(), value.size()));
+    }
+  }
+
   // A call from an app on this host: authenticated, its source the caller's identity, a new CID.
   absl::Status AdmitFromApp(const grpc::GenericCallbackServerContext& context,
                             const std::string& default_source, const Clock& clock,
@@ -145,6 +165,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     call_.deadline = forwarded->context.rpc_deadline;
     call_.reach = Registry::Reach::kLocalOnly;
     CopyHeaders(context, /*authenticated=*/true);
+    CopySidecarMetadata(context);
     return absl::OkStatus();
   }
 
