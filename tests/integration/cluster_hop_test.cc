@@ -240,7 +240,7 @@ std::vector<std::string> SubscribersOf(v1::Sidecar::Stub* stub, const std::strin
   return services;
 }
 
-std::string PublishHello(v1::Sidecar::Stub* stub, const std::string& name) {
+v1::PublishResponse PublishHello(v1::Sidecar::Stub* stub, const std::string& name) {
   ::greeter::v1::HelloRequest hello;
   hello.set_name(name);
   v1::PublishRequest publish;
@@ -250,7 +250,7 @@ std::string PublishHello(v1::Sidecar::Stub* stub, const std::string& name) {
   grpc::ClientContext context;
   const grpc::Status status = stub->Publish(&context, publish, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
-  return response.event_id();
+  return response;
 }
 
 size_t Count(const std::vector<std::string>& cids, const std::string& cid) {
@@ -286,8 +286,13 @@ TEST_F(ClusterHop, PubSubSubscriptionIsClusterWideAndEachEventReachesTheServiceO
   })) << "a did not learn b's subscription";
 
   // Published through a: a's fan-out delivers it to the greeter on b's host. Through b: b's.
-  const std::string via_a = PublishHello(a.get(), "via-a");
-  const std::string via_b = PublishHello(b.get(), "via-b");
+  const v1::PublishResponse through_a = PublishHello(a.get(), "via-a");
+  const v1::PublishResponse through_b = PublishHello(b.get(), "via-b");
+  // Each sidecar counts the subscription it learnt or made.
+  EXPECT_EQ(through_a.subscribers(), 1u);
+  EXPECT_EQ(through_b.subscribers(), 1u);
+  const std::string via_a = through_a.event_id();
+  const std::string via_b = through_b.event_id();
   ASSERT_TRUE(WaitUntil([&] {
     const std::vector<std::string> seen = greeter.seen_cids();
     return Count(seen, via_a) == 1 && Count(seen, via_b) == 1;
@@ -306,11 +311,10 @@ TEST_F(ClusterHop, PubSubSubscriptionIsClusterWideAndEachEventReachesTheServiceO
   }
   ASSERT_TRUE(WaitUntil([&] { return SubscribersOf(b.get(), "greetings").empty(); }))
       << "b kept the subscription removed through a";
-  const size_t before = greeter.seen_cids().size();
-  PublishHello(b.get(), "after");
-  PublishHello(a.get(), "after");
-  // Both publishes are durable once answered and nothing subscribes: no delivery can follow.
-  EXPECT_EQ(greeter.seen_cids().size(), before);
+  // Published after the removal, on either side: no subscription holds these events, so none
+  // is delivered (the publish answer counts the subscriptions that will receive it).
+  EXPECT_EQ(PublishHello(b.get(), "after").subscribers(), 0u);
+  EXPECT_EQ(PublishHello(a.get(), "after").subscribers(), 0u);
   server->Shutdown();
 }
 
