@@ -57,6 +57,23 @@ absl::Status PrepareDataDir(const std::string& dir) {
   return sidecar::security::RestrictDataDir(dir);
 }
 
+// The largest request a listener takes: a payload at the limit with room for the envelope around
+// it, so the size check answers with its own message rather than gRPC's.
+int MaxRequestBytes(const v1::SidecarConfig& config) {
+  return static_cast<int>(config.max_payload_bytes()) + (64 << 10);
+}
+
+// After BuildAndStart: the address a listener bound (`listen` with the port it got, for port 0),
+// or FAILED_PRECONDITION naming the config key when it did not bind.
+absl::StatusOr<std::string> BoundAddress(absl::string_view key, const std::string& listen,
+                                         const grpc::Server* server, int port) {
+  if (server == nullptr || port == 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        key, " ", listen, ": cannot listen there (address in use, or not a local address?)"));
+  }
+  return absl::StrCat(listen.substr(0, listen.rfind(':')), ":", port);
+}
+
 // `gatekeeper` (not owned) gets back the quota of each instance the registry removes.
 sidecar::Registry::Options RegistryOptions(const v1::SidecarConfig& config, Clock* clock,
                                            std::shared_ptr<grpc::ChannelCredentials> outbound,
@@ -154,6 +171,10 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
     }
   }
 
+  // Before the Sidecar API serves, so every RPC sees cluster mode whole.
+  if (config.has_cluster()) {
+    if (absl::Status s = sidecar->StartCluster(*credentials); !s.ok()) return s;
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
@@ -170,9 +191,7 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
     interceptors.push_back(std::move(factory));
   }
   builder.experimental().SetInterceptorCreators(std::move(interceptors));
-  // Room for the envelope around a payload at the limit, so the size check answers with its own
-  // message rather than gRPC's.
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_payload_bytes()) + (64 << 10));
+  builder.SetMaxReceiveMessageSize(MaxRequestBytes(config));
   // What a reply can hold: a call with its request and its result, each up to the payload limit
   // (GetCall with include_payload), or a list page (bounded by kMaxListPageBytes, plus the call
   // that crossed the bound). Whatever was accepted can be read back.
@@ -181,16 +200,10 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
   builder.SetMaxSendMessageSize(
       static_cast<int>(std::min<int64_t>(largest_reply, std::numeric_limits<int>::max())));
   sidecar->server_ = builder.BuildAndStart();
-  if (sidecar->server_ == nullptr || port == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("listen ", config.listen(),
-                     ": cannot listen there (address in use, or not a local address?)"));
-  }
-  sidecar->address_ =
-      absl::StrCat(config.listen().substr(0, config.listen().rfind(':')), ":", port);
-  if (config.has_cluster()) {
-    if (absl::Status s = sidecar->StartCluster(*credentials); !s.ok()) return s;
-  }
+  absl::StatusOr<std::string> bound =
+      BoundAddress("listen", config.listen(), sidecar->server_.get(), port);
+  if (!bound.ok()) return bound.status();
+  sidecar->address_ = *std::move(bound);
   // The admin listener before recovery, so that /readyz answers "recovering" meanwhile.
   if (!config.admin_listen().empty()) {
     Sidecar* self = sidecar.get();
@@ -284,15 +297,8 @@ Sidecar::Sidecar(const v1::SidecarConfig& config, SidecarEnv env,
                {.jitter_seed = *env.jitter_seed + 3}),
       service_({.name = config.name(),
                 .gatekeeper = gatekeeper_.get(),
-                .cluster_state = config.has_cluster() ? std::function<std::string()>([this] {
-                  if (membership_ == nullptr) return std::string();
-                  std::string state = membership_->state();
-                  if (std::string problem = shared_subscriptions_->problem();
-                      !problem.empty() && nats_->connected()) {
-                    absl::StrAppend(&state, "; subscriptions: ", problem);
-                  }
-                  return state;
-                })
+                .cluster_state = config.has_cluster() ? std::function<std::string()>(
+                                                            [this] { return ClusterState(); })
                                                       : nullptr},
                &registry_, &invoker_, &sync_calls_,
                {.store = journal_.get(),
@@ -370,15 +376,12 @@ absl::Status Sidecar::StartCluster(const std::shared_ptr<grpc::ServerCredentials
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
                              sidecar::kPeerKeepaliveTimeMs / 2);
-  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_payload_bytes()) + (64 << 10));
+  builder.SetMaxReceiveMessageSize(MaxRequestBytes(config_));
   peer_server_ = builder.BuildAndStart();
-  if (peer_server_ == nullptr || port == 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cluster.peer_listen ", cluster.peer_listen(),
-                     ": cannot listen there (address in use, or not a local address?)"));
-  }
-  peer_address_ =
-      absl::StrCat(cluster.peer_listen().substr(0, cluster.peer_listen().rfind(':')), ":", port);
+  absl::StatusOr<std::string> bound =
+      BoundAddress("cluster.peer_listen", cluster.peer_listen(), peer_server_.get(), port);
+  if (!bound.ok()) return bound.status();
+  peer_address_ = *std::move(bound);
   membership_ = std::make_unique<sidecar::cluster::ClusterMembership>(
       sidecar::cluster::ClusterMembership::Options{.cluster = cluster,
                                                    .version = Version(),
@@ -394,6 +397,16 @@ absl::Status Sidecar::StartCluster(const std::shared_ptr<grpc::ServerCredentials
   spdlog::info("cluster: sidecar {} serves other sidecars on {} (advertised as {})",
                cluster.sidecar_id(), peer_address_, cluster.advertise_address());
   return absl::OkStatus();
+}
+
+std::string Sidecar::ClusterState() const {
+  std::string state = membership_->state();
+  // Without NATS the membership's state says all there is to say.
+  if (std::string problem = shared_subscriptions_->problem();
+      !problem.empty() && nats_->connected()) {
+    absl::StrAppend(&state, "; subscriptions: ", problem);
+  }
+  return state;
 }
 
 void Sidecar::WatchClusterHealth() {

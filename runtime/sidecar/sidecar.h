@@ -141,6 +141,8 @@ class Sidecar {
   // Cluster mode: connects to NATS (degraded start when no server answers) and serves the peer
   // listener. FAILED_PRECONDITION naming cluster.peer_listen when it cannot listen there.
   absl::Status StartCluster(const std::shared_ptr<grpc::ServerCredentials>& credentials);
+  // The cluster line of GetStats: the membership's state and what the subscriptions lack.
+  std::string ClusterState() const;
   // Keeps the health service "callmesh.cluster" SERVING while the shared registry works.
   void WatchClusterHealth();
 
