@@ -25,6 +25,21 @@ absl::Time DeadlineOf(const grpc::ServerContextBase& rpc, const Clock& clock) {
   return left > absl::Hours(24 * 365 * 100) ? absl::InfiniteFuture() : clock.Now() + left;
 }
 
+namespace {
+
+// The parts of a call's context that only travel as metadata: the trace context (dropped when
+// malformed) and the caller's deadline.
+void ReadTraceAndDeadline(const grpc::ServerContextBase& rpc, const Clock& clock,
+                          CallContext* context) {
+  TraceContext trace = CheckTraceContext(MetadataOr(rpc, kTraceparentMetadata, ""),
+                                         MetadataOr(rpc, kTracestateMetadata, ""));
+  context->traceparent = std::move(trace.traceparent);
+  context->tracestate = std::move(trace.tracestate);
+  context->rpc_deadline = DeadlineOf(rpc, clock);
+}
+
+}  // namespace
+
 CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_view body_source,
                             absl::string_view body_parent_cid, const std::string& default_source,
                             const Clock& clock) {
@@ -36,11 +51,7 @@ CallContext ReadCallContext(const grpc::ServerContextBase& rpc, absl::string_vie
   context.parent_cid = !body_parent_cid.empty()
                            ? std::string(body_parent_cid)
                            : MetadataOr(rpc, kParentCidMetadata, MetadataOr(rpc, kCidMetadata, ""));
-  TraceContext trace = CheckTraceContext(MetadataOr(rpc, kTraceparentMetadata, ""),
-                                         MetadataOr(rpc, kTracestateMetadata, ""));
-  context.traceparent = std::move(trace.traceparent);
-  context.tracestate = std::move(trace.tracestate);
-  context.rpc_deadline = DeadlineOf(rpc, clock);
+  ReadTraceAndDeadline(rpc, clock, &context);
   return context;
 }
 
@@ -53,11 +64,7 @@ absl::StatusOr<ForwardedContext> ReadForwardedContext(const grpc::ServerContextB
       !s.ok()) {
     return s;
   }
-  TraceContext trace = CheckTraceContext(MetadataOr(rpc, kTraceparentMetadata, ""),
-                                         MetadataOr(rpc, kTracestateMetadata, ""));
-  forwarded.context.traceparent = std::move(trace.traceparent);
-  forwarded.context.tracestate = std::move(trace.tracestate);
-  forwarded.context.rpc_deadline = DeadlineOf(rpc, clock);
+  ReadTraceAndDeadline(rpc, clock, &forwarded.context);
   forwarded.cid = MetadataOr(rpc, kCidMetadata, "");
   if (absl::Status s = ValidateCallContext("", forwarded.cid); !s.ok() || forwarded.cid.empty()) {
     return absl::InvalidArgumentError(

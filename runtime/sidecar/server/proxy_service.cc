@@ -131,11 +131,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     }
     calls::CallContext call_context =
         calls::ReadCallContext(context, *source, "", default_source, clock);
-    call_.source = std::move(call_context.source);
-    call_.parent_cid = std::move(call_context.parent_cid);
-    call_.traceparent = std::move(call_context.traceparent);
-    call_.tracestate = std::move(call_context.tracestate);
-    call_.deadline = call_context.rpc_deadline;
+    TakeCallContext(std::move(call_context), &call_);
     CopyHeaders(context, !caller->anonymous());
     return absl::OkStatus();
   }
@@ -158,11 +154,7 @@ class ProxyReactor final : public grpc::ServerGenericBidiReactor {
     call_.cid = std::move(forwarded->cid);
     call_.attempt = forwarded->attempt;
     call_.call_deadline = forwarded->call_deadline;
-    call_.source = std::move(forwarded->context.source);
-    call_.parent_cid = std::move(forwarded->context.parent_cid);
-    call_.traceparent = std::move(forwarded->context.traceparent);
-    call_.tracestate = std::move(forwarded->context.tracestate);
-    call_.deadline = forwarded->context.rpc_deadline;
+    TakeCallContext(std::move(forwarded->context), &call_);
     call_.reach = Registry::Reach::kLocalOnly;
     CopyHeaders(context, /*authenticated=*/true);
     CopySidecarMetadata(context);

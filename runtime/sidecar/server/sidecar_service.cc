@@ -11,6 +11,14 @@
 #include "runtime/sidecar/server/finish_now.h"
 
 namespace callmesh::sidecar {
+
+void TakeCallContext(calls::CallContext context, InvokeCall* call) {
+  call->source = std::move(context.source);
+  call->parent_cid = std::move(context.parent_cid);
+  call->traceparent = std::move(context.traceparent);
+  call->tracestate = std::move(context.tracestate);
+  call->deadline = context.rpc_deadline;
+}
 namespace {
 
 // Finishes a forwarded Invoke and cancels the outbound call if the caller goes away.
@@ -121,11 +129,7 @@ grpc::ServerUnaryReactor* SidecarService::Invoke(grpc::CallbackServerContext* co
   call.method_path = *std::move(path);
   calls::CallContext call_context =
       calls::ReadCallContext(*context, *source, request->parent_cid(), options_.name, *clock_);
-  call.source = std::move(call_context.source);
-  call.parent_cid = std::move(call_context.parent_cid);
-  call.traceparent = std::move(call_context.traceparent);
-  call.tracestate = std::move(call_context.tracestate);
-  call.deadline = call_context.rpc_deadline;
+  TakeCallContext(std::move(call_context), &call);
   // Zero, like unset, means no timeout of its own (as for InvokeAsync and Cast; see sidecar.proto).
   if (*timeout != absl::ZeroDuration()) {
     call.deadline = std::min(call.deadline, clock_->Now() + *timeout);

@@ -23,6 +23,7 @@
 #include "absl/time/time.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/clock.h"
+#include "runtime/sidecar/calls/call_context.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
@@ -54,6 +55,11 @@ class SyncCallRecord {
   tracing::CallTracer* const tracer_;
   std::optional<tracing::CallTracer::Open> span_;
 };
+
+// The call context read from an incoming RPC (source, parent CID, trace context, the caller's
+// deadline), moved onto the sync call that forwards it: one place for Sidecar.Invoke and both
+// kinds of the proxy.
+void TakeCallContext(calls::CallContext context, InvokeCall* call);
 
 // Synchronous calls, shared by Sidecar.Invoke and the transparent proxy: outcome counters, and
 // the bound on calls forwarded at once (limits.max_sync_in_flight). Past the bound a call is
