@@ -378,6 +378,15 @@ void Journal::Submit(Mutation mutation) {
 
 absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,
                                     bool sync, std::string cid) {
+  Mutation mutation;
+  mutation.bytes = bytes;
+  mutation.sync = sync;
+  mutation.cid = std::move(cid);
+  mutation.apply = std::move(apply);
+  return SubmitAndWait(std::move(mutation));
+}
+
+absl::Status Journal::SubmitAndWait(Mutation mutation) {
   if (OnJournalThread()) {
     return absl::FailedPreconditionError(
         "journal: a blocking method was called from a done callback (the journal's thread); it "
@@ -385,12 +394,7 @@ absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, s
   }
   absl::Notification finished;
   absl::Status result;
-  Mutation mutation;
-  mutation.bytes = bytes;
-  mutation.sync = sync;
   mutation.quick_finish = true;
-  mutation.cid = std::move(cid);
-  mutation.apply = std::move(apply);
   mutation.finish = [&](absl::Status status) {
     result = std::move(status);
     finished.Notify();
@@ -398,6 +402,11 @@ absl::Status Journal::SubmitAndWait(std::function<absl::Status(Batch&)> apply, s
   Submit(std::move(mutation));
   finished.WaitForNotification();
   return result;
+}
+
+void Journal::SubmitAsync(Mutation mutation, std::function<void(absl::Status)> done) {
+  mutation.finish = std::move(done);
+  Submit(std::move(mutation));
 }
 
 void Journal::WriterLoop() {
@@ -679,6 +688,17 @@ absl::StatusOr<Journal::AcceptResult> Journal::AcceptSync(v1::CallEnvelope envel
 }
 
 absl::Status Journal::UpdateCall(const v1::Call& call) {
+  CALLMESH_ASSIGN_OR_RETURN(Mutation mutation, UpdateCallMutation(call));
+  return SubmitAndWait(std::move(mutation));
+}
+
+void Journal::UpdateCall(v1::Call call, std::function<void(absl::Status)> done) {
+  absl::StatusOr<Mutation> mutation = UpdateCallMutation(std::move(call));
+  if (!mutation.ok()) return done(mutation.status());
+  SubmitAsync(*std::move(mutation), std::move(done));
+}
+
+absl::StatusOr<Journal::Mutation> Journal::UpdateCallMutation(v1::Call call) {
   const std::string& cid = call.envelope().cid();
   if (cid.empty()) return absl::InvalidArgumentError("journal: UpdateCall: envelope.cid is empty");
   if (call.state() != v1::CALL_STATE_ACCEPTED && call.state() != v1::CALL_STATE_RUNNING) {
@@ -686,32 +706,60 @@ absl::Status Journal::UpdateCall(const v1::Call& call) {
         "journal: UpdateCall of call ", keys::Printable(cid), ": state ", StateName(call.state()),
         " is not ACCEPTED or RUNNING (terminal outcomes go through Complete)"));
   }
-  return SubmitAndWait(
-      [&call](Batch& batch) -> absl::Status {
-        const std::string& cid = call.envelope().cid();
-        CALLMESH_ASSIGN_OR_RETURN(v1::Call stored, batch.GetCall(cid));
-        if (IsTerminal(stored.state())) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("call ", keys::Printable(cid), " is already ", StateName(stored.state()),
-                           "; a terminal call is never changed"));
-        }
-        stored.set_state(call.state());
-        stored.set_attempts(call.attempts());
-        *stored.mutable_started_at() = call.started_at();
-        if (!call.has_started_at()) stored.clear_started_at();
-        stored.set_last_status_code(call.last_status_code());
-        stored.set_last_status_message(call.last_status_message());
-        *stored.mutable_next_attempt_at() = call.next_attempt_at();
-        if (!call.has_next_attempt_at()) stored.clear_next_attempt_at();
-        stored.set_callback(call.callback());
-        batch.PutCall(stored);
-        return absl::OkStatus();
-      },
-      kSmallMutationBytes, /*sync=*/false, cid);
+  Mutation mutation;
+  mutation.bytes = kSmallMutationBytes;
+  mutation.sync = false;
+  mutation.cid = cid;
+  mutation.apply = [call = std::move(call)](Batch& batch) -> absl::Status {
+    const std::string& cid = call.envelope().cid();
+    CALLMESH_ASSIGN_OR_RETURN(v1::Call stored, batch.GetCall(cid));
+    if (IsTerminal(stored.state())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("call ", keys::Printable(cid), " is already ", StateName(stored.state()),
+                       "; a terminal call is never changed"));
+    }
+    stored.set_state(call.state());
+    stored.set_attempts(call.attempts());
+    *stored.mutable_started_at() = call.started_at();
+    if (!call.has_started_at()) stored.clear_started_at();
+    stored.set_last_status_code(call.last_status_code());
+    stored.set_last_status_message(call.last_status_message());
+    *stored.mutable_next_attempt_at() = call.next_attempt_at();
+    if (!call.has_next_attempt_at()) stored.clear_next_attempt_at();
+    stored.set_callback(call.callback());
+    batch.PutCall(stored);
+    return absl::OkStatus();
+  };
+  return mutation;
 }
 
 absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Completion completion,
                                                  v1::DeliveryState delivery) {
+  auto stored = std::make_shared<v1::Completion>();
+  CALLMESH_ASSIGN_OR_RETURN(Mutation mutation,
+                            CompleteMutation(cid, std::move(completion), delivery, stored));
+  CALLMESH_RETURN_IF_ERROR(SubmitAndWait(std::move(mutation)));
+  return std::move(*stored);
+}
+
+void Journal::Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
+                       std::function<void(absl::StatusOr<v1::Completion>)> done) {
+  auto stored = std::make_shared<v1::Completion>();
+  absl::StatusOr<Mutation> mutation =
+      CompleteMutation(std::move(cid), std::move(completion), delivery, stored);
+  if (!mutation.ok()) return done(mutation.status());
+  SubmitAsync(*std::move(mutation), [stored, done = std::move(done)](absl::Status status) {
+    if (status.ok()) {
+      done(std::move(*stored));
+    } else {
+      done(std::move(status));
+    }
+  });
+}
+
+absl::StatusOr<Journal::Mutation> Journal::CompleteMutation(
+    std::string cid, v1::Completion completion, v1::DeliveryState delivery,
+    std::shared_ptr<v1::Completion> stored) {
   if (cid.empty()) return absl::InvalidArgumentError("journal: Complete: empty CID");
   if (!IsTerminal(completion.state())) {
     return absl::InvalidArgumentError(
@@ -728,10 +776,12 @@ absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Com
         absl::StrCat("journal: Complete of call ", keys::Printable(cid), ": delivery ",
                      DeliveryName(delivery), " is not NONE or PENDING"));
   }
-  const size_t bytes = completion.ByteSizeLong() + kSmallMutationBytes;
-  v1::Completion stored_completion;
-  CALLMESH_RETURN_IF_ERROR(SubmitAndWait(
-      [&](Batch& batch) -> absl::Status {
+  Mutation mutation;
+  mutation.bytes = completion.ByteSizeLong() + kSmallMutationBytes;
+  mutation.sync = true;
+  mutation.cid = cid;
+  mutation.apply =
+      [cid, completion = std::move(completion), delivery, stored](Batch& batch) -> absl::Status {
         CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
         if (IsTerminal(call.state())) {
           return absl::FailedPreconditionError(absl::StrCat(
@@ -771,11 +821,10 @@ absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Com
           batch.Put(keys::RetentionKey(FromProtoTimestamp(out.completed_at()), cid), "");
         }
         batch.AddPending(-1);
-        stored_completion = std::move(out);
+        *stored = std::move(out);
         return absl::OkStatus();
-      },
-      bytes, /*sync=*/true, cid));
-  return stored_completion;
+      };
+  return mutation;
 }
 
 absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState state,
@@ -849,9 +898,24 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
 }
 
 absl::Status Journal::Delete(const std::string& cid) {
+  CALLMESH_ASSIGN_OR_RETURN(Mutation mutation, DeleteMutation(cid));
+  return SubmitAndWait(std::move(mutation));
+}
+
+void Journal::Delete(std::string cid, std::function<void(absl::Status)> done) {
+  absl::StatusOr<Mutation> mutation = DeleteMutation(std::move(cid));
+  if (!mutation.ok()) return done(mutation.status());
+  SubmitAsync(*std::move(mutation), std::move(done));
+}
+
+absl::StatusOr<Journal::Mutation> Journal::DeleteMutation(std::string cid) {
   if (cid.empty()) return absl::InvalidArgumentError("journal: Delete: empty CID");
-  return SubmitAndWait(
-      [&](Batch& batch) -> absl::Status {
+  Mutation mutation;
+  mutation.bytes = kSmallMutationBytes;
+  mutation.sync = false;
+  mutation.cid = cid;
+  mutation.apply =
+      [cid](Batch& batch) -> absl::Status {
         CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
         // The idempotency key outlives the call for the retention window, so that a retried
         // Cast with the same key (say, after its first submit's reply was lost) gets this CID
@@ -876,8 +940,8 @@ absl::Status Journal::Delete(const std::string& cid) {
         if (!IsTerminal(call.state())) batch.AddPending(-1);
         if (call.callback_delivery() == v1::DELIVERY_STATE_DEAD_LETTERED) batch.AddDeadLetters(-1);
         return absl::OkStatus();
-      },
-      kSmallMutationBytes, /*sync=*/false, cid);
+      };
+  return mutation;
 }
 
 absl::StatusOr<v1::Call> Journal::GetCall(const std::string& cid) const {

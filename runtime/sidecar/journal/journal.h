@@ -157,6 +157,10 @@ class Journal final : public CallStore {
   absl::Status SetDelivery(const std::string& cid, v1::DeliveryState state,
                            const v1::DeadLetter* dead_letter) override;
   absl::Status Delete(const std::string& cid) override;
+  void UpdateCall(v1::Call call, std::function<void(absl::Status)> done) override;
+  void Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
+                std::function<void(absl::StatusOr<v1::Completion>)> done) override;
+  void Delete(std::string cid, std::function<void(absl::Status)> done) override;
   // DATA_LOSS names the key: "journal record c/<cid> in <dir>: does not parse".
   absl::StatusOr<v1::Call> GetCall(const std::string& cid) const override;
   absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
@@ -231,12 +235,22 @@ class Journal final : public CallStore {
   // The mutation of Accept, reporting to `done`.
   Mutation AcceptMutation(v1::CallEnvelope envelope,
                           std::function<void(absl::StatusOr<AcceptResult>)> done);
+  // The mutations of UpdateCall, Complete (its stored completion into `stored`) and Delete, or
+  // the INVALID_ARGUMENT that refuses them before they are queued.
+  static absl::StatusOr<Mutation> UpdateCallMutation(v1::Call call);
+  static absl::StatusOr<Mutation> CompleteMutation(std::string cid, v1::Completion completion,
+                                                   v1::DeliveryState delivery,
+                                                   std::shared_ptr<v1::Completion> stored);
+  static absl::StatusOr<Mutation> DeleteMutation(std::string cid);
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
+  // Queues `mutation`; its result goes to `done` on the done thread.
+  void SubmitAsync(Mutation mutation, std::function<void(absl::Status)> done);
   // Submit + wait (`cid` as in Mutation). FAILED_PRECONDITION when called on the journal's own
   // threads (from a done callback), where it would wait for itself.
   absl::Status SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,
                              bool sync = true, std::string cid = "");
+  absl::Status SubmitAndWait(Mutation mutation);
   // True on the writer or the done thread.
   bool OnJournalThread() const;
   void WriterLoop();

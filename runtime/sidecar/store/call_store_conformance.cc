@@ -235,6 +235,61 @@ TEST_P(CallStoreConformance, BlockingMethodsFromADoneCallbackFailInsteadOfDeadlo
   EXPECT_EQ(store_->GetCall(cid)->state(), v1::CALL_STATE_ACCEPTED);
 }
 
+// The forms that report to a callback make the same writes, report the same results, and may be
+// called from a done callback (a caller chains a call's writes that way); each write is visible
+// to reads once its `done` runs.
+TEST_P(CallStoreConformance, WritesWithACallbackChainFromDoneCallbacks) {
+  const std::string cast = Accept();
+  absl::Notification done;
+  absl::Status updated, deleted, refused, completed_again;
+  absl::StatusOr<v1::Completion> completed;
+  v1::Call seen_after_update;
+  std::string cid;
+  store_->Accept(Envelope(), [&](absl::StatusOr<CallStore::AcceptResult> accepted) {
+    ASSERT_TRUE(accepted.ok()) << accepted.status();
+    cid = accepted->cid;
+    v1::Call running;
+    running.mutable_envelope()->set_cid(cid);
+    running.set_state(v1::CALL_STATE_RUNNING);
+    running.set_attempts(1);
+    store_->UpdateCall(running, [&](absl::Status status) {
+      updated = status;
+      seen_after_update = *store_->GetCall(cid);
+      store_->Complete(cid, Succeeded("async reply"), v1::DELIVERY_STATE_PENDING,
+                       [&](absl::StatusOr<v1::Completion> completion) {
+                         completed = std::move(completion);
+                         store_->Complete(cid, Succeeded("again"), v1::DELIVERY_STATE_NONE,
+                                          [&](absl::StatusOr<v1::Completion> again) {
+                                            completed_again = again.status();
+                                            store_->Delete(cast, [&](absl::Status status) {
+                                              deleted = status;
+                                              done.Notify();
+                                            });
+                                          });
+                       });
+    });
+  });
+  done.WaitForNotification();
+  EXPECT_TRUE(updated.ok()) << updated;
+  EXPECT_EQ(seen_after_update.state(), v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(seen_after_update.attempts(), 1u);
+  ASSERT_TRUE(completed.ok()) << completed.status();
+  EXPECT_EQ(completed->reply(), "async reply");
+  EXPECT_EQ(completed->service(), "greeter");
+  EXPECT_EQ(completed_again.code(), absl::StatusCode::kFailedPrecondition) << completed_again;
+  EXPECT_TRUE(deleted.ok()) << deleted;
+  EXPECT_EQ(store_->GetCall(cid)->completion().SerializeAsString(),
+            completed->SerializeAsString());
+  EXPECT_EQ(store_->GetCall(cast).status().code(), absl::StatusCode::kNotFound);
+
+  // Refused before anything is queued: reported at once, on this thread.
+  v1::Call terminal_state;
+  terminal_state.mutable_envelope()->set_cid(cid);
+  terminal_state.set_state(v1::CALL_STATE_FAILED);
+  store_->UpdateCall(terminal_state, [&](absl::Status status) { refused = status; });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+}
+
 TEST_P(CallStoreConformance, UpdateCallChangesMutableFieldsAndKeepsTheEnvelope) {
   const std::string cid = Accept();
   v1::Call running = *store_->GetCall(cid);

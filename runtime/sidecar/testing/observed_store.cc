@@ -94,6 +94,30 @@ absl::Status ObservedStore::Delete(const std::string& cid) {
   return status;
 }
 
+void ObservedStore::UpdateCall(v1::Call call, std::function<void(absl::Status)> done) {
+  store_->UpdateCall(std::move(call), [this, done = std::move(done)](absl::Status status) {
+    done(std::move(status));
+    Wrote();
+  });
+}
+
+void ObservedStore::Complete(std::string cid, v1::Completion completion,
+                             v1::DeliveryState delivery,
+                             std::function<void(absl::StatusOr<v1::Completion>)> done) {
+  store_->Complete(std::move(cid), std::move(completion), delivery,
+                   [this, done = std::move(done)](absl::StatusOr<v1::Completion> result) {
+                     done(std::move(result));
+                     Wrote();
+                   });
+}
+
+void ObservedStore::Delete(std::string cid, std::function<void(absl::Status)> done) {
+  store_->Delete(std::move(cid), [this, done = std::move(done)](absl::Status status) {
+    done(std::move(status));
+    Wrote();
+  });
+}
+
 absl::StatusOr<v1::Call> ObservedStore::GetCall(const std::string& cid) const {
   return store_->GetCall(cid);
 }
