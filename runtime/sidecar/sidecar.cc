@@ -351,6 +351,7 @@ void Sidecar::Shutdown(absl::Duration grace) {
     server_->Shutdown(absl::ToChronoTime(until));
   }
   // Calls still pending stay in the store and resume at the next start.
+  dispatcher_.Stop();
   runner_.Stop();
   invoker_.CancelAllAndWait();
   registry_.Stop();

@@ -3,6 +3,7 @@
 #include "absl/random/distributions.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
 #include "runtime/common/byte_buffers.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/sidecar/calls/call_states.h"
@@ -43,6 +44,42 @@ Dispatcher::Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
       clock_(runner->clock()),
       random_(options.jitter_seed) {}
 
+Dispatcher::~Dispatcher() { Stop(); }
+
+void Dispatcher::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  auto written = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return writes_in_flight_ == 0; };
+  mu_.Await(absl::Condition(&written));
+}
+
+void Dispatcher::WriteSubmitted() {
+  absl::MutexLock lock(&mu_);
+  ++writes_in_flight_;
+}
+
+void Dispatcher::WriteReported() {
+  absl::MutexLock lock(&mu_);
+  --writes_in_flight_;
+}
+
+std::shared_ptr<v1::Call> Dispatcher::HeldRecord(const std::string& cid) {
+  absl::MutexLock lock(&mu_);
+  auto active = active_.find(cid);
+  return active == active_.end() ? nullptr : active->second.record;
+}
+
+void Dispatcher::Hold(const std::string& cid, std::shared_ptr<v1::Call> record) {
+  const size_t bytes = record->ByteSizeLong();
+  absl::MutexLock lock(&mu_);
+  auto active = active_.find(cid);
+  if (active == active_.end() || active->second.record != nullptr) return;
+  if (held_bytes_ + bytes > options_.held_record_bytes) return;
+  held_bytes_ += bytes;
+  active->second.record = std::move(record);
+  active->second.record_bytes = bytes;
+}
+
 double Dispatcher::Draw() {
   absl::MutexLock lock(&mu_);
   return absl::Uniform(random_, 0.0, 1.0);
@@ -59,14 +96,25 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
       return;
     }
     ++submitting_;
+    ++writes_in_flight_;
   }
   const std::string service = envelope.service();
   const absl::Time deadline =
       calls::CallDeadline(envelope, policies_->DefaultCallTimeout(), clock_->Now());
   tracing::CallTracer::Open span;
   if (options_.tracer != nullptr) span = options_.tracer->StartAccept(&envelope);
+  // The record as Accept stores it, held for the call's attempts if the budget allows (checked
+  // again by Hold once the call is tracked).
+  std::shared_ptr<v1::Call> record;
+  if (options_.held_record_bytes > 0) {
+    record = std::make_shared<v1::Call>();
+    record->set_state(v1::CALL_STATE_ACCEPTED);
+    record->set_callback(envelope.callback());
+    *record->mutable_accepted_at() = envelope.accepted_at();
+    *record->mutable_envelope() = envelope;
+  }
   store_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done),
-                                       span = std::move(span)](
+                                       span = std::move(span), record = std::move(record)](
                                           absl::StatusOr<CallStore::AcceptResult> result) mutable {
     {
       absl::MutexLock lock(&mu_);
@@ -76,23 +124,27 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
       options_.tracer->EndAccept(std::move(span), result.ok() ? result->cid : "", result.status());
     }
     if (result.ok() && !result->deduplicated) {
-      Track(result->cid, service, deadline);
+      Track(result->cid, service, deadline, std::move(record));
     }
     done(std::move(result));
+    WriteReported();
   });
 }
 
 void Dispatcher::Resume(const v1::Call& call) {
   if (IsTerminal(call.state())) return;
   Track(call.envelope().cid(), call.envelope().service(),
-        calls::CallDeadline(call.envelope(), policies_->DefaultCallTimeout(), clock_->Now()));
+        calls::CallDeadline(call.envelope(), policies_->DefaultCallTimeout(), clock_->Now()),
+        options_.held_record_bytes > 0 ? std::make_shared<v1::Call>(call) : nullptr);
 }
 
-void Dispatcher::Track(const std::string& cid, const std::string& service, absl::Time deadline) {
+void Dispatcher::Track(const std::string& cid, const std::string& service, absl::Time deadline,
+                       std::shared_ptr<v1::Call> record) {
   {
     absl::MutexLock lock(&mu_);
     active_[cid] = Active{.service = service, .deadline = deadline};
   }
+  if (record != nullptr) Hold(cid, std::move(record));
   const TaskRunner::TimerKey expiry = runner_->PostAt(deadline, [this, cid] { Expire(cid); });
   bool forgotten = false;
   {
@@ -117,6 +169,7 @@ std::shared_ptr<ForwardedCall> Dispatcher::Forget(const std::string& cid) {
     if (active == active_.end()) return nullptr;
     rpc = std::move(active->second.rpc);
     expiry = active->second.expiry;
+    held_bytes_ -= active->second.record_bytes;
     active_.erase(active);
   }
   runner_->CancelTimer(expiry);
@@ -154,7 +207,15 @@ void Dispatcher::MakeReady(const std::string& cid) {
       active->second.waiting_for = "a worker to start its next attempt";
     }
   }
-  runner_->Post([this, cid, service] { RunAttempt(cid, service); });
+  Launch(cid, service);
+}
+
+void Dispatcher::Launch(const std::string& cid, const std::string& service) {
+  if (HeldRecord(cid) != nullptr) {
+    RunAttempt(cid, service);
+  } else {
+    runner_->Post([this, cid, service] { RunAttempt(cid, service); });
+  }
 }
 
 void Dispatcher::Park(const std::string& cid, const std::string& service) {
@@ -212,22 +273,30 @@ void Dispatcher::ReleaseSlot(const std::string& service) {
       }
     }
   }
-  if (!next.empty()) runner_->Post([this, next, service] { RunAttempt(next, service); });
+  if (!next.empty()) Launch(next, service);
 }
 
 void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) {
-  absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
-  if (!stored.ok() || IsTerminal(stored->state())) {
-    if (!stored.ok())
-      spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
-    Forget(cid);
-    ReleaseSlot(service);
-    return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;  // resumed from the journal at the next start
   }
-  v1::Call call = *std::move(stored);
-  const v1::CallEnvelope& envelope = call.envelope();
+  std::shared_ptr<v1::Call> record = HeldRecord(cid);
+  if (record == nullptr) {
+    absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
+    if (!stored.ok() || IsTerminal(stored->state())) {
+      if (!stored.ok())
+        spdlog::error("[cid={}] cannot read the call: {}", cid, stored.status().ToString());
+      Forget(cid);
+      ReleaseSlot(service);
+      return;
+    }
+    record = std::make_shared<v1::Call>(*std::move(stored));
+    Hold(cid, record);
+  }
   const absl::Time now = clock_->Now();
-  const absl::Time deadline = calls::CallDeadline(envelope, policies_->DefaultCallTimeout(), now);
+  const absl::Time deadline =
+      calls::CallDeadline(record->envelope(), policies_->DefaultCallTimeout(), now);
   if (now >= deadline) {
     ReleaseSlot(service);
     Expire(cid);
@@ -241,22 +310,49 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
     Park(cid, service);
     return;
   }
-  const uint32_t attempt = call.attempts() + 1;
-  call.set_state(v1::CALL_STATE_RUNNING);
-  call.set_attempts(attempt);
-  if (!call.has_started_at()) *call.mutable_started_at() = ToProtoTimestamp(now);
-  call.clear_next_attempt_at();
-  if (absl::Status s = store_->UpdateCall(call); !s.ok()) {
-    // Terminal meanwhile (cancelled or expired), or the journal failed: no attempt without its
-    // number on disk.
-    if (!absl::IsFailedPrecondition(s)) {
-      spdlog::error("[cid={}] cannot journal attempt {}: {}", cid, attempt, s.ToString());
-    }
-    Forget(cid);
-    ReleaseSlot(service);
-    return;
-  }
+  // The attempt's number is written before the attempt starts (not synced: it survives kill -9),
+  // so an attempt after a crash always carries a higher number than any the target saw. Only the
+  // mutable fields go to the store (the stored envelope is kept).
+  v1::Call attempt_record;
+  attempt_record.mutable_envelope()->set_cid(cid);
+  attempt_record.set_state(v1::CALL_STATE_RUNNING);
+  attempt_record.set_attempts(record->attempts() + 1);
+  *attempt_record.mutable_started_at() =
+      record->has_started_at() ? record->started_at() : ToProtoTimestamp(now);
+  attempt_record.set_last_status_code(record->last_status_code());
+  attempt_record.set_last_status_message(record->last_status_message());
+  attempt_record.set_callback(record->callback());
+  WriteSubmitted();
+  store_->UpdateCall(attempt_record,
+                     [this, cid, service, record, attempt_record, deadline](absl::Status s) {
+                       if (!s.ok()) {
+                         // Terminal meanwhile (cancelled or expired), or the journal failed: no
+                         // attempt without its number on disk.
+                         if (!absl::IsFailedPrecondition(s)) {
+                           spdlog::error("[cid={}] cannot journal attempt {}: {}", cid,
+                                         attempt_record.attempts(), s.ToString());
+                         }
+                         Forget(cid);
+                         ReleaseSlot(service);
+                       } else {
+                         record->set_state(v1::CALL_STATE_RUNNING);
+                         record->set_attempts(attempt_record.attempts());
+                         *record->mutable_started_at() = attempt_record.started_at();
+                         record->clear_next_attempt_at();
+                         StartAttempt(cid, service, record, deadline);
+                       }
+                       WriteReported();
+                     });
+}
 
+void Dispatcher::StartAttempt(const std::string& cid, const std::string& service,
+                              std::shared_ptr<v1::Call> record, absl::Time deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) return;
+  }
+  const v1::CallEnvelope& envelope = record->envelope();
+  const uint32_t attempt = record->attempts();
   InvokeCall invoke;
   invoke.service = envelope.service();
   invoke.method_path = MethodPathOf(envelope.method());
@@ -266,7 +362,8 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   invoke.traceparent = envelope.traceparent();
   invoke.tracestate = envelope.tracestate();
   invoke.attempt = attempt;
-  invoke.deadline = std::min(deadline, now + policies_->AttemptTimeout(envelope.service()));
+  invoke.deadline =
+      std::min(deadline, clock_->Now() + policies_->AttemptTimeout(envelope.service()));
   invoke.call_deadline = deadline;
   for (const auto& [key, value] : envelope.headers()) invoke.headers.emplace_back(key, value);
   // The attempt's span, ended by whichever of the two paths below reports the attempt's status.
@@ -277,16 +374,24 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
     invoke.traceparent = span->traceparent;
   }
   spdlog::debug("[cid={}] attempt {} of {} to {}", cid, attempt, invoke.method_path, service);
+  // Whether the record was held when the attempt started: its reply is then handled on gRPC's
+  // thread (nothing to read); otherwise on a worker, which reads the call.
+  const bool held = HeldRecord(cid) == record;
   auto started = invoker_->Start(
       std::move(invoke), StringToByteBuffer(envelope.payload()),
-      [this, cid, service, attempt, span](const grpc::Status& status, grpc::ByteBuffer* reply) {
+      [this, cid, service, attempt, span, record = held ? record : nullptr](
+          const grpc::Status& status, grpc::ByteBuffer* reply) {
         if (span != nullptr) {
           options_.tracer->EndAttempt(std::move(*span), static_cast<int>(status.error_code()),
                                       status.error_message());
         }
         std::string bytes = status.ok() ? ByteBufferToString(*reply) : std::string();
+        if (record != nullptr) {
+          AttemptDone(cid, service, attempt, status, std::move(bytes), record);
+          return;
+        }
         runner_->Post([this, cid, service, attempt, status, bytes = std::move(bytes)]() mutable {
-          AttemptDone(cid, service, attempt, status, std::move(bytes));
+          AttemptDone(cid, service, attempt, status, std::move(bytes), nullptr);
         });
       });
   if (!started.ok()) {
@@ -299,15 +404,20 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
       options_.tracer->EndAttempt(std::move(*span), static_cast<int>(code),
                                   std::string(s.message()));
     }
-    AttemptDone(cid, service, attempt, grpc::Status(code, std::string(s.message())), "");
+    AttemptDone(cid, service, attempt, grpc::Status(code, std::string(s.message())), "",
+                held ? record : nullptr);
     return;
   }
   absl::MutexLock lock(&mu_);
   auto active = active_.find(cid);
   if (active == active_.end()) {
     (*started)->Cancel();  // ended (cancelled, expired) while the attempt was starting
-  } else if (active->second.attempts_done < attempt) {
-    active->second.last_instance = (*started)->instance_address();
+    return;
+  }
+  // Where the attempt went, also if its reply was handled already (on gRPC's thread, while this
+  // one was returning from Start); what the call waits for only if not.
+  active->second.last_instance = (*started)->instance_address();
+  if (active->second.attempts_done < attempt) {
     active->second.waiting_for =
         absl::StrCat("the reply of attempt ", attempt, " from ", active->second.last_instance);
     active->second.rpc = *std::move(started);
@@ -315,7 +425,14 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
 }
 
 void Dispatcher::AttemptDone(const std::string& cid, const std::string& service, uint32_t attempt,
-                             const grpc::Status& status, std::string reply) {
+                             const grpc::Status& status, std::string reply,
+                             std::shared_ptr<v1::Call> record) {
+  {
+    absl::MutexLock lock(&mu_);
+    // Shutting down: the reply is dropped (the attempt was likely cancelled by the shutdown) and
+    // the call resumes from the journal at the next start.
+    if (stopping_) return;
+  }
   ReleaseSlot(service);
   absl::Time deadline;
   {
@@ -326,12 +443,15 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
     active->second.attempts_done = std::max(active->second.attempts_done, attempt);
     deadline = active->second.deadline;
   }
-  absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
-  if (!stored.ok() || IsTerminal(stored->state())) {
-    Forget(cid);
-    return;
+  if (record == nullptr) {
+    absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
+    if (!stored.ok() || IsTerminal(stored->state())) {
+      Forget(cid);
+      return;
+    }
+    record = std::make_shared<v1::Call>(*std::move(stored));
   }
-  v1::Call call = *std::move(stored);
+  const v1::Call& call = *record;
   const int code = static_cast<int>(status.error_code());
   if (options_.metrics != nullptr) options_.metrics->AttemptFinished(code);
   const calls::Decision next =
@@ -354,11 +474,15 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
       if (options_.metrics != nullptr) options_.metrics->RetryScheduled(code);
       break;
   }
-  call.clear_envelope();
-  call.mutable_envelope()->set_cid(cid);
-  call.set_last_status_code(code);
-  call.set_last_status_message(status.error_message());
-  *call.mutable_next_attempt_at() = ToProtoTimestamp(next.retry_at);
+  v1::Call backoff_record;
+  backoff_record.mutable_envelope()->set_cid(cid);
+  backoff_record.set_state(call.state());
+  backoff_record.set_attempts(call.attempts());
+  if (call.has_started_at()) *backoff_record.mutable_started_at() = call.started_at();
+  backoff_record.set_callback(call.callback());
+  backoff_record.set_last_status_code(code);
+  backoff_record.set_last_status_message(status.error_message());
+  *backoff_record.mutable_next_attempt_at() = ToProtoTimestamp(next.retry_at);
   // Described before the store shows the back-off, so whoever sees next_attempt_at there also
   // sees why (this runs on a gRPC thread, not on the runner).
   SetWaitingFor(
@@ -367,23 +491,38 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", next.retry_at, absl::UTCTimeZone()),
                " (back-off after ", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
                ": ", status.error_message(), ")"));
-  if (absl::Status s = store_->UpdateCall(call); !s.ok()) return;
-  spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt, code,
-               status.error_message(), absl::FormatDuration(next.delay));
-  runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
+  WriteSubmitted();
+  store_->UpdateCall(backoff_record, [this, cid, record, backoff_record, next, attempt,
+                                      message = status.error_message()](absl::Status s) {
+    if (s.ok()) {
+      record->set_last_status_code(backoff_record.last_status_code());
+      record->set_last_status_message(backoff_record.last_status_message());
+      *record->mutable_next_attempt_at() = backoff_record.next_attempt_at();
+      spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt,
+                   backoff_record.last_status_code(), message, absl::FormatDuration(next.delay));
+      runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
+    }
+    WriteReported();
+  });
 }
 
 void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
-                        const std::string& message, std::string reply) {
+                        const std::string& message, std::string reply,
+                        std::function<void()> finished) {
   const std::string& cid = call.envelope().cid();
   if (std::shared_ptr<ForwardedCall> rpc = Forget(cid); rpc != nullptr) rpc->Cancel();
+  WriteSubmitted();
   if (call.envelope().kind() == v1::CALL_KIND_CAST) {
-    if (absl::Status s = store_->Delete(cid); !s.ok() && !absl::IsNotFound(s)) {
-      spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
-    }
-    spdlog::debug("[cid={}] cast {} ended {}", cid, call.envelope().method(),
-                  v1::CallState_Name(state));
-    if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
+    store_->Delete(cid, [this, cid, state, method = call.envelope().method(),
+                         finished = std::move(finished)](absl::Status s) {
+      if (!s.ok() && !absl::IsNotFound(s)) {
+        spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
+      }
+      spdlog::debug("[cid={}] cast {} ended {}", cid, method, v1::CallState_Name(state));
+      if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
+      if (finished) finished();
+      WriteReported();
+    });
     return;
   }
   v1::Completion completion;
@@ -394,25 +533,33 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
   completion.set_reply(std::move(reply));
   completion.set_traceparent(call.envelope().traceparent());
   completion.set_tracestate(call.envelope().tracestate());
-  const std::string callback = calls::ResolveCallback(
+  std::string callback = calls::ResolveCallback(
       call.envelope(), [this](absl::string_view name) { return registry_->Contains(name); });
-  absl::StatusOr<v1::Completion> stored =
-      store_->Complete(cid, std::move(completion),
-                       callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING);
-  if (!stored.ok()) {
-    if (!absl::IsFailedPrecondition(stored.status())) {
-      spdlog::error("[cid={}] cannot journal its outcome: {}", cid, stored.status().ToString());
-    }
-    return;
-  }
-  // Debug, not info: one line per call on the hot path (STYLE.md); failures are counted in the
-  // metrics and kept in the journal.
-  spdlog::debug("[cid={}] {} ended {} after {} attempt(s){}", cid, call.envelope().method(),
-                v1::CallState_Name(state), stored->attempts(),
-                code == 0 ? "" : absl::StrCat(": ", code, " ", message));
-  if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
-  if (options_.tracer != nullptr) options_.tracer->RecordCompletion(*stored);
-  on_completed_(*stored, callback);
+  const v1::DeliveryState delivery =
+      callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING;
+  // Reported once durable: no one hears of an outcome the journal could still lose.
+  store_->Complete(cid, std::move(completion), delivery,
+                   [this, cid, state, code, message, callback = std::move(callback),
+                    method = call.envelope().method(),
+                    finished = std::move(finished)](absl::StatusOr<v1::Completion> stored) {
+                     if (!stored.ok()) {
+                       if (!absl::IsFailedPrecondition(stored.status())) {
+                         spdlog::error("[cid={}] cannot journal its outcome: {}", cid,
+                                       stored.status().ToString());
+                       }
+                     } else {
+                       // Debug, not info: one line per call on the hot path (STYLE.md); failures
+                       // are counted in the metrics and kept in the journal.
+                       spdlog::debug("[cid={}] {} ended {} after {} attempt(s){}", cid, method,
+                                     v1::CallState_Name(state), stored->attempts(),
+                                     code == 0 ? "" : absl::StrCat(": ", code, " ", message));
+                       if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
+                       if (options_.tracer != nullptr) options_.tracer->RecordCompletion(*stored);
+                       on_completed_(*stored, callback);
+                     }
+                     if (finished) finished();
+                     WriteReported();
+                   });
 }
 
 void Dispatcher::Expire(const std::string& cid) {
@@ -430,9 +577,11 @@ absl::StatusOr<v1::Call> Dispatcher::Cancel(const std::string& cid, const std::s
   absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
   if (!stored.ok()) return stored.status();
   if (!IsTerminal(stored->state())) {
+    absl::Notification finished;
     Finish(*stored, v1::CALL_STATE_CANCELLED, static_cast<int>(grpc::StatusCode::CANCELLED),
            reason.empty() ? "cancelled through CancelCall" : absl::StrCat("cancelled: ", reason),
-           "");
+           "", [&finished] { finished.Notify(); });
+    finished.WaitForNotification();
   }
   return store_->GetCall(cid);
 }

@@ -26,8 +26,17 @@
 // Casts are deleted from the journal once they end (no result is kept); InvokeAsync outcomes are
 // journaled and handed to `on_done`.
 //
-// Memory: per pending call a few dozen bytes (CID, target, deadline); payloads stay on disk until
-// an attempt starts. Thread-safe.
+// No thread waits for the journal: every write of a call's life (the attempt number before an
+// attempt, the back-off state, the outcome) is submitted with a callback, and the call continues
+// in that callback once the write is done (the outcome once it is durable). A call's record —
+// envelope and payload as stored — is held in memory from Submit (or Resume) to its end while the
+// records held stay within Options::held_record_bytes, so its attempts and outcome need no read of
+// the journal; beyond that budget a record is read from the journal, on a worker, when an attempt
+// starts or ends. Attempts start, and their replies are handled, on whichever thread the previous
+// step ended on (the journal's, or gRPC's): no hand-off to a worker unless a record must be read.
+//
+// Memory: per pending call a few dozen bytes (CID, target, deadline) plus its record while
+// within the budget. Thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -64,6 +73,9 @@ class Dispatcher {
     // Records the accept, attempt and completion spans (not owned; must outlive the
     // dispatcher). nullptr = no spans; the trace context is carried on unchanged.
     tracing::CallTracer* tracer = nullptr;
+    // Bytes of call records (payload included) held in memory at most; a call beyond it is read
+    // from the store when an attempt starts or ends. 0 = none held.
+    size_t held_record_bytes = 16 << 20;
   };
   // Runs after a terminal outcome of an InvokeAsync is durable, on a worker thread, with the
   // stored completion and the callback service it must be pushed to ("" = none).
@@ -73,6 +85,13 @@ class Dispatcher {
   Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
              const DispatchPolicies* policies, TaskRunner* runner, Options options,
              OnCompleted on_completed);
+  // Stop()s.
+  ~Dispatcher();
+
+  // For shutdown: from now on starts no attempt and drops the replies of attempts in flight (the
+  // calls resume from the journal at the next start, as after a crash), then waits until every
+  // write it submitted has reported. Idempotent; the destructor calls it.
+  void Stop();
 
   // Stores `envelope` (built by calls::BuildEnvelope) and schedules it. `done` runs once the call
   // is durable (or refused), on the store's thread: keep it short. Errors: RESOURCE_EXHAUSTED at
@@ -118,6 +137,12 @@ class Dispatcher {
     // The last attempt whose reply was handled (AttemptDone). A reply can be handled before the
     // code that started its attempt records it; that record is then stale and skipped.
     uint32_t attempts_done = 0;
+    // The call as stored (envelope with payload, attempts, state), if held (see "Memory").
+    // Changed only by the step that owns the call at the time (RunAttempt, then AttemptDone):
+    // one call's steps never overlap.
+    std::shared_ptr<v1::Call> record;
+    // Its size when it was taken, counted in held_bytes_.
+    size_t record_bytes = 0;
   };
   struct Target {
     uint32_t in_flight = 0;
@@ -128,8 +153,19 @@ class Dispatcher {
     bool wake_scheduled = false;
   };
 
-  // Registers the call in memory and queues it for a slot.
-  void Track(const std::string& cid, const std::string& service, absl::Time deadline);
+  // Registers the call in memory (with its record, if given and within the budget) and queues it
+  // for a slot.
+  void Track(const std::string& cid, const std::string& service, absl::Time deadline,
+             std::shared_ptr<v1::Call> record);
+  // The held record of `cid`, or nullptr.
+  std::shared_ptr<v1::Call> HeldRecord(const std::string& cid);
+  // Holds `record` for `cid` if the budget allows.
+  void Hold(const std::string& cid, std::shared_ptr<v1::Call> record);
+  // Starts RunAttempt at once if the call's record is held, else on a worker (it reads it).
+  void Launch(const std::string& cid, const std::string& service);
+  // Counts a write submitted to the store until its callback has run (see Stop).
+  void WriteSubmitted();
+  void WriteReported();
   // Removes `cid` from memory and cancels its deadline timer; returns its attempt in flight (or
   // nullptr). Does nothing for a call no longer held.
   std::shared_ptr<ForwardedCall> Forget(const std::string& cid);
@@ -141,13 +177,17 @@ class Dispatcher {
   void WakeParked(const std::string& service);
   // Frees a slot of `service` and starts the next waiting call.
   void ReleaseSlot(const std::string& service);
+  // Journals the attempt number, then (in the write's callback) StartAttempt.
   void RunAttempt(const std::string& cid, const std::string& service);
+  void StartAttempt(const std::string& cid, const std::string& service,
+                    std::shared_ptr<v1::Call> record, absl::Time deadline);
+  // `record`: the call's held record, or nullptr to read it from the store.
   void AttemptDone(const std::string& cid, const std::string& service, uint32_t attempt,
-                   const grpc::Status& status, std::string reply);
-  // Persists the outcome (or deletes a cast), forgets the call, reports it. Ignores a call that
-  // is already terminal.
+                   const grpc::Status& status, std::string reply, std::shared_ptr<v1::Call> record);
+  // Persists the outcome (or deletes a cast), forgets the call, reports it; `finished` (if any)
+  // runs once the store has answered. Ignores a call that is already terminal.
   void Finish(const v1::Call& call, v1::CallState state, int code, const std::string& message,
-              std::string reply);
+              std::string reply, std::function<void()> finished = nullptr);
   void Expire(const std::string& cid);
   // Sets the Active.waiting_for of `cid`, if it is still held.
   void SetWaitingFor(const std::string& cid, std::string waiting_for);
@@ -168,6 +208,11 @@ class Dispatcher {
   std::map<std::string, Target, std::less<>> targets_ ABSL_GUARDED_BY(mu_);
   // Accepted by Submit but not yet reported by the journal (counts against the pending limit).
   uint64_t submitting_ ABSL_GUARDED_BY(mu_) = 0;
+  // Bytes of the records held in active_.
+  size_t held_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  // Writes submitted whose callback has not run yet; set by Stop.
+  uint64_t writes_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
 };
 

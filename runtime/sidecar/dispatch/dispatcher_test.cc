@@ -13,12 +13,14 @@
 #include "runtime/sidecar/calls/retry_decision.h"
 #include "runtime/sidecar/testing/lifecycle_harness.h"
 #include "runtime/sidecar/testing/scripted_target.h"
+#include "tests/support/wait_until.h"
 
 namespace callmesh::sidecar {
 namespace {
 
 using ::callmesh::testing::LifecycleHarness;
 using ::callmesh::testing::ScriptedTarget;
+using ::callmesh::testing::WaitUntil;
 
 constexpr uint64_t kSeed = 42;
 constexpr char kPolicy[] = R"(
@@ -42,8 +44,11 @@ class DispatcherTest : public ::testing::Test {
         dispatcher_(&h_.store, &h_.invoker, &h_.registry, &h_.policies, &h_.runner,
                     {.jitter_seed = kSeed},
                     [this](const v1::Completion& completion, const std::string& callback) {
+                      absl::StatusOr<v1::Call> stored = h_.store.GetCall(completion.cid());
                       absl::MutexLock lock(&mu_);
                       completed_.push_back(completion);
+                      state_stored_when_reported_[completion.cid()] =
+                          stored.ok() ? stored->state() : v1::CALL_STATE_UNSPECIFIED;
                     }) {}
   ~DispatcherTest() override { h_.runner.Stop(); }
 
@@ -72,6 +77,7 @@ class DispatcherTest : public ::testing::Test {
   Dispatcher dispatcher_;
   absl::Mutex mu_;
   std::vector<v1::Completion> completed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, v1::CallState> state_stored_when_reported_ ABSL_GUARDED_BY(mu_);
 };
 
 TEST_F(DispatcherTest, RetriesWithSeededBackoffThenSucceeds) {
@@ -120,6 +126,65 @@ TEST_F(DispatcherTest, RetriesWithSeededBackoffThenSucceeds) {
   ASSERT_TRUE(h_.runner.AwaitIdle());
   ASSERT_EQ(completed().size(), 1u);
   EXPECT_EQ(completed()[0].state(), v1::CALL_STATE_SUCCEEDED);
+}
+
+// The rules the dispatcher's speed relies on (no thread waits for the journal): an attempt goes
+// out only once its number is in the journal, and an outcome is reported only once stored.
+TEST_F(DispatcherTest, AttemptsStartAfterTheirNumberIsStoredAndOutcomesAreReportedAfterStoring) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  absl::Mutex mu;
+  std::vector<std::pair<std::string, uint32_t>>
+      stored_at_arrival;  // (attempt sent, attempts stored)
+  target_.Observe([&](const ScriptedTarget::Seen& seen) {
+    absl::StatusOr<v1::Call> call = h_.store.GetCall(seen.cid);
+    absl::MutexLock lock(&mu);
+    stored_at_arrival.emplace_back(seen.attempt, call.ok() ? call->attempts() : 0);
+  });
+  target_.Script({ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE)});
+  const std::string cid = Submit("target");
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Seconds(2)));
+  h_.clock.Advance(absl::Seconds(2));
+  ASSERT_TRUE(h_.store.AwaitState(cid, v1::CALL_STATE_SUCCEEDED).ok());
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(stored_at_arrival.size(), 2u);
+    EXPECT_EQ(stored_at_arrival[0], std::make_pair(std::string("1"), 1u));
+    EXPECT_EQ(stored_at_arrival[1], std::make_pair(std::string("2"), 2u));
+  }
+  ASSERT_TRUE(WaitUntil([&] { return completed().size() == 1; }));
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(state_stored_when_reported_[cid], v1::CALL_STATE_SUCCEEDED);
+}
+
+// Beyond Options::held_record_bytes a call's record is read from the journal for each attempt
+// and each reply; the call runs the same.
+TEST_F(DispatcherTest, CallsWhoseRecordIsNotHeldRunTheSame) {
+  Dispatcher unheld(&h_.store, &h_.invoker, &h_.registry, &h_.policies, &h_.runner,
+                    {.jitter_seed = kSeed, .held_record_bytes = 0},
+                    [](const v1::Completion&, const std::string&) {});
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Answer(grpc::StatusCode::UNAVAILABLE)});
+  absl::Notification accepted;
+  std::string cid;
+  unheld.Submit(h_.Envelope("target", v1::CALL_KIND_INVOKE_ASYNC, absl::Hours(1)),
+                [&](absl::StatusOr<CallStore::AcceptResult> result) {
+                  ASSERT_TRUE(result.ok()) << result.status();
+                  cid = result->cid;
+                  accepted.Notify();
+                });
+  accepted.WaitForNotification();
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  ASSERT_TRUE(
+      h_.store.AwaitCall(cid, [](const v1::Call& c) { return c.has_next_attempt_at(); }).ok());
+  ASSERT_TRUE(h_.clock.AwaitTimerDueBy(h_.clock.Now() + absl::Seconds(2)));
+  h_.clock.Advance(absl::Seconds(2));
+  absl::StatusOr<v1::Call> done = h_.store.AwaitState(cid, v1::CALL_STATE_SUCCEEDED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 2u);
+  EXPECT_EQ(done->last_status_code(), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_EQ(target_.calls()[1].attempt, "2");
+  h_.runner.Stop();
 }
 
 TEST_F(DispatcherTest, NonRetryableCodeFailsAtOnceWithTheTargetsStatus) {
@@ -268,7 +333,8 @@ TEST_F(DispatcherTest, DescribesWhatAPendingCallWaitsFor) {
   EXPECT_TRUE(absl::StartsWith(retrying.waiting_for(), "attempt 2 at ")) << retrying.waiting_for();
   EXPECT_TRUE(absl::StrContains(retrying.waiting_for(), "back-off after UNAVAILABLE"))
       << retrying.waiting_for();
-  EXPECT_EQ(retrying.last_instance(), target_.address());
+  // Noted by the thread that started the attempt, which may return from it after the reply.
+  EXPECT_TRUE(WaitUntil([&] { return progress(cid).last_instance() == target_.address(); }));
 
   // The stored time is truncated to whole nanoseconds; the timer may sit a fraction later.
   const absl::Time retry_at =
@@ -276,8 +342,11 @@ TEST_F(DispatcherTest, DescribesWhatAPendingCallWaitsFor) {
   ASSERT_TRUE(h_.clock.AwaitTimerDueBy(retry_at));
   h_.clock.AdvanceTo(retry_at);
   ASSERT_TRUE(target_.AwaitCalls(2));
-  ASSERT_TRUE(h_.runner.AwaitIdle());
-  EXPECT_EQ(progress(cid).waiting_for(), "the reply of attempt 2 from " + target_.address());
+  // The attempt started on the journal's thread once its number was written; it notes the
+  // attempt right after handing it to gRPC.
+  const std::string awaited = "the reply of attempt 2 from " + target_.address();
+  EXPECT_TRUE(WaitUntil([&] { return progress(cid).waiting_for() == awaited; }))
+      << progress(cid).waiting_for();
 
   ASSERT_TRUE(dispatcher_.Cancel(cid, "done looking").ok());
   const v1::Call finished = progress(cid);

@@ -714,9 +714,9 @@ absl::StatusOr<Journal::Mutation> Journal::UpdateCallMutation(v1::Call call) {
     const std::string& cid = call.envelope().cid();
     CALLMESH_ASSIGN_OR_RETURN(v1::Call stored, batch.GetCall(cid));
     if (IsTerminal(stored.state())) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("call ", keys::Printable(cid), " is already ", StateName(stored.state()),
-                       "; a terminal call is never changed"));
+      return absl::FailedPreconditionError(absl::StrCat("call ", keys::Printable(cid),
+                                                        " is already ", StateName(stored.state()),
+                                                        "; a terminal call is never changed"));
     }
     stored.set_state(call.state());
     stored.set_attempts(call.attempts());
@@ -780,50 +780,50 @@ absl::StatusOr<Journal::Mutation> Journal::CompleteMutation(
   mutation.bytes = completion.ByteSizeLong() + kSmallMutationBytes;
   mutation.sync = true;
   mutation.cid = cid;
-  mutation.apply =
-      [cid, completion = std::move(completion), delivery, stored](Batch& batch) -> absl::Status {
-        CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
-        if (IsTerminal(call.state())) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "call ", keys::Printable(cid), " is already ", StateName(call.state()), " (sequence ",
-              call.completion().sequence(), "); its outcome is never changed"));
-        }
-        v1::Completion out = completion;
-        const v1::CallEnvelope& envelope = call.envelope();
-        out.set_cid(cid);
-        out.set_service(envelope.service());
-        out.set_method(envelope.method());
-        out.set_source(envelope.source());
-        out.set_idempotency_key(envelope.idempotency_key());
-        out.set_parent_cid(envelope.parent_cid());
-        *out.mutable_headers() = envelope.headers();
-        *out.mutable_accepted_at() = call.accepted_at();
-        if (out.attempts() == 0) out.set_attempts(call.attempts());
-        if (!out.has_started_at() && call.has_started_at()) {
-          *out.mutable_started_at() = call.started_at();
-        }
-        if (!out.has_completed_at()) *out.mutable_completed_at() = ToProtoTimestamp(batch.Now());
-        out.set_sequence(batch.NextSequence());
+  mutation.apply = [cid, completion = std::move(completion), delivery,
+                    stored](Batch& batch) -> absl::Status {
+    CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
+    if (IsTerminal(call.state())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "call ", keys::Printable(cid), " is already ", StateName(call.state()), " (sequence ",
+          call.completion().sequence(), "); its outcome is never changed"));
+    }
+    v1::Completion out = completion;
+    const v1::CallEnvelope& envelope = call.envelope();
+    out.set_cid(cid);
+    out.set_service(envelope.service());
+    out.set_method(envelope.method());
+    out.set_source(envelope.source());
+    out.set_idempotency_key(envelope.idempotency_key());
+    out.set_parent_cid(envelope.parent_cid());
+    *out.mutable_headers() = envelope.headers();
+    *out.mutable_accepted_at() = call.accepted_at();
+    if (out.attempts() == 0) out.set_attempts(call.attempts());
+    if (!out.has_started_at() && call.has_started_at()) {
+      *out.mutable_started_at() = call.started_at();
+    }
+    if (!out.has_completed_at()) *out.mutable_completed_at() = ToProtoTimestamp(batch.Now());
+    out.set_sequence(batch.NextSequence());
 
-        call.set_state(out.state());
-        call.set_attempts(out.attempts());
-        if (out.has_started_at()) *call.mutable_started_at() = out.started_at();
-        *call.mutable_completed_at() = out.completed_at();
-        call.clear_next_attempt_at();
-        call.set_callback_delivery(delivery);
-        *call.mutable_completion() = out;
-        batch.PutCall(call);
-        batch.Put(keys::SequenceKey(out.sequence()), cid);
-        if (delivery == v1::DELIVERY_STATE_PENDING) {
-          batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedDeliveryPending));
-        } else {
-          batch.Delete(keys::UnfinishedKey(cid));
-          batch.Put(keys::RetentionKey(FromProtoTimestamp(out.completed_at()), cid), "");
-        }
-        batch.AddPending(-1);
-        *stored = std::move(out);
-        return absl::OkStatus();
-      };
+    call.set_state(out.state());
+    call.set_attempts(out.attempts());
+    if (out.has_started_at()) *call.mutable_started_at() = out.started_at();
+    *call.mutable_completed_at() = out.completed_at();
+    call.clear_next_attempt_at();
+    call.set_callback_delivery(delivery);
+    *call.mutable_completion() = out;
+    batch.PutCall(call);
+    batch.Put(keys::SequenceKey(out.sequence()), cid);
+    if (delivery == v1::DELIVERY_STATE_PENDING) {
+      batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedDeliveryPending));
+    } else {
+      batch.Delete(keys::UnfinishedKey(cid));
+      batch.Put(keys::RetentionKey(FromProtoTimestamp(out.completed_at()), cid), "");
+    }
+    batch.AddPending(-1);
+    *stored = std::move(out);
+    return absl::OkStatus();
+  };
   return mutation;
 }
 
@@ -914,33 +914,32 @@ absl::StatusOr<Journal::Mutation> Journal::DeleteMutation(std::string cid) {
   mutation.bytes = kSmallMutationBytes;
   mutation.sync = false;
   mutation.cid = cid;
-  mutation.apply =
-      [cid](Batch& batch) -> absl::Status {
-        CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
-        // The idempotency key outlives the call for the retention window, so that a retried
-        // Cast with the same key (say, after its first submit's reply was lost) gets this CID
-        // back instead of running again. A retention key whose value names the idempotency key
-        // lets Purge drop it when the window ends.
-        if (!call.envelope().idempotency_key().empty()) {
-          batch.Put(keys::RetentionKey(batch.Now(), cid),
-                    keys::ScopedIdempotencyKey(call.envelope().source(),
-                                               call.envelope().idempotency_key()));
-        }
-        if (call.completion().sequence() != 0) {
-          batch.Delete(keys::SequenceKey(call.completion().sequence()));
-        }
-        if (call.callback_delivery() == v1::DELIVERY_STATE_NONE && call.has_completed_at()) {
-          batch.Delete(keys::RetentionKey(FromProtoTimestamp(call.completed_at()), cid));
-        }
-        // A DELIVERED call's retention key (named by its delivery time, which the record does not
-        // hold) is left behind; Purge drops it when its time comes.
-        batch.Delete(keys::CallKey(cid));
-        batch.Delete(keys::UnfinishedKey(cid));
-        batch.Delete(keys::DeadLetterKey(cid));
-        if (!IsTerminal(call.state())) batch.AddPending(-1);
-        if (call.callback_delivery() == v1::DELIVERY_STATE_DEAD_LETTERED) batch.AddDeadLetters(-1);
-        return absl::OkStatus();
-      };
+  mutation.apply = [cid](Batch& batch) -> absl::Status {
+    CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
+    // The idempotency key outlives the call for the retention window, so that a retried
+    // Cast with the same key (say, after its first submit's reply was lost) gets this CID
+    // back instead of running again. A retention key whose value names the idempotency key
+    // lets Purge drop it when the window ends.
+    if (!call.envelope().idempotency_key().empty()) {
+      batch.Put(
+          keys::RetentionKey(batch.Now(), cid),
+          keys::ScopedIdempotencyKey(call.envelope().source(), call.envelope().idempotency_key()));
+    }
+    if (call.completion().sequence() != 0) {
+      batch.Delete(keys::SequenceKey(call.completion().sequence()));
+    }
+    if (call.callback_delivery() == v1::DELIVERY_STATE_NONE && call.has_completed_at()) {
+      batch.Delete(keys::RetentionKey(FromProtoTimestamp(call.completed_at()), cid));
+    }
+    // A DELIVERED call's retention key (named by its delivery time, which the record does not
+    // hold) is left behind; Purge drops it when its time comes.
+    batch.Delete(keys::CallKey(cid));
+    batch.Delete(keys::UnfinishedKey(cid));
+    batch.Delete(keys::DeadLetterKey(cid));
+    if (!IsTerminal(call.state())) batch.AddPending(-1);
+    if (call.callback_delivery() == v1::DELIVERY_STATE_DEAD_LETTERED) batch.AddDeadLetters(-1);
+    return absl::OkStatus();
+  };
   return mutation;
 }
 

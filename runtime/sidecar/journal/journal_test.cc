@@ -241,6 +241,23 @@ TEST_F(HeldSyncJournalTest, AcceptIsReportedOnlyAfterItsSyncReturned) {
   reported.WaitForNotification();
 }
 
+// The dispatcher reports an outcome from Complete's callback: that callback must not run before
+// the outcome's fsync returned, while the attempt record written without one is reported at once.
+TEST_F(HeldSyncJournalTest, CompleteWithACallbackIsReportedOnlyAfterItsSyncReturned) {
+  const std::string cid = Accept();
+  file_system_->HoldWalSyncs(true);
+  absl::Notification completed;
+  journal_->Complete(cid, Succeeded(), v1::DELIVERY_STATE_NONE,
+                     [&](absl::StatusOr<v1::Completion> completion) {
+                       EXPECT_TRUE(completion.ok()) << completion.status();
+                       completed.Notify();
+                     });
+  file_system_->WaitForHeldSync();
+  EXPECT_FALSE(completed.HasBeenNotified()) << "outcome reported before its fsync returned";
+  file_system_->HoldWalSyncs(false);
+  completed.WaitForNotification();
+}
+
 // The writer does not run `done` callbacks: while one is busy, the next batches are written and
 // reported. (Before, the writer ran them itself and a slow one held up every write behind it.)
 TEST_F(HeldSyncJournalTest, SlowDoneCallbackDoesNotHoldUpLaterWrites) {

@@ -278,8 +278,7 @@ TEST_P(CallStoreConformance, WritesWithACallbackChainFromDoneCallbacks) {
   EXPECT_EQ(completed->service(), "greeter");
   EXPECT_EQ(completed_again.code(), absl::StatusCode::kFailedPrecondition) << completed_again;
   EXPECT_TRUE(deleted.ok()) << deleted;
-  EXPECT_EQ(store_->GetCall(cid)->completion().SerializeAsString(),
-            completed->SerializeAsString());
+  EXPECT_EQ(store_->GetCall(cid)->completion().SerializeAsString(), completed->SerializeAsString());
   EXPECT_EQ(store_->GetCall(cast).status().code(), absl::StatusCode::kNotFound);
 
   // Refused before anything is queued: reported at once, on this thread.

@@ -101,8 +101,7 @@ void ObservedStore::UpdateCall(v1::Call call, std::function<void(absl::Status)> 
   });
 }
 
-void ObservedStore::Complete(std::string cid, v1::Completion completion,
-                             v1::DeliveryState delivery,
+void ObservedStore::Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
                              std::function<void(absl::StatusOr<v1::Completion>)> done) {
   store_->Complete(std::move(cid), std::move(completion), delivery,
                    [this, done = std::move(done)](absl::StatusOr<v1::Completion> result) {

@@ -41,6 +41,11 @@ void ScriptedTarget::Script(std::vector<Step> steps) {
   script_.insert(script_.end(), steps.begin(), steps.end());
 }
 
+void ScriptedTarget::Observe(std::function<void(const Seen&)> observer) {
+  absl::MutexLock lock(&mu_);
+  observer_ = std::move(observer);
+}
+
 std::vector<ScriptedTarget::Seen> ScriptedTarget::calls() const {
   absl::MutexLock lock(&mu_);
   return seen_;
@@ -77,6 +82,12 @@ grpc::ServerUnaryReactor* ScriptedTarget::OnCompletion(grpc::CallbackServerConte
     if (key == "callmesh-sequence") seen.sequence = std::string(value.data(), value.size());
   }
   seen.request = *request;
+  std::function<void(const Seen&)> observer;
+  {
+    absl::MutexLock lock(&mu_);
+    observer = observer_;
+  }
+  if (observer) observer(seen);
   static std::atomic<uint64_t> arrivals{0};
   Step step;
   {

@@ -13,6 +13,7 @@
 #include <grpcpp/server.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -55,6 +56,8 @@ class ScriptedTarget final : public v1::Callback::CallbackService {
 
   // Appends steps; calls beyond the script are answered OK.
   void Script(std::vector<Step> steps);
+  // Runs `observer` on each call as it arrives, before it is answered (on gRPC's thread).
+  void Observe(std::function<void(const Seen&)> observer);
   // Calls received so far, in order.
   std::vector<Seen> calls() const;
   // Waits until `n` calls were received (a safety net of `real_timeout` for a broken test, not a
@@ -75,6 +78,7 @@ class ScriptedTarget final : public v1::Callback::CallbackService {
   std::deque<Step> script_ ABSL_GUARDED_BY(mu_);
   std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
   size_t held_cancelled_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void(const Seen&)> observer_ ABSL_GUARDED_BY(mu_);
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };
