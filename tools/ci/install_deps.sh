@@ -10,6 +10,7 @@ PACKAGES=(
   bazel-bootstrap g++ pkg-config python3 clang-format
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev librocksdb-dev libyaml-cpp-dev
+  libjemalloc-dev
   nghttp2-client fiu-utils
   cmake dpkg-dev
   libcpp-httplib-dev prometheus chromium

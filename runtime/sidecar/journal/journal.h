@@ -21,7 +21,9 @@
 // it syncs, new mutations queue and form the next batch, so N concurrent submitters share far
 // fewer than N fsyncs. The writer only writes: the `done` callbacks of Accept run afterwards, in
 // order, on a second thread (the done thread), so that the next batch is written while they run;
-// a blocking method only wakes its caller from the writer. A mutation is all-or-nothing: either all
+// a blocking method only wakes its caller from the writer. The forms of UpdateCall, Complete and
+// Delete that take a callback report on the done thread too, so a caller (the dispatcher) chains a
+// call's writes without parking a thread on any of them. A mutation is all-or-nothing: either all
 // its keys are in the batch or none. With `sync` a reported success of Accept/AcceptSync and
 // Complete survives kill -9 and power loss; without, it survives kill -9 only. The bookkeeping
 // writes — UpdateCall (attempt numbers, retry state), SetDelivery, Delete and Purge — never wait
