@@ -829,6 +829,24 @@ absl::StatusOr<Journal::Mutation> Journal::CompleteMutation(
 
 absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState state,
                                   const v1::DeadLetter* dead_letter) {
+  CALLMESH_ASSIGN_OR_RETURN(
+      Mutation mutation,
+      SetDeliveryMutation(
+          cid, state, dead_letter == nullptr ? std::nullopt : std::make_optional(*dead_letter)));
+  return SubmitAndWait(std::move(mutation));
+}
+
+void Journal::SetDelivery(std::string cid, v1::DeliveryState state,
+                          std::optional<v1::DeadLetter> dead_letter,
+                          std::function<void(absl::Status)> done) {
+  absl::StatusOr<Mutation> mutation =
+      SetDeliveryMutation(std::move(cid), state, std::move(dead_letter));
+  if (!mutation.ok()) return done(mutation.status());
+  SubmitAsync(*std::move(mutation), std::move(done));
+}
+
+absl::StatusOr<Journal::Mutation> Journal::SetDeliveryMutation(
+    std::string cid, v1::DeliveryState state, std::optional<v1::DeadLetter> dead_letter) {
   if (cid.empty()) return absl::InvalidArgumentError("journal: SetDelivery: empty CID");
   const std::string what = absl::StrCat("journal: SetDelivery of call ", keys::Printable(cid));
   if (state != v1::DELIVERY_STATE_PENDING && state != v1::DELIVERY_STATE_DELIVERED &&
@@ -836,65 +854,69 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
     return absl::InvalidArgumentError(absl::StrCat(what, ": target state ", DeliveryName(state),
                                                    " is not PENDING, DELIVERED or DEAD_LETTERED"));
   }
-  if ((state == v1::DELIVERY_STATE_DEAD_LETTERED) != (dead_letter != nullptr)) {
+  if ((state == v1::DELIVERY_STATE_DEAD_LETTERED) != dead_letter.has_value()) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": a dead letter is required with DEAD_LETTERED and only with it"));
   }
-  if (dead_letter != nullptr && !dead_letter->completion().cid().empty() &&
+  if (dead_letter.has_value() && !dead_letter->completion().cid().empty() &&
       dead_letter->completion().cid() != cid) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": the dead letter's completion names another call, ",
                      keys::Printable(dead_letter->completion().cid())));
   }
-  return SubmitAndWait(
-      [&](Batch& batch) -> absl::Status {
-        CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
-        if (!IsTerminal(call.state())) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("call ", keys::Printable(cid), " is ", StateName(call.state()),
-                           ", not terminal; it has no completion to deliver"));
+  Mutation mutation;
+  mutation.bytes = kSmallMutationBytes;
+  mutation.sync = false;
+  mutation.cid = cid;
+  mutation.apply = [cid, state,
+                    dead_letter = std::move(dead_letter)](Batch& batch) -> absl::Status {
+    CALLMESH_ASSIGN_OR_RETURN(v1::Call call, batch.GetCall(cid));
+    if (!IsTerminal(call.state())) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("call ", keys::Printable(cid), " is ", StateName(call.state()),
+                       ", not terminal; it has no completion to deliver"));
+    }
+    const v1::DeliveryState current = call.callback_delivery();
+    if (current == state && state != v1::DELIVERY_STATE_DEAD_LETTERED) {
+      return absl::OkStatus();
+    }
+    if (current != v1::DELIVERY_STATE_PENDING && current != v1::DELIVERY_STATE_DEAD_LETTERED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("callback delivery of call ", keys::Printable(cid), " is ",
+                       DeliveryName(current), "; it cannot become ", DeliveryName(state)));
+    }
+    call.set_callback_delivery(state);
+    batch.PutCall(call);
+    batch.AddDeadLetters((state == v1::DELIVERY_STATE_DEAD_LETTERED) -
+                         (current == v1::DELIVERY_STATE_DEAD_LETTERED));
+    switch (state) {
+      case v1::DELIVERY_STATE_PENDING:
+        batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedDeliveryPending));
+        batch.Delete(keys::DeadLetterKey(cid));
+        break;
+      case v1::DELIVERY_STATE_DELIVERED:
+        batch.AddDelivered();
+        batch.Delete(keys::UnfinishedKey(cid));
+        batch.Delete(keys::DeadLetterKey(cid));
+        batch.Put(keys::RetentionKey(batch.Now(), cid), "");
+        break;
+      default: {  // DEAD_LETTERED
+        v1::DeadLetter record = *dead_letter;
+        if (!record.has_completion() || record.completion().cid().empty()) {
+          *record.mutable_completion() = call.completion();
         }
-        const v1::DeliveryState current = call.callback_delivery();
-        if (current == state && state != v1::DELIVERY_STATE_DEAD_LETTERED) {
-          return absl::OkStatus();
+        if (record.callback().empty()) record.set_callback(call.callback());
+        if (!record.has_dead_lettered_at()) {
+          *record.mutable_dead_lettered_at() = ToProtoTimestamp(batch.Now());
         }
-        if (current != v1::DELIVERY_STATE_PENDING && current != v1::DELIVERY_STATE_DEAD_LETTERED) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("callback delivery of call ", keys::Printable(cid), " is ",
-                           DeliveryName(current), "; it cannot become ", DeliveryName(state)));
-        }
-        call.set_callback_delivery(state);
-        batch.PutCall(call);
-        batch.AddDeadLetters((state == v1::DELIVERY_STATE_DEAD_LETTERED) -
-                             (current == v1::DELIVERY_STATE_DEAD_LETTERED));
-        switch (state) {
-          case v1::DELIVERY_STATE_PENDING:
-            batch.Put(keys::UnfinishedKey(cid), std::string(keys::kUnfinishedDeliveryPending));
-            batch.Delete(keys::DeadLetterKey(cid));
-            break;
-          case v1::DELIVERY_STATE_DELIVERED:
-            batch.AddDelivered();
-            batch.Delete(keys::UnfinishedKey(cid));
-            batch.Delete(keys::DeadLetterKey(cid));
-            batch.Put(keys::RetentionKey(batch.Now(), cid), "");
-            break;
-          default: {  // DEAD_LETTERED
-            v1::DeadLetter record = *dead_letter;
-            if (!record.has_completion() || record.completion().cid().empty()) {
-              *record.mutable_completion() = call.completion();
-            }
-            if (record.callback().empty()) record.set_callback(call.callback());
-            if (!record.has_dead_lettered_at()) {
-              *record.mutable_dead_lettered_at() = ToProtoTimestamp(batch.Now());
-            }
-            batch.Delete(keys::UnfinishedKey(cid));
-            batch.Put(keys::DeadLetterKey(cid), record.SerializeAsString());
-            break;
-          }
-        }
-        return absl::OkStatus();
-      },
-      kSmallMutationBytes, /*sync=*/false, cid);
+        batch.Delete(keys::UnfinishedKey(cid));
+        batch.Put(keys::DeadLetterKey(cid), record.SerializeAsString());
+        break;
+      }
+    }
+    return absl::OkStatus();
+  };
+  return mutation;
 }
 
 absl::Status Journal::Delete(const std::string& cid) {

@@ -163,6 +163,9 @@ class Journal final : public CallStore {
   void Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
                 std::function<void(absl::StatusOr<v1::Completion>)> done) override;
   void Delete(std::string cid, std::function<void(absl::Status)> done) override;
+  void SetDelivery(std::string cid, v1::DeliveryState state,
+                   std::optional<v1::DeadLetter> dead_letter,
+                   std::function<void(absl::Status)> done) override;
   // DATA_LOSS names the key: "journal record c/<cid> in <dir>: does not parse".
   absl::StatusOr<v1::Call> GetCall(const std::string& cid) const override;
   absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
@@ -237,13 +240,16 @@ class Journal final : public CallStore {
   // The mutation of Accept, reporting to `done`.
   Mutation AcceptMutation(v1::CallEnvelope envelope,
                           std::function<void(absl::StatusOr<AcceptResult>)> done);
-  // The mutations of UpdateCall, Complete (its stored completion into `stored`) and Delete, or
+  // The mutations of UpdateCall, Complete (its stored completion into `stored`), Delete and
+  // SetDelivery, or
   // the INVALID_ARGUMENT that refuses them before they are queued.
   static absl::StatusOr<Mutation> UpdateCallMutation(v1::Call call);
   static absl::StatusOr<Mutation> CompleteMutation(std::string cid, v1::Completion completion,
                                                    v1::DeliveryState delivery,
                                                    std::shared_ptr<v1::Completion> stored);
   static absl::StatusOr<Mutation> DeleteMutation(std::string cid);
+  static absl::StatusOr<Mutation> SetDeliveryMutation(std::string cid, v1::DeliveryState state,
+                                                      std::optional<v1::DeadLetter> dead_letter);
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
   // Queues `mutation`; its result goes to `done` on the done thread.

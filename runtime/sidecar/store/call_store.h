@@ -47,6 +47,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -129,8 +130,9 @@ class CallStore {
   virtual absl::StatusOr<v1::Completion> Complete(const std::string& cid, v1::Completion completion,
                                                   v1::DeliveryState delivery) = 0;
 
-  // UpdateCall, Complete and Delete without waiting, for callers that continue a call when its
-  // write is done instead of parking a thread on it (the dispatcher). The write is the same, and
+  // UpdateCall, Complete, Delete and SetDelivery without waiting, for callers that continue a
+  // call when its write is done instead of parking a thread on it (the dispatcher, the callback
+  // deliverer). The write is the same, and
   // so are its results and its durability (Complete's is reported once durable); `done` runs
   // exactly once, on a thread of the store after the write, in the order of the writes, like
   // Accept's (quick; no blocking writes from it). A request refused before it is queued
@@ -140,6 +142,9 @@ class CallStore {
   virtual void Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
                         std::function<void(absl::StatusOr<v1::Completion>)> done) = 0;
   virtual void Delete(std::string cid, std::function<void(absl::Status)> done) = 0;
+  virtual void SetDelivery(std::string cid, v1::DeliveryState state,
+                           std::optional<v1::DeadLetter> dead_letter,
+                           std::function<void(absl::Status)> done) = 0;
 
   // Moves the callback delivery of a terminal call, atomically with its dead letter:
   //   PENDING        from PENDING or DEAD_LETTERED (a redrive: the dead letter is deleted).

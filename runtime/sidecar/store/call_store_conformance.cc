@@ -241,7 +241,7 @@ TEST_P(CallStoreConformance, BlockingMethodsFromADoneCallbackFailInsteadOfDeadlo
 TEST_P(CallStoreConformance, WritesWithACallbackChainFromDoneCallbacks) {
   const std::string cast = Accept();
   absl::Notification done;
-  absl::Status updated, deleted, refused, completed_again;
+  absl::Status updated, deleted, delivered, refused, completed_again;
   absl::StatusOr<v1::Completion> completed;
   v1::Call seen_after_update;
   std::string cid;
@@ -263,7 +263,12 @@ TEST_P(CallStoreConformance, WritesWithACallbackChainFromDoneCallbacks) {
                                             completed_again = again.status();
                                             store_->Delete(cast, [&](absl::Status status) {
                                               deleted = status;
-                                              done.Notify();
+                                              store_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED,
+                                                                  std::nullopt,
+                                                                  [&](absl::Status status) {
+                                                                    delivered = status;
+                                                                    done.Notify();
+                                                                  });
                                             });
                                           });
                        });
@@ -278,6 +283,8 @@ TEST_P(CallStoreConformance, WritesWithACallbackChainFromDoneCallbacks) {
   EXPECT_EQ(completed->service(), "greeter");
   EXPECT_EQ(completed_again.code(), absl::StatusCode::kFailedPrecondition) << completed_again;
   EXPECT_TRUE(deleted.ok()) << deleted;
+  EXPECT_TRUE(delivered.ok()) << delivered;
+  EXPECT_EQ(store_->GetCall(cid)->callback_delivery(), v1::DELIVERY_STATE_DELIVERED);
   EXPECT_EQ(store_->GetCall(cid)->completion().SerializeAsString(), completed->SerializeAsString());
   EXPECT_EQ(store_->GetCall(cast).status().code(), absl::StatusCode::kNotFound);
 
@@ -286,6 +293,9 @@ TEST_P(CallStoreConformance, WritesWithACallbackChainFromDoneCallbacks) {
   terminal_state.mutable_envelope()->set_cid(cid);
   terminal_state.set_state(v1::CALL_STATE_FAILED);
   store_->UpdateCall(terminal_state, [&](absl::Status status) { refused = status; });
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
+  store_->SetDelivery(cid, v1::DELIVERY_STATE_DEAD_LETTERED, std::nullopt,
+                      [&](absl::Status status) { refused = status; });
   EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << refused;
 }
 

@@ -117,6 +117,16 @@ void ObservedStore::Delete(std::string cid, std::function<void(absl::Status)> do
   });
 }
 
+void ObservedStore::SetDelivery(std::string cid, v1::DeliveryState state,
+                                std::optional<v1::DeadLetter> dead_letter,
+                                std::function<void(absl::Status)> done) {
+  store_->SetDelivery(std::move(cid), state, std::move(dead_letter),
+                      [this, done = std::move(done)](absl::Status status) {
+                        done(std::move(status));
+                        Wrote();
+                      });
+}
+
 absl::StatusOr<v1::Call> ObservedStore::GetCall(const std::string& cid) const {
   return store_->GetCall(cid);
 }

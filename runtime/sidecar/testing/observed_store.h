@@ -52,6 +52,9 @@ class ObservedStore final : public sidecar::CallStore {
   void Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
                 std::function<void(absl::StatusOr<v1::Completion>)> done) override;
   void Delete(std::string cid, std::function<void(absl::Status)> done) override;
+  void SetDelivery(std::string cid, v1::DeliveryState state,
+                   std::optional<v1::DeadLetter> dead_letter,
+                   std::function<void(absl::Status)> done) override;
   absl::StatusOr<v1::Call> GetCall(const std::string& cid) const override;
   absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> ListCalls(
       const ListFilter& filter, uint32_t page_size, const std::string& page_token) const override;
