@@ -11,7 +11,11 @@ the load runs. Prints the top symbols (self time, share of the sidecar's samples
 
 Paths:
   async  async_load --mode=e2e, 64 in flight (accept -> greeter -> journal -> callback)
-  sync   load_client --mode=invoke, 1 in flight (Sidecar.Invoke to the greeter)
+  sync   load_client --mode=invoke, 1 in flight (Sidecar.Invoke to the greeter); --sync-mode=proxy
+         for the transparent proxy instead
+
+Also prints the sidecar's context switches, CPU migrations and thread creations per call
+(`perf stat` attached to the sidecar during the recorded run).
 
 Needs `perf` (linux-perf; bench/install_deps.sh installs it) and root or
 kernel.perf_event_paranoid <= 1. Not a test: it asserts nothing.
@@ -47,6 +51,19 @@ def classify(dso, symbol):
     return "other"
 
 
+def perf_stat(perf_stat_output, calls):
+    """Per call: context switches, CPU migrations and threads started, from `perf stat`."""
+    counts = {}
+    for line in open(perf_stat_output):
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].replace(",", "").isdigit():
+            counts[parts[1]] = int(parts[0].replace(",", ""))
+    print("per call (perf stat over the recorded run, all of the sidecar's threads): "
+          f"{counts.get('context-switches', 0) / calls:.2f} context switches, "
+          f"{counts.get('cpu-migrations', 0) / calls:.2f} CPU migrations, "
+          f"{counts.get('sched:sched_process_fork', 0) / calls:.3f} threads started")
+
+
 def report(perf_data, top):
     out = subprocess.run(
         ["perf", "report", "-i", perf_data, "--no-children", "--sort", "dso,sym", "--stdio",
@@ -80,6 +97,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--keep", help="copy perf.data here")
+    parser.add_argument("--sync-mode", choices=("invoke", "proxy"), default="invoke",
+                        help="--path sync: Sidecar.Invoke or the transparent proxy")
     args = parser.parse_args()
     binaries = {"callmeshd": f"{args.bin_dir}/runtime/sidecar/callmeshd",
                 "greeter_server": f"{args.bin_dir}/services/greeter/greeter_server",
@@ -93,26 +112,35 @@ def main():
             if args.path == "async":
                 run.async_load(binaries, sidecar.address, "e2e", 64, 2, "warmup")
             else:
-                run.load(binaries["load_client"], "invoke", sidecar.address, 1, 0, 2, "warmup")
+                run.load(binaries["load_client"], args.sync_mode, sidecar.address, 1, 0, 2,
+                         "warmup")
             perf = subprocess.Popen(
                 ["perf", "record", "-F", "999", "-g", "-o", perf_data, "-p",
                  str(sidecar.popen.pid), "--", "sleep", str(args.seconds)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stat_output = os.path.join(workdir, "perf-stat.txt")
+            stat = subprocess.Popen(
+                ["perf", "stat", "-e", "context-switches,cpu-migrations,sched:sched_process_fork",
+                 "-o", stat_output, "-p", str(sidecar.popen.pid), "--", "sleep",
+                 str(args.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.2)
             cpu, wall = sidecar.cpu_seconds(), time.time()
             if args.path == "async":
                 result = run.async_load(binaries, sidecar.address, "e2e", 64, args.seconds,
                                         "profile")
             else:
-                result = run.load(binaries["load_client"], "invoke", sidecar.address, 1, 0,
-                                  args.seconds, "profile")
+                result = run.load(binaries["load_client"], args.sync_mode, sidecar.address, 1,
+                                  0, args.seconds, "profile")
             cpu_per_call_us = ((sidecar.cpu_seconds() - cpu) /
                                max(1, result["calls"]) * 1e6)
             perf.wait()
-            print(f"path {args.path}: {result['throughput']:.0f} calls/s, p50 "
+            stat.wait()
+            mode = f" ({args.sync_mode})" if args.path == "sync" else ""
+            print(f"path {args.path}{mode}: {result['throughput']:.0f} calls/s, p50 "
                   f"{result['p50_us']:.0f} us, sidecar CPU per call {cpu_per_call_us:.0f} us, "
                   f"load average {open('/proc/loadavg').read().split()[:3]}, "
                   f"wall {time.time() - wall:.0f} s")
+            perf_stat(stat_output, max(1, result["calls"]))
             report(perf_data, args.top)
             if args.keep:
                 subprocess.run(["cp", perf_data, args.keep], check=True)
