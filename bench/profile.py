@@ -14,8 +14,9 @@ Paths:
   sync   load_client --mode=invoke, 1 in flight (Sidecar.Invoke to the greeter); --sync-mode=proxy
          for the transparent proxy instead
 
-Also prints the sidecar's context switches, CPU migrations and thread creations per call
-(`perf stat` attached to the sidecar during the recorded run).
+Also prints the sidecar's context switches (in all and by thread name), CPU migrations and
+thread creations per call (`perf stat --per-thread` attached to the sidecar during the recorded
+run).
 
 Needs `perf` (linux-perf; bench/install_deps.sh installs it) and root or
 kernel.perf_event_paranoid <= 1. Not a test: it asserts nothing.
@@ -52,16 +53,24 @@ def classify(dso, symbol):
 
 
 def perf_stat(perf_stat_output, calls):
-    """Per call: context switches, CPU migrations and threads started, from `perf stat`."""
-    counts = {}
+    """Per call: context switches (also by thread name), CPU migrations and threads started, from
+    `perf stat --per-thread` (lines "<name>-<tid>  <count>  <event>")."""
+    counts = collections.Counter()
+    switches_by_thread = collections.Counter()
     for line in open(perf_stat_output):
         parts = line.split()
-        if len(parts) >= 2 and parts[0].replace(",", "").isdigit():
-            counts[parts[1]] = int(parts[0].replace(",", ""))
+        if len(parts) >= 3 and parts[1].replace(",", "").isdigit():
+            count = int(parts[1].replace(",", ""))
+            counts[parts[2]] += count
+            if parts[2] == "context-switches":
+                switches_by_thread[parts[0].rsplit("-", 1)[0]] += count
     print("per call (perf stat over the recorded run, all of the sidecar's threads): "
           f"{counts.get('context-switches', 0) / calls:.2f} context switches, "
           f"{counts.get('cpu-migrations', 0) / calls:.2f} CPU migrations, "
           f"{counts.get('sched:sched_process_fork', 0) / calls:.3f} threads started")
+    print("  context switches per call by thread name (gRPC names its threads): " +
+          ", ".join(f"{name} {count / calls:.2f}" for name, count in
+                    switches_by_thread.most_common() if count / calls >= 0.01))
 
 
 def report(perf_data, top):
@@ -120,9 +129,10 @@ def main():
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             stat_output = os.path.join(workdir, "perf-stat.txt")
             stat = subprocess.Popen(
-                ["perf", "stat", "-e", "context-switches,cpu-migrations,sched:sched_process_fork",
-                 "-o", stat_output, "-p", str(sidecar.popen.pid), "--", "sleep",
-                 str(args.seconds)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                ["perf", "stat", "--per-thread", "-e",
+                 "context-switches,cpu-migrations,sched:sched_process_fork", "-o", stat_output,
+                 "-p", str(sidecar.popen.pid), "--", "sleep", str(args.seconds)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.2)
             cpu, wall = sidecar.cpu_seconds(), time.time()
             if args.path == "async":
