@@ -11,7 +11,12 @@ the load runs. Prints the top symbols (self time, share of the sidecar's samples
 
 Paths:
   async  async_load --mode=e2e, 64 in flight (accept -> greeter -> journal -> callback)
-  sync   load_client --mode=invoke, 1 in flight (Sidecar.Invoke to the greeter)
+  sync   load_client --mode=invoke, 1 in flight (Sidecar.Invoke to the greeter); --sync-mode=proxy
+         for the transparent proxy instead
+
+Also prints the sidecar's context switches (in all and by thread name), CPU migrations and
+thread creations per call (`perf stat --per-thread` attached to the sidecar during the recorded
+run).
 
 Needs `perf` (linux-perf; bench/install_deps.sh installs it) and root or
 kernel.perf_event_paranoid <= 1. Not a test: it asserts nothing.
@@ -47,6 +52,27 @@ def classify(dso, symbol):
     return "other"
 
 
+def perf_stat(perf_stat_output, calls):
+    """Per call: context switches (also by thread name), CPU migrations and threads started, from
+    `perf stat --per-thread` (lines "<name>-<tid>  <count>  <event>")."""
+    counts = collections.Counter()
+    switches_by_thread = collections.Counter()
+    for line in open(perf_stat_output):
+        parts = line.split()
+        if len(parts) >= 3 and parts[1].replace(",", "").isdigit():
+            count = int(parts[1].replace(",", ""))
+            counts[parts[2]] += count
+            if parts[2] == "context-switches":
+                switches_by_thread[parts[0].rsplit("-", 1)[0]] += count
+    print("per call (perf stat over the recorded run, all of the sidecar's threads): "
+          f"{counts.get('context-switches', 0) / calls:.2f} context switches, "
+          f"{counts.get('cpu-migrations', 0) / calls:.2f} CPU migrations, "
+          f"{counts.get('sched:sched_process_fork', 0) / calls:.3f} threads started")
+    print("  context switches per call by thread name (gRPC names its threads): " +
+          ", ".join(f"{name} {count / calls:.2f}" for name, count in
+                    switches_by_thread.most_common() if count / calls >= 0.01))
+
+
 def report(perf_data, top):
     out = subprocess.run(
         ["perf", "report", "-i", perf_data, "--no-children", "--sort", "dso,sym", "--stdio",
@@ -80,6 +106,8 @@ def main():
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--top", type=int, default=20)
     parser.add_argument("--keep", help="copy perf.data here")
+    parser.add_argument("--sync-mode", choices=("invoke", "proxy"), default="invoke",
+                        help="--path sync: Sidecar.Invoke or the transparent proxy")
     args = parser.parse_args()
     binaries = {"callmeshd": f"{args.bin_dir}/runtime/sidecar/callmeshd",
                 "greeter_server": f"{args.bin_dir}/services/greeter/greeter_server",
@@ -93,10 +121,17 @@ def main():
             if args.path == "async":
                 run.async_load(binaries, sidecar.address, "e2e", 64, 2, "warmup")
             else:
-                run.load(binaries["load_client"], "invoke", sidecar.address, 1, 0, 2, "warmup")
+                run.load(binaries["load_client"], args.sync_mode, sidecar.address, 1, 0, 2,
+                         "warmup")
             perf = subprocess.Popen(
                 ["perf", "record", "-F", "999", "-g", "-o", perf_data, "-p",
                  str(sidecar.popen.pid), "--", "sleep", str(args.seconds)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stat_output = os.path.join(workdir, "perf-stat.txt")
+            stat = subprocess.Popen(
+                ["perf", "stat", "--per-thread", "-e",
+                 "context-switches,cpu-migrations,sched:sched_process_fork", "-o", stat_output,
+                 "-p", str(sidecar.popen.pid), "--", "sleep", str(args.seconds)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(0.2)
             cpu, wall = sidecar.cpu_seconds(), time.time()
@@ -104,15 +139,18 @@ def main():
                 result = run.async_load(binaries, sidecar.address, "e2e", 64, args.seconds,
                                         "profile")
             else:
-                result = run.load(binaries["load_client"], "invoke", sidecar.address, 1, 0,
-                                  args.seconds, "profile")
+                result = run.load(binaries["load_client"], args.sync_mode, sidecar.address, 1,
+                                  0, args.seconds, "profile")
             cpu_per_call_us = ((sidecar.cpu_seconds() - cpu) /
                                max(1, result["calls"]) * 1e6)
             perf.wait()
-            print(f"path {args.path}: {result['throughput']:.0f} calls/s, p50 "
+            stat.wait()
+            mode = f" ({args.sync_mode})" if args.path == "sync" else ""
+            print(f"path {args.path}{mode}: {result['throughput']:.0f} calls/s, p50 "
                   f"{result['p50_us']:.0f} us, sidecar CPU per call {cpu_per_call_us:.0f} us, "
                   f"load average {open('/proc/loadavg').read().split()[:3]}, "
                   f"wall {time.time() - wall:.0f} s")
+            perf_stat(stat_output, max(1, result["calls"]))
             report(perf_data, args.top)
             if args.keep:
                 subprocess.run(["cp", perf_data, args.keep], check=True)
