@@ -1051,8 +1051,11 @@ def soak_summary(row):
     """The soak row's memory figures in one line of the table."""
     def mem(m):
         return f"{m['rss_mb']:.1f} MB (anon {m['rss_anon_mb']:.1f}, files {m['rss_file_mb']:.1f})"
+    during_load = max((s for s in row["samples"] if s["phase"] == "load"),
+                      key=lambda s: s["rss_mb"])
     text = (f"{row['completed']:,} completions; sidecar RSS idle {mem(row['idle'])}, peak "
-            f"{mem(row['peak'])} at {row['peak']['t_s']:.0f} s, end of load "
+            f"{mem(row['peak'])} at {row['peak']['t_s']:.0f} s (during the load "
+            f"{mem(during_load)}), end of load "
             f"{mem(row['end_of_load'])}, after the cool-down {mem(row['after_cool_down'])}: "
             f"{row['above_idle_after_cool_down_mb']:+.1f} MB vs idle (anon "
             f"{row['anon_above_idle_after_cool_down_mb']:+.1f}); data dir peak "
