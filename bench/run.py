@@ -15,10 +15,16 @@ Scenarios (see bench/README.md for how each is measured):
   observability  e2e at 64 in flight with metrics scraped, JSON logs and tracing on vs off
   pubsub   fan-out to 3 subscribing services: callmesh Publish vs RabbitMQ durable fanout vs NATS
            JetStream; callmesh publish/s at 64 in flight vs serial vs the disk's serial fsync/s
+  soak     memory over a long run (issue 18): idle and 1k-pending RSS (as growth), then e2e at 64
+           in flight for --soak-seconds on a fresh sidecar whose results are purged
+           --soak-retention-seconds after delivery, then --soak-cooldown-seconds idle; the
+           sidecar's RssAnon/RssFile, CPU and data dir size sampled every 2 s throughout (in the
+           .json, drawn in <timestamp>-soak.png); not in the default set (it takes minutes)
 
   bench/run.py                 # everything, 3 repeats of 10 s
   bench/run.py --quick         # 1 repeat of 3 s, growth to 10k only, for a smoke run
   bench/run.py --only e2e      # one scenario (repeatable)
+  bench/run.py --only soak --soak-seconds 180   # memory over a 3-minute run and 90 s after
 
 Binaries come from `bazel build -c opt` (run.sh builds them and passes --bin-dir).
 """
@@ -843,6 +849,147 @@ def scenario_growth(binaries, workdir, repeat, seconds, options):
     return rows
 
 
+def directory_mb(path):
+    """Bytes of the files under `path`, in MiB (files deleted meanwhile are skipped)."""
+    total = 0
+    for d, _, files in os.walk(path):
+        for f in files:
+            try:
+                total += os.path.getsize(os.path.join(d, f))
+            except OSError:
+                pass
+    return total / 2**20
+
+
+def smaps_summary(pid, top=8):
+    """Where a process's resident memory is: /proc/<pid>/smaps Rss summed per mapping kind
+    ([heap], [stack], anonymous mappings — thread stacks and malloc arenas —, each file), the
+    largest `top` kinds in MB."""
+    kinds = {}
+    name = None
+    try:
+        for line in open(f"/proc/{pid}/smaps"):
+            fields = line.split()
+            if not fields[0].endswith(":") or re.match(r"^[0-9a-f]+-[0-9a-f]+$", fields[0]):
+                name = os.path.basename(fields[5]) if len(fields) > 5 else "anonymous"
+            elif fields[0] == "Rss:":
+                kinds[name] = kinds.get(name, 0) + int(fields[1])
+    except OSError:
+        return {}
+    largest = sorted(kinds.items(), key=lambda kv: -kv[1])[:top]
+    return {kind: round(kb / 1024, 1) for kind, kb in largest}
+
+
+class MemorySampler:
+    """Samples a sidecar's RSS (anonymous and file-backed), CPU and data dir size every
+    `interval` seconds on a thread, each sample tagged with the phase set by the caller."""
+
+    def __init__(self, sidecar, data_dir, interval=2.0):
+        import threading
+        self.sidecar, self.data_dir, self.interval = sidecar, data_dir, interval
+        self.samples = []
+        self.phase = "idle"
+        self.started = time.time()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        while True:
+            sample = {"t_s": round(time.time() - self.started, 1), "phase": self.phase}
+            sample.update(self.sidecar.memory_mb())
+            sample["cpu_s"] = self.sidecar.cpu_seconds()
+            sample["data_dir_mb"] = directory_mb(self.data_dir)
+            self.samples.append(sample)
+            if self.stopping.wait(self.interval):
+                return
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join()
+
+
+def soak_config(workdir, retention_s):
+    config = os.path.join(workdir, "soak.yaml")
+    with open(config, "w") as f:
+        f.write(f"# Results are purged {retention_s} s after delivery (the purge runs every "
+                f"retention/10, at least 1 s).\nresult_retention: {retention_s}s\n")
+    return config
+
+
+def scenario_soak(binaries, workdir, repeat, seconds, options):
+    """Memory over a long run (issue 18): first the growth scenario's idle and 1k-pending RSS on a
+    fresh sidecar; then a fresh sidecar with result_retention options.soak_retention_seconds runs
+    async_load --mode=e2e at 64 in flight for options.soak_seconds and then idles for
+    options.soak_cooldown_seconds, while its RSS (RssAnon, RssFile), CPU and data dir size are
+    sampled every 2 s. Reports idle RSS, peak, RSS at the end of the load and after the
+    cool-down, and how far above idle the cool-down ends."""
+    rows = scenario_growth(binaries, workdir, 1, seconds,
+                           argparse.Namespace(growth_max=1000, growth_repeat=1,
+                                              growth_step_seconds=options.growth_step_seconds))
+    config = soak_config(workdir, options.soak_retention_seconds)
+    sidecar, greeter, data_dir = start_mesh(binaries, workdir, "soak", config)
+    sampler = None
+    try:
+        time.sleep(3)  # settled after start and registration
+        idle = sidecar.memory_mb()
+        smaps = {"idle": smaps_summary(sidecar.popen.pid)}
+        sampler = MemorySampler(sidecar, data_dir)
+        time.sleep(4)
+        sampler.phase = "load"
+        load_started = time.time() - sampler.started
+        cpu = sidecar.cpu_seconds()
+        result = async_load(binaries, sidecar.address, "e2e", 64, options.soak_seconds,
+                            "soak e2e 64 in flight")
+        load_wall = time.time() - sampler.started - load_started
+        result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / load_wall
+        end_of_load = sidecar.memory_mb()
+        end_of_load["data_dir_mb"] = directory_mb(data_dir)
+        smaps["end of load"] = smaps_summary(sidecar.popen.pid)
+        sampler.phase = "cool-down"
+        load_ended = time.time() - sampler.started
+        print_run(f"soak e2e 64 in flight, {options.soak_seconds} s", "callmesh", result)
+        print(f"   end of load: RSS {end_of_load['rss_mb']:.1f} MB "
+              f"(anon {end_of_load['rss_anon_mb']:.1f}); cooling down "
+              f"{options.soak_cooldown_seconds} s", flush=True)
+        time.sleep(options.soak_cooldown_seconds)
+        sampler.stop()
+        after = sidecar.memory_mb()
+        after["data_dir_mb"] = directory_mb(data_dir)
+        smaps["after cool-down"] = smaps_summary(sidecar.popen.pid)
+    finally:
+        if sampler:
+            sampler.stop()
+        greeter.stop()
+        sidecar.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+    samples = sampler.samples
+    peak = max(samples, key=lambda s: s["rss_mb"])
+    idle_1k = {r["config"]: r["rss_mb"] for r in rows if r["scenario"] == "growth"}
+    row = summarize("soak", f"e2e 64 in flight for {options.soak_seconds} s, result_retention "
+                    f"{options.soak_retention_seconds} s, then {options.soak_cooldown_seconds} s "
+                    "idle", "callmesh InvokeAsync+callback", [result],
+                    extra_keys=("sidecar_cpu_s_per_s",))
+    row.pop("throughput_ratio", None)  # no baseline here
+    row.update({"completed": result.get("calls"), "accepted": result.get("accepted_total"),
+                "idle": idle, "peak": {k: peak[k] for k in ("t_s", "rss_mb", "rss_anon_mb",
+                                                             "rss_file_mb")},
+                "end_of_load": end_of_load, "after_cool_down": after,
+                "above_idle_after_cool_down_mb": after["rss_mb"] - idle["rss_mb"],
+                "anon_above_idle_after_cool_down_mb": after["rss_anon_mb"] - idle["rss_anon_mb"],
+                "peak_data_dir_mb": max(s["data_dir_mb"] for s in samples),
+                "growth_idle_rss_mb": idle_1k.get("0 pending (idle)"),
+                "growth_1k_pending_rss_mb": idle_1k.get("1,000 pending"),
+                "load_started_s": load_started, "load_ended_s": load_ended,
+                "retention_s": options.soak_retention_seconds, "smaps_mb": smaps,
+                "samples": samples})
+    print(f"   soak: idle {idle['rss_mb']:.1f} MB, peak {peak['rss_mb']:.1f}, end of load "
+          f"{end_of_load['rss_mb']:.1f}, after cool-down {after['rss_mb']:.1f} MB "
+          f"({row['above_idle_after_cool_down_mb']:+.1f} MB vs idle; anon "
+          f"{row['anon_above_idle_after_cool_down_mb']:+.1f})", flush=True)
+    return rows + [row]
+
+
 def fmt(value, digits=0):
     return "" if value is None else f"{value:,.{digits}f}"
 
@@ -883,6 +1030,8 @@ def markdown(results):
                          f"{row['wall_s']:.0f} s")
         if row.get("errors"):
             other.append(f"errors {row['errors']}")
+        if row.get("samples"):
+            other.append(soak_summary(row))
         if row.get("ok") is not None:
             other.append(f"{row['ok']} ok")
         if row.get("cpu_us_per_call"):
@@ -896,6 +1045,27 @@ def markdown(results):
             "" if is_base else fmt(row.get("added_p50_us")),
             "" if is_base else fmt(row.get("added_p99_us")), "; ".join(other)]) + " |")
     return "\n".join(lines) + "\n"
+
+
+def soak_summary(row):
+    """The soak row's memory figures in one line of the table."""
+    def mem(m):
+        return f"{m['rss_mb']:.1f} MB (anon {m['rss_anon_mb']:.1f}, files {m['rss_file_mb']:.1f})"
+    during_load = max((s for s in row["samples"] if s["phase"] == "load"),
+                      key=lambda s: s["rss_mb"])
+    text = (f"{row['completed']:,} completions; sidecar RSS idle {mem(row['idle'])}, peak "
+            f"{mem(row['peak'])} at {row['peak']['t_s']:.0f} s (during the load "
+            f"{mem(during_load)}), end of load "
+            f"{mem(row['end_of_load'])}, after the cool-down {mem(row['after_cool_down'])}: "
+            f"{row['above_idle_after_cool_down_mb']:+.1f} MB vs idle (anon "
+            f"{row['anon_above_idle_after_cool_down_mb']:+.1f}); data dir peak "
+            f"{row['peak_data_dir_mb']:.0f} MB, end of load "
+            f"{row['end_of_load']['data_dir_mb']:.0f} MB, after "
+            f"{row['after_cool_down']['data_dir_mb']:.0f} MB")
+    if row.get("growth_1k_pending_rss_mb") is not None:
+        text += (f"; fresh sidecar idle {row['growth_idle_rss_mb']:.1f} MB, 1k pending "
+                 f"{row['growth_1k_pending_rss_mb']:.1f} MB")
+    return text
 
 
 def find_row(results, scenario, config_prefix, mode):
@@ -968,6 +1138,11 @@ def aims(results):
     add("issue 3: end-to-end completions/s and latency, 64 in flight (report)",
         f"{row['throughput']:,.0f}/s, p50 {row['p50_us'] / 1000:.1f} ms, p99 "
         f"{row['p99_us'] / 1000:.1f} ms" if row else "—", "report" if row else None)
+    row = find_row(results, "soak", "e2e", "callmesh InvokeAsync+callback")
+    add("issue 18: RSS returns to its idle level once calls are purged (report)",
+        f"{row['above_idle_after_cool_down_mb']:+.1f} MB vs idle after the cool-down "
+        f"({row['idle']['rss_mb']:.1f} → peak {row['peak']['rss_mb']:.1f} → "
+        f"{row['after_cool_down']['rss_mb']:.1f} MB)" if row else "—", "report" if row else None)
     for what in ("Invoke", "InvokeAsync+callback"):
         row = find_row(results, "security", what + ",", "mTLS + token")
         add(f"issue 12: security costs ≤ 15 % of throughput ({what}, 64 in flight)",
@@ -1046,6 +1221,53 @@ unset multiplot
     return True
 
 
+def soak_chart(results, png):
+    """The soak row's samples over time: RSS (total, anonymous, file-backed) on the left axis,
+    the data dir's size on the right, the load's start and end marked."""
+    row = next((r for r in results["rows"] if r.get("samples")), None)
+    if row is None or shutil.which("gnuplot") is None:
+        return False
+    data = png[:-4] + ".dat"
+    with open(data, "w") as f:
+        for s in row["samples"]:
+            f.write(f"{s['t_s']} {s['rss_mb']:.2f} {s['rss_anon_mb']:.2f} {s['rss_file_mb']:.2f} "
+                    f"{s['data_dir_mb']:.2f}\n")
+    idle = row["idle"]["rss_mb"]
+    script = f"""
+set terminal pngcairo size 1200,600 font ",10"
+set output "{png}"
+set title noenhanced "callmeshd memory: e2e 64 in flight, result_retention {row['retention_s']} s, then idle ({results['started']})"
+set xlabel "seconds"
+set ylabel "RSS MB"
+set y2label "data dir MB"
+set ytics nomirror
+set y2tics
+set yrange [0:*]
+set y2range [0:*]
+set grid
+set key outside bottom center horizontal
+set arrow from {row['load_started_s']},graph 0 to {row['load_started_s']},graph 1 nohead dt 2
+set arrow from {row['load_ended_s']},graph 0 to {row['load_ended_s']},graph 1 nohead dt 2
+set label "load" at {row['load_started_s']},graph 0.04 offset 0.5,0
+set label "cool-down" at {row['load_ended_s']},graph 0.04 offset 0.5,0
+plot "{data}" using 1:2 with lines lw 2 lc rgb "#222222" title "RSS", \\
+     "" using 1:3 with lines lw 2 lc rgb "#ee6677" title "RssAnon", \\
+     "" using 1:4 with lines lw 2 lc rgb "#4477aa" title "RssFile", \\
+     {idle:.2f} with lines dt 3 lc rgb "#222222" title "idle RSS", \\
+     "" using 1:5 axes x1y2 with lines lc rgb "#228833" title "data dir (right)"
+"""
+    with tempfile.NamedTemporaryFile("w", suffix=".gp", delete=False) as f:
+        f.write(script)
+        gp = f.name
+    result = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
+    os.unlink(gp)
+    os.unlink(data)
+    if result.returncode != 0:
+        print("gnuplot failed:", result.stderr)
+        return False
+    return True
+
+
 def command_output(args):
     try:
         return subprocess.run(args, capture_output=True, text=True, timeout=30).stdout.strip()
@@ -1106,6 +1328,13 @@ def main():
                         help="time limit of one growth step (the last level may stay partial)")
     parser.add_argument("--growth-repeat", type=int, default=1,
                         help="runs of the growth scenario (each fills a fresh sidecar)")
+    parser.add_argument("--soak-seconds", type=int, default=300,
+                        help="soak: how long the e2e load runs (default 300)")
+    parser.add_argument("--soak-cooldown-seconds", type=int, default=90,
+                        help="soak: how long RSS is sampled after the load stops (default 90)")
+    parser.add_argument("--soak-retention-seconds", type=int, default=30,
+                        help="soak: the sidecar's result_retention; results are purged this long "
+                        "after delivery, checked every retention/10 (default 30)")
     parser.add_argument("--bin-dir", help="bazel-bin of `bazel build -c opt` (default: ask bazel)")
     parser.add_argument("--note", default="", help="free text for the table's header")
     parser.add_argument("--render", metavar="JSON",
@@ -1133,7 +1362,7 @@ def main():
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
                "machine": machine_info(), "versions": versions(), "note": args.note,
                "repeat": args.repeat, "seconds": args.seconds, "rows": []}
-    for name in args.only or list(SCENARIOS):
+    for name in args.only or [name for name in SCENARIOS if name not in ON_REQUEST]:
         print(f"== scenario {name}", flush=True)
         with tempfile.TemporaryDirectory(prefix=f"callmesh-bench-{name}-") as workdir:
             results["rows"] += SCENARIOS[name](binaries, workdir, args.repeat, args.seconds, args)
@@ -1154,6 +1383,9 @@ def write_report(results, base):
     png = base + ".png"
     if chart(results, png):
         table += f"\n![chart]({os.path.basename(png)})\n"
+    soak_png = base + "-soak.png"
+    if soak_chart(results, soak_png):
+        table += f"\n![RSS over time]({os.path.basename(soak_png)})\n"
     with open(base + ".md", "w") as f:
         f.write(table)
     print(table)
@@ -1164,7 +1396,10 @@ SCENARIOS = {"sync": lambda binaries, workdir, repeat, seconds, options: scenari
                  binaries, workdir, repeat, seconds),
              "accept": scenario_accept, "e2e": scenario_e2e, "nats": scenario_nats,
              "growth": scenario_growth, "security": scenario_security,
-             "observability": scenario_observability, "pubsub": scenario_pubsub}
+             "observability": scenario_observability, "pubsub": scenario_pubsub,
+             "soak": scenario_soak}
+# Scenarios that run only when named with --only (they take minutes).
+ON_REQUEST = ("soak",)
 
 
 if __name__ == "__main__":
