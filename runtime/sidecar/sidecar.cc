@@ -563,6 +563,9 @@ void Sidecar::SchedulePurge() {
       spdlog::info("callmeshd: purged {} results older than {}", *purged,
                    absl::FormatDuration(retention));
     }
+    if (absl::StatusOr<bool> flushed = journal_->FlushIfIdle(); !flushed.ok()) {
+      spdlog::warn("callmeshd: {}", flushed.status().ToString());
+    }
     SchedulePurge();
   });
 }

@@ -488,6 +488,22 @@ void Journal::DoneLoop() {
   }
 }
 
+absl::StatusOr<bool> Journal::FlushIfIdle() {
+  absl::MutexLock lock(&flush_mu_);
+  const uint64_t writes = writes_.load();
+  const bool idle = writes == writes_at_idle_check_;
+  writes_at_idle_check_ = writes;
+  if (!idle || writes == writes_at_flush_) return false;
+  rocksdb::FlushOptions flush_options;
+  flush_options.wait = true;
+  if (const rocksdb::Status s = db_->Flush(flush_options); !s.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("journal ", options_.dir, ": flushing the idle memtable: ", s.ToString()));
+  }
+  writes_at_flush_ = writes;
+  return true;
+}
+
 size_t Journal::queued() const {
   absl::MutexLock lock(&mu_);
   return queue_.size();

@@ -215,6 +215,12 @@ class Journal final : public CallStore {
   // Mutations submitted and not yet taken by the writer (for tests and metrics).
   size_t queued() const;
 
+  // Writes RocksDB's memtable to a table file if nothing was written since the previous call and
+  // something since the last flush, so that an idle sidecar does not keep up to two memtables
+  // (JournalOptions::memtable_bytes each) of long-purged records in memory. The sidecar calls it
+  // on its purge tick. Returns whether it flushed; an error names the directory.
+  absl::StatusOr<bool> FlushIfIdle();
+
  private:
   class Batch;
   struct Mutation {
@@ -295,6 +301,10 @@ class Journal final : public CallStore {
   absl::Status write_error_;
 
   std::atomic<uint64_t> writes_{0};
+  // FlushIfIdle's view of writes_: at its previous call, and at its last flush.
+  absl::Mutex flush_mu_;
+  uint64_t writes_at_idle_check_ ABSL_GUARDED_BY(flush_mu_) = 0;
+  uint64_t writes_at_flush_ ABSL_GUARDED_BY(flush_mu_) = 0;
   std::atomic<uint64_t> batches_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> largest_batch_{0};

@@ -241,6 +241,27 @@ TEST_F(HeldSyncJournalTest, AcceptIsReportedOnlyAfterItsSyncReturned) {
   reported.WaitForNotification();
 }
 
+// An idle journal hands its memtable to a table file once (so RocksDB can free it); a busy one,
+// or one with nothing new since its last flush, is left alone.
+TEST_F(JournalTest, FlushIfIdleFlushesOnceAfterAQuietInterval) {
+  auto entries_in_memtable = [this] {
+    uint64_t entries = 0;
+    EXPECT_TRUE(
+        journal_->shared_db()->GetIntProperty("rocksdb.num-entries-active-mem-table", &entries));
+    return entries;
+  };
+  Accept();
+  EXPECT_EQ(*journal_->FlushIfIdle(), false);  // written since the previous check: busy
+  EXPECT_GT(entries_in_memtable(), 0u);
+  EXPECT_EQ(*journal_->FlushIfIdle(), true);  // nothing written since: idle
+  EXPECT_EQ(entries_in_memtable(), 0u);
+  EXPECT_EQ(*journal_->FlushIfIdle(), false);  // nothing new to flush
+  const std::string cid = Accept();
+  EXPECT_EQ(*journal_->FlushIfIdle(), false);
+  EXPECT_EQ(*journal_->FlushIfIdle(), true);
+  EXPECT_EQ(journal_->GetCall(cid)->state(), v1::CALL_STATE_ACCEPTED);  // still readable
+}
+
 // The dispatcher reports an outcome from Complete's callback: that callback must not run before
 // the outcome's fsync returned, while the attempt record written without one is reported at once.
 TEST_F(HeldSyncJournalTest, CompleteWithACallbackIsReportedOnlyAfterItsSyncReturned) {
