@@ -68,7 +68,7 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
           const grpc::Status& status, bool stream_unimplemented) mutable {
         if (stream_unimplemented) {
           // Not handed over: the same attempt goes as OnCompletion, and so does what follows.
-          MarkUnaryOnly(*raw);
+          MarkUnaryOnly(callback, *raw);
           runner_->Post([this, completion = std::move(completion), callback = std::move(callback),
                          attempt, span]() mutable {
             PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
@@ -81,7 +81,7 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
       });
   if (!queued) {
     // The stream ended between StreamFor and Send: this attempt goes as OnCompletion.
-    if (stream->unimplemented()) MarkUnaryOnly(*stream);
+    if (stream->unimplemented()) MarkUnaryOnly(callback, *stream);
     PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
   }
 }
@@ -92,7 +92,9 @@ std::shared_ptr<CompletionStream> CallbackDeliverer::StreamFor(const std::string
   // sidecar's peer listener, which proxies unary calls only.
   if (!instance.ok() || (*instance)->remote()) return nullptr;
   absl::MutexLock lock(&routes_mu_);
-  Route& route = routes_[(*instance)->address()];
+  // One route per service and address: a ServiceHost's process is one instance of each of its
+  // names (e.g. "audit" and "audit-async-callback"), each with a stream of its own.
+  Route& route = routes_[RouteKey(callback, (*instance)->address())];
   if (route.instance.lock() != *instance) route = Route{.instance = *instance};
   if (clock_->Now() < route.unary_until) return nullptr;
   if (route.stream == nullptr || route.stream->ended()) {
@@ -105,9 +107,13 @@ std::shared_ptr<CompletionStream> CallbackDeliverer::StreamFor(const std::string
   return route.stream;
 }
 
-void CallbackDeliverer::MarkUnaryOnly(const CompletionStream& stream) {
+std::string CallbackDeliverer::RouteKey(const std::string& callback, const std::string& address) {
+  return absl::StrCat(callback, "@", address);
+}
+
+void CallbackDeliverer::MarkUnaryOnly(const std::string& callback, const CompletionStream& stream) {
   absl::MutexLock lock(&routes_mu_);
-  auto it = routes_.find(stream.instance()->address());
+  auto it = routes_.find(RouteKey(callback, stream.instance()->address()));
   if (it == routes_.end() || it->second.stream.get() != &stream) return;  // a newer route
   it->second.unary_until = clock_->Now() + kAskStreamAgainAfter;
 }

@@ -6,7 +6,7 @@
 // time, each attempt ending with its ack; to an instance on another host (cluster mode, whose
 // sidecar proxies unary calls only), and to an instance that answered the stream UNIMPLEMENTED,
 // as one unary `OnCompletion` per attempt. "UNIMPLEMENTED" is remembered per instance for
-// kAskStreamAgainAfter, or until the service registers the address again (a new Instance), and
+// kAskStreamAgainAfter, or until the instance is removed and registered again (a new Instance), and
 // the completions it turned away are pushed with OnCompletion at once, as the same attempt. A
 // stream that breaks fails every attempt outstanding on it (they are retried like any failed
 // attempt) and the next delivery to that instance opens a new stream.
@@ -74,10 +74,10 @@ class CallbackDeliverer {
 
  private:
   using Span = std::shared_ptr<tracing::CallTracer::Open>;
-  // Where completions for one instance address go.
+  // Where completions for one service's instance at one address go.
   struct Route {
-    // The instance the route was learnt for; another one at the same address (registered again)
-    // starts a fresh route.
+    // The instance the route was learnt for; another one at the same address (the instance was
+    // removed from the registry and registered again) starts a fresh route.
     std::weak_ptr<Instance> instance;
     std::shared_ptr<CompletionStream> stream;
     // Until then the instance gets OnCompletion only (it answered the stream UNIMPLEMENTED).
@@ -87,8 +87,9 @@ class CallbackDeliverer {
   void Attempt(v1::Completion completion, std::string callback, uint32_t attempt);
   // The stream to the instance the next push to `callback` goes to; null = push with unary.
   std::shared_ptr<CompletionStream> StreamFor(const std::string& callback);
-  // Remembers that `stream`'s instance has no OnCompletions.
-  void MarkUnaryOnly(const CompletionStream& stream);
+  static std::string RouteKey(const std::string& callback, const std::string& address);
+  // Remembers that `stream`'s instance of `callback` has no OnCompletions.
+  void MarkUnaryOnly(const std::string& callback, const CompletionStream& stream);
   void PushUnary(v1::Completion completion, std::string callback, uint32_t attempt, Span span);
   void EndSpan(const Span& span, const grpc::Status& status);
   void AttemptDone(v1::Completion completion, std::string callback, uint32_t attempt,
@@ -103,6 +104,7 @@ class CallbackDeliverer {
   absl::Mutex mu_;
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
   absl::Mutex routes_mu_;
+  // By RouteKey.
   std::map<std::string, Route> routes_ ABSL_GUARDED_BY(routes_mu_);
   // Every stream opened and maybe not ended yet (also those of replaced routes), for shutdown.
   std::vector<std::shared_ptr<CompletionStream>> streams_ ABSL_GUARDED_BY(routes_mu_);
