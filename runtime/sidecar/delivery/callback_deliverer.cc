@@ -54,7 +54,11 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
     span = std::make_shared<tracing::CallTracer::Open>(
         policy_.tracer->StartDelivery(completion, callback, attempt));
   }
-  std::shared_ptr<CompletionStream> stream = StreamFor(callback);
+  // A completion over the payload limit goes the unary way, which refuses it alone, as before: on
+  // the stream it would break the stream for every completion outstanding on it.
+  const bool fits =
+      CheckPayloadSize(completion.ByteSizeLong(), invoker_->options().max_payload_bytes).ok();
+  std::shared_ptr<CompletionStream> stream = fits ? StreamFor(callback) : nullptr;
   if (stream == nullptr) {
     PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
     return;
