@@ -140,22 +140,26 @@ class Waiters {
   std::unordered_set<std::string> seen_;
 };
 
-class BenchCallback final : public callmesh::v1::Callback::Service {
+// Takes the completions of --method's service through the SDK's CallbackRouter (as every
+// ServiceHost user does), so the sidecar delivers them on the OnCompletions stream.
+class BenchCallback final : public callmesh::CallbackHandler {
  public:
-  explicit BenchCallback(Waiters* waiters) : waiters_(waiters) {}
-  grpc::Status OnCompletion(grpc::ServerContext*, const callmesh::v1::Completion* completion,
-                            callmesh::v1::OnCompletionResponse*) override {
+  BenchCallback(Waiters* waiters, std::string grpc_service)
+      : waiters_(waiters), grpc_service_(std::move(grpc_service)) {}
+  const char* callmesh_grpc_service() const override { return grpc_service_.c_str(); }
+  absl::Status HandleCompletion(const callmesh::v1::Completion& completion) override {
     const Clock::time_point now = Clock::now();
-    if (completion->state() != callmesh::v1::CALL_STATE_SUCCEEDED) {
+    if (completion.state() != callmesh::v1::CALL_STATE_SUCCEEDED) {
       failed_.fetch_add(1);
     }
-    waiters_->Completed(completion->cid(), now);
-    return grpc::Status::OK;
+    waiters_->Completed(completion.cid(), now);
+    return absl::OkStatus();
   }
   uint64_t failed() const { return failed_.load(); }
 
  private:
   Waiters* const waiters_;
+  const std::string grpc_service_;
   std::atomic<uint64_t> failed_{0};
 };
 
@@ -184,12 +188,13 @@ int main(int argc, char** argv) {
 
   Recorder recorder;
   Waiters waiters;
-  BenchCallback callback(&waiters);
+  const std::string method = absl::GetFlag(FLAGS_method);
+  BenchCallback callback(&waiters, method.substr(0, method.find('/')));
   std::unique_ptr<callmesh::ServiceHost> host;
   if (e2e) {
     host = std::make_unique<callmesh::ServiceHost>(callmesh::ServiceHostOptions{
         .name = absl::GetFlag(FLAGS_callback_name), .sidecar = absl::GetFlag(FLAGS_sidecar)});
-    host->AddService(&callback);
+    host->AddCallbacks(&callback);
     if (absl::Status s = host->Start(); !s.ok()) {
       std::cerr << "async_load: callback service: " << s.message() << "\n";
       return 1;

@@ -1,5 +1,9 @@
 #include "runtime/sdk/callback_router.h"
 
+#include <deque>
+#include <thread>
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
@@ -57,9 +61,8 @@ bool CallbackRouter::empty() const {
   return handlers_.empty();
 }
 
-grpc::Status CallbackRouter::OnCompletion(grpc::ServerContext*, const v1::Completion* completion,
-                                          v1::OnCompletionResponse*) {
-  absl::string_view method = completion->method();
+absl::Status CallbackRouter::Route(const v1::Completion& completion) {
+  absl::string_view method = completion.method();
   if (!method.empty() && method.front() == '/') method.remove_prefix(1);
   const absl::string_view service = method.substr(0, method.find('/'));
   CallbackHandler* handler = nullptr;
@@ -69,16 +72,77 @@ grpc::Status CallbackRouter::OnCompletion(grpc::ServerContext*, const v1::Comple
     if (it != handlers_.end()) handler = it->second;
   }
   if (handler == nullptr) {
-    spdlog::warn("[cid={}] callback: no handler for completions of {}", completion->cid(),
-                 completion->method());
-    return grpc::Status(grpc::StatusCode::NOT_FOUND,
-                        absl::StrCat("no callback handler for method ", completion->method()));
+    spdlog::warn("[cid={}] callback: no handler for completions of {}", completion.cid(),
+                 completion.method());
+    return absl::NotFoundError(
+        absl::StrCat("no callback handler for method ", completion.method()));
   }
-  absl::Status status = handler->HandleCompletion(*completion);
+  return handler->HandleCompletion(completion);
+}
+
+grpc::Status CallbackRouter::OnCompletion(grpc::ServerContext*, const v1::Completion* completion,
+                                          v1::OnCompletionResponse*) {
+  absl::Status status = Route(*completion);
   if (!status.ok()) {
     return grpc::Status(static_cast<grpc::StatusCode>(status.code()),
                         std::string(status.message()));
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status CallbackRouter::OnCompletions(
+    grpc::ServerContext*, grpc::ServerReaderWriter<v1::CompletionAck, v1::Completion>* stream) {
+  // This thread reads; workers handle and ack. Completions read but not taken by a worker wait in
+  // `queue`, at most kStreamConcurrency of them, after which this thread stops reading.
+  absl::Mutex mu;
+  absl::CondVar changed;
+  std::deque<v1::Completion> queue;
+  int idle = 0;
+  bool closed = false;
+  absl::Mutex write_mu;
+  std::vector<std::thread> workers;
+  auto work = [&] {
+    for (;;) {
+      v1::Completion completion;
+      {
+        absl::MutexLock lock(&mu);
+        ++idle;
+        while (queue.empty() && !closed) changed.Wait(&mu);
+        --idle;
+        if (queue.empty()) return;
+        completion = std::move(queue.front());
+        queue.pop_front();
+        changed.SignalAll();  // room in the queue
+      }
+      const absl::Status status = Route(completion);
+      v1::CompletionAck ack;
+      ack.set_cid(completion.cid());
+      ack.set_delivery_attempt(completion.delivery_attempt());
+      ack.set_status_code(static_cast<int>(status.code()));
+      ack.set_status_message(std::string(status.message()));
+      absl::MutexLock lock(&write_mu);
+      // A failed write means the stream is gone; the sidecar redelivers what it did not hear of.
+      stream->Write(ack);
+    }
+  };
+  v1::Completion completion;
+  while (stream->Read(&completion)) {
+    absl::MutexLock lock(&mu);
+    while (queue.size() >= static_cast<size_t>(kStreamConcurrency)) changed.Wait(&mu);
+    queue.push_back(std::move(completion));
+    completion.Clear();
+    if (static_cast<size_t>(idle) < queue.size() &&
+        workers.size() < static_cast<size_t>(kStreamConcurrency)) {
+      workers.emplace_back(work);
+    }
+    changed.SignalAll();
+  }
+  {
+    absl::MutexLock lock(&mu);
+    closed = true;
+    changed.SignalAll();
+  }
+  for (std::thread& worker : workers) worker.join();
   return grpc::Status::OK;
 }
 

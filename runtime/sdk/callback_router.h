@@ -1,5 +1,6 @@
-// Routes pushed completions (`callmesh.v1.Callback.OnCompletion`) to typed handlers, one per gRPC
-// service that the receiver called. Generated `FooCallbacks` classes (protoc-gen-callmesh) are
+// Routes pushed completions (`callmesh.v1.Callback.OnCompletion`, and the same on the
+// `OnCompletions` stream the sidecar prefers) to typed handlers, one per gRPC service that the
+// receiver called. Generated `FooCallbacks` classes (protoc-gen-callmesh) are
 // such handlers; ServiceHost::AddCallbacks serves them.
 //
 //   class MyWorldCallbacks : public world::v1::WorldCallbacks {
@@ -11,7 +12,9 @@
 //   router.Add(&callbacks);   // completions of "world.v1.World/..." go to `callbacks`
 //
 // Thread-safety: Add only before serving; OnCompletion is called concurrently by gRPC and calls the
-// handlers concurrently, so handlers must be thread-safe.
+// handlers concurrently, so handlers must be thread-safe. On an OnCompletions stream, up to
+// kStreamConcurrency completions are handled at once (on threads of the stream's own, started as
+// needed); the next ones wait, which makes gRPC's flow control slow the sidecar down.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +66,9 @@ class CallbackHandler {
 
 class CallbackRouter final : public v1::Callback::Service {
  public:
+  // How many completions of one OnCompletions stream are handled at once.
+  static constexpr int kStreamConcurrency = 64;
+
   // Not owned; must outlive the router. A second handler for the same gRPC service replaces the
   // first.
   void Add(CallbackHandler* handler);
@@ -74,7 +80,18 @@ class CallbackRouter final : public v1::Callback::Service {
   grpc::Status OnCompletion(grpc::ServerContext* context, const v1::Completion* completion,
                             v1::OnCompletionResponse* response) override;
 
+  // The same for each completion of the stream, answered with a CompletionAck carrying its CID,
+  // delivery attempt and the handler's status, in the order the handlers finish. Ends OK when the
+  // sidecar closes the stream, after the completions in hand are handled (their acks are lost if
+  // the stream is gone: the sidecar redelivers them).
+  grpc::Status OnCompletions(
+      grpc::ServerContext* context,
+      grpc::ServerReaderWriter<v1::CompletionAck, v1::Completion>* stream) override;
+
  private:
+  // Hands `completion` to its handler; NOT_FOUND when no handler takes it.
+  absl::Status Route(const v1::Completion& completion);
+
   mutable absl::Mutex mu_;
   std::map<std::string, CallbackHandler*, std::less<>> handlers_ ABSL_GUARDED_BY(mu_);
 };

@@ -1,5 +1,7 @@
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 
+#include <algorithm>
+
 #include "absl/random/distributions.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/common/byte_buffers.h"
@@ -33,44 +35,124 @@ void CallbackDeliverer::Deliver(const v1::Completion& completion, const std::str
   runner_->Post([this, completion, callback] { Attempt(completion, callback, 1); });
 }
 
+CallbackDeliverer::~CallbackDeliverer() {
+  std::vector<std::shared_ptr<CompletionStream>> streams;
+  {
+    absl::MutexLock lock(&routes_mu_);
+    streams.swap(streams_);
+    routes_.clear();
+  }
+  for (const auto& stream : streams) stream->Cancel();
+  for (const auto& stream : streams) stream->AwaitEnded();
+}
+
 void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback, uint32_t attempt) {
   completion.set_delivery_attempt(attempt);
+  // The delivery's span, ended by whichever path reports the attempt's status.
+  Span span;
+  if (policy_.tracer != nullptr) {
+    span = std::make_shared<tracing::CallTracer::Open>(
+        policy_.tracer->StartDelivery(completion, callback, attempt));
+  }
+  // A completion over the payload limit goes the unary way, which refuses it alone, as before: on
+  // the stream it would break the stream for every completion outstanding on it.
+  const bool fits =
+      CheckPayloadSize(completion.ByteSizeLong(), invoker_->options().max_payload_bytes).ok();
+  std::shared_ptr<CompletionStream> stream = fits ? StreamFor(callback) : nullptr;
+  if (stream == nullptr) {
+    PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
+    return;
+  }
+  v1::Completion sent = completion;
+  // On the stream the message carries what OnCompletion sends as metadata (callback.proto).
+  if (span != nullptr) sent.set_traceparent(span->traceparent);
+  const bool queued = stream->Send(
+      sent, clock_->Now() + policy_.attempt_timeout,
+      [this, completion, callback, attempt, span, raw = stream.get()](
+          const grpc::Status& status, bool stream_unimplemented) mutable {
+        if (stream_unimplemented) {
+          // Not handed over: the same attempt goes as OnCompletion, and so does what follows.
+          MarkUnaryOnly(callback, *raw);
+          runner_->Post([this, completion = std::move(completion), callback = std::move(callback),
+                         attempt, span]() mutable {
+            PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
+          });
+          return;
+        }
+        EndSpan(span, status);
+        runner_->Post([this, completion = std::move(completion), callback = std::move(callback),
+                       attempt, status] { AttemptDone(completion, callback, attempt, status); });
+      });
+  if (!queued) {
+    // The stream ended between StreamFor and Send: this attempt goes as OnCompletion.
+    if (stream->unimplemented()) MarkUnaryOnly(callback, *stream);
+    PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
+  }
+}
+
+std::shared_ptr<CompletionStream> CallbackDeliverer::StreamFor(const std::string& callback) {
+  absl::StatusOr<std::shared_ptr<Instance>> instance = invoker_->PickInstance(callback);
+  // No instance (the unary path reports why), or one on another host, reached through its
+  // sidecar's peer listener, which proxies unary calls only.
+  if (!instance.ok() || (*instance)->remote()) return nullptr;
+  absl::MutexLock lock(&routes_mu_);
+  // One route per service and address: a ServiceHost's process is one instance of each of its
+  // names (e.g. "audit" and "audit-async-callback"), each with a stream of its own.
+  Route& route = routes_[RouteKey(callback, (*instance)->address())];
+  if (route.instance.lock() != *instance) route = Route{.instance = *instance};
+  if (clock_->Now() < route.unary_until) return nullptr;
+  if (route.stream == nullptr || route.stream->ended()) {
+    streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
+                                  [](const auto& stream) { return stream->ended(); }),
+                   streams_.end());
+    route.stream = CompletionStream::Open(*instance, clock_);
+    streams_.push_back(route.stream);
+  }
+  return route.stream;
+}
+
+std::string CallbackDeliverer::RouteKey(const std::string& callback, const std::string& address) {
+  return absl::StrCat(callback, "@", address);
+}
+
+void CallbackDeliverer::MarkUnaryOnly(const std::string& callback, const CompletionStream& stream) {
+  absl::MutexLock lock(&routes_mu_);
+  auto it = routes_.find(RouteKey(callback, stream.instance()->address()));
+  if (it == routes_.end() || it->second.stream.get() != &stream) return;  // a newer route
+  it->second.unary_until = clock_->Now() + kAskStreamAgainAfter;
+}
+
+void CallbackDeliverer::EndSpan(const Span& span, const grpc::Status& status) {
+  if (span == nullptr) return;
+  policy_.tracer->EndDelivery(std::move(*span), static_cast<int>(status.error_code()),
+                              status.error_message());
+}
+
+void CallbackDeliverer::PushUnary(v1::Completion completion, std::string callback, uint32_t attempt,
+                                  Span span) {
   InvokeCall call;
   call.service = callback;
   call.method_path = kOnCompletionPath;
   call.cid = completion.cid();
   call.source = completion.source();
   call.parent_cid = completion.parent_cid();
-  call.traceparent = completion.traceparent();
+  call.traceparent = span != nullptr ? span->traceparent : completion.traceparent();
   call.tracestate = completion.tracestate();
   call.attempt = attempt;
   call.deadline = clock_->Now() + policy_.attempt_timeout;
-  // The delivery's span, ended by whichever of the two paths below reports its status.
-  std::shared_ptr<tracing::CallTracer::Open> span;
-  if (policy_.tracer != nullptr) {
-    span = std::make_shared<tracing::CallTracer::Open>(
-        policy_.tracer->StartDelivery(completion, callback, attempt));
-    call.traceparent = span->traceparent;
-  }
   auto started = invoker_->Start(
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
       [this, completion, callback, attempt, span](const grpc::Status& status, grpc::ByteBuffer*) {
-        if (span != nullptr) {
-          policy_.tracer->EndDelivery(std::move(*span), static_cast<int>(status.error_code()),
-                                      status.error_message());
-        }
+        EndSpan(span, status);
         runner_->Post([this, completion, callback, attempt, status] {
           AttemptDone(completion, callback, attempt, status);
         });
       });
   if (!started.ok()) {
-    if (span != nullptr) {
-      policy_.tracer->EndDelivery(std::move(*span), static_cast<int>(grpc::StatusCode::UNAVAILABLE),
-                                  std::string(started.status().message()));
-    }
-    AttemptDone(
-        std::move(completion), std::move(callback), attempt,
-        grpc::Status(grpc::StatusCode::UNAVAILABLE, std::string(started.status().message())));
+    const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
+                              std::string(started.status().message()));
+    EndSpan(span, status);
+    AttemptDone(std::move(completion), std::move(callback), attempt, status);
   }
 }
 

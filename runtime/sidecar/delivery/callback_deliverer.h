@@ -1,5 +1,15 @@
-// Pushes completions to callback services through `callmesh.v1.Callback/OnCompletion`, retrying
-// with the `callback_retry` policy, and dead-letters what cannot be delivered.
+// Pushes completions to callback services, retrying with the `callback_retry` policy, and
+// dead-letters what cannot be delivered.
+//
+// How a completion travels: to an instance on this host, on the one long-lived
+// `callmesh.v1.Callback/OnCompletions` stream kept per instance (CompletionStream), many at a
+// time, each attempt ending with its ack; to an instance on another host (cluster mode, whose
+// sidecar proxies unary calls only), and to an instance that answered the stream UNIMPLEMENTED,
+// as one unary `OnCompletion` per attempt. "UNIMPLEMENTED" is remembered per instance for
+// kAskStreamAgainAfter, or until the instance is removed and registered again (a new Instance), and
+// the completions it turned away are pushed with OnCompletion at once, as the same attempt. A
+// stream that breaks fails every attempt outstanding on it (they are retried like any failed
+// attempt) and the next delivery to that instance opens a new stream.
 //
 // Every error of the callback (including "service not registered") counts as "not delivered" and
 // is retried: a callback that answers an error has not taken the completion (so the policy's
@@ -12,13 +22,17 @@
 // timestamps) comes from the runner's Clock. Thread-safe.
 #pragma once
 
+#include <map>
+#include <memory>
 #include <random>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "callmesh/v1/call.pb.h"
+#include "runtime/sidecar/delivery/completion_stream.h"
 #include "runtime/sidecar/dispatch/retry_policy.h"
 #include "runtime/sidecar/dispatch/task_runner.h"
 #include "runtime/sidecar/invoke/invoker.h"
@@ -41,8 +55,14 @@ struct DeliveryPolicy {
 
 class CallbackDeliverer {
  public:
+  // How long an instance that answered OnCompletions UNIMPLEMENTED gets OnCompletion only.
+  static constexpr absl::Duration kAskStreamAgainAfter = absl::Minutes(5);
+
   // Every pointer must outlive the deliverer.
   CallbackDeliverer(CallStore* store, Invoker* invoker, TaskRunner* runner, DeliveryPolicy policy);
+  // Cancels the completion streams and waits until they have ended (what was outstanding on them
+  // stays PENDING in the store). Stop the runner first.
+  ~CallbackDeliverer();
 
   // Starts delivering `completion` (already durable with delivery PENDING) to `callback`.
   void Deliver(const v1::Completion& completion, const std::string& callback);
@@ -53,7 +73,25 @@ class CallbackDeliverer {
   absl::Status Redrive(const std::string& cid);
 
  private:
+  using Span = std::shared_ptr<tracing::CallTracer::Open>;
+  // Where completions for one service's instance at one address go.
+  struct Route {
+    // The instance the route was learnt for; another one at the same address (the instance was
+    // removed from the registry and registered again) starts a fresh route.
+    std::weak_ptr<Instance> instance;
+    std::shared_ptr<CompletionStream> stream;
+    // Until then the instance gets OnCompletion only (it answered the stream UNIMPLEMENTED).
+    absl::Time unary_until = absl::InfinitePast();
+  };
+
   void Attempt(v1::Completion completion, std::string callback, uint32_t attempt);
+  // The stream to the instance the next push to `callback` goes to; null = push with unary.
+  std::shared_ptr<CompletionStream> StreamFor(const std::string& callback);
+  static std::string RouteKey(const std::string& callback, const std::string& address);
+  // Remembers that `stream`'s instance of `callback` has no OnCompletions.
+  void MarkUnaryOnly(const std::string& callback, const CompletionStream& stream);
+  void PushUnary(v1::Completion completion, std::string callback, uint32_t attempt, Span span);
+  void EndSpan(const Span& span, const grpc::Status& status);
   void AttemptDone(v1::Completion completion, std::string callback, uint32_t attempt,
                    const grpc::Status& status);
   double Draw();
@@ -65,6 +103,11 @@ class CallbackDeliverer {
   DeliveryPolicy policy_;
   absl::Mutex mu_;
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex routes_mu_;
+  // By RouteKey.
+  std::map<std::string, Route> routes_ ABSL_GUARDED_BY(routes_mu_);
+  // Every stream opened and maybe not ended yet (also those of replaced routes), for shutdown.
+  std::vector<std::shared_ptr<CompletionStream>> streams_ ABSL_GUARDED_BY(routes_mu_);
 };
 
 }  // namespace callmesh::sidecar

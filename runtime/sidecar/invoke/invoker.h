@@ -117,6 +117,13 @@ class Invoker {
   // invoker runs any more, so what the callbacks reach may be destroyed.
   void CancelAllAndWait();
 
+  // The instance that a call to `service` would go to now (the registry's Pick; errors as
+  // Start's), for callers that keep a stream of their own to it (callback delivery).
+  absl::StatusOr<std::shared_ptr<Instance>> PickInstance(
+      const std::string& service, Registry::Reach reach = Registry::Reach::kAnyHost) {
+    return registry_->Pick(service, reach);
+  }
+
   // A fresh CID, for callers that must announce it before the call starts.
   std::string NextCid() { return cids_->Next(); }
 

@@ -1,0 +1,305 @@
+// Callback delivery on the OnCompletions stream, on a FakeClock, against a real gRPC callback
+// service on loopback (scripted per completion) and a real journal: acks, acked errors, a stream
+// that breaks with completions outstanding, the per-completion timeout, and the fallback to
+// OnCompletion for a service without the stream.
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server_builder.h>
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "callmesh/v1/callback.grpc.pb.h"
+#include "gtest/gtest.h"
+#include "runtime/sidecar/delivery/callback_deliverer.h"
+#include "runtime/sidecar/testing/lifecycle_harness.h"
+
+namespace callmesh::sidecar {
+namespace {
+
+using ::callmesh::testing::LifecycleHarness;
+
+// A callback service whose OnCompletions answers each completion as scripted (in arrival order,
+// over all streams): ack with a code, hold (never ack), or break the stream (end it with
+// UNAVAILABLE). With `streams_unimplemented`, it answers every stream UNIMPLEMENTED and serves
+// OnCompletion only, like a service written before the stream existed. Records what arrived.
+class StreamingCallback final : public v1::Callback::Service {
+ public:
+  enum class Step { kAck, kFail, kHold, kBreak };
+  struct Seen {
+    v1::Completion completion;
+    int stream = 0;  // 1-based number of the stream it came on; 0 = OnCompletion
+  };
+
+  explicit StreamingCallback(bool streams_unimplemented = false)
+      : streams_unimplemented_(streams_unimplemented) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(this);
+    server_ = builder.BuildAndStart();
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+  ~StreamingCallback() override { server_->Shutdown(); }
+
+  const std::string& address() const { return address_; }
+  void Script(std::vector<Step> steps) {
+    absl::MutexLock lock(&mu_);
+    script_.insert(script_.end(), steps.begin(), steps.end());
+  }
+  std::vector<Seen> seen() const {
+    absl::MutexLock lock(&mu_);
+    return seen_;
+  }
+  int streams_opened() const {
+    absl::MutexLock lock(&mu_);
+    return streams_;
+  }
+  // Safety net for a broken test, not a measurement.
+  bool AwaitSeen(size_t n) const {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return seen_.size() >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
+  }
+
+  grpc::Status OnCompletion(grpc::ServerContext*, const v1::Completion* completion,
+                            v1::OnCompletionResponse*) override {
+    absl::MutexLock lock(&mu_);
+    seen_.push_back({*completion, 0});
+    return grpc::Status::OK;
+  }
+
+  grpc::Status OnCompletions(
+      grpc::ServerContext*,
+      grpc::ServerReaderWriter<v1::CompletionAck, v1::Completion>* stream) override {
+    int number = 0;
+    {
+      absl::MutexLock lock(&mu_);
+      number = ++streams_;
+    }
+    if (streams_unimplemented_) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "");
+    v1::Completion completion;
+    while (stream->Read(&completion)) {
+      Step step = Step::kAck;
+      {
+        absl::MutexLock lock(&mu_);
+        seen_.push_back({completion, number});
+        if (!script_.empty()) {
+          step = script_.front();
+          script_.pop_front();
+        }
+      }
+      if (step == Step::kHold) continue;
+      if (step == Step::kBreak) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "broken");
+      v1::CompletionAck ack;
+      ack.set_cid(completion.cid());
+      ack.set_delivery_attempt(completion.delivery_attempt());
+      if (step == Step::kFail) {
+        ack.set_status_code(static_cast<int>(grpc::StatusCode::INTERNAL));
+        ack.set_status_message("handler failed");
+      }
+      stream->Write(ack);
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const bool streams_unimplemented_;
+  mutable absl::Mutex mu_;
+  std::deque<Step> script_ ABSL_GUARDED_BY(mu_);
+  std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
+  int streams_ ABSL_GUARDED_BY(mu_) = 0;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+class StreamDeliveryTest : public ::testing::Test {
+ protected:
+  explicit StreamDeliveryTest(bool streams_unimplemented = false)
+      : callback_(streams_unimplemented),
+        deliverer_(std::make_unique<CallbackDeliverer>(
+            &h_.store, &h_.invoker, &h_.runner,
+            DeliveryPolicy{
+                .retry = Plan(), .attempt_timeout = absl::Seconds(30), .jitter_seed = 7})) {
+    EXPECT_TRUE(h_.registry.AddStatic("audit", callback_.address()).ok());
+  }
+  ~StreamDeliveryTest() override {
+    h_.runner.Stop();
+    deliverer_.reset();
+  }
+
+  static RetryPlan Plan() {
+    RetryPlan plan;
+    plan.max_attempts = 3;
+    plan.initial_backoff = absl::Seconds(1);
+    plan.max_backoff = absl::Seconds(10);
+    plan.multiplier = 2;
+    plan.jitter = 0;
+    return plan;
+  }
+
+  // A call that ended SUCCEEDED with its completion owed to "audit".
+  v1::Completion Completed() {
+    v1::CallEnvelope envelope = h_.Envelope("target", v1::CALL_KIND_INVOKE_ASYNC);
+    envelope.set_callback("audit");
+    absl::StatusOr<CallStore::AcceptResult> accepted = h_.store.AcceptSync(envelope);
+    EXPECT_TRUE(accepted.ok()) << accepted.status();
+    v1::Completion outcome;
+    outcome.set_cid(envelope.cid());
+    outcome.set_state(v1::CALL_STATE_SUCCEEDED);
+    outcome.set_reply("reply");
+    absl::StatusOr<v1::Completion> stored =
+        h_.store.Complete(envelope.cid(), outcome, v1::DELIVERY_STATE_PENDING);
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return *stored;
+  }
+
+  void ExpectDelivered(const v1::Completion& completion) {
+    absl::StatusOr<v1::Call> done =
+        h_.store.AwaitDelivery(completion.cid(), v1::DELIVERY_STATE_DELIVERED);
+    ASSERT_TRUE(done.ok()) << done.status();
+  }
+
+  v1::DeliveryState DeliveryOf(const v1::Completion& completion) {
+    absl::StatusOr<v1::Call> call = h_.store.GetCall(completion.cid());
+    EXPECT_TRUE(call.ok()) << call.status();
+    return call.ok() ? call->callback_delivery() : v1::DELIVERY_STATE_UNSPECIFIED;
+  }
+
+  // Lets the back-off after failed attempts run out (jitter 0: exactly the policy's delay).
+  void AdvancePastBackoff(absl::Duration backoff) {
+    const absl::Time due = h_.clock.Now() + backoff;
+    ASSERT_TRUE(h_.clock.AwaitTimerDueBy(due));
+    ASSERT_EQ(h_.clock.next_timer(), due);
+    h_.clock.AdvanceTo(due);
+  }
+
+  LifecycleHarness h_;
+  StreamingCallback callback_;
+  std::unique_ptr<CallbackDeliverer> deliverer_;
+};
+
+TEST_F(StreamDeliveryTest, ManyCompletionsGoOnOneStreamAndAreMarkedDeliveredOnTheirAcks) {
+  std::vector<v1::Completion> completions;
+  for (int i = 0; i < 5; ++i) completions.push_back(Completed());
+  for (const v1::Completion& completion : completions) deliverer_->Deliver(completion, "audit");
+  for (const v1::Completion& completion : completions) ExpectDelivered(completion);
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 5u);
+  for (const StreamingCallback::Seen& s : seen) {
+    EXPECT_EQ(s.stream, 1);  // no unary call, one stream
+    EXPECT_EQ(s.completion.delivery_attempt(), 1u);
+    EXPECT_EQ(s.completion.reply(), "reply");
+  }
+  EXPECT_EQ(callback_.streams_opened(), 1);
+}
+
+TEST_F(StreamDeliveryTest, AHeldAckKeepsTheCompletionPendingUntilItsTimeoutThenItIsRetried) {
+  callback_.Script({StreamingCallback::Step::kHold});
+  const v1::Completion completion = Completed();
+  deliverer_->Deliver(completion, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  // Received but not acknowledged: not delivered.
+  EXPECT_EQ(DeliveryOf(completion), v1::DELIVERY_STATE_PENDING);
+  h_.clock.Advance(absl::Seconds(30));  // the attempt timeout
+  AdvancePastBackoff(absl::Seconds(1));
+  ExpectDelivered(completion);
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].completion.delivery_attempt(), 2u);
+  EXPECT_EQ(seen[1].stream, 1);  // a timeout does not end the stream
+  EXPECT_EQ(callback_.streams_opened(), 1);
+}
+
+TEST_F(StreamDeliveryTest, AnAckedErrorIsRetriedWithBackoffThenDeadLettered) {
+  callback_.Script({StreamingCallback::Step::kFail, StreamingCallback::Step::kFail,
+                    StreamingCallback::Step::kFail});
+  const v1::Completion completion = Completed();
+  deliverer_->Deliver(completion, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  AdvancePastBackoff(absl::Seconds(1));
+  ASSERT_TRUE(callback_.AwaitSeen(2));
+  AdvancePastBackoff(absl::Seconds(2));
+  absl::StatusOr<v1::Call> dead =
+      h_.store.AwaitDelivery(completion.cid(), v1::DELIVERY_STATE_DEAD_LETTERED);
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  auto letters = h_.store.ListDeadLetters(0, "");
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  ASSERT_EQ(letters->first.size(), 1u);
+  EXPECT_EQ(letters->first[0].delivery_attempts(), 3u);
+  EXPECT_EQ(letters->first[0].last_status_code(), static_cast<int>(grpc::StatusCode::INTERNAL));
+  EXPECT_EQ(letters->first[0].last_status_message(), "handler failed");
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  for (uint32_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(seen[i].completion.delivery_attempt(), i + 1);
+    EXPECT_EQ(seen[i].stream, 1);
+  }
+}
+
+TEST_F(StreamDeliveryTest, ABrokenStreamFailsWhatIsOutstandingOnItAndANewStreamDeliversIt) {
+  // The first completion is held (received, never acked); the second breaks the stream.
+  callback_.Script({StreamingCallback::Step::kHold, StreamingCallback::Step::kBreak});
+  const v1::Completion first = Completed();
+  const v1::Completion second = Completed();
+  deliverer_->Deliver(first, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  deliverer_->Deliver(second, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(2));
+  // Both attempts failed with the stream: both wait out the first back-off, neither delivered.
+  // (Their retries are scheduled by two runner threads: wait for both before moving time. The
+  // stream cancels its attempts' timers before it reports any failure, so two timers both due
+  // after the back-off are the two retries.)
+  const absl::Time retry_at = h_.clock.Now() + absl::Seconds(1);
+  const absl::Time safety_net = absl::Now() + absl::Seconds(60);
+  while (!(h_.clock.pending_timers() == 2 && h_.clock.next_timer() == retry_at) &&
+         absl::Now() < safety_net) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  ASSERT_EQ(h_.clock.pending_timers(), 2u);
+  EXPECT_EQ(DeliveryOf(first), v1::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(DeliveryOf(second), v1::DELIVERY_STATE_PENDING);
+  AdvancePastBackoff(absl::Seconds(1));
+  ExpectDelivered(first);
+  ExpectDelivered(second);
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 4u);
+  for (size_t i = 2; i < 4; ++i) {
+    EXPECT_EQ(seen[i].stream, 2);
+    EXPECT_EQ(seen[i].completion.delivery_attempt(), 2u);
+  }
+  EXPECT_EQ(callback_.streams_opened(), 2);
+}
+
+class UnaryOnlyDeliveryTest : public StreamDeliveryTest {
+ protected:
+  UnaryOnlyDeliveryTest() : StreamDeliveryTest(/*streams_unimplemented=*/true) {}
+};
+
+TEST_F(UnaryOnlyDeliveryTest, UnimplementedFallsBackToOnCompletionAndIsRememberedForAWhile) {
+  const v1::Completion first = Completed();
+  deliverer_->Deliver(first, "audit");
+  ExpectDelivered(first);
+  const v1::Completion second = Completed();
+  deliverer_->Deliver(second, "audit");
+  ExpectDelivered(second);
+  std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].stream, 0);                          // OnCompletion
+  EXPECT_EQ(seen[0].completion.delivery_attempt(), 1u);  // turned away, not a failed attempt
+  EXPECT_EQ(seen[1].stream, 0);
+  EXPECT_EQ(callback_.streams_opened(), 1);  // asked once, not per completion
+
+  h_.clock.Advance(CallbackDeliverer::kAskStreamAgainAfter);
+  const v1::Completion third = Completed();
+  deliverer_->Deliver(third, "audit");
+  ExpectDelivered(third);
+  EXPECT_EQ(callback_.streams_opened(), 2);  // asked again once the time is up
+  EXPECT_EQ(callback_.seen().size(), 3u);
+}
+
+}  // namespace
+}  // namespace callmesh::sidecar
