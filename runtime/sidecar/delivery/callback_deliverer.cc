@@ -32,7 +32,8 @@ double CallbackDeliverer::Draw() {
 }
 
 void CallbackDeliverer::Deliver(const v1::Completion& completion, const std::string& callback) {
-  runner_->Post([this, completion, callback] { Attempt(completion, callback, 1); });
+  // On the caller's thread: an attempt only queues a message or starts a call.
+  Attempt(completion, callback, 1);
 }
 
 CallbackDeliverer::~CallbackDeliverer() {
@@ -80,8 +81,7 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
           return;
         }
         EndSpan(span, status);
-        runner_->Post([this, completion = std::move(completion), callback = std::move(callback),
-                       attempt, status] { AttemptDone(completion, callback, attempt, status); });
+        AttemptDone(std::move(completion), std::move(callback), attempt, status);
       });
   if (!queued) {
     // The stream ended between StreamFor and Send: this attempt goes as OnCompletion.
@@ -144,9 +144,7 @@ void CallbackDeliverer::PushUnary(v1::Completion completion, std::string callbac
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
       [this, completion, callback, attempt, span](const grpc::Status& status, grpc::ByteBuffer*) {
         EndSpan(span, status);
-        runner_->Post([this, completion, callback, attempt, status] {
-          AttemptDone(completion, callback, attempt, status);
-        });
+        AttemptDone(completion, callback, attempt, status);
       });
   if (!started.ok()) {
     const grpc::Status status(grpc::StatusCode::UNAVAILABLE,
@@ -162,13 +160,18 @@ void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callb
   const calls::Decision next =
       calls::DecideAfterAttempt({.attempt = attempt}, static_cast<int>(status.error_code()),
                                 clock_->Now(), policy_.retry, Draw());
+  // The delivery state is written without waiting for it (a bookkeeping write); its callback
+  // only logs, so it may run after the deliverer is gone.
   if (next.step == calls::Step::kSucceed) {
-    if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, nullptr); !s.ok()) {
-      spdlog::error("[cid={}] delivered to {} but cannot journal it: {}", cid, callback,
-                    s.ToString());
-    } else {
-      spdlog::debug("[cid={}] completion delivered to {}", cid, callback);
-    }
+    store_->SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, std::nullopt,
+                        [cid, callback](absl::Status s) {
+                          if (!s.ok()) {
+                            spdlog::error("[cid={}] delivered to {} but cannot journal it: {}", cid,
+                                          callback, s.ToString());
+                          } else {
+                            spdlog::debug("[cid={}] completion delivered to {}", cid, callback);
+                          }
+                        });
     return;
   }
   if (next.step == calls::Step::kRetry) {
@@ -189,13 +192,17 @@ void CallbackDeliverer::AttemptDone(v1::Completion completion, std::string callb
   dead_letter.set_last_status_code(static_cast<int>(status.error_code()));
   dead_letter.set_last_status_message(status.error_message());
   *dead_letter.mutable_dead_lettered_at() = ToProtoTimestamp(clock_->Now());
-  if (absl::Status s = store_->SetDelivery(cid, v1::DELIVERY_STATE_DEAD_LETTERED, &dead_letter);
-      !s.ok()) {
-    spdlog::error("[cid={}] cannot dead-letter: {}", cid, s.ToString());
-    return;
-  }
-  spdlog::warn("[cid={}] completion dead-lettered after {} attempts to {}: {} {}", cid, attempt,
-               callback, static_cast<int>(status.error_code()), status.error_message());
+  store_->SetDelivery(cid, v1::DELIVERY_STATE_DEAD_LETTERED, std::move(dead_letter),
+                      [cid, callback, attempt, code = static_cast<int>(status.error_code()),
+                       message = status.error_message()](absl::Status s) {
+                        if (!s.ok()) {
+                          spdlog::error("[cid={}] cannot dead-letter: {}", cid, s.ToString());
+                          return;
+                        }
+                        spdlog::warn(
+                            "[cid={}] completion dead-lettered after {} attempts to {}: {} {}", cid,
+                            attempt, callback, code, message);
+                      });
 }
 
 absl::Status CallbackDeliverer::Redrive(const std::string& cid) {
