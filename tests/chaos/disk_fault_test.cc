@@ -69,7 +69,8 @@ TEST(DiskFault, FailingSyncRefusesNewCallsReportsNotServingAndKeepsAcknowledgedO
   const std::string data_dir = dir + "/data";
   const std::string ctrl = dir + "/fiu-ctrl";
   const std::string ready = dir + "/ready";
-  const std::string callmeshd = testing::RunfilePath("runtime/sidecar/callmeshd");
+  // callmeshd with glibc's malloc: fiu-run's preload wraps malloc and crashes with jemalloc.
+  const std::string callmeshd = testing::RunfilePath("runtime/sidecar/callmeshd_glibc_malloc");
   absl::StatusOr<Process> sidecar =
       Process::Start(kFiuRun,
                      {"-x", "-f", ctrl, callmeshd, "--config=" + config, "--listen=127.0.0.1:0",
