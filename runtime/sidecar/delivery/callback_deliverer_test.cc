@@ -13,6 +13,7 @@ namespace {
 
 using ::callmesh::testing::LifecycleHarness;
 using ::callmesh::testing::ScriptedTarget;
+using ::callmesh::testing::ThreeAttemptsNoJitter;
 
 class CallbackDelivererTest : public ::testing::Test {
  protected:
@@ -24,31 +25,13 @@ class CallbackDelivererTest : public ::testing::Test {
   ~CallbackDelivererTest() override { h_.runner.Stop(); }
 
   static RetryPlan Plan() {
-    RetryPlan plan;
-    plan.max_attempts = 3;
-    plan.initial_backoff = absl::Seconds(1);
-    plan.max_backoff = absl::Seconds(10);
-    plan.multiplier = 2;
-    plan.jitter = 0;
+    RetryPlan plan = ThreeAttemptsNoJitter();
     plan.retryable_codes = {14};  // ignored: callbacks retry every error
     return plan;
   }
 
   // A call that ended SUCCEEDED with its completion owed to "audit".
-  v1::Completion Completed() {
-    v1::CallEnvelope envelope = h_.Envelope("target", v1::CALL_KIND_INVOKE_ASYNC);
-    envelope.set_callback("audit");
-    absl::StatusOr<CallStore::AcceptResult> accepted = h_.store.AcceptSync(envelope);
-    EXPECT_TRUE(accepted.ok()) << accepted.status();
-    v1::Completion outcome;
-    outcome.set_cid(envelope.cid());
-    outcome.set_state(v1::CALL_STATE_SUCCEEDED);
-    outcome.set_reply("reply");
-    absl::StatusOr<v1::Completion> stored =
-        h_.store.Complete(envelope.cid(), outcome, v1::DELIVERY_STATE_PENDING);
-    EXPECT_TRUE(stored.ok()) << stored.status();
-    return *stored;
-  }
+  v1::Completion Completed() { return h_.Completed("audit"); }
 
   // Lets the back-off after a failed attempt run out.
   void AdvancePastBackoff(absl::Duration backoff) {

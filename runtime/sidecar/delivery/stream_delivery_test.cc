@@ -21,6 +21,7 @@ namespace callmesh::sidecar {
 namespace {
 
 using ::callmesh::testing::LifecycleHarness;
+using ::callmesh::testing::ThreeAttemptsNoJitter;
 
 // A callback service whose OnCompletions answers each completion as scripted (in arrival order,
 // over all streams): ack with a code, hold (never ack), or break the stream (end it with
@@ -120,10 +121,11 @@ class StreamDeliveryTest : public ::testing::Test {
  protected:
   explicit StreamDeliveryTest(bool streams_unimplemented = false)
       : callback_(streams_unimplemented),
-        deliverer_(std::make_unique<CallbackDeliverer>(
-            &h_.store, &h_.invoker, &h_.runner,
-            DeliveryPolicy{
-                .retry = Plan(), .attempt_timeout = absl::Seconds(30), .jitter_seed = 7})) {
+        deliverer_(
+            std::make_unique<CallbackDeliverer>(&h_.store, &h_.invoker, &h_.runner,
+                                                DeliveryPolicy{.retry = ThreeAttemptsNoJitter(),
+                                                               .attempt_timeout = absl::Seconds(30),
+                                                               .jitter_seed = 7})) {
     EXPECT_TRUE(h_.registry.AddStatic("audit", callback_.address()).ok());
   }
   ~StreamDeliveryTest() override {
@@ -131,31 +133,8 @@ class StreamDeliveryTest : public ::testing::Test {
     deliverer_.reset();
   }
 
-  static RetryPlan Plan() {
-    RetryPlan plan;
-    plan.max_attempts = 3;
-    plan.initial_backoff = absl::Seconds(1);
-    plan.max_backoff = absl::Seconds(10);
-    plan.multiplier = 2;
-    plan.jitter = 0;
-    return plan;
-  }
-
   // A call that ended SUCCEEDED with its completion owed to "audit".
-  v1::Completion Completed() {
-    v1::CallEnvelope envelope = h_.Envelope("target", v1::CALL_KIND_INVOKE_ASYNC);
-    envelope.set_callback("audit");
-    absl::StatusOr<CallStore::AcceptResult> accepted = h_.store.AcceptSync(envelope);
-    EXPECT_TRUE(accepted.ok()) << accepted.status();
-    v1::Completion outcome;
-    outcome.set_cid(envelope.cid());
-    outcome.set_state(v1::CALL_STATE_SUCCEEDED);
-    outcome.set_reply("reply");
-    absl::StatusOr<v1::Completion> stored =
-        h_.store.Complete(envelope.cid(), outcome, v1::DELIVERY_STATE_PENDING);
-    EXPECT_TRUE(stored.ok()) << stored.status();
-    return *stored;
-  }
+  v1::Completion Completed() { return h_.Completed("audit"); }
 
   void ExpectDelivered(const v1::Completion& completion) {
     absl::StatusOr<v1::Call> done =

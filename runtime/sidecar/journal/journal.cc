@@ -404,9 +404,11 @@ absl::Status Journal::SubmitAndWait(Mutation mutation) {
   return result;
 }
 
-void Journal::SubmitAsync(Mutation mutation, std::function<void(absl::Status)> done) {
-  mutation.finish = std::move(done);
-  Submit(std::move(mutation));
+void Journal::SubmitAsync(absl::StatusOr<Mutation> mutation,
+                          std::function<void(absl::Status)> done) {
+  if (!mutation.ok()) return done(mutation.status());
+  mutation->finish = std::move(done);
+  Submit(*std::move(mutation));
 }
 
 void Journal::WriterLoop() {
@@ -709,9 +711,7 @@ absl::Status Journal::UpdateCall(const v1::Call& call) {
 }
 
 void Journal::UpdateCall(v1::Call call, std::function<void(absl::Status)> done) {
-  absl::StatusOr<Mutation> mutation = UpdateCallMutation(std::move(call));
-  if (!mutation.ok()) return done(mutation.status());
-  SubmitAsync(*std::move(mutation), std::move(done));
+  SubmitAsync(UpdateCallMutation(std::move(call)), std::move(done));
 }
 
 absl::StatusOr<Journal::Mutation> Journal::UpdateCallMutation(v1::Call call) {
@@ -761,16 +761,14 @@ absl::StatusOr<v1::Completion> Journal::Complete(const std::string& cid, v1::Com
 void Journal::Complete(std::string cid, v1::Completion completion, v1::DeliveryState delivery,
                        std::function<void(absl::StatusOr<v1::Completion>)> done) {
   auto stored = std::make_shared<v1::Completion>();
-  absl::StatusOr<Mutation> mutation =
-      CompleteMutation(std::move(cid), std::move(completion), delivery, stored);
-  if (!mutation.ok()) return done(mutation.status());
-  SubmitAsync(*std::move(mutation), [stored, done = std::move(done)](absl::Status status) {
-    if (status.ok()) {
-      done(std::move(*stored));
-    } else {
-      done(std::move(status));
-    }
-  });
+  SubmitAsync(CompleteMutation(std::move(cid), std::move(completion), delivery, stored),
+              [stored, done = std::move(done)](absl::Status status) {
+                if (status.ok()) {
+                  done(std::move(*stored));
+                } else {
+                  done(std::move(status));
+                }
+              });
 }
 
 absl::StatusOr<Journal::Mutation> Journal::CompleteMutation(
@@ -855,10 +853,7 @@ absl::Status Journal::SetDelivery(const std::string& cid, v1::DeliveryState stat
 void Journal::SetDelivery(std::string cid, v1::DeliveryState state,
                           std::optional<v1::DeadLetter> dead_letter,
                           std::function<void(absl::Status)> done) {
-  absl::StatusOr<Mutation> mutation =
-      SetDeliveryMutation(std::move(cid), state, std::move(dead_letter));
-  if (!mutation.ok()) return done(mutation.status());
-  SubmitAsync(*std::move(mutation), std::move(done));
+  SubmitAsync(SetDeliveryMutation(std::move(cid), state, std::move(dead_letter)), std::move(done));
 }
 
 absl::StatusOr<Journal::Mutation> Journal::SetDeliveryMutation(
@@ -941,9 +936,7 @@ absl::Status Journal::Delete(const std::string& cid) {
 }
 
 void Journal::Delete(std::string cid, std::function<void(absl::Status)> done) {
-  absl::StatusOr<Mutation> mutation = DeleteMutation(std::move(cid));
-  if (!mutation.ok()) return done(mutation.status());
-  SubmitAsync(*std::move(mutation), std::move(done));
+  SubmitAsync(DeleteMutation(std::move(cid)), std::move(done));
 }
 
 absl::StatusOr<Journal::Mutation> Journal::DeleteMutation(std::string cid) {

@@ -258,8 +258,9 @@ class Journal final : public CallStore {
                                                       std::optional<v1::DeadLetter> dead_letter);
   // Queues `mutation` for the writer thread.
   void Submit(Mutation mutation);
-  // Queues `mutation`; its result goes to `done` on the done thread.
-  void SubmitAsync(Mutation mutation, std::function<void(absl::Status)> done);
+  // Queues `mutation`; its result goes to `done` on the done thread (a refused one's error at
+  // once, on this thread).
+  void SubmitAsync(absl::StatusOr<Mutation> mutation, std::function<void(absl::Status)> done);
   // Submit + wait (`cid` as in Mutation). FAILED_PRECONDITION when called on the journal's own
   // threads (from a done callback), where it would wait for itself.
   absl::Status SubmitAndWait(std::function<absl::Status(Batch&)> apply, size_t bytes,

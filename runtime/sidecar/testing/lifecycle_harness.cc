@@ -50,6 +50,16 @@ LifecycleHarness::~LifecycleHarness() {
   registry.Stop();
 }
 
+sidecar::RetryPlan ThreeAttemptsNoJitter() {
+  sidecar::RetryPlan plan;
+  plan.max_attempts = 3;
+  plan.initial_backoff = absl::Seconds(1);
+  plan.max_backoff = absl::Seconds(10);
+  plan.multiplier = 2;
+  plan.jitter = 0;
+  return plan;
+}
+
 v1::CallEnvelope LifecycleHarness::Envelope(const std::string& service, v1::CallKind kind,
                                             absl::Duration timeout) {
   v1::CallEnvelope envelope;
@@ -61,6 +71,21 @@ v1::CallEnvelope LifecycleHarness::Envelope(const std::string& service, v1::Call
   *envelope.mutable_accepted_at() = ToProtoTimestamp(clock.Now());
   *envelope.mutable_deadline() = ToProtoTimestamp(clock.Now() + timeout);
   return envelope;
+}
+
+v1::Completion LifecycleHarness::Completed(const std::string& callback) {
+  v1::CallEnvelope envelope = Envelope("target", v1::CALL_KIND_INVOKE_ASYNC);
+  envelope.set_callback(callback);
+  absl::StatusOr<sidecar::CallStore::AcceptResult> accepted = store.AcceptSync(envelope);
+  EXPECT_TRUE(accepted.ok()) << accepted.status();
+  v1::Completion outcome;
+  outcome.set_cid(envelope.cid());
+  outcome.set_state(v1::CALL_STATE_SUCCEEDED);
+  outcome.set_reply("reply");
+  absl::StatusOr<v1::Completion> stored =
+      store.Complete(envelope.cid(), outcome, v1::DELIVERY_STATE_PENDING);
+  EXPECT_TRUE(stored.ok()) << stored.status();
+  return stored.ok() ? *stored : outcome;
 }
 
 }  // namespace callmesh::testing

@@ -27,6 +27,10 @@ namespace callmesh::testing {
 // A config from YAML with defaults applied; a failed test if it does not parse or validate.
 v1::SidecarConfig TestConfig(const std::string& yaml);
 
+// The callback retry plan of the deliverer tests: 3 attempts, back-off 1 s doubling up to 10 s,
+// no jitter (so a FakeClock reaches each retry at a known time).
+sidecar::RetryPlan ThreeAttemptsNoJitter();
+
 struct LifecycleHarness {
   explicit LifecycleHarness(const std::string& config_yaml = "");
   // Stops the workers, cancels outbound calls and waits for their callbacks.
@@ -36,6 +40,9 @@ struct LifecycleHarness {
   // with a deadline `timeout` from now.
   v1::CallEnvelope Envelope(const std::string& service, v1::CallKind kind,
                             absl::Duration timeout = absl::Hours(1));
+  // A call to "target" that ended SUCCEEDED (reply "reply") with its completion owed to
+  // `callback` (delivery PENDING), as the store returned it; a failed test if it cannot be stored.
+  v1::Completion Completed(const std::string& callback);
 
   FakeClock clock;
   const v1::SidecarConfig config;
