@@ -1209,6 +1209,11 @@ set ylabel "ms (log)"
 plot "{data}" using 3:xtic(1) title "p50" lc rgb "#66ccee", "" using 4 title "p99" lc rgb "#ee6677"
 unset multiplot
 """
+    return run_gnuplot(script, data)
+
+
+def run_gnuplot(script, data):
+    """Runs a gnuplot script, then deletes it and its data file; False (and why) if it failed."""
     with tempfile.NamedTemporaryFile("w", suffix=".gp", delete=False) as f:
         f.write(script)
         gp = f.name
@@ -1256,16 +1261,7 @@ plot "{data}" using 1:2 with lines lw 2 lc rgb "#222222" title "RSS", \\
      {idle:.2f} with lines dt 3 lc rgb "#222222" title "idle RSS", \\
      "" using 1:5 axes x1y2 with lines lc rgb "#228833" title "data dir (right)"
 """
-    with tempfile.NamedTemporaryFile("w", suffix=".gp", delete=False) as f:
-        f.write(script)
-        gp = f.name
-    result = subprocess.run(["gnuplot", gp], capture_output=True, text=True)
-    os.unlink(gp)
-    os.unlink(data)
-    if result.returncode != 0:
-        print("gnuplot failed:", result.stderr)
-        return False
-    return True
+    return run_gnuplot(script, data)
 
 
 def command_output(args):

@@ -30,10 +30,11 @@ namespace {
 
 using sidecar::CallStore;
 
-// Worker threads for store-bound work (each may wait for an fsync; group commit batches them).
-// 64, not 16: a worker finishing a call waits for the fsync of its Complete, so the pool bounds
-// how many calls can end per fsync; with 16, 15 of 16 workers sat in the journal at 64 calls in
-// flight (issue 18). Idle workers cost a stack each, no CPU.
+// Worker threads for blocking work: the RPCs that wait for a store write (CancelCall,
+// RedriveDeadLetter), WaitCall and WatchCompletions reads, event fan-out, purges, and the
+// dispatcher's reads of calls beyond held_record_bytes. The dispatcher and the callback deliverer
+// no longer wait for journal writes (issue 18, round three); when they did, 64 instead of 16 let
+// more calls end per fsync. Not re-measured since; idle workers cost a stack each, no CPU.
 constexpr int kWorkerThreads = 64;
 // The grpc.health.v1 service name that is SERVING while cluster mode's shared registry works.
 constexpr char kClusterHealthService[] = "callmesh.cluster";
