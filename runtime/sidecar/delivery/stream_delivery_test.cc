@@ -176,6 +176,28 @@ TEST_F(StreamDeliveryTest, ManyCompletionsGoOnOneStreamAndAreMarkedDeliveredOnTh
   EXPECT_EQ(callback_.streams_opened(), 1);
 }
 
+// A process that is an instance of two callback services at one address (a ServiceHost's
+// "<app>" and "<app>-async-callback") keeps one stream per service: deliveries to the two do not
+// replace each other's stream.
+TEST_F(StreamDeliveryTest, TwoServicesAtOneAddressEachKeepTheirStream) {
+  ASSERT_TRUE(h_.registry.AddStatic("audit-async-callback", callback_.address()).ok());
+  const v1::Completion first = h_.Completed("audit");
+  deliverer_->Deliver(first, "audit");
+  ExpectDelivered(first);
+  const v1::Completion second = h_.Completed("audit-async-callback");
+  deliverer_->Deliver(second, "audit-async-callback");
+  ExpectDelivered(second);
+  const v1::Completion third = h_.Completed("audit");
+  deliverer_->Deliver(third, "audit");
+  ExpectDelivered(third);
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].stream, 1);
+  EXPECT_EQ(seen[1].stream, 2);
+  EXPECT_EQ(seen[2].stream, 1);  // the first service's stream, still open
+  EXPECT_EQ(callback_.streams_opened(), 2);
+}
+
 TEST_F(StreamDeliveryTest, AHeldAckKeepsTheCompletionPendingUntilItsTimeoutThenItIsRetried) {
   callback_.Script({StreamingCallback::Step::kHold});
   const v1::Completion completion = Completed();
