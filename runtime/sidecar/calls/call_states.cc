@@ -26,4 +26,16 @@ std::string DeliveryName(v1::DeliveryState state) {
   return WithoutPrefix(v1::DeliveryState_Name(state), "DELIVERY_STATE_", static_cast<int>(state));
 }
 
+void CopyMutableFields(const v1::Call& from, v1::Call* to) {
+  to->set_state(from.state());
+  to->set_attempts(from.attempts());
+  *to->mutable_started_at() = from.started_at();
+  if (!from.has_started_at()) to->clear_started_at();
+  to->set_last_status_code(from.last_status_code());
+  to->set_last_status_message(from.last_status_message());
+  *to->mutable_next_attempt_at() = from.next_attempt_at();
+  if (!from.has_next_attempt_at()) to->clear_next_attempt_at();
+  to->set_callback(from.callback());
+}
+
 }  // namespace callmesh::calls

@@ -16,4 +16,9 @@ bool IsTerminal(v1::CallState state);
 std::string StateName(v1::CallState state);
 std::string DeliveryName(v1::DeliveryState state);
 
+// The fields of a non-terminal call that change while it runs — state, attempts, started_at,
+// last_status_code, last_status_message, next_attempt_at and callback (CallStore::UpdateCall) —
+// copied from `from` into `to` (an unset timestamp clears it); nothing else of `to` changes.
+void CopyMutableFields(const v1::Call& from, v1::Call* to);
+
 }  // namespace callmesh::calls

@@ -27,5 +27,32 @@ TEST(CallStates, OnlyOutcomesAreTerminal) {
   EXPECT_EQ(DeliveryName(v1::DELIVERY_STATE_DEAD_LETTERED), "DEAD_LETTERED");
 }
 
+TEST(CallStates, CopyMutableFieldsCopiesOnlyWhatChangesWhileACallRuns) {
+  v1::Call from;
+  from.mutable_envelope()->set_cid("other");
+  from.set_state(v1::CALL_STATE_RUNNING);
+  from.set_attempts(3);
+  from.mutable_started_at()->set_seconds(10);
+  from.set_last_status_code(14);
+  from.set_last_status_message("unavailable");
+  from.set_callback("app-async-callback");
+  v1::Call to;
+  to.mutable_envelope()->set_cid("mine");
+  to.mutable_envelope()->set_payload("payload");
+  to.mutable_accepted_at()->set_seconds(5);
+  to.mutable_next_attempt_at()->set_seconds(20);  // unset in `from`: cleared
+  CopyMutableFields(from, &to);
+  EXPECT_EQ(to.envelope().cid(), "mine");
+  EXPECT_EQ(to.envelope().payload(), "payload");
+  EXPECT_EQ(to.accepted_at().seconds(), 5);
+  EXPECT_EQ(to.state(), v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(to.attempts(), 3u);
+  EXPECT_EQ(to.started_at().seconds(), 10);
+  EXPECT_EQ(to.last_status_code(), 14);
+  EXPECT_EQ(to.last_status_message(), "unavailable");
+  EXPECT_EQ(to.callback(), "app-async-callback");
+  EXPECT_FALSE(to.has_next_attempt_at());
+}
+
 }  // namespace
 }  // namespace callmesh::calls

@@ -29,6 +29,14 @@ std::string NoInstance(const std::string& service, const absl::Status& why) {
   return absl::StrCat("an instance of service \"", service, "\": ", why.message());
 }
 
+// What UpdateCall writes of `record`: its CID and mutable fields, without the envelope's payload.
+v1::Call MutableFieldsOf(const v1::Call& record) {
+  v1::Call fields;
+  fields.mutable_envelope()->set_cid(record.envelope().cid());
+  calls::CopyMutableFields(record, &fields);
+  return fields;
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(CallStore* store, Invoker* invoker, Registry* registry,
@@ -53,14 +61,22 @@ void Dispatcher::Stop() {
   mu_.Await(absl::Condition(&written));
 }
 
-void Dispatcher::WriteSubmitted() {
+bool Dispatcher::Stopping() {
   absl::MutexLock lock(&mu_);
-  ++writes_in_flight_;
+  return stopping_;
 }
 
-void Dispatcher::WriteReported() {
-  absl::MutexLock lock(&mu_);
-  --writes_in_flight_;
+template <typename Result>
+std::function<void(Result)> Dispatcher::Counted(std::function<void(Result)> done) {
+  {
+    absl::MutexLock lock(&mu_);
+    ++writes_in_flight_;
+  }
+  return [this, done = std::move(done)](Result result) {
+    done(std::move(result));
+    absl::MutexLock lock(&mu_);
+    --writes_in_flight_;
+  };
 }
 
 std::shared_ptr<v1::Call> Dispatcher::HeldRecord(const std::string& cid) {
@@ -96,7 +112,6 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
       return;
     }
     ++submitting_;
-    ++writes_in_flight_;
   }
   const std::string service = envelope.service();
   const absl::Time deadline =
@@ -113,22 +128,23 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
     *record->mutable_accepted_at() = envelope.accepted_at();
     *record->mutable_envelope() = envelope;
   }
-  store_->Accept(std::move(envelope), [this, service, deadline, done = std::move(done),
-                                       span = std::move(span), record = std::move(record)](
-                                          absl::StatusOr<CallStore::AcceptResult> result) mutable {
-    {
-      absl::MutexLock lock(&mu_);
-      --submitting_;
-    }
-    if (options_.tracer != nullptr) {
-      options_.tracer->EndAccept(std::move(span), result.ok() ? result->cid : "", result.status());
-    }
-    if (result.ok() && !result->deduplicated) {
-      Track(result->cid, service, deadline, std::move(record));
-    }
-    done(std::move(result));
-    WriteReported();
-  });
+  std::function<void(absl::StatusOr<CallStore::AcceptResult>)> accepted =
+      [this, service, deadline, done = std::move(done), span = std::move(span),
+       record = std::move(record)](absl::StatusOr<CallStore::AcceptResult> result) mutable {
+        {
+          absl::MutexLock lock(&mu_);
+          --submitting_;
+        }
+        if (options_.tracer != nullptr) {
+          options_.tracer->EndAccept(std::move(span), result.ok() ? result->cid : "",
+                                     result.status());
+        }
+        if (result.ok() && !result->deduplicated) {
+          Track(result->cid, service, deadline, std::move(record));
+        }
+        done(std::move(result));
+      };
+  store_->Accept(std::move(envelope), Counted(std::move(accepted)));
 }
 
 void Dispatcher::Resume(const v1::Call& call) {
@@ -277,10 +293,7 @@ void Dispatcher::ReleaseSlot(const std::string& service) {
 }
 
 void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;  // resumed from the journal at the next start
-  }
+  if (Stopping()) return;  // resumed from the journal at the next start
   std::shared_ptr<v1::Call> record = HeldRecord(cid);
   if (record == nullptr) {
     absl::StatusOr<v1::Call> stored = store_->GetCall(cid);
@@ -313,44 +326,33 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   // The attempt's number is written before the attempt starts (not synced: it survives kill -9),
   // so an attempt after a crash always carries a higher number than any the target saw. Only the
   // mutable fields go to the store (the stored envelope is kept).
-  v1::Call attempt_record;
-  attempt_record.mutable_envelope()->set_cid(cid);
+  v1::Call attempt_record = MutableFieldsOf(*record);
   attempt_record.set_state(v1::CALL_STATE_RUNNING);
   attempt_record.set_attempts(record->attempts() + 1);
-  *attempt_record.mutable_started_at() =
-      record->has_started_at() ? record->started_at() : ToProtoTimestamp(now);
-  attempt_record.set_last_status_code(record->last_status_code());
-  attempt_record.set_last_status_message(record->last_status_message());
-  attempt_record.set_callback(record->callback());
-  WriteSubmitted();
-  store_->UpdateCall(attempt_record,
-                     [this, cid, service, record, attempt_record, deadline](absl::Status s) {
-                       if (!s.ok()) {
-                         // Terminal meanwhile (cancelled or expired), or the journal failed: no
-                         // attempt without its number on disk.
-                         if (!absl::IsFailedPrecondition(s)) {
-                           spdlog::error("[cid={}] cannot journal attempt {}: {}", cid,
-                                         attempt_record.attempts(), s.ToString());
-                         }
-                         Forget(cid);
-                         ReleaseSlot(service);
-                       } else {
-                         record->set_state(v1::CALL_STATE_RUNNING);
-                         record->set_attempts(attempt_record.attempts());
-                         *record->mutable_started_at() = attempt_record.started_at();
-                         record->clear_next_attempt_at();
-                         StartAttempt(cid, service, record, deadline);
-                       }
-                       WriteReported();
-                     });
+  if (!record->has_started_at()) *attempt_record.mutable_started_at() = ToProtoTimestamp(now);
+  attempt_record.clear_next_attempt_at();
+  store_->UpdateCall(
+      attempt_record,
+      Counted<absl::Status>([this, cid, service, record, attempt_record, deadline](absl::Status s) {
+        if (!s.ok()) {
+          // Terminal meanwhile (cancelled or expired), or the journal failed: no attempt without
+          // its number on disk.
+          if (!absl::IsFailedPrecondition(s)) {
+            spdlog::error("[cid={}] cannot journal attempt {}: {}", cid, attempt_record.attempts(),
+                          s.ToString());
+          }
+          Forget(cid);
+          ReleaseSlot(service);
+          return;
+        }
+        calls::CopyMutableFields(attempt_record, record.get());
+        StartAttempt(cid, service, record, deadline);
+      }));
 }
 
 void Dispatcher::StartAttempt(const std::string& cid, const std::string& service,
                               std::shared_ptr<v1::Call> record, absl::Time deadline) {
-  {
-    absl::MutexLock lock(&mu_);
-    if (stopping_) return;
-  }
+  if (Stopping()) return;
   const v1::CallEnvelope& envelope = record->envelope();
   const uint32_t attempt = record->attempts();
   InvokeCall invoke;
@@ -427,12 +429,9 @@ void Dispatcher::StartAttempt(const std::string& cid, const std::string& service
 void Dispatcher::AttemptDone(const std::string& cid, const std::string& service, uint32_t attempt,
                              const grpc::Status& status, std::string reply,
                              std::shared_ptr<v1::Call> record) {
-  {
-    absl::MutexLock lock(&mu_);
-    // Shutting down: the reply is dropped (the attempt was likely cancelled by the shutdown) and
-    // the call resumes from the journal at the next start.
-    if (stopping_) return;
-  }
+  // Shutting down: the reply is dropped (the attempt was likely cancelled by the shutdown) and the
+  // call resumes from the journal at the next start.
+  if (Stopping()) return;
   ReleaseSlot(service);
   absl::Time deadline;
   {
@@ -474,12 +473,7 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
       if (options_.metrics != nullptr) options_.metrics->RetryScheduled(code);
       break;
   }
-  v1::Call backoff_record;
-  backoff_record.mutable_envelope()->set_cid(cid);
-  backoff_record.set_state(call.state());
-  backoff_record.set_attempts(call.attempts());
-  if (call.has_started_at()) *backoff_record.mutable_started_at() = call.started_at();
-  backoff_record.set_callback(call.callback());
+  v1::Call backoff_record = MutableFieldsOf(call);
   backoff_record.set_last_status_code(code);
   backoff_record.set_last_status_message(status.error_message());
   *backoff_record.mutable_next_attempt_at() = ToProtoTimestamp(next.retry_at);
@@ -491,19 +485,16 @@ void Dispatcher::AttemptDone(const std::string& cid, const std::string& service,
                absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", next.retry_at, absl::UTCTimeZone()),
                " (back-off after ", absl::StatusCodeToString(static_cast<absl::StatusCode>(code)),
                ": ", status.error_message(), ")"));
-  WriteSubmitted();
-  store_->UpdateCall(backoff_record, [this, cid, record, backoff_record, next, attempt,
-                                      message = status.error_message()](absl::Status s) {
-    if (s.ok()) {
-      record->set_last_status_code(backoff_record.last_status_code());
-      record->set_last_status_message(backoff_record.last_status_message());
-      *record->mutable_next_attempt_at() = backoff_record.next_attempt_at();
-      spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt,
-                   backoff_record.last_status_code(), message, absl::FormatDuration(next.delay));
-      runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
-    }
-    WriteReported();
-  });
+  store_->UpdateCall(
+      backoff_record,
+      Counted<absl::Status>([this, cid, record, backoff_record, next, attempt](absl::Status s) {
+        if (!s.ok()) return;
+        calls::CopyMutableFields(backoff_record, record.get());
+        spdlog::info("[cid={}] attempt {} failed ({} {}); retrying in {}", cid, attempt,
+                     backoff_record.last_status_code(), backoff_record.last_status_message(),
+                     absl::FormatDuration(next.delay));
+        runner_->PostAt(next.retry_at, [this, cid] { MakeReady(cid); });
+      }));
 }
 
 void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
@@ -511,18 +502,17 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
                         std::function<void()> finished) {
   const std::string& cid = call.envelope().cid();
   if (std::shared_ptr<ForwardedCall> rpc = Forget(cid); rpc != nullptr) rpc->Cancel();
-  WriteSubmitted();
   if (call.envelope().kind() == v1::CALL_KIND_CAST) {
-    store_->Delete(cid, [this, cid, state, method = call.envelope().method(),
-                         finished = std::move(finished)](absl::Status s) {
-      if (!s.ok() && !absl::IsNotFound(s)) {
-        spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
-      }
-      spdlog::debug("[cid={}] cast {} ended {}", cid, method, v1::CallState_Name(state));
-      if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
-      if (finished) finished();
-      WriteReported();
-    });
+    store_->Delete(cid, Counted<absl::Status>([this, cid, state, method = call.envelope().method(),
+                                               finished = std::move(finished)](absl::Status s) {
+                     if (!s.ok() && !absl::IsNotFound(s)) {
+                       spdlog::error("[cid={}] cannot delete finished cast: {}", cid, s.ToString());
+                     }
+                     spdlog::debug("[cid={}] cast {} ended {}", cid, method,
+                                   v1::CallState_Name(state));
+                     if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
+                     if (finished) finished();
+                   }));
     return;
   }
   v1::Completion completion;
@@ -539,27 +529,28 @@ void Dispatcher::Finish(const v1::Call& call, v1::CallState state, int code,
       callback.empty() ? v1::DELIVERY_STATE_NONE : v1::DELIVERY_STATE_PENDING;
   // Reported once durable: no one hears of an outcome the journal could still lose.
   store_->Complete(cid, std::move(completion), delivery,
-                   [this, cid, state, code, message, callback = std::move(callback),
-                    method = call.envelope().method(),
-                    finished = std::move(finished)](absl::StatusOr<v1::Completion> stored) {
-                     if (!stored.ok()) {
-                       if (!absl::IsFailedPrecondition(stored.status())) {
-                         spdlog::error("[cid={}] cannot journal its outcome: {}", cid,
-                                       stored.status().ToString());
-                       }
-                     } else {
-                       // Debug, not info: one line per call on the hot path (STYLE.md); failures
-                       // are counted in the metrics and kept in the journal.
-                       spdlog::debug("[cid={}] {} ended {} after {} attempt(s){}", cid, method,
-                                     v1::CallState_Name(state), stored->attempts(),
-                                     code == 0 ? "" : absl::StrCat(": ", code, " ", message));
-                       if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
-                       if (options_.tracer != nullptr) options_.tracer->RecordCompletion(*stored);
-                       on_completed_(*stored, callback);
-                     }
-                     if (finished) finished();
-                     WriteReported();
-                   });
+                   Counted<absl::StatusOr<v1::Completion>>(
+                       [this, cid, state, code, message, callback = std::move(callback),
+                        method = call.envelope().method(),
+                        finished = std::move(finished)](absl::StatusOr<v1::Completion> stored) {
+                         if (!stored.ok()) {
+                           if (!absl::IsFailedPrecondition(stored.status())) {
+                             spdlog::error("[cid={}] cannot journal its outcome: {}", cid,
+                                           stored.status().ToString());
+                           }
+                         } else {
+                           // Debug, not info: one line per call on the hot path (STYLE.md);
+                           // failures are counted in the metrics and kept in the journal.
+                           spdlog::debug("[cid={}] {} ended {} after {} attempt(s){}", cid, method,
+                                         v1::CallState_Name(state), stored->attempts(),
+                                         code == 0 ? "" : absl::StrCat(": ", code, " ", message));
+                           if (options_.metrics != nullptr) options_.metrics->CallCompleted(state);
+                           if (options_.tracer != nullptr)
+                             options_.tracer->RecordCompletion(*stored);
+                           on_completed_(*stored, callback);
+                         }
+                         if (finished) finished();
+                       }));
 }
 
 void Dispatcher::Expire(const std::string& cid) {

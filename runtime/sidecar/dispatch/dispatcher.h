@@ -163,9 +163,11 @@ class Dispatcher {
   void Hold(const std::string& cid, std::shared_ptr<v1::Call> record);
   // Starts RunAttempt at once if the call's record is held, else on a worker (it reads it).
   void Launch(const std::string& cid, const std::string& service);
-  // Counts a write submitted to the store until its callback has run (see Stop).
-  void WriteSubmitted();
-  void WriteReported();
+  // A store write's callback, counted from now until it has run (Stop waits for it).
+  template <typename Result>
+  std::function<void(Result)> Counted(std::function<void(Result)> done);
+  // Set by Stop: start no attempt, take no reply.
+  bool Stopping();
   // Removes `cid` from memory and cancels its deadline timer; returns its attempt in flight (or
   // nullptr). Does nothing for a call no longer held.
   std::shared_ptr<ForwardedCall> Forget(const std::string& cid);

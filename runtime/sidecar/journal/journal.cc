@@ -734,15 +734,7 @@ absl::StatusOr<Journal::Mutation> Journal::UpdateCallMutation(v1::Call call) {
                                                         " is already ", StateName(stored.state()),
                                                         "; a terminal call is never changed"));
     }
-    stored.set_state(call.state());
-    stored.set_attempts(call.attempts());
-    *stored.mutable_started_at() = call.started_at();
-    if (!call.has_started_at()) stored.clear_started_at();
-    stored.set_last_status_code(call.last_status_code());
-    stored.set_last_status_message(call.last_status_message());
-    *stored.mutable_next_attempt_at() = call.next_attempt_at();
-    if (!call.has_next_attempt_at()) stored.clear_next_attempt_at();
-    stored.set_callback(call.callback());
+    calls::CopyMutableFields(call, &stored);
     batch.PutCall(stored);
     return absl::OkStatus();
   };
