@@ -74,10 +74,7 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
         if (stream_unimplemented) {
           // Not handed over: the same attempt goes as OnCompletion, and so does what follows.
           MarkUnaryOnly(callback, *raw);
-          runner_->Post([this, completion = std::move(completion), callback = std::move(callback),
-                         attempt, span]() mutable {
-            PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
-          });
+          PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
           return;
         }
         EndSpan(span, status);
