@@ -16,11 +16,13 @@
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/sidecar_process.h"
+#include "tests/support/wait_until.h"
 
 namespace callmesh {
 namespace {
 
 using ::callmesh::testing::SidecarProcess;
+using ::callmesh::testing::WaitUntil;
 
 constexpr char kSayHello[] = "greeter.v1.Greeter/SayHello";
 
@@ -79,19 +81,19 @@ class StreamedCallbackTest : public ::testing::Test {
     return response.cid();
   }
 
-  // Waits (up to 60 s, a safety net) until `cid`'s completion is marked delivered.
+  // Waits (up to 60 s, a safety net) until `cid`'s completion is marked delivered; the call as
+  // last read.
   v1::Call AwaitDelivered(const std::string& cid) {
-    const absl::Time until = absl::Now() + absl::Seconds(60);
     v1::Call call;
-    do {
-      v1::WaitCallRequest request;
-      request.set_cid(cid);
-      request.mutable_timeout()->set_seconds(30);
-      grpc::ClientContext context;
-      EXPECT_TRUE(stub_->WaitCall(&context, request, &call).ok());
-      if (call.callback_delivery() == v1::DELIVERY_STATE_DELIVERED) break;
-      absl::SleepFor(absl::Milliseconds(20));
-    } while (absl::Now() < until);
+    WaitUntil(
+        [&] {
+          v1::GetCallRequest request;
+          request.set_cid(cid);
+          grpc::ClientContext context;
+          EXPECT_TRUE(stub_->GetCall(&context, request, &call).ok());
+          return call.callback_delivery() == v1::DELIVERY_STATE_DELIVERED;
+        },
+        absl::Seconds(60), absl::Milliseconds(20));
     return call;
   }
 
