@@ -7,6 +7,16 @@
 #include "absl/strings/strip.h"
 
 namespace callmesh::sidecar::journal_keys {
+
+// The memtable's insert hints take the first kPrefixBytes of a key as its prefix.
+static_assert(kCallPrefix.size() == kPrefixBytes && kIdempotencyPrefix.size() == kPrefixBytes &&
+              kSequencePrefix.size() == kPrefixBytes && kDeadLetterPrefix.size() == kPrefixBytes &&
+              kUnfinishedPrefix.size() == kPrefixBytes && kRetentionPrefix.size() == kPrefixBytes &&
+              kEventPrefix.size() == kPrefixBytes && kTopicSequencePrefix.size() == kPrefixBytes &&
+              kSubscriptionPrefix.size() == kPrefixBytes &&
+              kPublishKeyPrefix.size() == kPrefixBytes &&
+              kEventDeadLetterPrefix.size() == kPrefixBytes);
+
 namespace {
 
 constexpr size_t kUint64Digits = 20;

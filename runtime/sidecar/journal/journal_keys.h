@@ -41,6 +41,9 @@
 
 namespace callmesh::sidecar::journal_keys {
 
+// Every prefix below is this long (a letter and "/"); the journal's memtable insert hints rely on
+// it (journal_keys.cc asserts it of each).
+inline constexpr size_t kPrefixBytes = 2;
 inline constexpr absl::string_view kCallPrefix = "c/";
 inline constexpr absl::string_view kIdempotencyPrefix = "i/";
 inline constexpr absl::string_view kSequencePrefix = "s/";
