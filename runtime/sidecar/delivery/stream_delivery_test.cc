@@ -1,7 +1,7 @@
 // Callback delivery on the OnCompletions stream, on a FakeClock, against a real gRPC callback
 // service on loopback (scripted per completion) and a real journal: acks, acked errors, a stream
-// that breaks with completions outstanding, the per-completion timeout, and the fallback to
-// OnCompletion for a service without the stream.
+// that breaks with completions outstanding, the per-completion timeout, the fallback to
+// OnCompletion for a service without the stream, and Stop at shutdown.
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -26,7 +26,8 @@ using ::callmesh::testing::ThreeAttemptsNoJitter;
 // A callback service whose OnCompletions answers each completion as scripted (in arrival order,
 // over all streams): ack with a code, hold (never ack), or break the stream (end it with
 // UNAVAILABLE). With `streams_unimplemented`, it answers every stream UNIMPLEMENTED and serves
-// OnCompletion only, like a service written before the stream existed. Records what arrived.
+// OnCompletion only, like a service written before the stream existed. Records what arrived, and
+// how many streams ended by the sidecar's cancellation.
 class StreamingCallback final : public v1::Callback::Service {
  public:
   enum class Step { kAck, kFail, kHold, kBreak };
@@ -65,6 +66,12 @@ class StreamingCallback final : public v1::Callback::Service {
     auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return seen_.size() >= n; };
     return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
   }
+  // True once `n` streams have ended cancelled by the client (false after a minute: a hang guard).
+  bool AwaitStreamsCancelled(int n) const {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
+  }
 
   grpc::Status OnCompletion(grpc::ServerContext*, const v1::Completion* completion,
                             v1::OnCompletionResponse*) override {
@@ -74,7 +81,7 @@ class StreamingCallback final : public v1::Callback::Service {
   }
 
   grpc::Status OnCompletions(
-      grpc::ServerContext*,
+      grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::CompletionAck, v1::Completion>* stream) override {
     int number = 0;
     {
@@ -104,6 +111,10 @@ class StreamingCallback final : public v1::Callback::Service {
       }
       stream->Write(ack);
     }
+    if (context->IsCancelled()) {
+      absl::MutexLock lock(&mu_);
+      ++cancelled_;
+    }
     return grpc::Status::OK;
   }
 
@@ -113,6 +124,7 @@ class StreamingCallback final : public v1::Callback::Service {
   std::deque<Step> script_ ABSL_GUARDED_BY(mu_);
   std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
   int streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int cancelled_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };
@@ -120,13 +132,15 @@ class StreamingCallback final : public v1::Callback::Service {
 class StreamDeliveryTest : public ::testing::Test {
  protected:
   explicit StreamDeliveryTest(bool streams_unimplemented = false)
-      : callback_(streams_unimplemented),
-        deliverer_(
-            std::make_unique<CallbackDeliverer>(&h_.store, &h_.invoker, &h_.runner,
-                                                DeliveryPolicy{.retry = ThreeAttemptsNoJitter(),
-                                                               .attempt_timeout = absl::Seconds(30),
-                                                               .jitter_seed = 7})) {
+      : callback_(streams_unimplemented), deliverer_(MakeDeliverer()) {
     EXPECT_TRUE(h_.registry.AddStatic("audit", callback_.address()).ok());
+  }
+
+  std::unique_ptr<CallbackDeliverer> MakeDeliverer() {
+    return std::make_unique<CallbackDeliverer>(&h_.store, &h_.invoker, &h_.runner,
+                                               DeliveryPolicy{.retry = ThreeAttemptsNoJitter(),
+                                                              .attempt_timeout = absl::Seconds(30),
+                                                              .jitter_seed = 7});
   }
   ~StreamDeliveryTest() override {
     h_.runner.Stop();
@@ -273,6 +287,31 @@ TEST_F(StreamDeliveryTest, ABrokenStreamFailsWhatIsOutstandingOnItAndANewStreamD
     EXPECT_EQ(seen[i].completion.delivery_attempt(), 2u);
   }
   EXPECT_EQ(callback_.streams_opened(), 2);
+}
+
+// Stop, as Sidecar::Shutdown calls it: the stream open at that moment is cancelled (the callback
+// service sees it), the completion outstanding on it stays PENDING and is not retried (the next
+// start delivers it), and a delivery asked for afterwards starts nothing.
+TEST_F(StreamDeliveryTest, StopCancelsTheOpenStreamLeavesItsCompletionPendingAndStartsNothing) {
+  callback_.Script({StreamingCallback::Step::kHold});
+  const v1::Completion held = Completed();
+  deliverer_->Deliver(held, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  deliverer_->Stop();
+  EXPECT_TRUE(callback_.AwaitStreamsCancelled(1));
+  EXPECT_EQ(DeliveryOf(held), v1::DELIVERY_STATE_PENDING);
+  // The cancelled attempt's result was not taken as a failure: no retry is scheduled (and the
+  // attempt's own timeout timer went with the stream).
+  EXPECT_EQ(h_.clock.pending_timers(), 0u);
+
+  const v1::Completion later = Completed();
+  deliverer_->Deliver(later, "audit");
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(h_.clock.pending_timers(), 0u);
+  EXPECT_EQ(DeliveryOf(later), v1::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(callback_.streams_opened(), 1);  // no new stream (nor a unary call: seen is 1)
+  EXPECT_EQ(callback_.seen().size(), 1u);
+  deliverer_->Stop();  // idempotent; the destructor calls it once more
 }
 
 class UnaryOnlyDeliveryTest : public StreamDeliveryTest {
