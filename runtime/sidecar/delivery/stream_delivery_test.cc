@@ -1,7 +1,8 @@
 // Callback delivery on the OnCompletions stream, on a FakeClock, against a real gRPC callback
 // service on loopback (scripted per completion) and a real journal: acks, acked errors, a stream
 // that breaks with completions outstanding, the per-completion timeout, the fallback to
-// OnCompletion for a service without the stream, and Stop at shutdown.
+// OnCompletion for a service without the stream and for a completion over the payload limit,
+// and Stop at shutdown.
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
@@ -312,6 +313,48 @@ TEST_F(StreamDeliveryTest, StopCancelsTheOpenStreamLeavesItsCompletionPendingAnd
   EXPECT_EQ(callback_.streams_opened(), 1);  // no new stream (nor a unary call: seen is 1)
   EXPECT_EQ(callback_.seen().size(), 1u);
   deliverer_->Stop();  // idempotent; the destructor calls it once more
+}
+
+// A completion over max_payload_bytes is not written on the stream (the receiver would refuse the
+// message and break the stream for every completion outstanding on it): it goes the unary way,
+// where the invoker refuses it alone before sending anything, attempt after attempt, until it is
+// dead-lettered with the reason. The stream is untouched: completions before and after it go on
+// it. (The unary path has the same limit as the stream, so such a completion is never delivered;
+// see the deliverer's comment in Attempt.)
+TEST_F(StreamDeliveryTest, ACompletionOverThePayloadLimitGoesUnaryAndLeavesTheStreamAlone) {
+  const v1::Completion before = Completed();
+  deliverer_->Deliver(before, "audit");
+  ExpectDelivered(before);
+  v1::Completion oversized = Completed();
+  const uint64_t limit = h_.invoker.options().max_payload_bytes;
+  oversized.set_reply(std::string(limit, 'x'));  // the reply alone at the limit; the rest over it
+  ASSERT_GT(oversized.ByteSizeLong(), limit);
+  deliverer_->Deliver(oversized, "audit");
+  AdvancePastBackoff(absl::Seconds(1));
+  AdvancePastBackoff(absl::Seconds(2));
+  absl::StatusOr<v1::Call> dead =
+      h_.store.AwaitDelivery(oversized.cid(), v1::DELIVERY_STATE_DEAD_LETTERED);
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  auto letters = h_.store.ListDeadLetters(0, "");
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  ASSERT_EQ(letters->first.size(), 1u);
+  EXPECT_EQ(letters->first[0].delivery_attempts(), 3u);
+  v1::Completion last_sent = oversized;
+  last_sent.set_delivery_attempt(3);
+  EXPECT_EQ(letters->first[0].last_status_message(),
+            absl::StrCat("payload of ", last_sent.ByteSizeLong(),
+                         " bytes exceeds max_payload_bytes (", limit, ")"));
+
+  const v1::Completion after = Completed();
+  deliverer_->Deliver(after, "audit");
+  ExpectDelivered(after);
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 2u);  // the oversized one never reached the service
+  EXPECT_EQ(seen[0].completion.cid(), before.cid());
+  EXPECT_EQ(seen[1].completion.cid(), after.cid());
+  EXPECT_EQ(seen[0].stream, 1);
+  EXPECT_EQ(seen[1].stream, 1);  // the same stream, still open
+  EXPECT_EQ(callback_.streams_opened(), 1);
 }
 
 class UnaryOnlyDeliveryTest : public StreamDeliveryTest {
