@@ -2,12 +2,15 @@
 // service on loopback (scripted per completion) and a real journal: acks, acked errors, a stream
 // that breaks with completions outstanding, the per-completion timeout, the fallback to
 // OnCompletion for a service without the stream and for a completion over the payload limit,
-// and Stop at shutdown.
+// Stop at shutdown, and the delivery spans (to a real OTLP/HTTP receiver on loopback).
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +20,10 @@
 #include "gtest/gtest.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/testing/lifecycle_harness.h"
+#include "runtime/sidecar/tracing/call_tracer.h"
+#include "runtime/sidecar/tracing/otlp_receiver.h"
+#include "runtime/sidecar/tracing/span.h"
+#include "runtime/sidecar/tracing/span_exporter.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -133,15 +140,16 @@ class StreamingCallback final : public v1::Callback::Service {
 class StreamDeliveryTest : public ::testing::Test {
  protected:
   explicit StreamDeliveryTest(bool streams_unimplemented = false)
-      : callback_(streams_unimplemented), deliverer_(MakeDeliverer()) {
+      : callback_(streams_unimplemented), deliverer_(MakeDeliverer(/*tracer=*/nullptr)) {
     EXPECT_TRUE(h_.registry.AddStatic("audit", callback_.address()).ok());
   }
 
-  std::unique_ptr<CallbackDeliverer> MakeDeliverer() {
+  std::unique_ptr<CallbackDeliverer> MakeDeliverer(tracing::CallTracer* tracer) {
     return std::make_unique<CallbackDeliverer>(&h_.store, &h_.invoker, &h_.runner,
                                                DeliveryPolicy{.retry = ThreeAttemptsNoJitter(),
                                                               .attempt_timeout = absl::Seconds(30),
-                                                              .jitter_seed = 7});
+                                                              .jitter_seed = 7,
+                                                              .tracer = tracer});
   }
   ~StreamDeliveryTest() override {
     h_.runner.Stop();
@@ -382,6 +390,97 @@ TEST_F(UnaryOnlyDeliveryTest, UnimplementedFallsBackToOnCompletionAndIsRemembere
   ExpectDelivered(third);
   EXPECT_EQ(callback_.streams_opened(), 2);  // asked again once the time is up
   EXPECT_EQ(callback_.seen().size(), 3u);
+}
+
+// With tracing on, each delivery attempt records a "callmesh.callback" span, whichever way it went,
+// and the callback receives that span as its traceparent (on the stream, in the message).
+class TracedDeliveryTest : public StreamDeliveryTest {
+ protected:
+  TracedDeliveryTest()
+      : exporter_(*tracing::SpanExporter::Create({.endpoint = receiver_.url(),
+                                                  .service_name = "callmeshd/test",
+                                                  // Only Flush sends.
+                                                  .flush_interval = absl::Hours(1)})),
+        tracer_(exporter_.get(), &h_.clock) {
+    deliverer_ = MakeDeliverer(&tracer_);
+  }
+  ~TracedDeliveryTest() override {
+    // Before the tracer goes: the deliverer ends spans until it has stopped.
+    h_.runner.Stop();
+    deliverer_.reset();
+  }
+
+  // The exported delivery spans by CID and attempt.
+  std::map<std::pair<std::string, std::string>, tracing::ReceivedSpan> DeliverySpans() {
+    exporter_->Flush();
+    std::map<std::pair<std::string, std::string>, tracing::ReceivedSpan> spans;
+    for (tracing::ReceivedSpan& span : receiver_.spans()) {
+      EXPECT_EQ(span.name, "callmesh.callback");
+      spans[{span.attributes["callmesh.cid"], span.attributes["callmesh.delivery_attempt"]}] = span;
+    }
+    EXPECT_TRUE(receiver_.malformed().empty());
+    return spans;
+  }
+
+  tracing::OtlpReceiver receiver_;
+  std::unique_ptr<tracing::SpanExporter> exporter_;
+  tracing::CallTracer tracer_;
+};
+
+TEST_F(TracedDeliveryTest, AStreamedDeliveryRecordsTheSameSpanAsAUnaryOne) {
+  StreamingCallback legacy(/*streams_unimplemented=*/true);
+  ASSERT_TRUE(h_.registry.AddStatic("legacy", legacy.address()).ok());
+  // The streamed completion's first attempt is refused by its ack, the second taken.
+  callback_.Script({StreamingCallback::Step::kFail});
+  const v1::Completion streamed = h_.Completed("audit");
+  deliverer_->Deliver(streamed, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  AdvancePastBackoff(absl::Seconds(1));
+  ExpectDelivered(streamed);
+  const v1::Completion unary = h_.Completed("legacy");
+  deliverer_->Deliver(unary, "legacy");
+  ExpectDelivered(unary);
+
+  auto spans = DeliverySpans();
+  ASSERT_EQ(spans.size(), 3u);
+  const tracing::ReceivedSpan& refused = spans[{streamed.cid(), "1"}];
+  const tracing::ReceivedSpan& taken = spans[{streamed.cid(), "2"}];
+  const tracing::ReceivedSpan& pushed = spans[{unary.cid(), "1"}];
+  // The unary delivery's span is the reference: the streamed ones carry the same attributes.
+  EXPECT_EQ(pushed.kind, static_cast<int>(tracing::SpanKind::kClient));
+  EXPECT_EQ(pushed.status_code, static_cast<int>(tracing::SpanStatus::kOk));
+  EXPECT_EQ(pushed.attributes.at("callmesh.callback"), "legacy");
+  EXPECT_EQ(pushed.attributes.at("rpc.grpc.status_code"), "0");
+  for (const tracing::ReceivedSpan* span : {&refused, &taken}) {
+    EXPECT_EQ(span->kind, pushed.kind);
+    EXPECT_EQ(span->service_name, pushed.service_name);
+    EXPECT_EQ(span->attributes.at("callmesh.callback"), "audit");
+    EXPECT_EQ(span->attributes.at("rpc.method"), pushed.attributes.at("rpc.method"));
+    std::set<std::string> keys, reference_keys;
+    for (const auto& [key, value] : span->attributes) keys.insert(key);
+    for (const auto& [key, value] : pushed.attributes) reference_keys.insert(key);
+    EXPECT_EQ(keys, reference_keys);
+  }
+  EXPECT_EQ(refused.status_code, static_cast<int>(tracing::SpanStatus::kError));
+  EXPECT_EQ(refused.attributes.at("rpc.grpc.status_code"),
+            absl::StrCat(static_cast<int>(grpc::StatusCode::INTERNAL)));
+  EXPECT_EQ(taken.status_code, static_cast<int>(tracing::SpanStatus::kOk));
+  EXPECT_EQ(taken.attributes.at("rpc.grpc.status_code"), "0");
+
+  // Each streamed attempt carried its own span as the message's traceparent.
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  for (const StreamingCallback::Seen& s : seen) {
+    EXPECT_EQ(s.stream, 1);
+    const std::optional<tracing::SpanContext> sent =
+        tracing::ParseTraceparent(s.completion.traceparent());
+    ASSERT_TRUE(sent.has_value()) << s.completion.traceparent();
+    const tracing::ReceivedSpan& span = s.completion.delivery_attempt() == 1 ? refused : taken;
+    EXPECT_EQ(sent->span_id, span.span_id);
+    EXPECT_EQ(sent->trace_id, span.trace_id);
+  }
+  ASSERT_EQ(legacy.seen().size(), 1u);
+  EXPECT_EQ(legacy.seen()[0].stream, 0);  // OnCompletion
 }
 
 }  // namespace
