@@ -72,7 +72,7 @@ class CallbackDeliverer {
   // callback service sees its OnCompletions cancelled) and waits until they have ended. What was
   // not acknowledged stays PENDING in the store and is delivered again at the next start, as after
   // a crash (a receiver deduplicates by CID). Unary attempts in flight are left to the invoker's
-  // CancelAllAndWait. After it returns, the deliverer writes nothing to the store. Idempotent.
+  // CancelAllAndWait. After it returns, no attempt result reaches the store. Idempotent.
   void Stop();
 
   // Starts delivering `completion` (already durable with delivery PENDING) to `callback`.
