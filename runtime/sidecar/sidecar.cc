@@ -353,6 +353,10 @@ void Sidecar::Shutdown(absl::Duration grace) {
   }
   // Calls still pending stay in the store and resume at the next start.
   dispatcher_.Stop();
+  // Nothing completes any more, so nothing new is delivered: the completion streams end here,
+  // while the journal is still open, and no ack or retry is handled after this (what is not
+  // acknowledged stays PENDING and is delivered again at the next start).
+  deliverer_.Stop();
   runner_.Stop();
   invoker_.CancelAllAndWait();
   registry_.Stop();

@@ -36,18 +36,47 @@ void CallbackDeliverer::Deliver(const v1::Completion& completion, const std::str
   Attempt(completion, callback, 1);
 }
 
-CallbackDeliverer::~CallbackDeliverer() {
+CallbackDeliverer::~CallbackDeliverer() { Stop(); }
+
+CallbackDeliverer::Work::Work(CallbackDeliverer* deliverer) : deliverer_(deliverer) {
+  absl::MutexLock lock(&deliverer_->work_mu_);
+  admitted_ = !deliverer_->stopped_;
+  if (admitted_) ++deliverer_->working_;
+}
+
+CallbackDeliverer::Work::~Work() {
+  if (!admitted_) return;
+  absl::MutexLock lock(&deliverer_->work_mu_);
+  --deliverer_->working_;
+}
+
+void CallbackDeliverer::Stop() {
+  {
+    absl::MutexLock lock(&work_mu_);
+    stopped_ = true;
+    // Work admitted before may still open a stream or record a result: wait for it, so that the
+    // streams collected below are all there will be.
+    auto idle = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(work_mu_) { return working_ == 0; };
+    work_mu_.Await(absl::Condition(&idle));
+  }
   std::vector<std::shared_ptr<CompletionStream>> streams;
   {
     absl::MutexLock lock(&routes_mu_);
     streams.swap(streams_);
     routes_.clear();
   }
+  // Their outstanding attempts end CANCELLED, results that are no longer admitted (see Work).
   for (const auto& stream : streams) stream->Cancel();
   for (const auto& stream : streams) stream->AwaitEnded();
 }
 
 void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback, uint32_t attempt) {
+  const Work work(this);
+  if (!work.admitted()) {
+    spdlog::debug("[cid={}] delivery to {} stopped; the completion stays pending", completion.cid(),
+                  callback);
+    return;
+  }
   completion.set_delivery_attempt(attempt);
   // The delivery's span, ended by whichever path reports the attempt's status.
   Span span;
@@ -71,6 +100,11 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
       sent, clock_->Now() + policy_.attempt_timeout,
       [this, completion, callback, attempt, span, raw = stream.get()](
           const grpc::Status& status, bool stream_unimplemented) mutable {
+        const Work work(this);
+        if (!work.admitted()) {
+          EndSpan(span, status);
+          return;
+        }
         if (stream_unimplemented) {
           // Not handed over: the same attempt goes as OnCompletion, and so does what follows.
           MarkUnaryOnly(callback, *raw);
@@ -141,7 +175,8 @@ void CallbackDeliverer::PushUnary(v1::Completion completion, std::string callbac
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
       [this, completion, callback, attempt, span](const grpc::Status& status, grpc::ByteBuffer*) {
         EndSpan(span, status);
-        AttemptDone(completion, callback, attempt, status);
+        const Work work(this);
+        if (work.admitted()) AttemptDone(completion, callback, attempt, status);
       });
   if (!started.ok()) {
     const grpc::Status status(grpc::StatusCode::UNAVAILABLE,

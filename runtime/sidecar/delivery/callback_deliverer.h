@@ -19,7 +19,8 @@
 // attempts are counted in memory: after a restart, a completion still PENDING is delivered again
 // starting from attempt 1 (Completion.delivery_attempt then restarts too; the CID and outcome are
 // the same, so a receiver deduplicates by CID). Time (attempt timeouts, back-off, dead-letter
-// timestamps) comes from the runner's Clock. Thread-safe.
+// timestamps) comes from the runner's Clock. Stop (for shutdown) ends every stream and starts
+// nothing more; what was not acknowledged stays PENDING, as after a crash. Thread-safe.
 #pragma once
 
 #include <map>
@@ -60,9 +61,19 @@ class CallbackDeliverer {
 
   // Every pointer must outlive the deliverer.
   CallbackDeliverer(CallStore* store, Invoker* invoker, TaskRunner* runner, DeliveryPolicy policy);
-  // Cancels the completion streams and waits until they have ended (what was outstanding on them
-  // stays PENDING in the store). Stop the runner first.
+  // Stop()s. The runner must be stopped first (its retry tasks call the deliverer), and the
+  // invoker's calls ended (Invoker::CancelAllAndWait), whose results call it too.
   ~CallbackDeliverer();
+
+  // For shutdown, once nothing calls Deliver or Redrive any more (the dispatcher has stopped):
+  // from now on starts no attempt (Deliver, Redrive's delivery and retries that come due do
+  // nothing) and records no attempt's result (an ack or a unary answer arriving later changes
+  // nothing in the store and schedules no retry); then cancels every completion stream (the
+  // callback service sees its OnCompletions cancelled) and waits until they have ended. What was
+  // not acknowledged stays PENDING in the store and is delivered again at the next start, as after
+  // a crash (a receiver deduplicates by CID). Unary attempts in flight are left to the invoker's
+  // CancelAllAndWait. After it returns, no attempt result reaches the store. Idempotent.
+  void Stop();
 
   // Starts delivering `completion` (already durable with delivery PENDING) to `callback`.
   void Deliver(const v1::Completion& completion, const std::string& callback);
@@ -74,6 +85,22 @@ class CallbackDeliverer {
 
  private:
   using Span = std::shared_ptr<tracing::CallTracer::Open>;
+  // One piece of the deliverer's work (an attempt starting, or an attempt's result being
+  // handled), counted while it runs so that Stop can wait for it. Not admitted once stopped: the
+  // work must then be skipped.
+  class Work {
+   public:
+    explicit Work(CallbackDeliverer* deliverer);
+    ~Work();
+    Work(const Work&) = delete;
+    Work& operator=(const Work&) = delete;
+    bool admitted() const { return admitted_; }
+
+   private:
+    CallbackDeliverer* const deliverer_;
+    bool admitted_;
+  };
+
   // Where completions for one service's instance at one address go.
   struct Route {
     // The instance the route was learnt for; another one at the same address (the instance was
@@ -90,6 +117,7 @@ class CallbackDeliverer {
   static std::string RouteKey(const std::string& callback, const std::string& address);
   // Remembers that `stream`'s instance of `callback` has no OnCompletions.
   void MarkUnaryOnly(const std::string& callback, const CompletionStream& stream);
+  // Called inside an admitted Work, as is AttemptDone.
   void PushUnary(v1::Completion completion, std::string callback, uint32_t attempt, Span span);
   void EndSpan(const Span& span, const grpc::Status& status);
   void AttemptDone(v1::Completion completion, std::string callback, uint32_t attempt,
@@ -103,6 +131,10 @@ class CallbackDeliverer {
   DeliveryPolicy policy_;
   absl::Mutex mu_;
   std::mt19937_64 random_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex work_mu_;
+  bool stopped_ ABSL_GUARDED_BY(work_mu_) = false;
+  // Work objects admitted and not yet destroyed.
+  int working_ ABSL_GUARDED_BY(work_mu_) = 0;
   absl::Mutex routes_mu_;
   // By RouteKey.
   std::map<std::string, Route> routes_ ABSL_GUARDED_BY(routes_mu_);

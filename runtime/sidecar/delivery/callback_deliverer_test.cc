@@ -134,5 +134,24 @@ TEST_F(CallbackDelivererTest, AnAttemptThatHangsTimesOutAndIsRetried) {
   EXPECT_EQ(callback_.calls().size(), 2u);
 }
 
+// After Stop (Sidecar::Shutdown, before the invoker's calls are cancelled), the result of a unary
+// attempt still in flight is not recorded: its CANCELLED schedules no retry and the completion
+// stays PENDING for the next start.
+TEST_F(CallbackDelivererTest, AfterStopAnAttemptsResultIsNeitherRecordedNorRetried) {
+  callback_.Script({ScriptedTarget::Hold()});
+  const v1::Completion completion = Completed();
+  deliverer_.Deliver(completion, "audit");
+  ASSERT_TRUE(callback_.AwaitCalls(1));
+  deliverer_.Stop();
+  h_.invoker.CancelAllAndWait();
+  ASSERT_TRUE(callback_.AwaitHeldCallsCancelled(1));
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(h_.clock.pending_timers(), 0u);
+  absl::StatusOr<v1::Call> call = h_.store.GetCall(completion.cid());
+  ASSERT_TRUE(call.ok()) << call.status();
+  EXPECT_EQ(call->callback_delivery(), v1::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(callback_.calls().size(), 1u);
+}
+
 }  // namespace
 }  // namespace callmesh::sidecar

@@ -1,12 +1,16 @@
 // Callback delivery on the OnCompletions stream, on a FakeClock, against a real gRPC callback
 // service on loopback (scripted per completion) and a real journal: acks, acked errors, a stream
-// that breaks with completions outstanding, the per-completion timeout, and the fallback to
-// OnCompletion for a service without the stream.
+// that breaks with completions outstanding, the per-completion timeout, the fallback to
+// OnCompletion for a service without the stream and for a completion over the payload limit,
+// Stop at shutdown, and the delivery spans (to a real OTLP/HTTP receiver on loopback).
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server_builder.h>
 
 #include <deque>
+#include <map>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -16,6 +20,10 @@
 #include "gtest/gtest.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/testing/lifecycle_harness.h"
+#include "runtime/sidecar/tracing/call_tracer.h"
+#include "runtime/sidecar/tracing/otlp_receiver.h"
+#include "runtime/sidecar/tracing/span.h"
+#include "runtime/sidecar/tracing/span_exporter.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -26,7 +34,8 @@ using ::callmesh::testing::ThreeAttemptsNoJitter;
 // A callback service whose OnCompletions answers each completion as scripted (in arrival order,
 // over all streams): ack with a code, hold (never ack), or break the stream (end it with
 // UNAVAILABLE). With `streams_unimplemented`, it answers every stream UNIMPLEMENTED and serves
-// OnCompletion only, like a service written before the stream existed. Records what arrived.
+// OnCompletion only, like a service written before the stream existed. Records what arrived, and
+// how many streams ended by the sidecar's cancellation.
 class StreamingCallback final : public v1::Callback::Service {
  public:
   enum class Step { kAck, kFail, kHold, kBreak };
@@ -65,6 +74,12 @@ class StreamingCallback final : public v1::Callback::Service {
     auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return seen_.size() >= n; };
     return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
   }
+  // True once `n` streams have ended cancelled by the client (false after a minute: a hang guard).
+  bool AwaitStreamsCancelled(int n) const {
+    absl::MutexLock lock(&mu_);
+    auto enough = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return cancelled_ >= n; };
+    return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::Seconds(60));
+  }
 
   grpc::Status OnCompletion(grpc::ServerContext*, const v1::Completion* completion,
                             v1::OnCompletionResponse*) override {
@@ -74,7 +89,7 @@ class StreamingCallback final : public v1::Callback::Service {
   }
 
   grpc::Status OnCompletions(
-      grpc::ServerContext*,
+      grpc::ServerContext* context,
       grpc::ServerReaderWriter<v1::CompletionAck, v1::Completion>* stream) override {
     int number = 0;
     {
@@ -104,6 +119,10 @@ class StreamingCallback final : public v1::Callback::Service {
       }
       stream->Write(ack);
     }
+    if (context->IsCancelled()) {
+      absl::MutexLock lock(&mu_);
+      ++cancelled_;
+    }
     return grpc::Status::OK;
   }
 
@@ -113,6 +132,7 @@ class StreamingCallback final : public v1::Callback::Service {
   std::deque<Step> script_ ABSL_GUARDED_BY(mu_);
   std::vector<Seen> seen_ ABSL_GUARDED_BY(mu_);
   int streams_ ABSL_GUARDED_BY(mu_) = 0;
+  int cancelled_ ABSL_GUARDED_BY(mu_) = 0;
   std::unique_ptr<grpc::Server> server_;
   std::string address_;
 };
@@ -120,13 +140,16 @@ class StreamingCallback final : public v1::Callback::Service {
 class StreamDeliveryTest : public ::testing::Test {
  protected:
   explicit StreamDeliveryTest(bool streams_unimplemented = false)
-      : callback_(streams_unimplemented),
-        deliverer_(
-            std::make_unique<CallbackDeliverer>(&h_.store, &h_.invoker, &h_.runner,
-                                                DeliveryPolicy{.retry = ThreeAttemptsNoJitter(),
-                                                               .attempt_timeout = absl::Seconds(30),
-                                                               .jitter_seed = 7})) {
+      : callback_(streams_unimplemented), deliverer_(MakeDeliverer(/*tracer=*/nullptr)) {
     EXPECT_TRUE(h_.registry.AddStatic("audit", callback_.address()).ok());
+  }
+
+  std::unique_ptr<CallbackDeliverer> MakeDeliverer(tracing::CallTracer* tracer) {
+    return std::make_unique<CallbackDeliverer>(&h_.store, &h_.invoker, &h_.runner,
+                                               DeliveryPolicy{.retry = ThreeAttemptsNoJitter(),
+                                                              .attempt_timeout = absl::Seconds(30),
+                                                              .jitter_seed = 7,
+                                                              .tracer = tracer});
   }
   ~StreamDeliveryTest() override {
     h_.runner.Stop();
@@ -275,6 +298,73 @@ TEST_F(StreamDeliveryTest, ABrokenStreamFailsWhatIsOutstandingOnItAndANewStreamD
   EXPECT_EQ(callback_.streams_opened(), 2);
 }
 
+// Stop, as Sidecar::Shutdown calls it: the stream open at that moment is cancelled (the callback
+// service sees it), the completion outstanding on it stays PENDING and is not retried (the next
+// start delivers it), and a delivery asked for afterwards starts nothing.
+TEST_F(StreamDeliveryTest, StopCancelsTheOpenStreamLeavesItsCompletionPendingAndStartsNothing) {
+  callback_.Script({StreamingCallback::Step::kHold});
+  const v1::Completion held = Completed();
+  deliverer_->Deliver(held, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  deliverer_->Stop();
+  EXPECT_TRUE(callback_.AwaitStreamsCancelled(1));
+  EXPECT_EQ(DeliveryOf(held), v1::DELIVERY_STATE_PENDING);
+  // The cancelled attempt's result was not taken as a failure: no retry is scheduled (and the
+  // attempt's own timeout timer went with the stream).
+  EXPECT_EQ(h_.clock.pending_timers(), 0u);
+
+  const v1::Completion later = Completed();
+  deliverer_->Deliver(later, "audit");
+  ASSERT_TRUE(h_.runner.AwaitIdle());
+  EXPECT_EQ(h_.clock.pending_timers(), 0u);
+  EXPECT_EQ(DeliveryOf(later), v1::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(callback_.streams_opened(), 1);  // no new stream (nor a unary call: seen is 1)
+  EXPECT_EQ(callback_.seen().size(), 1u);
+  deliverer_->Stop();  // idempotent; the destructor calls it once more
+}
+
+// A completion over max_payload_bytes is not written on the stream (the receiver would refuse the
+// message and break the stream for every completion outstanding on it): it goes the unary way,
+// where the invoker refuses it alone before sending anything, attempt after attempt, until it is
+// dead-lettered with the reason. The stream is untouched: completions before and after it go on
+// it. (The unary path has the same limit as the stream, so such a completion is never delivered;
+// see the deliverer's comment in Attempt.)
+TEST_F(StreamDeliveryTest, ACompletionOverThePayloadLimitGoesUnaryAndLeavesTheStreamAlone) {
+  const v1::Completion before = Completed();
+  deliverer_->Deliver(before, "audit");
+  ExpectDelivered(before);
+  v1::Completion oversized = Completed();
+  const uint64_t limit = h_.invoker.options().max_payload_bytes;
+  oversized.set_reply(std::string(limit, 'x'));  // the reply alone at the limit; the rest over it
+  ASSERT_GT(oversized.ByteSizeLong(), limit);
+  deliverer_->Deliver(oversized, "audit");
+  AdvancePastBackoff(absl::Seconds(1));
+  AdvancePastBackoff(absl::Seconds(2));
+  absl::StatusOr<v1::Call> dead =
+      h_.store.AwaitDelivery(oversized.cid(), v1::DELIVERY_STATE_DEAD_LETTERED);
+  ASSERT_TRUE(dead.ok()) << dead.status();
+  auto letters = h_.store.ListDeadLetters(0, "");
+  ASSERT_TRUE(letters.ok()) << letters.status();
+  ASSERT_EQ(letters->first.size(), 1u);
+  EXPECT_EQ(letters->first[0].delivery_attempts(), 3u);
+  v1::Completion last_sent = oversized;
+  last_sent.set_delivery_attempt(3);
+  EXPECT_EQ(letters->first[0].last_status_message(),
+            absl::StrCat("payload of ", last_sent.ByteSizeLong(),
+                         " bytes exceeds max_payload_bytes (", limit, ")"));
+
+  const v1::Completion after = Completed();
+  deliverer_->Deliver(after, "audit");
+  ExpectDelivered(after);
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 2u);  // the oversized one never reached the service
+  EXPECT_EQ(seen[0].completion.cid(), before.cid());
+  EXPECT_EQ(seen[1].completion.cid(), after.cid());
+  EXPECT_EQ(seen[0].stream, 1);
+  EXPECT_EQ(seen[1].stream, 1);  // the same stream, still open
+  EXPECT_EQ(callback_.streams_opened(), 1);
+}
+
 class UnaryOnlyDeliveryTest : public StreamDeliveryTest {
  protected:
   UnaryOnlyDeliveryTest() : StreamDeliveryTest(/*streams_unimplemented=*/true) {}
@@ -300,6 +390,97 @@ TEST_F(UnaryOnlyDeliveryTest, UnimplementedFallsBackToOnCompletionAndIsRemembere
   ExpectDelivered(third);
   EXPECT_EQ(callback_.streams_opened(), 2);  // asked again once the time is up
   EXPECT_EQ(callback_.seen().size(), 3u);
+}
+
+// With tracing on, each delivery attempt records a "callmesh.callback" span, whichever way it went,
+// and the callback receives that span as its traceparent (on the stream, in the message).
+class TracedDeliveryTest : public StreamDeliveryTest {
+ protected:
+  TracedDeliveryTest()
+      : exporter_(*tracing::SpanExporter::Create({.endpoint = receiver_.url(),
+                                                  .service_name = "callmeshd/test",
+                                                  // Only Flush sends.
+                                                  .flush_interval = absl::Hours(1)})),
+        tracer_(exporter_.get(), &h_.clock) {
+    deliverer_ = MakeDeliverer(&tracer_);
+  }
+  ~TracedDeliveryTest() override {
+    // Before the tracer goes: the deliverer ends spans until it has stopped.
+    h_.runner.Stop();
+    deliverer_.reset();
+  }
+
+  // The exported delivery spans by CID and attempt.
+  std::map<std::pair<std::string, std::string>, tracing::ReceivedSpan> DeliverySpans() {
+    exporter_->Flush();
+    std::map<std::pair<std::string, std::string>, tracing::ReceivedSpan> spans;
+    for (tracing::ReceivedSpan& span : receiver_.spans()) {
+      EXPECT_EQ(span.name, "callmesh.callback");
+      spans[{span.attributes["callmesh.cid"], span.attributes["callmesh.delivery_attempt"]}] = span;
+    }
+    EXPECT_TRUE(receiver_.malformed().empty());
+    return spans;
+  }
+
+  tracing::OtlpReceiver receiver_;
+  std::unique_ptr<tracing::SpanExporter> exporter_;
+  tracing::CallTracer tracer_;
+};
+
+TEST_F(TracedDeliveryTest, AStreamedDeliveryRecordsTheSameSpanAsAUnaryOne) {
+  StreamingCallback legacy(/*streams_unimplemented=*/true);
+  ASSERT_TRUE(h_.registry.AddStatic("legacy", legacy.address()).ok());
+  // The streamed completion's first attempt is refused by its ack, the second taken.
+  callback_.Script({StreamingCallback::Step::kFail});
+  const v1::Completion streamed = h_.Completed("audit");
+  deliverer_->Deliver(streamed, "audit");
+  ASSERT_TRUE(callback_.AwaitSeen(1));
+  AdvancePastBackoff(absl::Seconds(1));
+  ExpectDelivered(streamed);
+  const v1::Completion unary = h_.Completed("legacy");
+  deliverer_->Deliver(unary, "legacy");
+  ExpectDelivered(unary);
+
+  auto spans = DeliverySpans();
+  ASSERT_EQ(spans.size(), 3u);
+  const tracing::ReceivedSpan& refused = spans[{streamed.cid(), "1"}];
+  const tracing::ReceivedSpan& taken = spans[{streamed.cid(), "2"}];
+  const tracing::ReceivedSpan& pushed = spans[{unary.cid(), "1"}];
+  // The unary delivery's span is the reference: the streamed ones carry the same attributes.
+  EXPECT_EQ(pushed.kind, static_cast<int>(tracing::SpanKind::kClient));
+  EXPECT_EQ(pushed.status_code, static_cast<int>(tracing::SpanStatus::kOk));
+  EXPECT_EQ(pushed.attributes.at("callmesh.callback"), "legacy");
+  EXPECT_EQ(pushed.attributes.at("rpc.grpc.status_code"), "0");
+  for (const tracing::ReceivedSpan* span : {&refused, &taken}) {
+    EXPECT_EQ(span->kind, pushed.kind);
+    EXPECT_EQ(span->service_name, pushed.service_name);
+    EXPECT_EQ(span->attributes.at("callmesh.callback"), "audit");
+    EXPECT_EQ(span->attributes.at("rpc.method"), pushed.attributes.at("rpc.method"));
+    std::set<std::string> keys, reference_keys;
+    for (const auto& [key, value] : span->attributes) keys.insert(key);
+    for (const auto& [key, value] : pushed.attributes) reference_keys.insert(key);
+    EXPECT_EQ(keys, reference_keys);
+  }
+  EXPECT_EQ(refused.status_code, static_cast<int>(tracing::SpanStatus::kError));
+  EXPECT_EQ(refused.attributes.at("rpc.grpc.status_code"),
+            absl::StrCat(static_cast<int>(grpc::StatusCode::INTERNAL)));
+  EXPECT_EQ(taken.status_code, static_cast<int>(tracing::SpanStatus::kOk));
+  EXPECT_EQ(taken.attributes.at("rpc.grpc.status_code"), "0");
+
+  // Each streamed attempt carried its own span as the message's traceparent.
+  const std::vector<StreamingCallback::Seen> seen = callback_.seen();
+  ASSERT_EQ(seen.size(), 2u);
+  for (const StreamingCallback::Seen& s : seen) {
+    EXPECT_EQ(s.stream, 1);
+    const std::optional<tracing::SpanContext> sent =
+        tracing::ParseTraceparent(s.completion.traceparent());
+    ASSERT_TRUE(sent.has_value()) << s.completion.traceparent();
+    const tracing::ReceivedSpan& span = s.completion.delivery_attempt() == 1 ? refused : taken;
+    EXPECT_EQ(sent->span_id, span.span_id);
+    EXPECT_EQ(sent->trace_id, span.trace_id);
+  }
+  ASSERT_EQ(legacy.seen().size(), 1u);
+  EXPECT_EQ(legacy.seen()[0].stream, 0);  // OnCompletion
 }
 
 }  // namespace
