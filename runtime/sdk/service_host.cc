@@ -13,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/grpc_status.h"
+#include "runtime/common/message_limits.h"
 #include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/tls/mesh_ca.h"
@@ -104,6 +105,9 @@ absl::Status ServiceHost::Start() {
   // gRPC sets SO_REUSEPORT by default, which would let a second process share a port in use.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.AddListeningPort(options_.listen, *credentials, &port_);
+  // The sidecar is the gate for payload sizes (its max_payload_bytes): what it sends here, a
+  // request or a completion wrapping a reply, is taken up to the largest limit it can be set to.
+  builder.SetMaxReceiveMessageSize(static_cast<int>(MaxWrappedMessageBytes(kMaxPayloadBytesLimit)));
   std::vector<std::string> served;
   builder.SetOption(std::make_unique<ServiceListOption>(&served));
   for (grpc::Service* service : services_) builder.RegisterService(service);

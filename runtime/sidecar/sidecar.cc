@@ -13,6 +13,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/common/message_limits.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/tls/spiffe_id.h"
 #include "runtime/common/version.h"
@@ -61,7 +62,7 @@ absl::Status PrepareDataDir(const std::string& dir) {
 // The largest request a listener takes: a payload at the limit with room for the envelope around
 // it, so the size check answers with its own message rather than gRPC's.
 int MaxRequestBytes(const v1::SidecarConfig& config) {
-  return static_cast<int>(config.max_payload_bytes()) + (64 << 10);
+  return static_cast<int>(MaxWrappedMessageBytes(config.max_payload_bytes()));
 }
 
 // After BuildAndStart: the address a listener bound (`listen` with the port it got, for port 0),

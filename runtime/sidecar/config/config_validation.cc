@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "google/protobuf/descriptor.h"
+#include "runtime/common/message_limits.h"
 #include "runtime/common/names.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/quoted.h"
@@ -23,8 +24,6 @@ namespace callmesh::sidecar {
 namespace {
 
 namespace pb = google::protobuf;
-
-constexpr uint64_t kMaxPayloadBytesLimit = 64 << 20;
 
 struct Violation {
   std::string path;

@@ -84,10 +84,12 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
     span = std::make_shared<tracing::CallTracer::Open>(
         policy_.tracer->StartDelivery(completion, callback, attempt));
   }
-  // A completion over the payload limit goes the unary way, which refuses it alone, as before: on
+  // A completion carries a reply of up to max_payload_bytes (the target's channel receives no
+  // more) plus its envelope. One over even that goes the unary way, which refuses it alone: on
   // the stream it would break the stream for every completion outstanding on it.
   const bool fits =
-      CheckPayloadSize(completion.ByteSizeLong(), invoker_->options().max_payload_bytes).ok();
+      CheckWrappedPayloadSize(completion.ByteSizeLong(), invoker_->options().max_payload_bytes)
+          .ok();
   std::shared_ptr<CompletionStream> stream = fits ? StreamFor(callback) : nullptr;
   if (stream == nullptr) {
     PushUnary(std::move(completion), std::move(callback), attempt, std::move(span));
@@ -171,6 +173,7 @@ void CallbackDeliverer::PushUnary(v1::Completion completion, std::string callbac
   call.tracestate = completion.tracestate();
   call.attempt = attempt;
   call.deadline = clock_->Now() + policy_.attempt_timeout;
+  call.wraps_payload = true;
   auto started = invoker_->Start(
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
       [this, completion, callback, attempt, span](const grpc::Status& status, grpc::ByteBuffer*) {

@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "callmesh/v1/callback.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "runtime/common/message_limits.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/testing/lifecycle_harness.h"
 #include "runtime/sidecar/tracing/call_tracer.h"
@@ -50,6 +51,9 @@ class StreamingCallback final : public v1::Callback::Service {
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
     builder.RegisterService(this);
+    // As the SDK's ServiceHost: a completion wraps a reply of up to the payload limit.
+    builder.SetMaxReceiveMessageSize(
+        static_cast<int>(MaxWrappedMessageBytes(kMaxPayloadBytesLimit)));
     server_ = builder.BuildAndStart();
     address_ = absl::StrCat("127.0.0.1:", port);
   }
@@ -323,20 +327,26 @@ TEST_F(StreamDeliveryTest, StopCancelsTheOpenStreamLeavesItsCompletionPendingAnd
   deliverer_->Stop();  // idempotent; the destructor calls it once more
 }
 
-// A completion over max_payload_bytes is not written on the stream (the receiver would refuse the
-// message and break the stream for every completion outstanding on it): it goes the unary way,
-// where the invoker refuses it alone before sending anything, attempt after attempt, until it is
-// dead-lettered with the reason. The stream is untouched: completions before and after it go on
-// it. (The unary path has the same limit as the stream, so such a completion is never delivered;
-// see the deliverer's comment in Attempt.)
-TEST_F(StreamDeliveryTest, ACompletionOverThePayloadLimitGoesUnaryAndLeavesTheStreamAlone) {
+// A completion wraps a reply of up to max_payload_bytes (the target's channel takes no more) in
+// its envelope: at the limit it goes on the stream like any other. One beyond even the envelope's
+// allowance is not written on the stream (the receiver would refuse the message and break the
+// stream for every completion outstanding on it): it goes the unary way, where the invoker
+// refuses it alone before sending anything, attempt after attempt, until it is dead-lettered with
+// the reason. The stream is untouched: completions before and after it go on it.
+TEST_F(StreamDeliveryTest,
+       AReplyAtThePayloadLimitGoesOnTheStreamAndAMessageBeyondItsEnvelopeUnary) {
   const v1::Completion before = Completed();
   deliverer_->Deliver(before, "audit");
   ExpectDelivered(before);
-  v1::Completion oversized = Completed();
   const uint64_t limit = h_.invoker.options().max_payload_bytes;
-  oversized.set_reply(std::string(limit, 'x'));  // the reply alone at the limit; the rest over it
-  ASSERT_GT(oversized.ByteSizeLong(), limit);
+  v1::Completion at_limit = Completed();
+  at_limit.set_reply(std::string(limit, 'r'));
+  ASSERT_GT(at_limit.ByteSizeLong(), limit);  // the envelope on top of the reply
+  deliverer_->Deliver(at_limit, "audit");
+  ExpectDelivered(at_limit);
+
+  v1::Completion oversized = Completed();
+  oversized.set_reply(std::string(MaxWrappedMessageBytes(limit), 'x'));
   deliverer_->Deliver(oversized, "audit");
   AdvancePastBackoff(absl::Seconds(1));
   AdvancePastBackoff(absl::Seconds(2));
@@ -349,19 +359,21 @@ TEST_F(StreamDeliveryTest, ACompletionOverThePayloadLimitGoesUnaryAndLeavesTheSt
   EXPECT_EQ(letters->first[0].delivery_attempts(), 3u);
   v1::Completion last_sent = oversized;
   last_sent.set_delivery_attempt(3);
-  EXPECT_EQ(letters->first[0].last_status_message(),
-            absl::StrCat("payload of ", last_sent.ByteSizeLong(),
-                         " bytes exceeds max_payload_bytes (", limit, ")"));
+  EXPECT_EQ(
+      letters->first[0].last_status_message(),
+      absl::StrCat("message of ", last_sent.ByteSizeLong(), " bytes exceeds max_payload_bytes (",
+                   limit, ") plus ", kEnvelopeAllowanceBytes, " bytes for its envelope"));
 
   const v1::Completion after = Completed();
   deliverer_->Deliver(after, "audit");
   ExpectDelivered(after);
   const std::vector<StreamingCallback::Seen> seen = callback_.seen();
-  ASSERT_EQ(seen.size(), 2u);  // the oversized one never reached the service
+  ASSERT_EQ(seen.size(), 3u);  // the oversized one never reached the service
   EXPECT_EQ(seen[0].completion.cid(), before.cid());
-  EXPECT_EQ(seen[1].completion.cid(), after.cid());
-  EXPECT_EQ(seen[0].stream, 1);
-  EXPECT_EQ(seen[1].stream, 1);  // the same stream, still open
+  EXPECT_EQ(seen[1].completion.cid(), at_limit.cid());
+  EXPECT_EQ(seen[1].completion.reply().size(), limit);
+  EXPECT_EQ(seen[2].completion.cid(), after.cid());
+  for (const StreamingCallback::Seen& one : seen) EXPECT_EQ(one.stream, 1);  // one stream
   EXPECT_EQ(callback_.streams_opened(), 1);
 }
 

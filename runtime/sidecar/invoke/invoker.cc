@@ -4,6 +4,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/common/message_limits.h"
 #include "runtime/common/metadata.h"
 #include "spdlog/spdlog.h"
 
@@ -14,7 +15,10 @@ Invoker::Invoker(Registry* registry, CidGenerator* cids, Options options, Clock*
 
 absl::StatusOr<std::shared_ptr<ForwardedCall>> Invoker::Start(InvokeCall call,
                                                               grpc::ByteBuffer payload, Done done) {
-  if (absl::Status s = CheckPayloadSize(payload.Length(), options_.max_payload_bytes); !s.ok()) {
+  if (absl::Status s = call.wraps_payload
+                           ? CheckWrappedPayloadSize(payload.Length(), options_.max_payload_bytes)
+                           : CheckPayloadSize(payload.Length(), options_.max_payload_bytes);
+      !s.ok()) {
     return s;
   }
   for (const auto& [key, value] : call.headers) {
@@ -117,6 +121,13 @@ absl::Status CheckPayloadSize(size_t payload_bytes, uint64_t max_payload_bytes) 
   if (payload_bytes <= max_payload_bytes) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(
       "payload of ", payload_bytes, " bytes exceeds max_payload_bytes (", max_payload_bytes, ")"));
+}
+
+absl::Status CheckWrappedPayloadSize(size_t message_bytes, uint64_t max_payload_bytes) {
+  if (message_bytes <= MaxWrappedMessageBytes(max_payload_bytes)) return absl::OkStatus();
+  return absl::ResourceExhaustedError(absl::StrCat(
+      "message of ", message_bytes, " bytes exceeds max_payload_bytes (", max_payload_bytes,
+      ") plus ", kEnvelopeAllowanceBytes, " bytes for its envelope"));
 }
 
 absl::Status ValidateHeader(const std::string& key, const std::string& value) {

@@ -64,6 +64,9 @@ struct InvokeCall {
   // Further callmesh metadata set by the sidecar itself (e.g. callmesh-topic of an event
   // delivery): sent as given, not validated as application headers.
   std::vector<std::pair<std::string, std::string>> callmesh_metadata;
+  // The payload is a message wrapping one (a callback's Completion around the target's reply):
+  // it may exceed max_payload_bytes by kEnvelopeAllowanceBytes (runtime/common/message_limits.h).
+  bool wraps_payload = false;
 };
 
 // An outbound call in flight. Kept alive by its completion callback until that has run.
@@ -151,6 +154,10 @@ absl::Status ValidateHeader(const std::string& key, const std::string& value);
 // RESOURCE_EXHAUSTED "payload of N bytes exceeds max_payload_bytes (M)" when `payload_bytes` is
 // over `max_payload_bytes`: the one limit of sync calls, durable calls and published events.
 absl::Status CheckPayloadSize(size_t payload_bytes, uint64_t max_payload_bytes);
+// The same for a message that wraps a payload (a Completion around a reply), which may be
+// kEnvelopeAllowanceBytes over: RESOURCE_EXHAUSTED "message of N bytes exceeds max_payload_bytes
+// (M) plus 65536 bytes for its envelope".
+absl::Status CheckWrappedPayloadSize(size_t message_bytes, uint64_t max_payload_bytes);
 
 // The metadata keys a caller's request carries that are gRPC's or callmesh's own and are never
 // forwarded as application headers.

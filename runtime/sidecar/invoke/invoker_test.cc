@@ -1,6 +1,8 @@
 #include "runtime/sidecar/invoke/invoker.h"
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "runtime/common/message_limits.h"
 
 namespace callmesh::sidecar {
 namespace {
@@ -43,6 +45,20 @@ TEST(Invoker, RefusesOversizedPayloadAndUnknownService) {
   auto unknown = invoker.Start(call, grpc::ByteBuffer(), done);
   EXPECT_EQ(unknown.status().code(), absl::StatusCode::kNotFound);
   EXPECT_FALSE(ran);
+}
+
+// A payload is limited to max_payload_bytes; a message wrapping one (a Completion around a reply)
+// to that plus the envelope's allowance, and the refusal says which.
+TEST(PayloadSize, AWrappedPayloadMayExceedTheLimitByTheEnvelopeAllowanceOnly) {
+  EXPECT_TRUE(CheckPayloadSize(1000, 1000).ok());
+  EXPECT_EQ(CheckPayloadSize(1001, 1000).message(),
+            "payload of 1001 bytes exceeds max_payload_bytes (1000)");
+  EXPECT_TRUE(CheckWrappedPayloadSize(1000 + kEnvelopeAllowanceBytes, 1000).ok());
+  const absl::Status over = CheckWrappedPayloadSize(1001 + kEnvelopeAllowanceBytes, 1000);
+  EXPECT_EQ(over.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(over.message(), absl::StrCat("message of ", 1001 + kEnvelopeAllowanceBytes,
+                                         " bytes exceeds max_payload_bytes (1000) plus 65536 "
+                                         "bytes for its envelope"));
 }
 
 }  // namespace
