@@ -14,6 +14,9 @@
 namespace callmesh::sidecar {
 
 constexpr char kOnCompletionPath[] = "/callmesh.v1.Callback/OnCompletion";
+// rpc.method of a delivery's span on each path.
+constexpr absl::string_view kOnCompletionMethod = "callmesh.v1.Callback/OnCompletion";
+constexpr absl::string_view kOnCompletionsMethod = "callmesh.v1.Callback/OnCompletions";
 
 CallbackDeliverer::CallbackDeliverer(CallStore* store, Invoker* invoker, TaskRunner* runner,
                                      DeliveryPolicy policy)
@@ -97,7 +100,10 @@ void CallbackDeliverer::Attempt(v1::Completion completion, std::string callback,
   }
   v1::Completion sent = completion;
   // On the stream the message carries what OnCompletion sends as metadata (callback.proto).
-  if (span != nullptr) sent.set_traceparent(span->traceparent);
+  if (span != nullptr) {
+    sent.set_traceparent(span->traceparent);
+    tracing::CallTracer::SetDeliveryMethod(span.get(), kOnCompletionsMethod);
+  }
   const bool queued = stream->Send(
       sent, clock_->Now() + policy_.attempt_timeout,
       [this, completion, callback, attempt, span, raw = stream.get()](
@@ -174,6 +180,7 @@ void CallbackDeliverer::PushUnary(v1::Completion completion, std::string callbac
   call.attempt = attempt;
   call.deadline = clock_->Now() + policy_.attempt_timeout;
   call.wraps_payload = true;
+  if (span != nullptr) tracing::CallTracer::SetDeliveryMethod(span.get(), kOnCompletionMethod);
   auto started = invoker_->Start(
       std::move(call), StringToByteBuffer(completion.SerializeAsString()),
       [this, completion, callback, attempt, span](const grpc::Status& status, grpc::ByteBuffer*) {

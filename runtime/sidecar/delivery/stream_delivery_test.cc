@@ -458,16 +458,18 @@ TEST_F(TracedDeliveryTest, AStreamedDeliveryRecordsTheSameSpanAsAUnaryOne) {
   const tracing::ReceivedSpan& refused = spans[{streamed.cid(), "1"}];
   const tracing::ReceivedSpan& taken = spans[{streamed.cid(), "2"}];
   const tracing::ReceivedSpan& pushed = spans[{unary.cid(), "1"}];
-  // The unary delivery's span is the reference: the streamed ones carry the same attributes.
+  // The unary delivery's span is the reference: the streamed ones carry the same attributes,
+  // rpc.method naming the stream.
   EXPECT_EQ(pushed.kind, static_cast<int>(tracing::SpanKind::kClient));
   EXPECT_EQ(pushed.status_code, static_cast<int>(tracing::SpanStatus::kOk));
   EXPECT_EQ(pushed.attributes.at("callmesh.callback"), "legacy");
+  EXPECT_EQ(pushed.attributes.at("rpc.method"), "callmesh.v1.Callback/OnCompletion");
   EXPECT_EQ(pushed.attributes.at("rpc.grpc.status_code"), "0");
   for (const tracing::ReceivedSpan* span : {&refused, &taken}) {
     EXPECT_EQ(span->kind, pushed.kind);
     EXPECT_EQ(span->service_name, pushed.service_name);
     EXPECT_EQ(span->attributes.at("callmesh.callback"), "audit");
-    EXPECT_EQ(span->attributes.at("rpc.method"), pushed.attributes.at("rpc.method"));
+    EXPECT_EQ(span->attributes.at("rpc.method"), "callmesh.v1.Callback/OnCompletions");
     std::set<std::string> keys, reference_keys;
     for (const auto& [key, value] : span->attributes) keys.insert(key);
     for (const auto& [key, value] : pushed.attributes) reference_keys.insert(key);

@@ -135,6 +135,12 @@ CallTracer::Open CallTracer::StartDelivery(const v1::Completion& completion,
   return open;
 }
 
+void CallTracer::SetDeliveryMethod(Open* span, absl::string_view method) {
+  for (auto& [key, value] : span->span.attributes) {
+    if (key == "rpc.method") value = std::string(method);
+  }
+}
+
 void CallTracer::EndDelivery(Open span, int code, const std::string& message) {
   End(std::move(span), code, message);
 }

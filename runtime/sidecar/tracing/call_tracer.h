@@ -29,6 +29,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 #include "callmesh/v1/call.pb.h"
 #include "runtime/common/clock.h"
 #include "runtime/sidecar/tracing/span.h"
@@ -68,9 +69,13 @@ class CallTracer {
                  const std::string& method_path, const std::string& source);
   void EndSync(Open span, int code, const std::string& message);
 
-  // Opens the span of delivery attempt `attempt` of `completion` to `callback`.
+  // Opens the span of delivery attempt `attempt` of `completion` to `callback`; its rpc.method is
+  // unary OnCompletion until SetDeliveryMethod says otherwise.
   Open StartDelivery(const v1::Completion& completion, const std::string& callback,
                      uint32_t attempt);
+  // The method a delivery attempt went by, "callmesh.v1.Callback/OnCompletions" (the stream) or
+  // "callmesh.v1.Callback/OnCompletion": the span's rpc.method.
+  static void SetDeliveryMethod(Open* span, absl::string_view method);
   void EndDelivery(Open span, int code, const std::string& message);
 
  private:
