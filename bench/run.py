@@ -547,9 +547,12 @@ def scenario_security(binaries, workdir, repeat, seconds, options):
                                       label=f"security {what} {side}", env=side_env,
                                       source="bench")
                     else:
+                        # async_load hosts its callback in an SDK ServiceHost, which registers
+                        # its name and "<name>-async-callback": as "bench", exactly what the
+                        # default registration rule lets the identity "bench" register.
                         result = async_load(binaries, sidecar.address, "e2e", 64, seconds,
                                             f"security {what} {side}", env=side_env,
-                                            source="bench", callback_name="bench-async-callback")
+                                            source="bench", callback_name="bench")
                     result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (
                         time.time() - wall)
                     runs[side].append(result)
@@ -1360,8 +1363,15 @@ def main():
                "repeat": args.repeat, "seconds": args.seconds, "rows": []}
     for name in args.only or [name for name in SCENARIOS if name not in ON_REQUEST]:
         print(f"== scenario {name}", flush=True)
-        with tempfile.TemporaryDirectory(prefix=f"callmesh-bench-{name}-") as workdir:
-            results["rows"] += SCENARIOS[name](binaries, workdir, args.repeat, args.seconds, args)
+        # A scenario that fails is reported and the others still run: the runs done so far are
+        # written out either way (a long run is not lost to its last scenario).
+        try:
+            with tempfile.TemporaryDirectory(prefix=f"callmesh-bench-{name}-") as workdir:
+                results["rows"] += SCENARIOS[name](binaries, workdir, args.repeat, args.seconds,
+                                                   args)
+        except Exception as error:  # noqa: BLE001 - any failure of one scenario
+            print(f"scenario {name} failed: {error}", file=sys.stderr, flush=True)
+            results.setdefault("failed", []).append({"scenario": name, "error": str(error)})
     results["finished"] = datetime.datetime.now().isoformat(timespec="seconds")
     results["machine"]["load_end"] = " ".join(open("/proc/loadavg").read().split()[:3])
     out_dir = os.path.join(ROOT, "bench", "results")
@@ -1370,12 +1380,15 @@ def main():
     with open(os.path.join(out_dir, stamp + ".json"), "w") as f:
         json.dump(results, f, indent=1)
     write_report(results, os.path.join(out_dir, stamp))
-    return 0
+    return 1 if results.get("failed") else 0
 
 
 def write_report(results, base):
     """Writes <base>.md (table, aims, chart link) and <base>.png."""
     table = markdown(results) + "\nAgainst the aims:\n\n" + aims(results)
+    for failure in results.get("failed", []):
+        first_line = failure["error"].strip().splitlines()[0] if failure["error"].strip() else ""
+        table += f"\n**Scenario {failure['scenario']} failed**: {first_line}\n"
     png = base + ".png"
     if chart(results, png):
         table += f"\n![chart]({os.path.basename(png)})\n"
