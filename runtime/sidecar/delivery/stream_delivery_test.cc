@@ -251,15 +251,10 @@ TEST_F(StreamDeliveryTest, AnAckedErrorIsRetriedWithBackoffThenDeadLettered) {
   AdvancePastBackoff(absl::Seconds(1));
   ASSERT_TRUE(callback_.AwaitSeen(2));
   AdvancePastBackoff(absl::Seconds(2));
-  absl::StatusOr<v1::Call> dead =
-      h_.store.AwaitDelivery(completion.cid(), v1::DELIVERY_STATE_DEAD_LETTERED);
-  ASSERT_TRUE(dead.ok()) << dead.status();
-  auto letters = h_.store.ListDeadLetters(0, "");
-  ASSERT_TRUE(letters.ok()) << letters.status();
-  ASSERT_EQ(letters->first.size(), 1u);
-  EXPECT_EQ(letters->first[0].delivery_attempts(), 3u);
-  EXPECT_EQ(letters->first[0].last_status_code(), static_cast<int>(grpc::StatusCode::INTERNAL));
-  EXPECT_EQ(letters->first[0].last_status_message(), "handler failed");
+  const v1::DeadLetter letter = h_.OnlyDeadLetter(completion.cid());
+  EXPECT_EQ(letter.delivery_attempts(), 3u);
+  EXPECT_EQ(letter.last_status_code(), static_cast<int>(grpc::StatusCode::INTERNAL));
+  EXPECT_EQ(letter.last_status_message(), "handler failed");
   const std::vector<StreamingCallback::Seen> seen = callback_.seen();
   ASSERT_EQ(seen.size(), 3u);
   for (uint32_t i = 0; i < 3; ++i) {
@@ -350,17 +345,12 @@ TEST_F(StreamDeliveryTest,
   deliverer_->Deliver(oversized, "audit");
   AdvancePastBackoff(absl::Seconds(1));
   AdvancePastBackoff(absl::Seconds(2));
-  absl::StatusOr<v1::Call> dead =
-      h_.store.AwaitDelivery(oversized.cid(), v1::DELIVERY_STATE_DEAD_LETTERED);
-  ASSERT_TRUE(dead.ok()) << dead.status();
-  auto letters = h_.store.ListDeadLetters(0, "");
-  ASSERT_TRUE(letters.ok()) << letters.status();
-  ASSERT_EQ(letters->first.size(), 1u);
-  EXPECT_EQ(letters->first[0].delivery_attempts(), 3u);
+  const v1::DeadLetter letter = h_.OnlyDeadLetter(oversized.cid());
+  EXPECT_EQ(letter.delivery_attempts(), 3u);
   v1::Completion last_sent = oversized;
   last_sent.set_delivery_attempt(3);
   EXPECT_EQ(
-      letters->first[0].last_status_message(),
+      letter.last_status_message(),
       absl::StrCat("message of ", last_sent.ByteSizeLong(), " bytes exceeds max_payload_bytes (",
                    limit, ") plus ", kEnvelopeAllowanceBytes, " bytes for its envelope"));
 

@@ -88,4 +88,16 @@ v1::Completion LifecycleHarness::Completed(const std::string& callback) {
   return stored.ok() ? *stored : outcome;
 }
 
+v1::DeadLetter LifecycleHarness::OnlyDeadLetter(const std::string& cid) {
+  absl::StatusOr<v1::Call> dead = store.AwaitDelivery(cid, v1::DELIVERY_STATE_DEAD_LETTERED);
+  EXPECT_TRUE(dead.ok()) << dead.status();
+  auto letters = store.ListDeadLetters(0, "");
+  EXPECT_TRUE(letters.ok()) << letters.status();
+  if (!dead.ok() || !letters.ok() || letters->first.size() != 1) {
+    ADD_FAILURE() << "expected exactly one dead letter, for " << cid;
+    return v1::DeadLetter();
+  }
+  return letters->first[0];
+}
+
 }  // namespace callmesh::testing

@@ -43,6 +43,9 @@ struct LifecycleHarness {
   // A call to "target" that ended SUCCEEDED (reply "reply") with its completion owed to
   // `callback` (delivery PENDING), as the store returned it; a failed test if it cannot be stored.
   v1::Completion Completed(const std::string& callback);
+  // Waits until the delivery of `cid` is DEAD_LETTERED and returns its dead letter, which must be
+  // the only one; a failed test (and an empty letter) otherwise.
+  v1::DeadLetter OnlyDeadLetter(const std::string& cid);
 
   FakeClock clock;
   const v1::SidecarConfig config;
