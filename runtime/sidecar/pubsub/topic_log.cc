@@ -1,6 +1,7 @@
 #include "runtime/sidecar/pubsub/topic_log.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -156,6 +157,15 @@ uint64_t TopicLog::ConsumedThrough(const Topic& topic) const {
   return consumed;
 }
 
+uint64_t TopicLog::FreeableBytes(const Topic& topic, uint64_t consumed, uint64_t enough) {
+  uint64_t freeable = 0;
+  for (const Held& held : topic.held) {
+    if (freeable >= enough || held.sequence > consumed) break;
+    freeable += held.bytes;
+  }
+  return freeable;
+}
+
 TopicLog::~TopicLog() {
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
@@ -239,20 +249,20 @@ void TopicLog::Publish(v1::Event event, std::string idempotency_key,
         const std::string value = event.SerializeAsString();
         const TopicRetention retention = RetentionOf(event.topic());
         // Room under max_bytes: only events no subscription is owed may go.
-        const uint64_t consumed = ConsumedThrough(topic);
-        uint64_t freeable = 0;
-        for (const Held& held : topic.held) {
-          if (held.sequence > consumed) break;
-          freeable += held.bytes;
-        }
-        if (topic.bytes - freeable + value.size() > retention.max_bytes) {
-          return absl::ResourceExhaustedError(
-              absl::StrCat("topic ", event.topic(), " is full: ", topic.bytes - freeable,
-                           " bytes of events not yet delivered to every subscription, max_bytes ",
-                           retention.max_bytes, "; publish again once subscribers catch up"));
-        }
-        while (topic.bytes + value.size() > retention.max_bytes) {
-          CALLMESH_RETURN_IF_ERROR(DropOldest(event.topic(), topic, batch));
+        if (topic.bytes + value.size() > retention.max_bytes) {
+          const uint64_t excess = topic.bytes + value.size() - retention.max_bytes;
+          const uint64_t consumed = ConsumedThrough(topic);
+          if (FreeableBytes(topic, consumed, excess) < excess) {
+            const uint64_t owed =
+                topic.bytes - FreeableBytes(topic, consumed, std::numeric_limits<uint64_t>::max());
+            return absl::ResourceExhaustedError(
+                absl::StrCat("topic ", event.topic(), " is full: ", owed,
+                             " bytes of events not yet delivered to every subscription, max_bytes ",
+                             retention.max_bytes, "; publish again once subscribers catch up"));
+          }
+          while (topic.bytes + value.size() > retention.max_bytes) {
+            CALLMESH_RETURN_IF_ERROR(DropOldest(event.topic(), topic, batch));
+          }
         }
         topic.assigned = event.sequence();
         batch.Put(EventKey(event.topic(), event.sequence()), value);

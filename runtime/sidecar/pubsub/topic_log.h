@@ -163,6 +163,10 @@ class TopicLog {
   Topic& TopicNamed(const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Events of `topic` up to here are owed to no subscription.
   uint64_t ConsumedThrough(const Topic& topic) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Bytes of the oldest held events that no subscription is owed (sequence <= `consumed`),
+  // counted only until they reach `enough`: a publish scans as many events as it drops, not every
+  // retained one (a topic keeps delivered events for max_age, so that list only grows).
+  static uint64_t FreeableBytes(const Topic& topic, uint64_t consumed, uint64_t enough);
   // Journal::SubmitShared, counted in outstanding_.
   void Submit(std::function<absl::Status(Journal::SharedBatch&)> apply, size_t bytes, bool sync,
               std::function<void(absl::Status)> finish);
