@@ -73,6 +73,13 @@ std::shared_ptr<grpc::Channel> Registry::MakeChannel(
   args.SetMaxReceiveMessageSize(options_.max_receive_bytes);
   // Every instance gets its own connection even when two share an address.
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
+  // No gRPC retries: callmesh retries durable calls, callbacks and events itself, by its own
+  // policy, and a sync Invoke is not retried. gRPC's retry filter still cost every call its
+  // bookkeeping (sidecar CPU per proxied call 50-52 -> 45-46 us, h2load; bench/README.md "Round
+  // four"). What goes with it is gRPC's transparent retry of a call that never reached the
+  // instance (a stream refused by a GOAWAY); gRPC servers since 1.50 shut down with a graceful
+  // GOAWAY that leaves no such window, and a call caught in one answers UNAVAILABLE.
+  args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(
       address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);
 }
