@@ -249,8 +249,8 @@ void TopicLog::Publish(v1::Event event, std::string idempotency_key,
         const std::string value = event.SerializeAsString();
         const TopicRetention retention = RetentionOf(event.topic());
         // Room under max_bytes: only events no subscription is owed may go.
-        if (topic.bytes + value.size() > retention.max_bytes) {
-          const uint64_t excess = topic.bytes + value.size() - retention.max_bytes;
+        if (const uint64_t after = topic.bytes + value.size(); after > retention.max_bytes) {
+          const uint64_t excess = after - retention.max_bytes;
           const uint64_t consumed = ConsumedThrough(topic);
           if (FreeableBytes(topic, consumed, excess) < excess) {
             const uint64_t owed =

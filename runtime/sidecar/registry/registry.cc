@@ -77,8 +77,9 @@ std::shared_ptr<grpc::Channel> Registry::MakeChannel(
   // policy, and a sync Invoke is not retried. gRPC's retry filter still cost every call its
   // bookkeeping (sidecar CPU per proxied call 50-52 -> 45-46 us, h2load; bench/README.md "Round
   // four"). What goes with it is gRPC's transparent retry of a call that never reached the
-  // instance (a stream refused by a GOAWAY); gRPC servers since 1.50 shut down with a graceful
-  // GOAWAY that leaves no such window, and a call caught in one answers UNAVAILABLE.
+  // instance (a stream refused by a GOAWAY). C++ gRPC servers on the libgrpc 1.51 we build with
+  // shut down with a graceful GOAWAY that leaves no such window (other servers may not); a call
+  // caught in one answers UNAVAILABLE, the caller's to retry.
   args.SetInt(GRPC_ARG_ENABLE_RETRIES, 0);
   return grpc::CreateCustomChannel(
       address, credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), args);

@@ -93,8 +93,10 @@ v1::DeadLetter LifecycleHarness::OnlyDeadLetter(const std::string& cid) {
   EXPECT_TRUE(dead.ok()) << dead.status();
   auto letters = store.ListDeadLetters(0, "");
   EXPECT_TRUE(letters.ok()) << letters.status();
-  if (!dead.ok() || !letters.ok() || letters->first.size() != 1) {
-    ADD_FAILURE() << "expected exactly one dead letter, for " << cid;
+  if (!dead.ok() || !letters.ok()) return v1::DeadLetter();
+  if (letters->first.size() != 1) {
+    ADD_FAILURE() << "expected exactly one dead letter (for " << cid << "), found "
+                  << letters->first.size();
     return v1::DeadLetter();
   }
   return letters->first[0];
