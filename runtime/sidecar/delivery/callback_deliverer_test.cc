@@ -22,7 +22,13 @@ class CallbackDelivererTest : public ::testing::Test {
                    {.retry = Plan(), .attempt_timeout = absl::Seconds(30), .jitter_seed = 7}) {
     EXPECT_TRUE(h_.registry.AddStatic("audit", callback_.address()).ok());
   }
-  ~CallbackDelivererTest() override { h_.runner.Stop(); }
+  // The deliverer's contract: the runner stopped and the invoker's calls ended before it goes (it
+  // is destroyed before the harness, whose own destructor would end them too late).
+  ~CallbackDelivererTest() override {
+    h_.runner.Stop();
+    deliverer_.Stop();
+    h_.invoker.CancelAllAndWait();
+  }
 
   static RetryPlan Plan() {
     RetryPlan plan = ThreeAttemptsNoJitter();

@@ -298,6 +298,54 @@ TEST_F(HeldSyncJournalTest, SlowDoneCallbackDoesNotHoldUpLaterWrites) {
   release_done.Notify();
 }
 
+// While one done callback is busy, the callbacks of later writes wait for it: they run in the
+// order of their writes, even though those writes are made meanwhile.
+TEST_F(HeldSyncJournalTest, DoneCallbacksKeepTheOrderOfTheirWritesBehindASlowOne) {
+  absl::Notification in_first, release_first, second_reported;
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    in_first.Notify();
+    release_first.WaitForNotification();
+  });
+  in_first.WaitForNotification();
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    second_reported.Notify();
+  });
+  Accept();  // written after the second accept, so that one is written too
+  EXPECT_FALSE(second_reported.HasBeenNotified()) << "reported ahead of an earlier write";
+  release_first.Notify();
+  second_reported.WaitForNotification();
+}
+
+// The callback of a bookkeeping write runs while the durable writes of its group still sync.
+TEST_F(HeldSyncJournalTest, CallbackOfAnUnsyncedWriteRunsWhileItsGroupSyncs) {
+  const std::string running = Accept();
+  v1::Call update = *journal_->GetCall(running);
+  update.set_state(v1::CALL_STATE_RUNNING);
+  update.set_attempts(1);
+
+  file_system_->HoldWalSyncs(true);
+  journal_->Accept(Envelope(), [](absl::StatusOr<Journal::AcceptResult>) {});
+  file_system_->WaitForHeldSync();  // the writer is busy; what follows forms one group
+  absl::Notification durable_reported, update_reported;
+  journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+    EXPECT_TRUE(result.ok()) << result.status();
+    durable_reported.Notify();
+  });
+  journal_->UpdateCall(update, [&](absl::Status status) {
+    EXPECT_TRUE(status.ok()) << status;
+    update_reported.Notify();
+  });
+  AwaitQueued(2);
+  file_system_->ReleaseOneHeldSync();  // the first group's sync; the next one is held
+  update_reported.WaitForNotification();
+  file_system_->WaitForHeldSync();
+  EXPECT_FALSE(durable_reported.HasBeenNotified()) << "acknowledged before its fsync returned";
+  file_system_->HoldWalSyncs(false);
+  durable_reported.WaitForNotification();
+}
+
 // A call's own writes keep their order when bookkeeping writes move ahead of durable ones: an
 // update queued right behind the async Accept of its call finds the call.
 TEST_F(HeldSyncJournalTest, UpdateQueuedBehindTheAcceptOfItsCallKeepsItsPlace) {
