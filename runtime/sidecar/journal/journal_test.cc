@@ -224,6 +224,14 @@ class HeldSyncJournalTest : public JournalTest {
     while (journal_->queued() < n) std::this_thread::yield();
   }
 
+  // A newly accepted call's update for its first attempt (a bookkeeping write: no sync).
+  v1::Call FirstAttemptOfANewCall() {
+    v1::Call update = *journal_->GetCall(Accept());
+    update.set_state(v1::CALL_STATE_RUNNING);
+    update.set_attempts(1);
+    return update;
+  }
+
   std::shared_ptr<FaultInjectionFileSystem> file_system_;
   std::unique_ptr<rocksdb::Env> env_;
 };
@@ -320,10 +328,7 @@ TEST_F(HeldSyncJournalTest, DoneCallbacksKeepTheOrderOfTheirWritesBehindASlowOne
 
 // The callback of a bookkeeping write runs while the durable writes of its group still sync.
 TEST_F(HeldSyncJournalTest, CallbackOfAnUnsyncedWriteRunsWhileItsGroupSyncs) {
-  const std::string running = Accept();
-  v1::Call update = *journal_->GetCall(running);
-  update.set_state(v1::CALL_STATE_RUNNING);
-  update.set_attempts(1);
+  const v1::Call update = FirstAttemptOfANewCall();
 
   file_system_->HoldWalSyncs(true);
   journal_->Accept(Envelope(), [](absl::StatusOr<Journal::AcceptResult>) {});
@@ -376,10 +381,8 @@ TEST_F(HeldSyncJournalTest, UpdateQueuedBehindTheAcceptOfItsCallKeepsItsPlace) {
 // A bookkeeping write (no sync needed) queued together with a durable one is reported without
 // waiting for the durable one's fsync, and the durable one is still reported only after it.
 TEST_F(HeldSyncJournalTest, UnsyncedWriteDoesNotWaitForTheFsyncOfItsGroup) {
-  const std::string running = Accept();
-  v1::Call update = *journal_->GetCall(running);
-  update.set_state(v1::CALL_STATE_RUNNING);
-  update.set_attempts(1);
+  const v1::Call update = FirstAttemptOfANewCall();
+  const std::string& running = update.envelope().cid();
 
   file_system_->HoldWalSyncs(true);
   absl::Notification first_reported, durable_reported, update_reported;
