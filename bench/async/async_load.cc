@@ -13,6 +13,9 @@
 //       the previous one has been delivered to it. Latency runs from the start of the InvokeAsync
 //       call to the receipt of its completion (accept -> target -> persisted -> callback).
 //
+// With --stream, every call goes on one Sidecar.InvokeAsyncStream (answers matched by tag)
+// instead of one unary InvokeAsync each; the slots and what is measured stay the same.
+//
 // Each call is greeter.v1.Greeter/SayHello with a name of --payload-bytes bytes. Only calls that
 // end inside the measured window (after --warmup, for --duration) count. Prints one human line and
 // one JSON line (prefix "RESULT "), like bench/load/load_client.
@@ -22,12 +25,14 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -64,6 +69,8 @@ ABSL_FLAG(absl::Duration, timeout, absl::ZeroDuration(),
           "InvokeAsyncRequest.timeout; zero = the sidecar's default.");
 ABSL_FLAG(int, payload_bytes, 1024, "Size of HelloRequest.name.");
 ABSL_FLAG(std::string, label, "", "Name of this run in the JSON line.");
+ABSL_FLAG(bool, stream, false,
+          "Make the calls on one Sidecar.InvokeAsyncStream instead of unary InvokeAsync RPCs.");
 
 namespace {
 
@@ -94,6 +101,99 @@ double Percentile(const std::vector<double>& sorted, double p) {
   const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p / 100.0 * sorted.size()));
   return sorted[index];
 }
+
+// --stream: the calls of every slot on one Sidecar.InvokeAsyncStream. Send queues a call; the
+// calls queued while a message is being written go out together in the next one (one write in
+// flight at a time, gRPC's rule). Each answer goes to the `done` of its tag. If the stream ends,
+// the calls still waiting get its status.
+class AcceptStream final : public grpc::ClientBidiReactor<callmesh::v1::InvokeAsyncStreamRequest,
+                                                          callmesh::v1::InvokeAsyncStreamResponse> {
+ public:
+  using Done = std::function<void(const grpc::Status&, const std::string& cid)>;
+
+  explicit AcceptStream(callmesh::v1::Sidecar::Stub* stub) {
+    stub->async()->InvokeAsyncStream(&context_, this);
+    StartRead(&answers_);
+    StartCall();
+  }
+
+  // Calls in one message at most (1 KiB payloads: well within the sidecar's request limit).
+  static constexpr int kMaxCallsPerMessage = 256;
+
+  void Send(const callmesh::v1::InvokeAsyncRequest& request, Done done) {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (!ended_.ok()) {
+      const grpc::Status ended = ended_;
+      lock.unlock();
+      done(ended, "");
+      return;
+    }
+    const uint64_t tag = ++last_tag_;
+    waiting_[tag] = std::move(done);
+    callmesh::v1::InvokeAsyncStreamCall call;
+    call.set_tag(tag);
+    *call.mutable_request() = request;
+    queue_.push_back(std::move(call));
+    WriteNextLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    writing_ = false;
+    if (ok) WriteNextLocked();  // else the read side learns how the stream ended
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;  // OnDone has the status
+    std::vector<std::tuple<Done, grpc::Status, std::string>> answered;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      for (const callmesh::v1::InvokeAsyncStreamAnswer& answer : answers_.answers()) {
+        auto it = waiting_.find(answer.tag());
+        if (it == waiting_.end()) continue;
+        answered.emplace_back(
+            std::move(it->second),
+            grpc::Status(static_cast<grpc::StatusCode>(answer.code()), answer.message()),
+            answer.response().cid());
+        waiting_.erase(it);
+      }
+    }
+    StartRead(&answers_);
+    for (auto& [done, status, cid] : answered) done(status, cid);
+  }
+
+  void OnDone(const grpc::Status& status) override {
+    std::map<uint64_t, Done> waiting;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ended_ = status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream ended") : status;
+      waiting.swap(waiting_);
+    }
+    for (auto& [tag, done] : waiting) done(ended_, "");
+  }
+
+ private:
+  void WriteNextLocked() {
+    if (writing_ || queue_.empty()) return;
+    writing_ = true;
+    writing_request_.Clear();
+    while (!queue_.empty() && writing_request_.calls_size() < kMaxCallsPerMessage) {
+      *writing_request_.add_calls() = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    StartWrite(&writing_request_);
+  }
+
+  grpc::ClientContext context_;
+  callmesh::v1::InvokeAsyncStreamResponse answers_;
+  std::mutex mu_;
+  uint64_t last_tag_ = 0;
+  std::map<uint64_t, Done> waiting_;
+  std::deque<callmesh::v1::InvokeAsyncStreamCall> queue_;
+  callmesh::v1::InvokeAsyncStreamRequest writing_request_;
+  bool writing_ = false;
+  grpc::Status ended_;
+};
 
 // Matches completions to the calls waiting for them. A completion may arrive before the
 // InvokeAsync reply that carries its CID, so either side may come first.
@@ -222,6 +322,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto stub = callmesh::v1::Sidecar::NewStub(*channel);
+  std::unique_ptr<AcceptStream> stream;
+  if (absl::GetFlag(FLAGS_stream)) stream = std::make_unique<AcceptStream>(stub.get());
 
   std::atomic<bool> running{true};
   std::atomic<int64_t> issued{0};
@@ -244,40 +346,45 @@ int main(int argc, char** argv) {
       slot_finished();
       return;
     }
+    const Clock::time_point start = Clock::now();
+    // The call's answer: accepted with `cid`, or refused.
+    auto answered = [&, start](const grpc::Status& status, const std::string& cid) {
+      const Clock::time_point now = Clock::now();
+      if (!status.ok()) {
+        recorder.Error(status.error_code());
+        // Back off a little so a refusing sidecar is not spun on.
+        if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        next();
+        return;
+      }
+      accepted.fetch_add(1);
+      const double accept_us = MicrosSince(start, now);
+      if (!e2e) {
+        recorder.Record(&recorder.latencies_us, accept_us);
+        next();
+        return;
+      }
+      recorder.Record(&recorder.accept_latencies_us, accept_us);
+      waiters.Accepted(cid, start, [&, start](Clock::time_point received) {
+        recorder.Record(&recorder.latencies_us, MicrosSince(start, received));
+        next();
+      });
+    };
+    if (stream != nullptr) {
+      stream->Send(request, answered);
+      return;
+    }
     struct State {
       grpc::ClientContext context;
       callmesh::v1::InvokeAsyncResponse response;
-      Clock::time_point start;
     };
     auto state = std::make_shared<State>();
     state->context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-    state->start = Clock::now();
     stub->async()->InvokeAsync(
-        &state->context, &request, &state->response, [&, state](grpc::Status status) {
-          const Clock::time_point now = Clock::now();
-          if (!status.ok()) {
-            recorder.Error(status.error_code());
-            // Back off a little so a refusing sidecar is not spun on.
-            if (status.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
-              std::this_thread::sleep_for(std::chrono::milliseconds(1));
-            }
-            next();
-            return;
-          }
-          accepted.fetch_add(1);
-          const double accept_us = MicrosSince(state->start, now);
-          if (!e2e) {
-            recorder.Record(&recorder.latencies_us, accept_us);
-            next();
-            return;
-          }
-          recorder.Record(&recorder.accept_latencies_us, accept_us);
-          waiters.Accepted(state->response.cid(), state->start,
-                           [&, start = state->start](Clock::time_point received) {
-                             recorder.Record(&recorder.latencies_us, MicrosSince(start, received));
-                             next();
-                           });
-        });
+        &state->context, &request, &state->response,
+        [state, answered](grpc::Status status) { answered(status, state->response.cid()); });
   };
 
   const int in_flight = absl::GetFlag(FLAGS_in_flight);

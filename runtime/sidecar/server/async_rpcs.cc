@@ -191,6 +191,61 @@ v1::Call SidecarService::Present(v1::Call call, bool include_payload) const {
   return call;
 }
 
+absl::StatusOr<v1::CallEnvelope> SidecarService::DurableEnvelope(const security::Caller& caller,
+                                                                 calls::DurableRequest durable,
+                                                                 const grpc::ServerContextBase& rpc,
+                                                                 const calls::TraceContext* trace) {
+  absl::StatusOr<std::string> source = gatekeeper_->SourceOf(caller, durable.source, rpc);
+  absl::Status allowed = source.status();
+  // A malformed method is BuildEnvelope's to name; the policy sees well-formed ones.
+  if (absl::StatusOr<std::string> path = MethodPath(durable.method, "method");
+      allowed.ok() && path.ok()) {
+    allowed = gatekeeper_->CheckCall(caller, durable.service, *path);
+  }
+  if (!allowed.ok()) {
+    async_rejected_.fetch_add(1);
+    return allowed;
+  }
+  if (!caller.anonymous()) durable.source = *source;
+  calls::CallContext context =
+      calls::ReadCallContext(rpc, durable.source, durable.parent_cid, options_.name, *clock_);
+  if (trace != nullptr && !trace->traceparent.empty()) {
+    const calls::TraceContext checked =
+        calls::CheckTraceContext(trace->traceparent, trace->tracestate);
+    context.traceparent = checked.traceparent;
+    context.tracestate = checked.tracestate;
+  }
+  absl::StatusOr<v1::CallEnvelope> envelope = calls::BuildEnvelope(
+      durable, context,
+      {.max_payload_bytes = async_.max_payload_bytes,
+       .default_call_timeout = async_.policies->DefaultCallTimeout()},
+      [this](absl::string_view name) { return registry_->Contains(name); }, clock_->Now(),
+      [this] { return invoker_->NextCid(); });
+  if (!envelope.ok()) async_rejected_.fetch_add(1);
+  return envelope;
+}
+
+grpc::Status SidecarService::AcceptStatus(const absl::StatusOr<CallStore::AcceptResult>& result,
+                                          const std::string& cid) {
+  if (result.ok()) {
+    async_accepted_.fetch_add(1);
+    return grpc::Status::OK;
+  }
+  async_rejected_.fetch_add(1);
+  if (absl::IsUnavailable(result.status())) {
+    // A write whose sync failed may still reach the disk (the OS holds it), and then the call
+    // runs after a restart. Never acknowledged, but not certainly absent either: say so, and give
+    // the caller the CID to look up.
+    return grpc::Status(
+        grpc::StatusCode::UNAVAILABLE,
+        absl::StrCat(result.status().message(), "; call ", cid,
+                     " was not acknowledged, but if the failed write still reached the disk it "
+                     "runs after a restart: retry with the same idempotency_key, or look the CID "
+                     "up with GetCall"));
+  }
+  return ToGrpcStatus(result.status());
+}
+
 // Shared by InvokeAsync and Cast, whose responses both carry `cid` and `deduplicated`.
 template <typename Request, typename Response>
 grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* context,
@@ -200,56 +255,21 @@ grpc::ServerUnaryReactor* SidecarService::Accept(grpc::CallbackServerContext* co
     async_rejected_.fetch_add(1);
     return FinishNow(context, ToGrpcStatus(caller.status()));
   }
-  calls::DurableRequest durable = calls::DurableRequest::Of(request);
-  absl::StatusOr<std::string> source = gatekeeper_->SourceOf(*caller, durable.source, *context);
-  absl::Status allowed = source.status();
-  // A malformed method is BuildEnvelope's to name; the policy sees well-formed ones.
-  if (absl::StatusOr<std::string> path = MethodPath(durable.method, "method");
-      allowed.ok() && path.ok()) {
-    allowed = gatekeeper_->CheckCall(*caller, durable.service, *path);
-  }
-  if (!allowed.ok()) {
-    async_rejected_.fetch_add(1);
-    return FinishNow(context, ToGrpcStatus(allowed));
-  }
-  if (!caller->anonymous()) durable.source = *source;
-  absl::StatusOr<v1::CallEnvelope> envelope = calls::BuildEnvelope(
-      durable,
-      calls::ReadCallContext(*context, durable.source, durable.parent_cid, options_.name, *clock_),
-      {.max_payload_bytes = async_.max_payload_bytes,
-       .default_call_timeout = async_.policies->DefaultCallTimeout()},
-      [this](absl::string_view name) { return registry_->Contains(name); }, clock_->Now(),
-      [this] { return invoker_->NextCid(); });
-  if (!envelope.ok()) {
-    async_rejected_.fetch_add(1);
-    return FinishNow(context, ToGrpcStatus(envelope.status()));
-  }
+  absl::StatusOr<v1::CallEnvelope> envelope =
+      DurableEnvelope(*caller, calls::DurableRequest::Of(request), *context, nullptr);
+  if (!envelope.ok()) return FinishNow(context, ToGrpcStatus(envelope.status()));
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   const std::string cid = envelope->cid();
   async_.dispatcher->Submit(*std::move(envelope), [this, context, reactor, response,
                                                    cid](absl::StatusOr<CallStore::AcceptResult> r) {
-    if (!r.ok()) {
-      async_rejected_.fetch_add(1);
-      if (absl::IsUnavailable(r.status())) {
-        // A write whose sync failed may still reach the disk (the OS holds it), and then the
-        // call runs after a restart. Never acknowledged, but not certainly absent either: say
-        // so, and give the caller the CID to look up.
-        context->AddTrailingMetadata(kCidMetadata, cid);
-        reactor->Finish(grpc::Status(
-            grpc::StatusCode::UNAVAILABLE,
-            absl::StrCat(r.status().message(), "; call ", cid,
-                         " was not acknowledged, but if the failed write still reached the disk "
-                         "it runs after a restart: retry with the same idempotency_key, or look "
-                         "the CID up with GetCall")));
-        return;
-      }
-      reactor->Finish(ToGrpcStatus(r.status()));
-      return;
+    const grpc::Status status = AcceptStatus(r, cid);
+    if (r.ok()) {
+      response->set_cid(r->cid);
+      response->set_deduplicated(r->deduplicated);
+    } else if (status.error_code() == grpc::StatusCode::UNAVAILABLE) {
+      context->AddTrailingMetadata(kCidMetadata, cid);
     }
-    async_accepted_.fetch_add(1);
-    response->set_cid(r->cid);
-    response->set_deduplicated(r->deduplicated);
-    reactor->Finish(grpc::Status::OK);
+    reactor->Finish(status);
   });
   return reactor;
 }

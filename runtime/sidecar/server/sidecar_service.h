@@ -1,7 +1,8 @@
 // The `callmesh.v1.Sidecar` API, served with gRPC's callback API so no thread blocks while a call
 // is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
 // the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
-// WatchCompletions, dead letters) in async_rpcs.cc; publish/subscribe in pubsub_rpcs.cc. The rules
+// WatchCompletions, dead letters) in async_rpcs.cc, InvokeAsyncStream in invoke_async_stream.cc;
+// publish/subscribe in pubsub_rpcs.cc. The rules
 // of a call's life (envelope, callback, states) are runtime/sidecar/calls.
 //
 // No gRPC callback thread waits for the disk: an RPC that must wait for a store write (CancelCall,
@@ -24,6 +25,8 @@
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/clock.h"
 #include "runtime/sidecar/calls/call_context.h"
+#include "runtime/sidecar/calls/envelope.h"
+#include "runtime/sidecar/calls/trace_context.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
@@ -167,6 +170,8 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   grpc::ServerUnaryReactor* InvokeAsync(grpc::CallbackServerContext* context,
                                         const v1::InvokeAsyncRequest*,
                                         v1::InvokeAsyncResponse*) override;
+  grpc::ServerBidiReactor<v1::InvokeAsyncStreamRequest, v1::InvokeAsyncStreamResponse>*
+  InvokeAsyncStream(grpc::CallbackServerContext* context) override;
   grpc::ServerUnaryReactor* Cast(grpc::CallbackServerContext* context, const v1::CastRequest*,
                                  v1::CastResponse*) override;
   grpc::ServerUnaryReactor* GetCall(grpc::CallbackServerContext* context, const v1::GetCallRequest*,
@@ -213,6 +218,18 @@ class SidecarService final : public v1::Sidecar::CallbackService {
   template <typename Request, typename Response>
   grpc::ServerUnaryReactor* Accept(grpc::CallbackServerContext* context, const Request& request,
                                    Response* response);
+  // What Accept and InvokeAsyncStream share. The envelope of `durable` from `caller` on `rpc`
+  // (source, policy, call context; `trace`, if given and set, instead of the RPC's trace
+  // metadata), or the status to answer, counted as refused.
+  absl::StatusOr<v1::CallEnvelope> DurableEnvelope(const security::Caller& caller,
+                                                   calls::DurableRequest durable,
+                                                   const grpc::ServerContextBase& rpc,
+                                                   const calls::TraceContext* trace);
+  // The answer to the journaling of call `cid`, counted as accepted or refused: OK, or the
+  // journal's error (UNAVAILABLE saying that the call may still run after a restart).
+  grpc::Status AcceptStatus(const absl::StatusOr<CallStore::AcceptResult>& result,
+                            const std::string& cid);
+  friend class InvokeAsyncStreamReactor;
   // The subscriptions of a registration, checked before anything is registered: topic and
   // method names, the method's service among the instance's grpc_services (when it lists them),
   // no second method for a topic the service already subscribes to.
