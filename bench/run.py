@@ -8,8 +8,10 @@ the median of the repeats and the ratio to the baseline.
 
 Scenarios (see bench/README.md for how each is measured):
   sync     direct unary gRPC vs the same call through the sidecar (proxy and Invoke)
-  accept   durable InvokeAsync accepts/s at 64 in flight vs the disk's serial fsync rate
-  e2e      InvokeAsync accept -> target -> persisted -> callback vs a RabbitMQ RPC round trip
+  accept   durable InvokeAsync accepts/s at 64 in flight vs the disk's serial fsync rate; unary
+           RPCs and on one InvokeAsyncStream
+  e2e      InvokeAsync accept -> target -> persisted -> callback vs a RabbitMQ RPC round trip;
+           unary RPCs and on one InvokeAsyncStream
   nats     sync Invoke vs NATS request-reply
   growth   accept latency and sidecar RSS as pending calls grow (1k, 100k, 1M)
   observability  e2e at 64 in flight with metrics scraped, JSON logs and tracing on vs off
@@ -331,31 +333,44 @@ def scenario_accept(binaries, workdir, repeat, seconds, options):
     """Durable InvokeAsync accepts/s through the RPC at 64 in flight, vs serial fsyncs of the same
     directory measured right before, each on a fresh sidecar and data dir. Two targets: the
     greeter (the sidecar also runs every accepted call meanwhile) and a parked service (nothing
-    runs: the accept path alone)."""
+    runs: the accept path alone). Each as unary InvokeAsync RPCs and on one InvokeAsyncStream
+    (async_load --stream)."""
     config = parked_config(workdir, 10000000)
-    fsync, to_greeter, parked = [], [], []
+    fsync = []
+    runs = {(target, stream): [] for target in ("greeter", "blackhole") for stream in (False, True)}
     for i in range(repeat):
-        for target, into in (("greeter", to_greeter), ("blackhole", parked)):
-            sidecar, greeter, data_dir = start_mesh(binaries, workdir, f"accept-{target}{i}",
-                                                    config)
+        for target, stream in runs:
+            tag = f"accept-{target}{'-stream' if stream else ''}{i}"
+            sidecar, greeter, data_dir = start_mesh(binaries, workdir, tag, config)
             try:
                 fsync.append(fsync_probe(data_dir, min(seconds, 5)))
                 print_run("serial fsync", "probe", fsync[-1])
+                flags = {"stream": "true"} if stream else {}
                 result = async_load(binaries, sidecar.address, "accept", 64, seconds,
-                                    f"accept to {target}", service=target, timeout="24h")
+                                    f"accept to {target}", service=target, timeout="24h", **flags)
                 result["sidecar_rss_mb"] = sidecar.rss_mb()
-                into.append(result)
-                print_run(f"InvokeAsync accepts to {target}, 64 in flight", "callmesh", result)
+                runs[(target, stream)].append(result)
+                print_run(f"InvokeAsync accepts to {target}, 64 in flight",
+                          ACCEPT_SIDES[stream], result)
             finally:
                 greeter.stop()
                 sidecar.stop()
                 shutil.rmtree(data_dir, ignore_errors=True)
     base = summarize("accept", "serial write+fdatasync, 1 KiB, same dir", "fsync probe", fsync)
-    return [base,
-            summarize("accept", "InvokeAsync accepts, 64 in flight (calls run on the greeter)",
-                      "callmesh", to_greeter, base, extra_keys=("sidecar_rss_mb",)),
-            summarize("accept", "InvokeAsync accepts, 64 in flight (calls parked: accept path "
-                      "only)", "callmesh", parked, base, extra_keys=("sidecar_rss_mb",))]
+    rows = [base]
+    for target, config_name in (("greeter", "calls run on the greeter"),
+                                ("blackhole", "calls parked: accept path only")):
+        for stream in (False, True):
+            rows.append(summarize("accept", f"InvokeAsync accepts, 64 in flight ({config_name})",
+                                  ACCEPT_SIDES[stream], runs[(target, stream)], base,
+                                  extra_keys=("sidecar_rss_mb",)))
+    return rows
+
+
+# The two ways a client makes durable calls: one unary InvokeAsync RPC per call, or all of them on
+# one Sidecar.InvokeAsyncStream (async_load --stream). Keyed by "on the stream".
+ACCEPT_SIDES = {False: "callmesh", True: "callmesh stream"}
+E2E_SIDES = {False: "callmesh InvokeAsync+callback", True: "callmesh InvokeAsyncStream+callback"}
 
 
 class RabbitMQ:
@@ -459,26 +474,30 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                             f"--prefetch={in_flight}"], workdir, f"rabbit-server-{in_flight}")
             time.sleep(0.5)
             name = f"{in_flight} in flight"
-            runs = {"rabbitmq": [], "callmesh": []}
+            runs = {"rabbitmq": [], False: [], True: []}
             for _ in range(repeat):
                 result = run_result([binaries["rabbit_rpc"], "client", f"--port={rabbit.port}",
                                      f"--in-flight={in_flight}", f"--duration={seconds}",
                                      "--warmup=1", f"--label=e2e {name}"], timeout=seconds + 60)
                 runs["rabbitmq"].append(result)
                 print_run(name, "rabbitmq", result)
-                cpu, wall = sidecar.cpu_seconds(), time.time()
-                result = async_load(binaries, sidecar.address, "e2e", in_flight, seconds,
-                                    f"e2e {name}")
-                result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
-                runs["callmesh"].append(result)
-                print_run(name, "callmesh", result)
+                for stream in (False, True):
+                    cpu, wall = sidecar.cpu_seconds(), time.time()
+                    flags = {"stream": "true"} if stream else {}
+                    result = async_load(binaries, sidecar.address, "e2e", in_flight, seconds,
+                                        f"e2e {name}", **flags)
+                    result["sidecar_cpu_s_per_s"] = ((sidecar.cpu_seconds() - cpu) /
+                                                     (time.time() - wall))
+                    runs[stream].append(result)
+                    print_run(name, E2E_SIDES[stream], result)
             server.stop()
             server = None
             base = summarize("e2e", name, "rabbitmq RPC", runs["rabbitmq"])
-            rows += [base, summarize("e2e", name, "callmesh InvokeAsync+callback",
-                                     runs["callmesh"], base,
-                                     extra_keys=("accept_p50_us", "accept_p99_us",
-                                                 "sidecar_cpu_s_per_s"))]
+            rows.append(base)
+            for stream in (False, True):
+                rows.append(summarize("e2e", name, E2E_SIDES[stream], runs[stream], base,
+                                      extra_keys=("accept_p50_us", "accept_p99_us",
+                                                  "sidecar_cpu_s_per_s")))
         rows.append({"scenario": "e2e", "config": "sidecar RSS after the runs", "mode": "callmesh",
                      "rss_mb": sidecar.rss_mb()})
     finally:
@@ -1106,9 +1125,12 @@ def aims(results):
             f"{(row['p99_us'] - row['added_p99_us']) / 1000:.2f} ms)" if row else "—",
             row["added_p99_us"] <= 500 if row else None)
     base = find_row(results, "accept", "serial", "fsync probe")
-    accepts = [(find_row(results, "accept", config, "callmesh"), label) for config, label in (
-        ("InvokeAsync accepts, 64 in flight (calls run", "calls run meanwhile"),
-        ("InvokeAsync accepts, 64 in flight (calls parked", "accept path only"))]
+    accepts = [(find_row(results, "accept", config, side), label + suffix)
+               for config, label in (
+                   ("InvokeAsync accepts, 64 in flight (calls run", "calls run meanwhile"),
+                   ("InvokeAsync accepts, 64 in flight (calls parked", "accept path only"))
+               for side, suffix in ((ACCEPT_SIDES[False], ""),
+                                    (ACCEPT_SIDES[True], ", on one stream"))]
     if not any(row for row, _ in accepts):  # runs from before the two variants
         accepts = [(find_row(results, "accept", "InvokeAsync", "callmesh"), "calls run meanwhile")]
     for row, label in accepts:
@@ -1118,9 +1140,11 @@ def aims(results):
             f"{row['throughput_ratio']:.1f}× ({row['throughput']:,.0f} accepts/s vs "
             f"{base['throughput']:,.0f} fsyncs/s)" if base else "—",
             row["throughput_ratio"] >= 4)
-    for config in ("64 in flight", "1 in flight"):
-        row = find_row(results, "e2e", config, "callmesh InvokeAsync+callback")
+    for config, stream in (("64 in flight", False), ("64 in flight", True),
+                           ("1 in flight", False), ("1 in flight", True)):
+        row = find_row(results, "e2e", config, E2E_SIDES[stream])
         base = find_row(results, "e2e", config, "rabbitmq RPC")
+        config += ", on one stream" if stream else ""
         if row and base:
             add(f"async completions/s ≥ 1.0× RabbitMQ RPC, p50 ≤ RabbitMQ's ({config})",
                 f"{row['throughput_ratio']:.2f}× ({row['throughput']:,.0f} vs "
@@ -1172,6 +1196,7 @@ def short_label(row):
                         (r",000 pending", "k pending")):
         config = re.sub(long, short, config)
     side = {"callmesh InvokeAsync+callback": "callmesh", "rabbitmq RPC": "rabbitmq",
+            "callmesh InvokeAsyncStream+callback": "callmesh stream",
             "nats request-reply": "nats", "callmesh Invoke": "callmesh",
             "fsync probe": "fsync"}.get(row["mode"], row["mode"])
     return f"{row['scenario']} {config} {side}".replace('"', "'")
