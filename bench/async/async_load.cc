@@ -25,14 +25,12 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <functional>
 #include <iostream>
 #include <map>
 #include <mutex>
 #include <string>
 #include <thread>
-#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -46,8 +44,10 @@
 #include "callmesh/v1/callback.grpc.pb.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/flags.h"
+#include "runtime/common/grpc_status.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/tls/client_credentials.h"
+#include "runtime/sdk/invoke_async_stream_client.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter.pb.h"
 
@@ -101,99 +101,6 @@ double Percentile(const std::vector<double>& sorted, double p) {
   const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p / 100.0 * sorted.size()));
   return sorted[index];
 }
-
-// --stream: the calls of every slot on one Sidecar.InvokeAsyncStream. Send queues a call; the
-// calls queued while a message is being written go out together in the next one (one write in
-// flight at a time, gRPC's rule). Each answer goes to the `done` of its tag. If the stream ends,
-// the calls still waiting get its status.
-class AcceptStream final : public grpc::ClientBidiReactor<callmesh::v1::InvokeAsyncStreamRequest,
-                                                          callmesh::v1::InvokeAsyncStreamResponse> {
- public:
-  using Done = std::function<void(const grpc::Status&, const std::string& cid)>;
-
-  explicit AcceptStream(callmesh::v1::Sidecar::Stub* stub) {
-    stub->async()->InvokeAsyncStream(&context_, this);
-    StartRead(&answers_);
-    StartCall();
-  }
-
-  // Calls in one message at most (1 KiB payloads: well within the sidecar's request limit).
-  static constexpr int kMaxCallsPerMessage = 256;
-
-  void Send(const callmesh::v1::InvokeAsyncRequest& request, Done done) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!ended_.ok()) {
-      const grpc::Status ended = ended_;
-      lock.unlock();
-      done(ended, "");
-      return;
-    }
-    const uint64_t tag = ++last_tag_;
-    waiting_[tag] = std::move(done);
-    callmesh::v1::InvokeAsyncStreamCall call;
-    call.set_tag(tag);
-    *call.mutable_request() = request;
-    queue_.push_back(std::move(call));
-    WriteNextLocked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    std::lock_guard<std::mutex> lock(mu_);
-    writing_ = false;
-    if (ok) WriteNextLocked();  // else the read side learns how the stream ended
-  }
-
-  void OnReadDone(bool ok) override {
-    if (!ok) return;  // OnDone has the status
-    std::vector<std::tuple<Done, grpc::Status, std::string>> answered;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      for (const callmesh::v1::InvokeAsyncStreamAnswer& answer : answers_.answers()) {
-        auto it = waiting_.find(answer.tag());
-        if (it == waiting_.end()) continue;
-        answered.emplace_back(
-            std::move(it->second),
-            grpc::Status(static_cast<grpc::StatusCode>(answer.code()), answer.message()),
-            answer.response().cid());
-        waiting_.erase(it);
-      }
-    }
-    StartRead(&answers_);
-    for (auto& [done, status, cid] : answered) done(status, cid);
-  }
-
-  void OnDone(const grpc::Status& status) override {
-    std::map<uint64_t, Done> waiting;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      ended_ = status.ok() ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "stream ended") : status;
-      waiting.swap(waiting_);
-    }
-    for (auto& [tag, done] : waiting) done(ended_, "");
-  }
-
- private:
-  void WriteNextLocked() {
-    if (writing_ || queue_.empty()) return;
-    writing_ = true;
-    writing_request_.Clear();
-    while (!queue_.empty() && writing_request_.calls_size() < kMaxCallsPerMessage) {
-      *writing_request_.add_calls() = std::move(queue_.front());
-      queue_.pop_front();
-    }
-    StartWrite(&writing_request_);
-  }
-
-  grpc::ClientContext context_;
-  callmesh::v1::InvokeAsyncStreamResponse answers_;
-  std::mutex mu_;
-  uint64_t last_tag_ = 0;
-  std::map<uint64_t, Done> waiting_;
-  std::deque<callmesh::v1::InvokeAsyncStreamCall> queue_;
-  callmesh::v1::InvokeAsyncStreamRequest writing_request_;
-  bool writing_ = false;
-  grpc::Status ended_;
-};
 
 // Matches completions to the calls waiting for them. A completion may arrive before the
 // InvokeAsync reply that carries its CID, so either side may come first.
@@ -322,8 +229,11 @@ int main(int argc, char** argv) {
     return 2;
   }
   auto stub = callmesh::v1::Sidecar::NewStub(*channel);
-  std::unique_ptr<AcceptStream> stream;
-  if (absl::GetFlag(FLAGS_stream)) stream = std::make_unique<AcceptStream>(stub.get());
+  // --stream: every slot's calls on one InvokeAsyncStream (the SDK's client of it).
+  std::unique_ptr<callmesh::InvokeAsyncStreamClient> stream;
+  if (absl::GetFlag(FLAGS_stream)) {
+    stream = std::make_unique<callmesh::InvokeAsyncStreamClient>(stub.get());
+  }
 
   std::atomic<bool> running{true};
   std::atomic<int64_t> issued{0};
@@ -373,7 +283,13 @@ int main(int argc, char** argv) {
       });
     };
     if (stream != nullptr) {
-      stream->Send(request, answered);
+      callmesh::v1::InvokeAsyncStreamCall call;
+      *call.mutable_request() = request;
+      stream->Start(std::move(call),
+                    [answered](absl::StatusOr<callmesh::v1::InvokeAsyncResponse> response) {
+                      answered(callmesh::ToGrpcStatus(response.status()),
+                               response.ok() ? response->cid() : std::string());
+                    });
       return;
     }
     struct State {

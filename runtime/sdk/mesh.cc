@@ -50,22 +50,35 @@ absl::StatusOr<absl::Duration> AsyncTimeout(const AsyncOptions& options) {
   return timeout;
 }
 
-// Links an outbound call to the call being handled: returns the parent CID (for the request) and
-// sends the trace context (`traceparent`, else the parent's) as metadata.
+// What links an outbound call to the call being handled: the parent CID, and the trace context to
+// send (`traceparent`, else the parent's; the parent's tracestate goes with the parent's
+// traceparent only).
+struct CallLinks {
+  std::string parent_cid;
+  std::string traceparent;
+  std::string tracestate;
+};
+
+CallLinks LinksOf(const Context* parent, const std::string& traceparent) {
+  CallLinks links;
+  links.traceparent = !traceparent.empty()
+                          ? traceparent
+                          : (parent != nullptr ? parent->traceparent() : traceparent);
+  if (traceparent.empty() && parent != nullptr && !parent->traceparent().empty()) {
+    links.tracestate = parent->tracestate();
+  }
+  if (parent != nullptr) links.parent_cid = parent->cid();
+  return links;
+}
+
+// Sends the links of a unary RPC as its metadata; returns the parent CID (for the request).
 std::string Link(const Context* parent, const std::string& traceparent,
                  grpc::ClientContext* context) {
-  const std::string& trace = !traceparent.empty()
-                                 ? traceparent
-                                 : (parent != nullptr ? parent->traceparent() : traceparent);
-  if (!trace.empty()) context->AddMetadata(kTraceparentMetadata, trace);
-  // The parent's tracestate goes with the parent's traceparent only.
-  if (traceparent.empty() && parent != nullptr && !parent->traceparent().empty() &&
-      !parent->tracestate().empty()) {
-    context->AddMetadata(kTracestateMetadata, parent->tracestate());
-  }
-  if (parent == nullptr || parent->cid().empty()) return "";
-  context->AddMetadata(kParentCidMetadata, parent->cid());
-  return parent->cid();
+  const CallLinks links = LinksOf(parent, traceparent);
+  if (!links.traceparent.empty()) context->AddMetadata(kTraceparentMetadata, links.traceparent);
+  if (!links.tracestate.empty()) context->AddMetadata(kTracestateMetadata, links.tracestate);
+  if (!links.parent_cid.empty()) context->AddMetadata(kParentCidMetadata, links.parent_cid);
+  return links.parent_cid;
 }
 
 }  // namespace
@@ -88,9 +101,13 @@ Mesh::Mesh(MeshOptions options)
     channel_ = grpc::CreateChannel(options_.sidecar, grpc::InsecureChannelCredentials());
   }
   stub_ = v1::Sidecar::NewStub(channel_);
+  if (options_.stream_async_calls) {
+    async_stream_ = std::make_unique<InvokeAsyncStreamClient>(stub_.get());
+  }
 }
 
 Mesh::~Mesh() {
+  async_stream_.reset();  // InvokeAsync calls waiting on it end CANCELLED
   std::vector<std::function<void(absl::StatusOr<v1::Completion>)>> orphans;
   {
     absl::MutexLock lock(&mu_);
@@ -170,8 +187,23 @@ absl::StatusOr<Cid> Mesh::InvokeAsync(const std::string& service, const std::str
   FillDurableRequest(service, method, payload, options, *timeout, &context, &request);
   request.set_callback(options.callback);
   v1::InvokeAsyncResponse response;
-  grpc::Status status = stub_->InvokeAsync(&context, request, &response);
-  if (!status.ok()) return ToAbslStatus(status);
+  absl::Status accepted = absl::UnimplementedError("");
+  if (async_stream_ != nullptr) {
+    // On the Mesh's InvokeAsyncStream; an older sidecar without it gets the unary RPC.
+    v1::InvokeAsyncStreamCall call;
+    const CallLinks links = LinksOf(options.parent, options.traceparent);
+    call.set_traceparent(links.traceparent);
+    call.set_tracestate(links.tracestate);
+    *call.mutable_request() = request;
+    absl::StatusOr<v1::InvokeAsyncResponse> answered =
+        async_stream_->Call(std::move(call), options_.rpc_timeout);
+    accepted = answered.status();
+    if (answered.ok()) response = *std::move(answered);
+  }
+  if (absl::IsUnimplemented(accepted)) {
+    accepted = ToAbslStatus(stub_->InvokeAsync(&context, request, &response));
+  }
+  if (!accepted.ok()) return accepted;
   Issued(response.cid());
   if (response.deduplicated()) {
     // The first call with this key may have completed before the stream's position: ask once.

@@ -9,6 +9,10 @@
 //   absl::StatusOr<callmesh::v1::Completion> done = mesh.Await(*cid, absl::Seconds(30));
 //   absl::StatusOr<std::string> result = callmesh::ReplyOf(*done);   // outcome as a status
 //
+// InvokeAsync calls, from any number of threads, go on ONE `InvokeAsyncStream` per Mesh (several
+// to a message when they come together; MeshOptions::stream_async_calls), falling back to one
+// unary InvokeAsync per call with a sidecar that does not serve the stream.
+//
 // Await and OnComplete are resolved by ONE `WatchCompletions` stream per Mesh (filtered on
 // `source`), opened at the first async call, which waits (up to `rpc_timeout`) until the sidecar
 // confirms the subscription so the call's completion cannot slip past it. The stream is reopened
@@ -53,6 +57,7 @@
 #include "runtime/common/tls/client_credentials.h"
 #include "runtime/sdk/callback_router.h"
 #include "runtime/sdk/context.h"
+#include "runtime/sdk/invoke_async_stream_client.h"
 #include "runtime/sdk/sidecar_address.h"
 
 namespace callmesh {
@@ -79,6 +84,10 @@ struct MeshOptions {
   // $CALLMESH_TLS_CA / _CERT / _KEY; none set = plaintext without a token. A file that cannot be
   // read makes every call fail with INVALID_ARGUMENT naming it.
   tls::ClientCredentialOptions credentials = tls::ClientCredentialsFromEnvironment();
+  // InvokeAsync calls of every thread on one Sidecar.InvokeAsyncStream, several to a message when
+  // they come together, instead of one RPC each (runtime/sdk/invoke_async_stream_client.h). A
+  // sidecar without it gets unary RPCs. false = one InvokeAsync RPC per call.
+  bool stream_async_calls = true;
 };
 
 // Options of a synchronous Invoke.
@@ -236,6 +245,8 @@ class Mesh {
   absl::Status options_status_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::Sidecar::Stub> stub_;
+  // InvokeAsync's stream (MeshOptions::stream_async_calls), or nullptr.
+  std::unique_ptr<InvokeAsyncStreamClient> async_stream_;
 
   mutable absl::Mutex mu_;
   absl::CondVar changed_;

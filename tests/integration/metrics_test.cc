@@ -6,12 +6,15 @@
 #include <httplib.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <regex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
@@ -21,6 +24,7 @@
 #include "google/protobuf/struct.pb.h"
 #include "google/protobuf/util/json_util.h"
 #include "gtest/gtest.h"
+#include "runtime/sdk/mesh.h"
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/greeter_calls.h"
@@ -187,6 +191,51 @@ TEST_F(MetricsTest, ScrapedCountersMatchTheWorkload) {
   std::ofstream(file) << text.substr(1);
   const auto [code, output] = RunShell(absl::StrCat("promtool check metrics < ", file));
   EXPECT_EQ(code, 0) << "promtool check metrics (Debian package prometheus; make deps): " << output;
+}
+
+// The SDK's Mesh makes the InvokeAsync calls of all its threads on one InvokeAsyncStream (one RPC
+// started for all of them), or one unary RPC each with stream_async_calls off.
+TEST_F(MetricsTest, MeshInvokeAsyncCallsOfManyThreadsGoOnOneStream) {
+  constexpr int kThreads = 4;
+  constexpr int kCallsEach = 10;
+  auto call_from_threads = [&](Mesh& mesh) {
+    std::vector<std::thread> threads;
+    std::atomic<int> accepted{0};
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&] {
+        HelloRequest hello;
+        hello.set_name("streamed");
+        for (int i = 0; i < kCallsEach; ++i) {
+          absl::StatusOr<Cid> cid =
+              mesh.InvokeAsync("greeter", kSayHello, hello.SerializeAsString());
+          EXPECT_TRUE(cid.ok()) << cid.status();
+          if (cid.ok()) ++accepted;
+        }
+      });
+    }
+    for (std::thread& thread : threads) thread.join();
+    return accepted.load();
+  };
+  const std::string sidecar_method = "grpc_service=\"callmesh.v1.Sidecar\",grpc_method=";
+  const std::string streams = absl::StrCat("grpc_server_started_total{grpc_type=\"bidi_stream\",",
+                                           sidecar_method, "\"InvokeAsyncStream\"}");
+  const std::string unary = absl::StrCat("grpc_server_started_total{grpc_type=\"unary\",",
+                                         sidecar_method, "\"InvokeAsync\"}");
+  {
+    Mesh mesh({.sidecar = sidecar_->address(), .source = "streamer"});
+    ASSERT_EQ(call_from_threads(mesh), kThreads * kCallsEach);
+  }
+  std::string text = Scrape();
+  EXPECT_EQ(Sample(text, streams), 1) << text;
+  EXPECT_EQ(Sample(text, unary), 0);
+  EXPECT_EQ(Sample(text, "callmesh_async_accepted_total"), kThreads * kCallsEach);
+  {
+    Mesh mesh({.sidecar = sidecar_->address(), .source = "unary", .stream_async_calls = false});
+    ASSERT_EQ(call_from_threads(mesh), kThreads * kCallsEach);
+  }
+  text = Scrape();
+  EXPECT_EQ(Sample(text, streams), 1);
+  EXPECT_EQ(Sample(text, unary), kThreads * kCallsEach);
 }
 
 // The value of an instant query's only series ("" if it has none or several), from Prometheus'
