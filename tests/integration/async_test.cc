@@ -21,6 +21,7 @@
 #include "services/greeter/greeter_service.h"
 #include "tests/support/process.h"
 #include "tests/support/sidecar_process.h"
+#include "tests/support/wait_call.h"
 
 namespace callmesh {
 namespace {
@@ -123,14 +124,7 @@ class AsyncTest : public ::testing::Test {
   }
 
   v1::Call Wait(const std::string& cid, int seconds = 30) {
-    v1::WaitCallRequest request;
-    request.set_cid(cid);
-    request.mutable_timeout()->set_seconds(seconds);
-    v1::Call call;
-    grpc::ClientContext context;
-    grpc::Status status = stub_->WaitCall(&context, request, &call);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return call;
+    return testing::WaitCall(*stub_, cid, seconds);
   }
 
   v1::SidecarStats Stats() {

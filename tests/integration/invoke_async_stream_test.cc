@@ -17,6 +17,7 @@
 #include "runtime/sdk/service_host.h"
 #include "services/greeter/greeter_service.h"
 #include "tests/support/sidecar_process.h"
+#include "tests/support/wait_call.h"
 
 namespace callmesh {
 namespace {
@@ -53,10 +54,8 @@ class InvokeAsyncStreamTest : public ::testing::Test {
     ASSERT_TRUE(started.ok()) << started.status();
     sidecar_ = std::make_unique<SidecarProcess>(*std::move(started));
     stub_ = v1::Sidecar::NewStub(sidecar_->Channel());
-    greeter_host_ = std::make_unique<ServiceHost>(
-        ServiceHostOptions{.name = "greeter", .sidecar = sidecar_->address()});
-    greeter_host_->AddService(&greeter_);
-    ASSERT_TRUE(greeter_host_->Start().ok());
+    greeter_host_ = testing::HostService("greeter", sidecar_->address(), &greeter_);
+    ASSERT_NE(greeter_host_, nullptr);
   }
 
   // Writes `calls` on one stream, `per_message` to a message (while a second thread reads),
@@ -92,16 +91,7 @@ class InvokeAsyncStreamTest : public ::testing::Test {
     return answers;
   }
 
-  v1::Call Wait(const std::string& cid) {
-    v1::WaitCallRequest request;
-    request.set_cid(cid);
-    request.mutable_timeout()->set_seconds(30);
-    v1::Call call;
-    grpc::ClientContext context;
-    const grpc::Status status = stub_->WaitCall(&context, request, &call);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return call;
-  }
+  v1::Call Wait(const std::string& cid) { return testing::WaitCall(*stub_, cid); }
 
   std::unique_ptr<SidecarProcess> sidecar_;
   std::unique_ptr<v1::Sidecar::Stub> stub_;

@@ -30,6 +30,7 @@
 #include "tests/support/greeter_calls.h"
 #include "tests/support/process.h"
 #include "tests/support/sidecar_process.h"
+#include "tests/support/wait_call.h"
 
 namespace callmesh {
 namespace {
@@ -109,16 +110,7 @@ class MetricsTest : public ::testing::Test {
     return response.cid();
   }
 
-  v1::Call Wait(const std::string& cid) {
-    v1::WaitCallRequest request;
-    request.set_cid(cid);
-    request.mutable_timeout()->set_seconds(30);
-    v1::Call call;
-    grpc::ClientContext context;
-    grpc::Status status = stub_->WaitCall(&context, request, &call);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return call;
-  }
+  v1::Call Wait(const std::string& cid) { return testing::WaitCall(*stub_, cid); }
 
   std::string Scrape() {
     httplib::Result result = admin_->Get("/metrics");
