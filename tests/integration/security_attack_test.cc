@@ -337,6 +337,50 @@ TEST_F(SecurityAttackTest, TheSourceIsTheIdentityAndAForgedClaimIsRefused) {
   EXPECT_EQ(from_orders.source(), "orders");
 }
 
+// InvokeAsyncStream is held to what a unary InvokeAsync is: no stream without credentials; on an
+// authenticated stream each call is checked on its own (a forged source and a service the
+// policy forbids are refused, call by call), and an accepted call's source is the identity.
+TEST_F(SecurityAttackTest, CallsOnAnInvokeAsyncStreamAreCheckedOneByOne) {
+  auto round_trip = [](const std::string& app, const std::vector<v1::InvokeAsyncRequest>& requests,
+                       grpc::Status* status) {
+    auto context = As(app);
+    auto stream = Stub()->InvokeAsyncStream(context.get());
+    v1::InvokeAsyncStreamRequest message;
+    for (size_t i = 0; i < requests.size(); ++i) {
+      v1::InvokeAsyncStreamCall* call = message.add_calls();
+      call->set_tag(i);
+      *call->mutable_request() = requests[i];
+    }
+    stream->Write(message);
+    stream->WritesDone();
+    std::map<uint64_t, v1::InvokeAsyncStreamAnswer> answers;
+    v1::InvokeAsyncStreamResponse read;
+    while (stream->Read(&read)) {
+      for (const v1::InvokeAsyncStreamAnswer& answer : read.answers())
+        answers[answer.tag()] = answer;
+    }
+    *status = stream->Finish();
+    return answers;
+  };
+  grpc::Status status;
+  EXPECT_TRUE(round_trip("", {Hello("anonymous")}, &status).empty());
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << Text(status);
+
+  v1::InvokeAsyncRequest forged = Hello("forged");
+  forged.set_source("orders");
+  v1::InvokeAsyncRequest vault = Hello("vault");
+  vault.set_service("vault");
+  std::map<uint64_t, v1::InvokeAsyncStreamAnswer> answers =
+      round_trip("mallory", {forged, vault, Hello("honest")}, &status);
+  ASSERT_TRUE(status.ok()) << Text(status);
+  ASSERT_EQ(answers.size(), 3u);
+  EXPECT_EQ(answers[0].code(), grpc::StatusCode::PERMISSION_DENIED) << answers[0].message();
+  EXPECT_TRUE(absl::StrContains(answers[0].message(), "\"orders\"")) << answers[0].message();
+  EXPECT_EQ(answers[1].code(), grpc::StatusCode::PERMISSION_DENIED) << answers[1].message();
+  ASSERT_EQ(answers[2].code(), 0) << answers[2].message();
+  EXPECT_EQ(Wait("mallory", answers[2].response().cid()).envelope().source(), "mallory");
+}
+
 TEST_F(SecurityAttackTest, TheCallersTokenIsNotPassedOnToTheTarget) {
   SpyService spy;
   grpc::ServerBuilder builder;
