@@ -1,6 +1,6 @@
 // pubsub_bench: end-to-end fan-out through callmeshd with the generated publisher and subscribers.
 //
-//   pubsub_bench --sidecar=127.0.0.1:PORT --in-flight=64 --duration=10 --subscribers=3 \
+//   pubsub_bench --sidecar=127.0.0.1:PORT --in-flight=64 --duration=10 --subscribers=3
 //                --payload-bytes=1024 --label=x
 //
 // Starts `--subscribers` subscribing services (mesh names pubsub-bench-1..N, one instance each,

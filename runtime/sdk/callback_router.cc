@@ -93,9 +93,12 @@ grpc::Status CallbackRouter::OnCompletion(grpc::ServerContext*, const v1::Comple
 grpc::Status CallbackRouter::OnCompletions(
     grpc::ServerContext*, grpc::ServerReaderWriter<v1::CompletionAck, v1::Completion>* stream) {
   // This thread reads; workers handle and ack. Completions read but not taken by a worker wait in
-  // `queue`, at most kStreamConcurrency of them, after which this thread stops reading.
+  // `queue`, at most kStreamConcurrency of them, after which this thread stops reading. A new
+  // completion wakes one idle worker, a taken one wakes the reader (waking every idle worker for
+  // each completion cost the receiver more CPU than handling it).
   absl::Mutex mu;
-  absl::CondVar changed;
+  absl::CondVar work_ready;
+  absl::CondVar room;
   std::deque<v1::Completion> queue;
   int idle = 0;
   bool closed = false;
@@ -107,12 +110,12 @@ grpc::Status CallbackRouter::OnCompletions(
       {
         absl::MutexLock lock(&mu);
         ++idle;
-        while (queue.empty() && !closed) changed.Wait(&mu);
+        while (queue.empty() && !closed) work_ready.Wait(&mu);
         --idle;
         if (queue.empty()) return;
         completion = std::move(queue.front());
         queue.pop_front();
-        changed.SignalAll();  // room in the queue
+        room.Signal();
       }
       const absl::Status status = Route(completion);
       v1::CompletionAck ack;
@@ -128,19 +131,19 @@ grpc::Status CallbackRouter::OnCompletions(
   v1::Completion completion;
   while (stream->Read(&completion)) {
     absl::MutexLock lock(&mu);
-    while (queue.size() >= static_cast<size_t>(kStreamConcurrency)) changed.Wait(&mu);
+    while (queue.size() >= static_cast<size_t>(kStreamConcurrency)) room.Wait(&mu);
     queue.push_back(std::move(completion));
     completion.Clear();
     if (static_cast<size_t>(idle) < queue.size() &&
         workers.size() < static_cast<size_t>(kStreamConcurrency)) {
       workers.emplace_back(work);
     }
-    changed.SignalAll();
+    work_ready.Signal();
   }
   {
     absl::MutexLock lock(&mu);
     closed = true;
-    changed.SignalAll();
+    work_ready.SignalAll();
   }
   for (std::thread& worker : workers) worker.join();
   return grpc::Status::OK;
