@@ -11,7 +11,8 @@ Scenarios (see bench/README.md for how each is measured):
   accept   durable InvokeAsync accepts/s at 64 in flight vs the disk's serial fsync rate; unary
            RPCs and on one InvokeAsyncStream
   e2e      InvokeAsync accept -> target -> persisted -> callback vs a RabbitMQ RPC round trip;
-           unary RPCs and on one InvokeAsyncStream
+           unary RPCs and on one InvokeAsyncStream; and the SDK in blocking style
+           (Mesh::InvokeAsync + Await, a thread per call in flight)
   nats     sync Invoke vs NATS request-reply
   growth   accept latency and sidecar RSS as pending calls grow (1k, 100k, 1M)
   observability  e2e at 64 in flight with metrics scraped, JSON logs and tracing on vs off
@@ -371,6 +372,8 @@ def scenario_accept(binaries, workdir, repeat, seconds, options):
 # one Sidecar.InvokeAsyncStream (async_load --stream). Keyed by "on the stream".
 ACCEPT_SIDES = {False: "callmesh", True: "callmesh stream"}
 E2E_SIDES = {False: "callmesh InvokeAsync+callback", True: "callmesh InvokeAsyncStream+callback"}
+# One thread per call in flight, each looping on Mesh::InvokeAsync + Mesh::Await (await_load).
+E2E_AWAIT_SIDE = "callmesh SDK InvokeAsync+Await, a thread per call"
 
 
 class RabbitMQ:
@@ -474,7 +477,9 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                             f"--prefetch={in_flight}"], workdir, f"rabbit-server-{in_flight}")
             time.sleep(0.5)
             name = f"{in_flight} in flight"
-            runs = {"rabbitmq": [], False: [], True: []}
+            runs = {"rabbitmq": [], False: [], True: [], "await": []}
+            # The SDK in blocking style (bench/async/await_load), when the binaries have it.
+            awaiting = os.path.exists(binaries.get("await_load", ""))
             for _ in range(repeat):
                 result = run_result([binaries["rabbit_rpc"], "client", f"--port={rabbit.port}",
                                      f"--in-flight={in_flight}", f"--duration={seconds}",
@@ -490,6 +495,15 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                                                      (time.time() - wall))
                     runs[stream].append(result)
                     print_run(name, E2E_SIDES[stream], result)
+                if awaiting:
+                    cpu, wall = sidecar.cpu_seconds(), time.time()
+                    result = run_result([binaries["await_load"], f"--sidecar={sidecar.address}",
+                                         f"--in-flight={in_flight}", f"--duration={seconds}s",
+                                         f"--label=e2e {name}"], timeout=seconds + 120)
+                    result["sidecar_cpu_s_per_s"] = ((sidecar.cpu_seconds() - cpu) /
+                                                     (time.time() - wall))
+                    runs["await"].append(result)
+                    print_run(name, E2E_AWAIT_SIDE, result)
             server.stop()
             server = None
             base = summarize("e2e", name, "rabbitmq RPC", runs["rabbitmq"])
@@ -498,6 +512,9 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                 rows.append(summarize("e2e", name, E2E_SIDES[stream], runs[stream], base,
                                       extra_keys=("accept_p50_us", "accept_p99_us",
                                                   "sidecar_cpu_s_per_s")))
+            if runs["await"]:
+                rows.append(summarize("e2e", name, E2E_AWAIT_SIDE, runs["await"], base,
+                                      extra_keys=("sidecar_cpu_s_per_s",)))
         rows.append({"scenario": "e2e", "config": "sidecar RSS after the runs", "mode": "callmesh",
                      "rss_mb": sidecar.rss_mb()})
     finally:
@@ -1197,6 +1214,7 @@ def short_label(row):
         config = re.sub(long, short, config)
     side = {"callmesh InvokeAsync+callback": "callmesh", "rabbitmq RPC": "rabbitmq",
             "callmesh InvokeAsyncStream+callback": "callmesh stream",
+            E2E_AWAIT_SIDE: "callmesh await",
             "nats request-reply": "nats", "callmesh Invoke": "callmesh",
             "fsync probe": "fsync"}.get(row["mode"], row["mode"])
     return f"{row['scenario']} {config} {side}".replace('"', "'")
@@ -1378,6 +1396,7 @@ def main():
                 "greeter_server": f"{bin_dir}/services/greeter/greeter_server",
                 "load_client": f"{bin_dir}/bench/load/load_client",
                 "async_load": f"{bin_dir}/bench/async/async_load",
+                "await_load": f"{bin_dir}/bench/async/await_load",
                 "rabbit_rpc": f"{bin_dir}/bench/brokers/rabbit_rpc",
                 "nats_rpc": f"{bin_dir}/bench/brokers/nats_rpc",
                 "rabbit_fanout": f"{bin_dir}/bench/brokers/rabbit_fanout",

@@ -10,7 +10,7 @@ BAZEL_FLAGS=${BAZEL_FLAGS:-}
 # bench/brokers targets are tagged manual (they need librabbitmq-dev and libnats-dev, which only
 # bench/install_deps.sh installs), so they are named here.
 targets=(//:callmeshd //:callmesh //services/greeter:greeter_server //bench/load:load_client
-         //bench/async:async_load //bench/brokers:rabbit_rpc //bench/brokers:nats_rpc
+         //bench/async:async_load //bench/async:await_load //bench/brokers:rabbit_rpc //bench/brokers:nats_rpc
          //bench/journal:journal_bench //bench/brokers:rabbit_fanout //bench/brokers:nats_fanout
          //bench/pubsub:pubsub_bench)
 $BAZEL build $BAZEL_FLAGS -c opt "${targets[@]}"

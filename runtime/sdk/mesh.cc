@@ -117,6 +117,7 @@ Mesh::~Mesh() {
     for (auto& [cid, slot] : slots_) {
       for (auto& done : slot.done) orphans.push_back(std::move(done));
       slot.done.clear();
+      slot.resolved->SignalAll();
     }
     changed_.SignalAll();
   }
@@ -279,7 +280,8 @@ absl::StatusOr<v1::Completion> Mesh::Await(const Cid& cid, absl::Duration timeou
     if (closing_) return absl::CancelledError("callmesh::Mesh is being destroyed");
     auto unclaimed = unclaimed_.find(cid);
     if (unclaimed != unclaimed_.end()) return unclaimed->second;
-    if (slots_.count(cid) > 0) {
+    if (auto slot = slots_.find(cid); slot != slots_.end()) {
+      const std::shared_ptr<absl::CondVar> resolved = slot->second.resolved;
       ++active_waits_;
       absl::StatusOr<v1::Completion> result = timed_out;
       bool dropped = false;
@@ -298,7 +300,7 @@ absl::StatusOr<v1::Completion> Mesh::Await(const Cid& cid, absl::Duration timeou
           result = *it->second.completion;
           break;
         }
-        if (changed_.WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
+        if (resolved->WaitWithDeadline(&mu_, deadline) && absl::Now() >= deadline) {
           auto again = slots_.find(cid);
           if (again != slots_.end() && again->second.completion.has_value()) {
             result = *again->second.completion;
@@ -480,7 +482,7 @@ void Mesh::Resolve(const v1::Completion& completion) {
     ready.swap(it->second.done);
     kept_.push_back(completion.cid());
     KeepLocked(completion.cid());
-    changed_.SignalAll();
+    it->second.resolved->SignalAll();
   }
   for (auto& done : ready) done(completion);
 }
@@ -489,7 +491,11 @@ void Mesh::KeepLocked(const Cid& newest) {
   while (kept_.size() > options_.max_kept_completions) {
     const Cid oldest = kept_.front();
     kept_.pop_front();
-    if (oldest != newest) slots_.erase(oldest);
+    if (oldest == newest) continue;
+    if (auto slot = slots_.find(oldest); slot != slots_.end()) {
+      slot->second.resolved->SignalAll();  // its Awaits see it dropped
+      slots_.erase(slot);
+    }
   }
 }
 

@@ -222,6 +222,9 @@ class Mesh {
   struct Slot {
     std::optional<v1::Completion> completion;
     std::vector<std::function<void(absl::StatusOr<v1::Completion>)>> done;
+    // Signalled when the completion arrives, the slot is dropped or the Mesh closes: wakes the
+    // Awaits of this call only (shared, so that an Await still holds it once the slot is gone).
+    std::shared_ptr<absl::CondVar> resolved = std::make_shared<absl::CondVar>();
   };
 
   // The fields InvokeAsync and Cast requests share, and the RPC's deadline and context links.
@@ -249,6 +252,7 @@ class Mesh {
   std::unique_ptr<InvokeAsyncStreamClient> async_stream_;
 
   mutable absl::Mutex mu_;
+  // Signalled when an Await or a WaitCall ends (the destructor waits for them).
   absl::CondVar changed_;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
   int active_waits_ ABSL_GUARDED_BY(mu_) = 0;
