@@ -41,6 +41,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "bench/common/percentile.h"
 #include "callmesh/v1/callback.grpc.pb.h"
 #include "callmesh/v1/sidecar.grpc.pb.h"
 #include "runtime/common/flags.h"
@@ -96,11 +97,7 @@ struct Recorder {
   }
 };
 
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p / 100.0 * sorted.size()));
-  return sorted[index];
-}
+using callmesh::bench::Percentile;
 
 // Matches completions to the calls waiting for them. A completion may arrive before the
 // InvokeAsync reply that carries its CID, so either side may come first.

@@ -20,6 +20,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "bench/common/percentile.h"
 #include "runtime/common/flags.h"
 #include "runtime/sdk/mesh.h"
 #include "services/greeter/greeter.pb.h"
@@ -89,11 +90,7 @@ int main(int argc, char** argv) {
   for (std::thread& thread : threads) thread.join();
 
   std::sort(latencies_us.begin(), latencies_us.end());
-  auto percentile = [&](double p) {
-    if (latencies_us.empty()) return 0.0;
-    return latencies_us[std::min(latencies_us.size() - 1,
-                                 static_cast<size_t>(p / 100.0 * latencies_us.size()))];
-  };
+  auto percentile = [&](double p) { return callmesh::bench::Percentile(latencies_us, p); };
   const double throughput = latencies_us.size() / seconds;
   std::cout << absl::StrFormat(
       "await in_flight=%d: %.0f completions/s  p50=%.0fus p99=%.0fus  errors=%d\n", in_flight,

@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
+#include "bench/common/percentile.h"
 #include "callmesh/v1/sidecar.pb.h"
 #include "runtime/common/byte_buffers.h"
 #include "runtime/common/tls/client_credentials.h"
@@ -132,11 +133,7 @@ class Load {
   std::atomic<uint64_t> next_stub_{0};
 };
 
-double Percentile(const std::vector<double>& sorted, double p) {
-  if (sorted.empty()) return 0;
-  const size_t index = std::min(sorted.size() - 1, static_cast<size_t>(p / 100.0 * sorted.size()));
-  return sorted[index];
-}
+using callmesh::bench::Percentile;
 
 }  // namespace
 

@@ -22,6 +22,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/common/percentile.h"
 #include "bench/pubsub/bench_events.callmesh.h"
 #include "runtime/sdk/mesh.h"
 #include "runtime/sdk/service_host.h"
@@ -50,11 +51,7 @@ class CountingSubscriber final : public bench::v1::BenchEventsSubscriber {
   std::atomic<int64_t> last_ack_ns_{0};
 };
 
-double Percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
+using callmesh::bench::Percentile;
 
 }  // namespace
 
@@ -123,7 +120,8 @@ int main(int argc, char** argv) {
   // No subscriber (publish alone): 0 deliveries/s.
   const double deliver_s = last_ack_ns > 0 ? (last_ack_ns - absl::ToUnixNanos(start)) / 1e9 : 1;
   const int64_t got = delivered();
-  const double p50 = Percentile(latencies_us, 0.5), p99 = Percentile(latencies_us, 0.99);
+  std::sort(latencies_us.begin(), latencies_us.end());
+  const double p50 = Percentile(latencies_us, 50), p99 = Percentile(latencies_us, 99);
   std::printf(
       "%s: %lld published (%.0f/s, p50 %.0f us, p99 %.0f us), %lld of %lld deliveries (%.0f/s), "
       "%lld failed\n",
