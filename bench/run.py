@@ -305,6 +305,15 @@ def start_mesh(binaries, workdir, tag, config=None):
     return sidecar, greeter, data_dir
 
 
+def with_sidecar_cpu(sidecar, run):
+    """run()'s result, with the sidecar's CPU seconds per second of the run added to it
+    (sidecar_cpu_s_per_s)."""
+    cpu, wall = sidecar.cpu_seconds(), time.time()
+    result = run()
+    result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+    return result
+
+
 def async_load(binaries, sidecar, mode, in_flight, seconds, label, env=None, **flags):
     args = [binaries["async_load"], f"--mode={mode}", f"--sidecar={sidecar}",
             f"--in_flight={in_flight}", f"--duration={seconds}s", f"--label={label}"]
@@ -487,21 +496,17 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                 runs["rabbitmq"].append(result)
                 print_run(name, "rabbitmq", result)
                 for stream in (False, True):
-                    cpu, wall = sidecar.cpu_seconds(), time.time()
                     flags = {"stream": "true"} if stream else {}
-                    result = async_load(binaries, sidecar.address, "e2e", in_flight, seconds,
-                                        f"e2e {name}", **flags)
-                    result["sidecar_cpu_s_per_s"] = ((sidecar.cpu_seconds() - cpu) /
-                                                     (time.time() - wall))
+                    result = with_sidecar_cpu(sidecar, lambda: async_load(
+                        binaries, sidecar.address, "e2e", in_flight, seconds, f"e2e {name}",
+                        **flags))
                     runs[stream].append(result)
                     print_run(name, E2E_SIDES[stream], result)
                 if awaiting:
-                    cpu, wall = sidecar.cpu_seconds(), time.time()
-                    result = run_result([binaries["await_load"], f"--sidecar={sidecar.address}",
-                                         f"--in-flight={in_flight}", f"--duration={seconds}s",
-                                         f"--label=e2e {name}"], timeout=seconds + 120)
-                    result["sidecar_cpu_s_per_s"] = ((sidecar.cpu_seconds() - cpu) /
-                                                     (time.time() - wall))
+                    result = with_sidecar_cpu(sidecar, lambda: run_result(
+                        [binaries["await_load"], f"--sidecar={sidecar.address}",
+                         f"--in-flight={in_flight}", f"--duration={seconds}s",
+                         f"--label=e2e {name}"], timeout=seconds + 120))
                     runs["await"].append(result)
                     print_run(name, E2E_AWAIT_SIDE, result)
             server.stop()
@@ -575,22 +580,20 @@ def scenario_security(binaries, workdir, repeat, seconds, options):
             for _ in range(repeat):
                 for side, sidecar, side_env in (("plaintext", plain_sidecar, None),
                                                 ("mTLS + token", secured_sidecar, env)):
-                    cpu, wall = sidecar.cpu_seconds(), time.time()
                     if what == "Invoke":
                         # The source claimed is "bench", the identity of the secured client.
-                        result = load(binaries["load_client"], "invoke", sidecar.address,
-                                      in_flight=64, seconds=seconds,
-                                      label=f"security {what} {side}", env=side_env,
-                                      source="bench")
+                        run = lambda: load(binaries["load_client"], "invoke", sidecar.address,
+                                           in_flight=64, seconds=seconds,
+                                           label=f"security {what} {side}", env=side_env,
+                                           source="bench")
                     else:
                         # async_load hosts its callback in an SDK ServiceHost, which registers
                         # its name and "<name>-async-callback": as "bench", exactly what the
                         # default registration rule lets the identity "bench" register.
-                        result = async_load(binaries, sidecar.address, "e2e", 64, seconds,
-                                            f"security {what} {side}", env=side_env,
-                                            source="bench", callback_name="bench")
-                    result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (
-                        time.time() - wall)
+                        run = lambda: async_load(binaries, sidecar.address, "e2e", 64, seconds,
+                                                 f"security {what} {side}", env=side_env,
+                                                 source="bench", callback_name="bench")
+                    result = with_sidecar_cpu(sidecar, run)
                     runs[side].append(result)
                     print_run(f"{what}, 64 in flight", side, result)
             base = summarize("security", f"{what}, 64 in flight", "plaintext",
@@ -718,10 +721,9 @@ def scenario_nats(binaries, workdir, repeat, seconds, options):
                                      "--warmup=1", f"--label=nats {name}"], timeout=seconds + 60)
                 runs["nats"].append(result)
                 print_run(name, "nats", result)
-                cpu, wall = sidecar.cpu_seconds(), time.time()
-                result = load(binaries["load_client"], "invoke", sidecar.address,
-                              in_flight=in_flight, seconds=seconds, label=f"nats {name}")
-                result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+                result = with_sidecar_cpu(sidecar, lambda: load(
+                    binaries["load_client"], "invoke", sidecar.address, in_flight=in_flight,
+                    seconds=seconds, label=f"nats {name}"))
                 runs["callmesh"].append(result)
                 print_run(name, "callmesh invoke", result)
             base = summarize("nats", name, "nats request-reply", runs["nats"])
@@ -778,12 +780,10 @@ def scenario_pubsub(binaries, workdir, repeat, seconds, options):
                                     "--label=nats jetstream"] + common, seconds + 180)
             runs["nats"].append(result)
             print_run("fan-out to 3, 64 in flight", "nats", result)
-            cpu, wall = sidecar.cpu_seconds(), time.time()
-            result = fanout_result([binaries["pubsub_bench"], f"--sidecar={sidecar.address}",
-                                    "--label=callmesh"] + [a.replace("in-flight", "in_flight")
-                                    .replace("payload-bytes", "payload_bytes") for a in common],
-                                   seconds + 180)
-            result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+            result = with_sidecar_cpu(sidecar, lambda: fanout_result(
+                [binaries["pubsub_bench"], f"--sidecar={sidecar.address}", "--label=callmesh"] +
+                [a.replace("in-flight", "in_flight").replace("payload-bytes", "payload_bytes")
+                 for a in common], seconds + 180))
             runs["callmesh"].append(result)
             print_run("fan-out to 3, 64 in flight", "callmesh", result)
         base = summarize("pubsub", "fan-out to 3 services, 64 in flight, 1 KiB: delivered/s",

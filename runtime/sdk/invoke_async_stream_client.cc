@@ -16,7 +16,6 @@ class InvokeAsyncStreamClient::Stream final
     : public grpc::ClientBidiReactor<v1::InvokeAsyncStreamRequest, v1::InvokeAsyncStreamResponse> {
  public:
   explicit Stream(InvokeAsyncStreamClient* client) : client_(client) {
-    if (client_->prepare_) client_->prepare_(&context_);
     client_->stub_->async()->InvokeAsyncStream(&context_, this);
     AddHold();
     StartRead(&answers_);
@@ -79,9 +78,7 @@ class InvokeAsyncStreamClient::Stream final
   bool writing_ = false;
 };
 
-InvokeAsyncStreamClient::InvokeAsyncStreamClient(v1::Sidecar::Stub* stub,
-                                                 std::function<void(grpc::ClientContext*)> prepare)
-    : stub_(stub), prepare_(std::move(prepare)) {}
+InvokeAsyncStreamClient::InvokeAsyncStreamClient(v1::Sidecar::Stub* stub) : stub_(stub) {}
 
 InvokeAsyncStreamClient::~InvokeAsyncStreamClient() {
   absl::MutexLock lock(&mu_);
@@ -183,8 +180,7 @@ void InvokeAsyncStreamClient::Ended(Stream* stream, const grpc::Status& status) 
   absl::Status why;
   {
     absl::MutexLock lock(&mu_);
-    if (current_ == stream) current_ = nullptr;
-    stream->done = true;
+    stream->done = true;  // no longer current: Ending came first (the stream's hold)
     if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED) unimplemented_ = true;
     if (unimplemented_) {
       why = absl::UnimplementedError("the sidecar does not serve InvokeAsyncStream");

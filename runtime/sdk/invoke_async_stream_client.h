@@ -51,10 +51,8 @@ class InvokeAsyncStreamClient {
   // sidecar's smallest request limit (max_payload_bytes 1 MiB, plus 64 KiB of envelope).
   static constexpr size_t kMaxBatchBytes = 512 << 10;
 
-  // `stub` must outlive this client. `prepare` fills each stream's ClientContext (credentials are
-  // the channel's; nothing else is needed today) and may be empty.
-  explicit InvokeAsyncStreamClient(v1::Sidecar::Stub* stub,
-                                   std::function<void(grpc::ClientContext*)> prepare = {});
+  // `stub` (whose channel carries the credentials) must outlive this client.
+  explicit InvokeAsyncStreamClient(v1::Sidecar::Stub* stub);
   ~InvokeAsyncStreamClient();
 
   InvokeAsyncStreamClient(const InvokeAsyncStreamClient&) = delete;
@@ -82,7 +80,6 @@ class InvokeAsyncStreamClient {
   void Ended(Stream* stream, const grpc::Status& status);
 
   v1::Sidecar::Stub* const stub_;
-  const std::function<void(grpc::ClientContext*)> prepare_;
 
   absl::Mutex mu_;
   uint64_t last_tag_ ABSL_GUARDED_BY(mu_) = 0;

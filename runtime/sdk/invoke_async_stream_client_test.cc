@@ -24,17 +24,19 @@ namespace {
 // Serves nothing but what a test overrides (every other RPC answers UNIMPLEMENTED).
 class StandIn final : public v1::Sidecar::Service {
  public:
-  // The first stream reads one message and ends UNAVAILABLE without an answer; later streams
-  // answer every call with CID "cid-<tag>".
+  // Without serve_stream every stream answers UNIMPLEMENTED. With it, the first stream reads one
+  // message and ends UNAVAILABLE without an answer; later streams answer every call with CID
+  // "cid-<tag>".
   bool serve_stream = false;
+  // Streams opened so far.
   std::atomic<int> streams{0};
 
   grpc::Status InvokeAsyncStream(
       grpc::ServerContext*,
       grpc::ServerReaderWriter<v1::InvokeAsyncStreamResponse, v1::InvokeAsyncStreamRequest>* stream)
       override {
-    if (!serve_stream) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not here");
     const bool first = streams.fetch_add(1) == 0;
+    if (!serve_stream) return grpc::Status(grpc::StatusCode::UNIMPLEMENTED, "not here");
     v1::InvokeAsyncStreamRequest request;
     while (stream->Read(&request)) {
       if (first) return grpc::Status(grpc::StatusCode::UNAVAILABLE, "sidecar going away");
@@ -87,6 +89,7 @@ TEST_F(InvokeAsyncStreamClientTest, SidecarWithoutTheStreamAnswersUnimplemented)
     absl::StatusOr<v1::InvokeAsyncResponse> answer = client_->Call(Call(), absl::Seconds(30));
     EXPECT_EQ(answer.status().code(), absl::StatusCode::kUnimplemented) << answer.status();
   }
+  EXPECT_EQ(stand_in_.streams.load(), 1) << "asked a sidecar without the stream again";
 }
 
 // The calls waiting on a stream that breaks get UNAVAILABLE saying they may have been accepted;

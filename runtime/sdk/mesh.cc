@@ -161,19 +161,24 @@ absl::StatusOr<std::string> Mesh::Invoke(const std::string& service, const std::
 }
 
 template <typename Request>
-void Mesh::FillDurableRequest(const std::string& service, const std::string& method,
-                              const std::string& payload, const AsyncOptions& options,
-                              absl::Duration timeout, grpc::ClientContext* context,
-                              Request* request) const {
-  request->set_service(service);
-  request->set_method(method);
-  request->set_payload(payload);
-  request->set_source(options_.source);
-  request->set_idempotency_key(options.idempotency_key);
-  if (timeout > absl::ZeroDuration()) *request->mutable_timeout() = ToProtoDuration(timeout);
-  request->mutable_headers()->insert(options.headers.begin(), options.headers.end());
+Request Mesh::DurableRequest(const std::string& service, const std::string& method,
+                             const std::string& payload, const AsyncOptions& options,
+                             absl::Duration timeout, const std::string& parent_cid) const {
+  Request request;
+  request.set_service(service);
+  request.set_method(method);
+  request.set_payload(payload);
+  request.set_source(options_.source);
+  request.set_idempotency_key(options.idempotency_key);
+  if (timeout > absl::ZeroDuration()) *request.mutable_timeout() = ToProtoDuration(timeout);
+  request.mutable_headers()->insert(options.headers.begin(), options.headers.end());
+  request.set_parent_cid(parent_cid);
+  return request;
+}
+
+void Mesh::PrepareDurableRpc(const AsyncOptions& options, grpc::ClientContext* context) const {
   context->set_deadline(absl::ToChronoTime(absl::Now() + options_.rpc_timeout));
-  request->set_parent_cid(Link(options.parent, options.traceparent, context));
+  Link(options.parent, options.traceparent, context);
 }
 
 absl::StatusOr<Cid> Mesh::InvokeAsync(const std::string& service, const std::string& method,
@@ -183,34 +188,39 @@ absl::StatusOr<Cid> Mesh::InvokeAsync(const std::string& service, const std::str
   if (!timeout.ok()) return timeout.status();
   // Open the stream first, so that it is on its way while the call is accepted.
   EnsureStream();
-  v1::InvokeAsyncRequest request;
-  grpc::ClientContext context;
-  FillDurableRequest(service, method, payload, options, *timeout, &context, &request);
-  request.set_callback(options.callback);
-  v1::InvokeAsyncResponse response;
-  absl::Status accepted = absl::UnimplementedError("");
+  const CallLinks links = LinksOf(options.parent, options.traceparent);
+  auto request = [&] {
+    auto request = DurableRequest<v1::InvokeAsyncRequest>(service, method, payload, options,
+                                                          *timeout, links.parent_cid);
+    request.set_callback(options.callback);
+    return request;
+  };
+  absl::StatusOr<v1::InvokeAsyncResponse> accepted =
+      absl::UnimplementedError("no InvokeAsyncStream");
   if (async_stream_ != nullptr) {
-    // On the Mesh's InvokeAsyncStream; an older sidecar without it gets the unary RPC.
     v1::InvokeAsyncStreamCall call;
-    const CallLinks links = LinksOf(options.parent, options.traceparent);
+    *call.mutable_request() = request();
     call.set_traceparent(links.traceparent);
     call.set_tracestate(links.tracestate);
-    *call.mutable_request() = request;
-    absl::StatusOr<v1::InvokeAsyncResponse> answered =
-        async_stream_->Call(std::move(call), options_.rpc_timeout);
-    accepted = answered.status();
-    if (answered.ok()) response = *std::move(answered);
+    accepted = async_stream_->Call(std::move(call), options_.rpc_timeout);
   }
-  if (absl::IsUnimplemented(accepted)) {
-    accepted = ToAbslStatus(stub_->InvokeAsync(&context, request, &response));
+  if (absl::IsUnimplemented(accepted.status())) {
+    // Streaming off, or a sidecar without the stream: one unary RPC (the request built again,
+    // which happens at most for the first calls to such a sidecar).
+    grpc::ClientContext context;
+    PrepareDurableRpc(options, &context);
+    v1::InvokeAsyncResponse response;
+    const grpc::Status status = stub_->InvokeAsync(&context, request(), &response);
+    accepted = status.ok() ? absl::StatusOr<v1::InvokeAsyncResponse>(std::move(response))
+                           : ToAbslStatus(status);
   }
-  if (!accepted.ok()) return accepted;
-  Issued(response.cid());
-  if (response.deduplicated()) {
+  if (!accepted.ok()) return accepted.status();
+  Issued(accepted->cid());
+  if (accepted->deduplicated()) {
     // The first call with this key may have completed before the stream's position: ask once.
-    CatchUp({response.cid()});
+    CatchUp({accepted->cid()});
   }
-  return response.cid();
+  return accepted->cid();
 }
 
 absl::StatusOr<Cid> Mesh::Cast(const std::string& service, const std::string& method,
@@ -218,9 +228,11 @@ absl::StatusOr<Cid> Mesh::Cast(const std::string& service, const std::string& me
   if (!options_status_.ok()) return options_status_;
   absl::StatusOr<absl::Duration> timeout = AsyncTimeout(options);
   if (!timeout.ok()) return timeout.status();
-  v1::CastRequest request;
   grpc::ClientContext context;
-  FillDurableRequest(service, method, payload, options, *timeout, &context, &request);
+  PrepareDurableRpc(options, &context);
+  const v1::CastRequest request =
+      DurableRequest<v1::CastRequest>(service, method, payload, options, *timeout,
+                                      LinksOf(options.parent, options.traceparent).parent_cid);
   v1::CastResponse response;
   grpc::Status status = stub_->Cast(&context, request, &response);
   if (!status.ok()) return ToAbslStatus(status);

@@ -227,12 +227,13 @@ class Mesh {
     std::shared_ptr<absl::CondVar> resolved = std::make_shared<absl::CondVar>();
   };
 
-  // The fields InvokeAsync and Cast requests share, and the RPC's deadline and context links.
+  // An InvokeAsync or Cast request with the fields they share.
   template <typename Request>
-  void FillDurableRequest(const std::string& service, const std::string& method,
-                          const std::string& payload, const AsyncOptions& options,
-                          absl::Duration timeout, grpc::ClientContext* context,
-                          Request* request) const;
+  Request DurableRequest(const std::string& service, const std::string& method,
+                         const std::string& payload, const AsyncOptions& options,
+                         absl::Duration timeout, const std::string& parent_cid) const;
+  // The deadline (rpc_timeout) and context links (metadata) of a unary InvokeAsync or Cast.
+  void PrepareDurableRpc(const AsyncOptions& options, grpc::ClientContext* context) const;
   void EnsureStream();
   void StreamLoop();
   // After a (re)subscription: resolves, by one GetCall each, the open calls whose completions

@@ -2,8 +2,8 @@
 // is forwarded or journaled. Synchronous Invoke and the registry RPCs are in sidecar_service.cc;
 // the durable asynchronous RPCs (InvokeAsync, Cast, GetCall, WaitCall, ListCalls, CancelCall,
 // WatchCompletions, dead letters) in async_rpcs.cc, InvokeAsyncStream in invoke_async_stream.cc;
-// publish/subscribe in pubsub_rpcs.cc. The rules
-// of a call's life (envelope, callback, states) are runtime/sidecar/calls.
+// publish/subscribe in pubsub_rpcs.cc. The rules of a call's life (envelope, callback, states)
+// are runtime/sidecar/calls.
 //
 // No gRPC callback thread waits for the disk: an RPC that must wait for a store write (CancelCall,
 // RedriveDeadLetter) or for a completion (WaitCall) hands the work to the TaskRunner or the
