@@ -383,6 +383,23 @@ ACCEPT_SIDES = {False: "callmesh", True: "callmesh stream"}
 E2E_SIDES = {False: "callmesh InvokeAsync+callback", True: "callmesh InvokeAsyncStream+callback"}
 # One thread per call in flight, each looping on Mesh::InvokeAsync + Mesh::Await (await_load).
 E2E_AWAIT_SIDE = "callmesh SDK InvokeAsync+Await, a thread per call"
+E2E_FLOOR_SIDE = "floor of the guarantees: 2 serial fsyncs + 2 direct gRPC round trips"
+
+
+def e2e_floor(binaries, greeter, data_dir, seconds):
+    """What the guarantees alone cost an async call at one in flight, from two probes on this
+    machine now: the accept's fsync must end before the attempt starts (a refused call never
+    reaches the target), and the outcome's fsync before it is delivered; around them the request
+    comes in and the completion goes out (about one round trip), and the target is called (one
+    round trip). So p50 ≈ 2 × a serial fsync's p50 + 2 × a direct unary gRPC call's p50 (to the
+    greeter, through nothing). RabbitMQ's RPC has one fsync on its path: the broker hands a
+    message to the consumer before it confirms it to the publisher (bench/README "Where the time
+    goes at one in flight")."""
+    fsync = fsync_probe(data_dir, seconds)
+    direct = load(binaries["load_client"], "direct", greeter.address, seconds=seconds,
+                  label="e2e floor/direct")
+    return {"throughput": None, "p50_us": 2 * fsync["p50_us"] + 2 * direct["p50_us"],
+            "fsync_p50_us": fsync["p50_us"], "direct_p50_us": direct["p50_us"], "errors": {}}
 
 
 class RabbitMQ:
@@ -476,7 +493,7 @@ class Plain:
 
 def scenario_e2e(binaries, workdir, repeat, seconds, options):
     """callmesh InvokeAsync with a callback vs a durable RabbitMQ RPC, same concurrency."""
-    sidecar, greeter, _ = start_mesh(binaries, workdir, "e2e")
+    sidecar, greeter, data_dir = start_mesh(binaries, workdir, "e2e")
     rabbit = server = None
     rows = []
     try:
@@ -486,7 +503,7 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                             f"--prefetch={in_flight}"], workdir, f"rabbit-server-{in_flight}")
             time.sleep(0.5)
             name = f"{in_flight} in flight"
-            runs = {"rabbitmq": [], False: [], True: [], "await": []}
+            runs = {"rabbitmq": [], False: [], True: [], "await": [], "floor": []}
             # The SDK in blocking style (bench/async/await_load), when the binaries have it.
             awaiting = os.path.exists(binaries.get("await_load", ""))
             for _ in range(repeat):
@@ -509,6 +526,12 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                          f"--label=e2e {name}"], timeout=seconds + 120))
                     runs["await"].append(result)
                     print_run(name, E2E_AWAIT_SIDE, result)
+                if in_flight == 1:
+                    result = e2e_floor(binaries, greeter, data_dir, min(seconds, 5))
+                    runs["floor"].append(result)
+                    print(f"   {name} {E2E_FLOOR_SIDE}: p50 {result['p50_us']:.0f}us (fsync "
+                          f"{result['fsync_p50_us']:.0f}us, direct gRPC "
+                          f"{result['direct_p50_us']:.0f}us)", flush=True)
             server.stop()
             server = None
             base = summarize("e2e", name, "rabbitmq RPC", runs["rabbitmq"])
@@ -520,6 +543,11 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
             if runs["await"]:
                 rows.append(summarize("e2e", name, E2E_AWAIT_SIDE, runs["await"], base,
                                       extra_keys=("sidecar_cpu_s_per_s",)))
+            if runs["floor"]:
+                row = summarize("e2e", name, E2E_FLOOR_SIDE, runs["floor"],
+                                extra_keys=("fsync_p50_us", "direct_p50_us"))
+                row.pop("throughput_ratio")  # a latency, not a rate
+                rows.append(row)
         rows.append({"scenario": "e2e", "config": "sidecar RSS after the runs", "mode": "callmesh",
                      "rss_mb": sidecar.rss_mb()})
     finally:
@@ -1067,6 +1095,9 @@ def markdown(results):
         if row.get("data_dir_mb") is not None:
             other.append(f"data dir {row['data_dir_mb']:,.0f} MB; step took "
                          f"{row['wall_s']:.0f} s")
+        if row.get("fsync_p50_us") is not None:
+            other.append(f"serial fsync p50 {row['fsync_p50_us']:,.0f} µs, direct gRPC p50 "
+                         f"{row['direct_p50_us']:,.0f} µs")
         if row.get("errors"):
             other.append(f"errors {row['errors']}")
         if row.get("samples"):
@@ -1170,6 +1201,17 @@ def aims(results):
                 row["throughput_ratio"] >= 1.0 and row["p50_us"] <= base["p50_us"])
         else:
             add(f"async completions/s ≥ 1.0× RabbitMQ RPC ({config})", "—", None)
+    floor = find_row(results, "e2e", "1 in flight", E2E_FLOOR_SIDE)
+    base = find_row(results, "e2e", "1 in flight", "rabbitmq RPC")
+    for stream in (False, True):
+        row = find_row(results, "e2e", "1 in flight", E2E_SIDES[stream])
+        if row and floor and base:
+            add("issue 18: async p50 at 1 in flight against the floor its guarantees set "
+                f"(report{', on one stream' if stream else ''})",
+                f"p50 {row['p50_us']:,.0f} µs = {row['p50_us'] / floor['p50_us']:.2f}× the floor "
+                f"of {floor['p50_us']:,.0f} µs (2 × fsync {floor['fsync_p50_us']:,.0f} + 2 × gRPC "
+                f"{floor['direct_p50_us']:,.0f}); RabbitMQ p50 {base['p50_us']:,.0f} µs",
+                "report")
     row = find_row(results, "growth", "1,000 pending", "callmesh")
     add("sidecar RSS ≤ 30 MB with 1k pending calls",
         f"{row['rss_mb']:.1f} MB (anonymous {row['rss_anon_mb']:.1f}, mapped files "

@@ -128,9 +128,21 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
     *record->mutable_accepted_at() = envelope.accepted_at();
     *record->mutable_envelope() = envelope;
   }
+  // When the target has an instance and a free slot now, the slot is taken here and the first
+  // attempt's number goes into the accept's own write (CallStore::FirstAttempt): the attempt
+  // starts once the call is durable, without a write and a round trip through the journal's
+  // threads of its own. Only with a record in hand, which the attempt is started from.
+  std::optional<CallStore::FirstAttempt> first_attempt;
+  if (record != nullptr && TakeSlotNow(service)) {
+    first_attempt = CallStore::FirstAttempt{.started_at = clock_->Now()};
+    record->set_state(v1::CALL_STATE_RUNNING);
+    record->set_attempts(1);
+    *record->mutable_started_at() = ToProtoTimestamp(first_attempt->started_at);
+  }
   std::function<void(absl::StatusOr<CallStore::AcceptResult>)> accepted =
       [this, service, deadline, done = std::move(done), span = std::move(span),
-       record = std::move(record)](absl::StatusOr<CallStore::AcceptResult> result) mutable {
+       record = std::move(record), slot_taken = first_attempt.has_value()](
+          absl::StatusOr<CallStore::AcceptResult> result) mutable {
         {
           absl::MutexLock lock(&mu_);
           --submitting_;
@@ -140,27 +152,39 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
                                      result.status());
         }
         if (result.ok() && !result->deduplicated) {
-          Track(result->cid, service, deadline, std::move(record));
+          Track(result->cid, service, deadline, std::move(record), slot_taken);
+        } else if (slot_taken) {
+          ReleaseSlot(service);
         }
         done(std::move(result));
       };
-  store_->Accept(std::move(envelope), Counted(std::move(accepted)));
+  store_->Accept(std::move(envelope), first_attempt, Counted(std::move(accepted)));
+}
+
+bool Dispatcher::TakeSlotNow(const std::string& service) {
+  if (!registry_->Pick(service).ok()) return false;
+  absl::MutexLock lock(&mu_);
+  Target& target = targets_[service];
+  if (stopping_ || target.in_flight >= policies_->MaxInFlight(service)) return false;
+  ++target.in_flight;
+  return true;
 }
 
 void Dispatcher::Resume(const v1::Call& call) {
   if (IsTerminal(call.state())) return;
   Track(call.envelope().cid(), call.envelope().service(),
         calls::CallDeadline(call.envelope(), policies_->DefaultCallTimeout(), clock_->Now()),
-        options_.held_record_bytes > 0 ? std::make_shared<v1::Call>(call) : nullptr);
+        options_.held_record_bytes > 0 ? std::make_shared<v1::Call>(call) : nullptr,
+        /*first_attempt_journaled=*/false);
 }
 
 void Dispatcher::Track(const std::string& cid, const std::string& service, absl::Time deadline,
-                       std::shared_ptr<v1::Call> record) {
+                       std::shared_ptr<v1::Call> record, bool first_attempt_journaled) {
   {
     absl::MutexLock lock(&mu_);
     active_[cid] = Active{.service = service, .deadline = deadline};
   }
-  if (record != nullptr) Hold(cid, std::move(record));
+  if (record != nullptr) Hold(cid, record);
   const TaskRunner::TimerKey expiry = runner_->PostAt(deadline, [this, cid] { Expire(cid); });
   bool forgotten = false;
   {
@@ -173,7 +197,11 @@ void Dispatcher::Track(const std::string& cid, const std::string& service, absl:
     }
   }
   if (forgotten) runner_->CancelTimer(expiry);
-  MakeReady(cid);
+  if (first_attempt_journaled) {
+    StartJournaledAttempt(cid, service, std::move(record));
+  } else {
+    MakeReady(cid);
+  }
 }
 
 std::shared_ptr<ForwardedCall> Dispatcher::Forget(const std::string& cid) {
@@ -307,22 +335,9 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
     record = std::make_shared<v1::Call>(*std::move(stored));
     Hold(cid, record);
   }
+  const std::optional<absl::Time> deadline = ReadyToStart(cid, service, *record);
+  if (!deadline.has_value()) return;
   const absl::Time now = clock_->Now();
-  const absl::Time deadline =
-      calls::CallDeadline(record->envelope(), policies_->DefaultCallTimeout(), now);
-  if (now >= deadline) {
-    ReleaseSlot(service);
-    Expire(cid);
-    return;
-  }
-  // No instance to call (it went away while the call waited for a slot): park it again, without
-  // using up an attempt; its deadline timer still ends it EXPIRED.
-  if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
-    ReleaseSlot(service);
-    SetWaitingFor(cid, NoInstance(service, picked.status()));
-    Park(cid, service);
-    return;
-  }
   // The attempt's number is written before the attempt starts (not synced: it survives kill -9),
   // so an attempt after a crash always carries a higher number than any the target saw. Only the
   // mutable fields go to the store (the stored envelope is kept).
@@ -331,23 +346,53 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   attempt_record.set_attempts(record->attempts() + 1);
   if (!record->has_started_at()) *attempt_record.mutable_started_at() = ToProtoTimestamp(now);
   attempt_record.clear_next_attempt_at();
-  store_->UpdateCall(
-      attempt_record,
-      Counted<absl::Status>([this, cid, service, record, attempt_record, deadline](absl::Status s) {
-        if (!s.ok()) {
-          // Terminal meanwhile (cancelled or expired), or the journal failed: no attempt without
-          // its number on disk.
-          if (!absl::IsFailedPrecondition(s)) {
-            spdlog::error("[cid={}] cannot journal attempt {}: {}", cid, attempt_record.attempts(),
-                          s.ToString());
-          }
-          Forget(cid);
-          ReleaseSlot(service);
-          return;
-        }
-        calls::CopyMutableFields(attempt_record, record.get());
-        StartAttempt(cid, service, record, deadline);
-      }));
+  store_->UpdateCall(attempt_record,
+                     Counted<absl::Status>([this, cid, service, record, attempt_record,
+                                            deadline = *deadline](absl::Status s) {
+                       if (!s.ok()) {
+                         // Terminal meanwhile (cancelled or expired), or the journal failed: no
+                         // attempt without its number on disk.
+                         if (!absl::IsFailedPrecondition(s)) {
+                           spdlog::error("[cid={}] cannot journal attempt {}: {}", cid,
+                                         attempt_record.attempts(), s.ToString());
+                         }
+                         Forget(cid);
+                         ReleaseSlot(service);
+                         return;
+                       }
+                       calls::CopyMutableFields(attempt_record, record.get());
+                       StartAttempt(cid, service, record, deadline);
+                     }));
+}
+
+void Dispatcher::StartJournaledAttempt(const std::string& cid, const std::string& service,
+                                       std::shared_ptr<v1::Call> record) {
+  if (Stopping()) return;
+  if (const std::optional<absl::Time> deadline = ReadyToStart(cid, service, *record)) {
+    StartAttempt(cid, service, std::move(record), *deadline);
+  }
+}
+
+std::optional<absl::Time> Dispatcher::ReadyToStart(const std::string& cid,
+                                                   const std::string& service,
+                                                   const v1::Call& record) {
+  const absl::Time now = clock_->Now();
+  const absl::Time deadline =
+      calls::CallDeadline(record.envelope(), policies_->DefaultCallTimeout(), now);
+  if (now >= deadline) {
+    ReleaseSlot(service);
+    Expire(cid);
+    return std::nullopt;
+  }
+  // No instance to call (it went away while the call waited for a slot): park it again, without
+  // using up an attempt; its deadline timer still ends it EXPIRED.
+  if (absl::StatusOr<std::shared_ptr<Instance>> picked = registry_->Pick(service); !picked.ok()) {
+    ReleaseSlot(service);
+    SetWaitingFor(cid, NoInstance(service, picked.status()));
+    Park(cid, service);
+    return std::nullopt;
+  }
+  return deadline;
 }
 
 void Dispatcher::StartAttempt(const std::string& cid, const std::string& service,

@@ -16,13 +16,16 @@
 // Life of a call: Submit journals it (ACCEPTED) and acknowledges; it waits for a slot of its
 // target (LimitsConfig.max_in_flight_per_target / ServiceConfig.max_in_flight); before each attempt
 // the attempt number is journaled (state RUNNING), so an attempt after a crash always carries a
-// higher number than any the target saw. A failed attempt whose code the retry policy lists is
-// tried again after the back-off while attempts and the deadline allow; otherwise the call
-// ends FAILED with the last status. While the target has no registered or healthy instance the
-// call is parked (without using up attempts) until an instance appears or its deadline passes, so
-// calls wait out a target that is restarting, or services re-registering after this sidecar
-// restarts. Parked calls cost no work: one check per target every 250 ms, not one per call (with
-// 100k calls waiting, per-call polling starved the accept path).
+// higher number than any the target saw. When the target has an instance and a free slot at
+// Submit, the slot is taken then and attempt 1 is journaled in the accept's own write (state
+// RUNNING from the start), and starts once that write is durable. A call parked after that (its
+// instance went away meanwhile) then starts with attempt 2: numbers only ever grow. A failed
+// attempt whose code the retry policy lists is tried again after the back-off while attempts and
+// the deadline allow; otherwise the call ends FAILED with the last status. While the target has no
+// registered or healthy instance the call is parked (without using up attempts) until an instance
+// appears or its deadline passes, so calls wait out a target that is restarting, or services
+// re-registering after this sidecar restarts. Parked calls cost no work: one check per target every
+// 250 ms, not one per call (with 100k calls waiting, per-call polling starved the accept path).
 // Casts are deleted from the journal once they end (no result is kept); InvokeAsync outcomes are
 // journaled and handed to `on_done`.
 //
@@ -44,6 +47,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 
@@ -154,9 +158,13 @@ class Dispatcher {
   };
 
   // Registers the call in memory (with its record, if given and within the budget) and queues it
-  // for a slot.
+  // for a slot — or, with `first_attempt_journaled` (its slot taken by TakeSlotNow and attempt 1
+  // written with the accept), starts that attempt from `record`.
   void Track(const std::string& cid, const std::string& service, absl::Time deadline,
-             std::shared_ptr<v1::Call> record);
+             std::shared_ptr<v1::Call> record, bool first_attempt_journaled);
+  // Takes a slot of `service` if it has an instance and a free slot now (and the dispatcher is
+  // not stopping); false otherwise, nothing taken.
+  bool TakeSlotNow(const std::string& service);
   // The held record of `cid`, or nullptr.
   std::shared_ptr<v1::Call> HeldRecord(const std::string& cid);
   // Holds `record` for `cid` if the budget allows.
@@ -181,6 +189,14 @@ class Dispatcher {
   void ReleaseSlot(const std::string& service);
   // Journals the attempt number, then (in the write's callback) StartAttempt.
   void RunAttempt(const std::string& cid, const std::string& service);
+  // StartAttempt for an attempt whose number is already journaled (written with the accept).
+  void StartJournaledAttempt(const std::string& cid, const std::string& service,
+                             std::shared_ptr<v1::Call> record);
+  // The call's deadline if an attempt can start now (the caller holds a slot). Otherwise frees
+  // the slot and ends the call EXPIRED (its deadline passed) or parks it (no instance), and
+  // returns nullopt.
+  std::optional<absl::Time> ReadyToStart(const std::string& cid, const std::string& service,
+                                         const v1::Call& record);
   void StartAttempt(const std::string& cid, const std::string& service,
                     std::shared_ptr<v1::Call> record, absl::Time deadline);
   // `record`: the call's held record, or nullptr to read it from the store.

@@ -157,6 +157,70 @@ TEST_F(DispatcherTest, AttemptsStartAfterTheirNumberIsStoredAndOutcomesAreReport
   EXPECT_EQ(state_stored_when_reported_[cid], v1::CALL_STATE_SUCCEEDED);
 }
 
+// With a free slot at Submit, attempt 1 is journaled by the accept's own write: the call is
+// stored RUNNING with attempt 1 once it is durable, and the attempt needs no write of its own.
+TEST_F(DispatcherTest, FirstAttemptIsJournaledWithTheAcceptWhenTheTargetHasAFreeSlot) {
+  ASSERT_TRUE(h_.registry.AddStatic("target", target_.address()).ok());
+  target_.Script({ScriptedTarget::Hold()});
+  const uint64_t writes = h_.store.stats().writes;
+  const absl::Time submitted = h_.clock.Now();
+  const std::string cid = Submit("target");
+  absl::StatusOr<v1::Call> stored = h_.store.GetCall(cid);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(stored->attempts(), 1u);
+  EXPECT_EQ(FromProtoTimestamp(stored->started_at()), Stored(submitted));
+  ASSERT_TRUE(target_.AwaitCalls(1));
+  EXPECT_EQ(target_.calls()[0].attempt, "1");
+  EXPECT_EQ(h_.store.stats().writes, writes + 1);  // the accept only
+  ASSERT_TRUE(dispatcher_.Cancel(cid, "").ok());
+  ASSERT_TRUE(target_.AwaitHeldCallsCancelled(1));
+}
+
+// A call that finds no free slot at Submit is stored ACCEPTED and gets its attempt number
+// written when a slot frees; a slot taken at Submit goes back when the accept is deduplicated.
+TEST(DispatcherSlotsTest, ACallWaitingForASlotIsJournaledWhenItStartsAndDuplicatesKeepNoSlot) {
+  LifecycleHarness h(std::string(kPolicy) + "limits:\n  max_in_flight_per_target: 1\n");
+  ScriptedTarget target;
+  target.Script({ScriptedTarget::Hold()});
+  ASSERT_TRUE(h.registry.AddStatic("target", target.address()).ok());
+  Dispatcher dispatcher(&h.store, &h.invoker, &h.registry, &h.policies, &h.runner,
+                        {.jitter_seed = kSeed}, [](const v1::Completion&, const std::string&) {});
+  const auto submit = [&](const std::string& key) {
+    v1::CallEnvelope envelope = h.Envelope("target", v1::CALL_KIND_INVOKE_ASYNC);
+    envelope.set_idempotency_key(key);
+    absl::Notification accepted;
+    std::string cid;
+    dispatcher.Submit(std::move(envelope), [&](absl::StatusOr<CallStore::AcceptResult> result) {
+      EXPECT_TRUE(result.ok()) << result.status();
+      if (result.ok()) cid = result->cid;
+      accepted.Notify();
+    });
+    accepted.WaitForNotification();
+    return cid;
+  };
+  const std::string held = submit("key-1");
+  ASSERT_TRUE(target.AwaitCalls(1));
+  const std::string waiting = submit("");
+  absl::StatusOr<v1::Call> stored = h.store.GetCall(waiting);
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->state(), v1::CALL_STATE_ACCEPTED);
+  EXPECT_EQ(stored->attempts(), 0u);
+
+  ASSERT_TRUE(dispatcher.Cancel(held, "").ok());
+  absl::StatusOr<v1::Call> done = h.store.AwaitState(waiting, v1::CALL_STATE_SUCCEEDED);
+  ASSERT_TRUE(done.ok()) << done.status();
+  EXPECT_EQ(done->attempts(), 1u);
+  ASSERT_EQ(target.calls().size(), 2u);
+  EXPECT_EQ(target.calls()[1].attempt, "1");
+
+  // Deduplicated to the first call: the slot it took goes back, so the next call runs.
+  EXPECT_EQ(submit("key-1"), held);
+  const std::string next = submit("");
+  ASSERT_TRUE(h.store.AwaitState(next, v1::CALL_STATE_SUCCEEDED).ok());
+  h.runner.Stop();
+}
+
 // Beyond Options::held_record_bytes a call's record is read from the journal for each attempt
 // and each reply; the call runs the same.
 TEST_F(DispatcherTest, CallsWhoseRecordIsNotHeldRunTheSame) {

@@ -637,18 +637,20 @@ void Journal::SubmitShared(std::function<absl::Status(SharedBatch&)> apply, size
   Submit(std::move(mutation));
 }
 
-void Journal::Accept(v1::CallEnvelope envelope,
+void Journal::Accept(v1::CallEnvelope envelope, std::optional<FirstAttempt> first_attempt,
                      std::function<void(absl::StatusOr<AcceptResult>)> done) {
-  Submit(AcceptMutation(std::move(envelope), std::move(done)));
+  Submit(AcceptMutation(std::move(envelope), first_attempt, std::move(done)));
 }
 
 Journal::Mutation Journal::AcceptMutation(v1::CallEnvelope envelope,
+                                          std::optional<FirstAttempt> first_attempt,
                                           std::function<void(absl::StatusOr<AcceptResult>)> done) {
   auto result = std::make_shared<AcceptResult>();
   Mutation mutation;
   mutation.bytes = envelope.ByteSizeLong() + kSmallMutationBytes;
   mutation.cid = envelope.cid();
-  mutation.apply = [envelope = std::move(envelope), result](Batch& batch) mutable -> absl::Status {
+  mutation.apply = [envelope = std::move(envelope), first_attempt,
+                    result](Batch& batch) mutable -> absl::Status {
     const std::string cid = envelope.cid();
     if (cid.empty()) return absl::InvalidArgumentError("journal: envelope.cid is empty");
     const std::string& idempotency_key = envelope.idempotency_key();
@@ -678,6 +680,11 @@ Journal::Mutation Journal::AcceptMutation(v1::CallEnvelope envelope,
       *envelope.mutable_accepted_at() = ToProtoTimestamp(batch.Now());
     v1::Call call;
     call.set_state(v1::CALL_STATE_ACCEPTED);
+    if (first_attempt.has_value()) {
+      call.set_state(v1::CALL_STATE_RUNNING);
+      call.set_attempts(1);
+      *call.mutable_started_at() = ToProtoTimestamp(first_attempt->started_at);
+    }
     *call.mutable_accepted_at() = envelope.accepted_at();
     call.set_callback(envelope.callback());
     *call.mutable_envelope() = std::move(envelope);
@@ -707,10 +714,11 @@ absl::StatusOr<Journal::AcceptResult> Journal::AcceptSync(v1::CallEnvelope envel
   }
   absl::Notification finished;
   absl::StatusOr<AcceptResult> result;
-  Mutation mutation = AcceptMutation(std::move(envelope), [&](absl::StatusOr<AcceptResult> r) {
-    result = std::move(r);
-    finished.Notify();
-  });
+  Mutation mutation =
+      AcceptMutation(std::move(envelope), std::nullopt, [&](absl::StatusOr<AcceptResult> r) {
+        result = std::move(r);
+        finished.Notify();
+      });
   mutation.quick_finish = true;
   Submit(std::move(mutation));
   finished.WaitForNotification();

@@ -150,7 +150,8 @@ class Journal final : public CallStore {
   // bookkeeping writes (UpdateCall, SetDelivery, Delete, Purge) never ask for a sync and become
   // durable with the next batch that does. `done` of Accept runs on the done thread (after the
   // write, in the order of the writes), never on the caller's.
-  void Accept(v1::CallEnvelope envelope,
+  using CallStore::Accept;
+  void Accept(v1::CallEnvelope envelope, std::optional<FirstAttempt> first_attempt,
               std::function<void(absl::StatusOr<AcceptResult>)> done) override;
   absl::StatusOr<AcceptResult> AcceptSync(v1::CallEnvelope envelope) override;
   absl::Status UpdateCall(const v1::Call& call) override;
@@ -244,7 +245,7 @@ class Journal final : public CallStore {
           size_t pending, size_t dead_letters);
 
   // The mutation of Accept, reporting to `done`.
-  Mutation AcceptMutation(v1::CallEnvelope envelope,
+  Mutation AcceptMutation(v1::CallEnvelope envelope, std::optional<FirstAttempt> first_attempt,
                           std::function<void(absl::StatusOr<AcceptResult>)> done);
   // The mutations of UpdateCall, Complete (its stored completion into `stored`), Delete and
   // SetDelivery, or

@@ -78,19 +78,32 @@ class CallStore {
 
   // Records a new call in state ACCEPTED: the envelope (with payload) as given, Call.accepted_at
   // = envelope.accepted_at (filled from the store's clock if unset), Call.callback =
-  // envelope.callback, attempts 0. If envelope.idempotency_key is non-empty and already used by
-  // a stored call (also one accepted concurrently, not yet reported), nothing is written and the
-  // first CID is returned with deduplicated = true. Idempotency keys are global to the store (one
-  // sidecar); they are released when their call is purged, or — for a deleted call — by the purge
-  // once the retention window since the delete has run out (see Delete).
-  // Durable write: `done` runs exactly once, after the call is durable (see Durability above) or
-  // refused, on a thread of the store; it must be quick and must not call the blocking writes.
-  // If the store is already closed, `done` runs at once on the calling thread. Results:
+  // envelope.callback, attempts 0 (or RUNNING, with a FirstAttempt below). If
+  // envelope.idempotency_key is non-empty and already used by a stored call (also one accepted
+  // concurrently, not yet reported), nothing is written and the first CID is returned with
+  // deduplicated = true. Idempotency keys are global to the store (one sidecar); they are released
+  // when their call is purged, or — for a deleted call — by the purge once the retention window
+  // since the delete has run out (see Delete). Durable write: `done` runs exactly once, after the
+  // call is durable (see Durability above) or refused, on a thread of the store; it must be quick
+  // and must not call the blocking writes. If the store is already closed, `done` runs at once on
+  // the calling thread. Results:
   //   OK                AcceptResult.
   //   INVALID_ARGUMENT  envelope.cid is empty.
   //   ALREADY_EXISTS    a call with this CID is already stored (and no idempotency key matched).
   //   UNAVAILABLE       "journal write failed: ..." (now or earlier), or the store is closed.
-  virtual void Accept(v1::CallEnvelope envelope,
+  void Accept(v1::CallEnvelope envelope, std::function<void(absl::StatusOr<AcceptResult>)> done) {
+    Accept(std::move(envelope), std::nullopt, std::move(done));
+  }
+  // The first attempt of a call that its caller starts as soon as the call is durable: Accept
+  // then records the call in state RUNNING with attempts = 1 and started_at — what UpdateCall
+  // would write before that attempt — in the same durable write, so the attempt needs no write
+  // of its own. The attempt's number is then on disk before the target can see it, as with
+  // UpdateCall. Not written on deduplication (the first call's record is left as it is).
+  struct FirstAttempt {
+    absl::Time started_at;
+  };
+  // Accept, with the first attempt recorded as started (see FirstAttempt) when given.
+  virtual void Accept(v1::CallEnvelope envelope, std::optional<FirstAttempt> first_attempt,
                       std::function<void(absl::StatusOr<AcceptResult>)> done) = 0;
   // Accept, waiting for the result (durable when it returns OK). Same results, and
   // FAILED_PRECONDITION when called from a `done` callback.

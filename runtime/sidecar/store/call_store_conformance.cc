@@ -109,6 +109,51 @@ TEST_P(CallStoreConformance, AcceptThenGetRoundTrips) {
   EXPECT_EQ(store_->pending_count(), 1u);
 }
 
+// Accept with a FirstAttempt writes what UpdateCall would before attempt 1, in the same write;
+// a deduplicated accept writes nothing, also not the attempt.
+TEST_P(CallStoreConformance, AcceptWithAFirstAttemptStoresTheCallRunningAttempt1) {
+  const absl::Time started_at = Now() + absl::Milliseconds(3);
+  const auto accept = [&](v1::CallEnvelope envelope) {
+    absl::Notification done;
+    absl::StatusOr<CallStore::AcceptResult> result;
+    store_->Accept(std::move(envelope), CallStore::FirstAttempt{.started_at = started_at},
+                   [&](absl::StatusOr<CallStore::AcceptResult> r) {
+                     result = std::move(r);
+                     done.Notify();
+                   });
+    done.WaitForNotification();
+    return result;
+  };
+  v1::CallEnvelope envelope = Envelope("greeter", "app", "key-1");
+  absl::StatusOr<CallStore::AcceptResult> accepted = accept(envelope);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_FALSE(accepted->deduplicated);
+  absl::StatusOr<v1::Call> call = store_->GetCall(envelope.cid());
+  ASSERT_TRUE(call.ok()) << call.status();
+  EXPECT_EQ(call->envelope().SerializeAsString(), envelope.SerializeAsString());
+  EXPECT_EQ(call->state(), v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(call->attempts(), 1u);
+  EXPECT_EQ(FromProtoTimestamp(call->started_at()), started_at);
+  EXPECT_EQ(store_->pending_count(), 1u);
+
+  v1::CallEnvelope again = Envelope("greeter", "app", "key-1");
+  accepted = accept(again);
+  ASSERT_TRUE(accepted.ok()) << accepted.status();
+  EXPECT_TRUE(accepted->deduplicated);
+  EXPECT_EQ(accepted->cid, envelope.cid());
+  EXPECT_EQ(store_->GetCall(again.cid()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(store_->GetCall(envelope.cid())->SerializeAsString(), call->SerializeAsString());
+  EXPECT_EQ(store_->pending_count(), 1u);
+
+  // It survives a restart as an unfinished call, so its next attempt there is number 2.
+  Reopen();
+  std::vector<v1::Call> unfinished;
+  ASSERT_TRUE(store_->ForEachUnfinished([&](const v1::Call& c) { unfinished.push_back(c); }).ok());
+  ASSERT_EQ(unfinished.size(), 1u);
+  EXPECT_EQ(unfinished[0].state(), v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(unfinished[0].attempts(), 1u);
+}
+
 TEST_P(CallStoreConformance, AcceptFillsAcceptedAtFromTheClockWhenUnset) {
   v1::CallEnvelope envelope = Envelope();
   envelope.clear_accepted_at();

@@ -52,9 +52,9 @@ absl::StatusOr<v1::Call> ObservedStore::AwaitDelivery(const std::string& cid,
                    [state](const v1::Call& call) { return call.callback_delivery() == state; });
 }
 
-void ObservedStore::Accept(v1::CallEnvelope envelope,
+void ObservedStore::Accept(v1::CallEnvelope envelope, std::optional<FirstAttempt> first_attempt,
                            std::function<void(absl::StatusOr<AcceptResult>)> done) {
-  store_->Accept(std::move(envelope),
+  store_->Accept(std::move(envelope), first_attempt,
                  [this, done = std::move(done)](absl::StatusOr<AcceptResult> result) {
                    done(std::move(result));
                    Wrote();

@@ -39,7 +39,8 @@ class ObservedStore final : public sidecar::CallStore {
   // Waits for the call's callback delivery to reach `state`.
   absl::StatusOr<v1::Call> AwaitDelivery(const std::string& cid, v1::DeliveryState state) const;
 
-  void Accept(v1::CallEnvelope envelope,
+  using CallStore::Accept;
+  void Accept(v1::CallEnvelope envelope, std::optional<FirstAttempt> first_attempt,
               std::function<void(absl::StatusOr<AcceptResult>)> done) override;
   absl::StatusOr<AcceptResult> AcceptSync(v1::CallEnvelope envelope) override;
   absl::Status UpdateCall(const v1::Call& call) override;
