@@ -37,6 +37,7 @@ tracing:
   flush_interval: 1s
 journal:
   durability: FSYNC
+  spin_wait: 300us
 limits:
   max_pending_calls: 1000000
   max_in_flight_per_target: 64

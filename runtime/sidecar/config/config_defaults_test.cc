@@ -32,6 +32,8 @@ TEST(ConfigDefaults, DefaultsFillAnEmptyConfig) {
   EXPECT_EQ(Millis(config.remove_unreachable_after()), 5 * 60 * 1000);
   EXPECT_EQ(Millis(config.result_retention()), 24 * 3600 * 1000);
   EXPECT_EQ(config.journal().durability(), v1::JournalConfig::FSYNC);
+  EXPECT_EQ(config.journal().spin_wait().nanos(), 300000);
+  EXPECT_EQ(config.journal().spin_wait().seconds(), 0);
   EXPECT_EQ(config.limits().max_pending_calls(), 1000000u);
   EXPECT_EQ(config.limits().max_in_flight_per_target(), 64u);
   EXPECT_EQ(config.limits().max_watchers(), 1024u);

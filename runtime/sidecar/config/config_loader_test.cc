@@ -56,6 +56,8 @@ TEST(ConfigLoader, FullYamlLoadsEveryFieldKind) {
   EXPECT_EQ(Millis(c.result_retention()), 48 * 3600 * 1000);
   // Enum by lower-case name.
   EXPECT_EQ(c.journal().durability(), v1::JournalConfig::NONE);
+  EXPECT_TRUE(c.journal().has_spin_wait());  // 0s as written: spinning off, not defaulted
+  EXPECT_EQ(Millis(c.journal().spin_wait()), 0);
   // Nested messages.
   EXPECT_EQ(c.limits().max_pending_calls(), 5000u);
   EXPECT_EQ(c.limits().max_in_flight_per_target(), 32u);

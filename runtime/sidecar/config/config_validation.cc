@@ -32,6 +32,9 @@ struct Violation {
 
 using MaybeViolation = std::optional<Violation>;
 
+// The longest JournalConfig.spin_wait: a thread spins a core that long after each write.
+constexpr absl::Duration kMaxJournalSpinWait = absl::Milliseconds(10);
+
 MaybeViolation AtLeastOne(uint64_t value, const std::string& path) {
   if (value >= 1) return std::nullopt;
   return Violation{path, absl::StrCat("must be >= 1, got ", value)};
@@ -179,6 +182,16 @@ MaybeViolation FindViolation(const v1::SidecarConfig& config) {
     return Violation{"journal.durability",
                      absl::StrCat("must be FSYNC or NONE, got ",
                                   value != nullptr ? value->name() : absl::StrCat(durability))};
+  }
+  if (auto v = CheckNonNegativeDuration(config.journal().spin_wait(), "journal.spin_wait")) {
+    return v;
+  }
+  if (const absl::Duration spin = FromProtoDuration(config.journal().spin_wait());
+      spin > kMaxJournalSpinWait) {
+    return Violation{
+        "journal.spin_wait",
+        absl::StrCat("must be at most ", absl::FormatDuration(kMaxJournalSpinWait),
+                     " (a thread spins a CPU core that long), got ", absl::FormatDuration(spin))};
   }
   const v1::LimitsConfig& limits = config.limits();
   for (const auto& [path, value] :

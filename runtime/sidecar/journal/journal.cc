@@ -28,6 +28,7 @@
 #include "runtime/sidecar/calls/call_states.h"
 #include "runtime/sidecar/journal/journal_keys.h"
 #include "runtime/sidecar/journal/journal_records.h"
+#include "runtime/sidecar/journal/spin_before_sleep.h"
 #include "spdlog/spdlog.h"
 
 namespace callmesh::sidecar {
@@ -133,6 +134,7 @@ JournalOptions JournalOptionsFromConfig(const v1::SidecarConfig& config) {
   JournalOptions options;
   options.dir = config.data_dir();
   options.sync = config.journal().durability() != v1::JournalConfig::NONE;
+  options.spin_wait = FromProtoDuration(config.journal().spin_wait());
   return options;
 }
 
@@ -382,6 +384,7 @@ void Journal::Submit(Mutation mutation) {
     absl::MutexLock lock(&mu_);
     if (!closing_) {
       queue_.push_back(std::move(mutation));
+      queued_.store(true, std::memory_order_release);
       return;
     }
   }
@@ -425,7 +428,10 @@ void Journal::SubmitAsync(absl::StatusOr<Mutation> mutation,
 
 void Journal::WriterLoop() {
   std::vector<Mutation> mutations;
+  SpinBeforeSleep spin(options_.spin_wait);
   while (true) {
+    const SpinBeforeSleep::Clock::time_point ran_out = SpinBeforeSleep::Clock::now();
+    spin.Spin([this] { return queued_.load(std::memory_order_acquire); });
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]()
@@ -439,7 +445,9 @@ void Journal::WriterLoop() {
         mutations.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+      queued_.store(!queue_.empty(), std::memory_order_relaxed);
     }
+    spin.WaitEnded(SpinBeforeSleep::Clock::now() - ran_out);
     WriteTaken(mutations);
     mutations.clear();
   }

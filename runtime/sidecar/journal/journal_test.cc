@@ -199,6 +199,37 @@ TEST_F(JournalTest, ConcurrentAcceptsShareBatchesAndFsyncs) {
   EXPECT_GT(stats.largest_batch, 1u);
 }
 
+// With JournalOptions::spin_wait the writer watches for the next write before it sleeps: every
+// write is still taken and reported — one at a time (each arriving while it spins), many at once,
+// and writes still queued when the journal closes.
+TEST_F(JournalTest, AWriterThatSpinsForTheNextWriteLosesNone) {
+  journal_.reset();
+  JournalOptions options = Options();
+  options.spin_wait = absl::Milliseconds(10);
+  absl::StatusOr<std::unique_ptr<Journal>> spinning = Journal::Open(options);
+  ASSERT_TRUE(spinning.ok()) << spinning.status();
+  journal_ = *std::move(spinning);
+  for (int i = 0; i < 100; ++i) Accept();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) EXPECT_TRUE(journal_->AcceptSync(Envelope()).ok());
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  std::atomic<int> reported{0};
+  for (int i = 0; i < 100; ++i) {
+    journal_->Accept(Envelope(), [&](absl::StatusOr<Journal::AcceptResult> result) {
+      EXPECT_TRUE(result.ok()) << result.status();
+      ++reported;
+    });
+  }
+  Close();
+  EXPECT_EQ(reported.load(), 100);
+  Reopen();
+  EXPECT_EQ(AllCids().size(), 400u);
+}
+
 // --- What a speed-up relies on: the writer only writes ---------------------------------------
 
 // A journal on the fault-injection file system, whose WAL syncs a test can hold.
