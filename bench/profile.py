@@ -8,6 +8,7 @@ the load runs. Prints the top symbols (self time, share of the sidecar's samples
 
   bench/profile.py --bin-dir=$(bazel info -c opt bazel-bin) --path async
   bench/profile.py --bin-dir=... --path sync --seconds 10 --top 25
+  bench/profile.py --bin-dir=... --path async --sidecar-config=nospin.yaml
 
 Paths:
   async  async_load --mode=e2e, 64 in flight (accept -> greeter -> journal -> callback)
@@ -108,13 +109,16 @@ def main():
     parser.add_argument("--keep", help="copy perf.data here")
     parser.add_argument("--sync-mode", choices=("invoke", "proxy"), default="invoke",
                         help="--path sync: Sidecar.Invoke or the transparent proxy")
+    parser.add_argument("--sidecar-config",
+                        help="a callmeshd config file (e.g. journal: {spin_wait: 0s}) to profile "
+                        "a setting against the defaults")
     args = parser.parse_args()
     binaries = {"callmeshd": f"{args.bin_dir}/runtime/sidecar/callmeshd",
                 "greeter_server": f"{args.bin_dir}/services/greeter/greeter_server",
                 "load_client": f"{args.bin_dir}/bench/load/load_client",
                 "async_load": f"{args.bin_dir}/bench/async/async_load"}
     with tempfile.TemporaryDirectory(prefix="callmesh-profile-") as workdir:
-        sidecar, greeter, _ = run.start_mesh(binaries, workdir, "profile")
+        sidecar, greeter, _ = run.start_mesh(binaries, workdir, "profile", args.sidecar_config)
         perf_data = os.path.join(workdir, "perf.data")
         try:
             # Warm up (connections, memtables), then record the sidecar during a second run.
