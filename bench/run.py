@@ -392,9 +392,8 @@ def e2e_floor(binaries, greeter, data_dir, seconds):
     reaches the target), and the outcome's fsync before it is delivered; around them the request
     comes in and the completion goes out (about one round trip), and the target is called (one
     round trip). So p50 ≈ 2 × a serial fsync's p50 + 2 × a direct unary gRPC call's p50 (to the
-    greeter, through nothing). RabbitMQ's RPC has one fsync on its path: the broker hands a
-    message to the consumer before it confirms it to the publisher (bench/README "Where the time
-    goes at one in flight")."""
+    greeter, through nothing). RabbitMQ's RPC has at most one fsync on its path: the broker hands a
+    message to the consumer before it confirms it to the publisher (bench/README "Round six")."""
     fsync = fsync_probe(data_dir, seconds)
     direct = load(binaries["load_client"], "direct", greeter.address, seconds=seconds,
                   label="e2e floor/direct")

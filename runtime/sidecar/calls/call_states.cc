@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "runtime/common/proto_time.h"
 
 namespace callmesh::calls {
 
@@ -36,6 +37,13 @@ void CopyMutableFields(const v1::Call& from, v1::Call* to) {
   *to->mutable_next_attempt_at() = from.next_attempt_at();
   if (!from.has_next_attempt_at()) to->clear_next_attempt_at();
   to->set_callback(from.callback());
+}
+
+void BeginAttempt(absl::Time now, v1::Call* call) {
+  call->set_state(v1::CALL_STATE_RUNNING);
+  call->set_attempts(call->attempts() + 1);
+  if (!call->has_started_at()) *call->mutable_started_at() = ToProtoTimestamp(now);
+  call->clear_next_attempt_at();
 }
 
 }  // namespace callmesh::calls

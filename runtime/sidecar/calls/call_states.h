@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "absl/time/time.h"
 #include "callmesh/v1/call.pb.h"
 
 namespace callmesh::calls {
@@ -20,5 +21,11 @@ std::string DeliveryName(v1::DeliveryState state);
 // last_status_code, last_status_message, next_attempt_at and callback (CallStore::UpdateCall) —
 // copied from `from` into `to` (an unset timestamp clears it); nothing else of `to` changes.
 void CopyMutableFields(const v1::Call& from, v1::Call* to);
+
+// What is journaled before an attempt starts, so that an attempt after a crash always carries a
+// higher number than any the target saw: state RUNNING, attempts + 1, started_at = `now` if the
+// call never started before, next_attempt_at cleared. The one rule for the dispatcher's attempt
+// record and for an accept that records attempt 1 with it (CallStore::FirstAttempt).
+void BeginAttempt(absl::Time now, v1::Call* call);
 
 }  // namespace callmesh::calls

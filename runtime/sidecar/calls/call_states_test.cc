@@ -1,6 +1,7 @@
 #include "runtime/sidecar/calls/call_states.h"
 
 #include "gtest/gtest.h"
+#include "runtime/common/proto_time.h"
 
 namespace callmesh::calls {
 namespace {
@@ -52,6 +53,25 @@ TEST(CallStates, CopyMutableFieldsCopiesOnlyWhatChangesWhileACallRuns) {
   EXPECT_EQ(to.last_status_message(), "unavailable");
   EXPECT_EQ(to.callback(), "app-async-callback");
   EXPECT_FALSE(to.has_next_attempt_at());
+}
+
+TEST(CallStates, BeginAttemptNumbersTheAttemptAndKeepsTheFirstStart) {
+  const absl::Time first = absl::FromUnixSeconds(1000);
+  v1::Call call;
+  call.set_state(v1::CALL_STATE_ACCEPTED);
+  BeginAttempt(first, &call);
+  EXPECT_EQ(call.state(), v1::CALL_STATE_RUNNING);
+  EXPECT_EQ(call.attempts(), 1u);
+  EXPECT_EQ(FromProtoTimestamp(call.started_at()), first);
+
+  // A retry: the next number, the first start kept, the scheduled retry time cleared.
+  *call.mutable_next_attempt_at() = ToProtoTimestamp(first + absl::Seconds(2));
+  call.set_last_status_code(14);
+  BeginAttempt(first + absl::Seconds(3), &call);
+  EXPECT_EQ(call.attempts(), 2u);
+  EXPECT_EQ(FromProtoTimestamp(call.started_at()), first);
+  EXPECT_FALSE(call.has_next_attempt_at());
+  EXPECT_EQ(call.last_status_code(), 14);  // the last attempt's outcome stays until the next one
 }
 
 }  // namespace

@@ -135,9 +135,7 @@ void Dispatcher::Submit(v1::CallEnvelope envelope,
   std::optional<CallStore::FirstAttempt> first_attempt;
   if (record != nullptr && TakeSlotNow(service)) {
     first_attempt = CallStore::FirstAttempt{.started_at = clock_->Now()};
-    record->set_state(v1::CALL_STATE_RUNNING);
-    record->set_attempts(1);
-    *record->mutable_started_at() = ToProtoTimestamp(first_attempt->started_at);
+    calls::BeginAttempt(first_attempt->started_at, record.get());
   }
   std::function<void(absl::StatusOr<CallStore::AcceptResult>)> accepted =
       [this, service, deadline, done = std::move(done), span = std::move(span),
@@ -337,15 +335,10 @@ void Dispatcher::RunAttempt(const std::string& cid, const std::string& service) 
   }
   const std::optional<absl::Time> deadline = ReadyToStart(cid, service, *record);
   if (!deadline.has_value()) return;
-  const absl::Time now = clock_->Now();
-  // The attempt's number is written before the attempt starts (not synced: it survives kill -9),
-  // so an attempt after a crash always carries a higher number than any the target saw. Only the
-  // mutable fields go to the store (the stored envelope is kept).
+  // The attempt's number is written before the attempt starts (not synced: it survives kill -9).
+  // Only the mutable fields go to the store (the stored envelope is kept).
   v1::Call attempt_record = MutableFieldsOf(*record);
-  attempt_record.set_state(v1::CALL_STATE_RUNNING);
-  attempt_record.set_attempts(record->attempts() + 1);
-  if (!record->has_started_at()) *attempt_record.mutable_started_at() = ToProtoTimestamp(now);
-  attempt_record.clear_next_attempt_at();
+  calls::BeginAttempt(clock_->Now(), &attempt_record);
   store_->UpdateCall(attempt_record,
                      Counted<absl::Status>([this, cid, service, record, attempt_record,
                                             deadline = *deadline](absl::Status s) {

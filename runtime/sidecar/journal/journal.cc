@@ -688,11 +688,7 @@ Journal::Mutation Journal::AcceptMutation(v1::CallEnvelope envelope,
       *envelope.mutable_accepted_at() = ToProtoTimestamp(batch.Now());
     v1::Call call;
     call.set_state(v1::CALL_STATE_ACCEPTED);
-    if (first_attempt.has_value()) {
-      call.set_state(v1::CALL_STATE_RUNNING);
-      call.set_attempts(1);
-      *call.mutable_started_at() = ToProtoTimestamp(first_attempt->started_at);
-    }
+    if (first_attempt.has_value()) calls::BeginAttempt(first_attempt->started_at, &call);
     *call.mutable_accepted_at() = envelope.accepted_at();
     call.set_callback(envelope.callback());
     *call.mutable_envelope() = std::move(envelope);

@@ -95,10 +95,11 @@ class CallStore {
     Accept(std::move(envelope), std::nullopt, std::move(done));
   }
   // The first attempt of a call that its caller starts as soon as the call is durable: Accept
-  // then records the call in state RUNNING with attempts = 1 and started_at — what UpdateCall
-  // would write before that attempt — in the same durable write, so the attempt needs no write
-  // of its own. The attempt's number is then on disk before the target can see it, as with
-  // UpdateCall. Not written on deduplication (the first call's record is left as it is).
+  // then records the call in state RUNNING with attempts = 1 and started_at
+  // (calls::BeginAttempt, what UpdateCall would write before that attempt) in the same durable
+  // write, so the attempt needs no write of its own. The attempt's number is then on disk before
+  // the target can see it, as with UpdateCall. Not written on deduplication (the first call's
+  // record is left as it is).
   struct FirstAttempt {
     absl::Time started_at;
   };
