@@ -44,6 +44,22 @@ SYSTEM_LIBRARIES = {
     "nats": "libnats",
 }
 
+# Entries linked from Debian's static archives, by binaries that ask for them in their own linkopts
+# (`load("@system//:static_linkopts.bzl", "static_linkopts")`): callmeshd links its C++ stack
+# statically (bench/README.md "Round seven": 8 MB less resident memory, less CPU per call). One
+# entry holds everything that shares gRPC's, protobuf's and Abseil's ABI, so no shared copy of any
+# of them is loaded beside the static one. Debian's rocksdb.pc names no private libraries: the
+# extra flags are librocksdb.so's DT_NEEDED entries.
+STATIC_LIBRARIES = {
+    "cpp_stack": "grpc++ protobuf yaml-cpp absl_flags_parse absl_status absl_statusor absl_strings absl_str_format absl_synchronization absl_time absl_random_random -lgrpc++_reflection -lrocksdb -lgflags -lsnappy -llz4 -lzstd -lbz2",
+    "jemalloc": "jemalloc -lm -ldl -pthread",
+}
+
+# What a static entry still links as shared objects.
+STATIC_KEEPS_DYNAMIC = ["c", "m", "dl", "rt", "pthread", "atomic", "stdc++", "ssl", "crypto", "z"]
+_KEEP_DYNAMIC_REASON = ("the C runtime, and OpenSSL and zlib, which libnats and cpp-httplib " +
+                        "(shared, no archives in Debian) load as shared objects anyway")
+
 _SHIMS = ["rules_cc", "rules_java", "remote_coverage_tools"]
 
 def _shim_repository_impl(ctx):
@@ -69,7 +85,13 @@ def callmesh_dependencies():
             _shim_repository(name = shim, shim = shim)
     existing = native.existing_rule("system")
     if not existing:
-        system_libraries(name = "system", libraries = SYSTEM_LIBRARIES)
+        system_libraries(
+            name = "system",
+            libraries = SYSTEM_LIBRARIES,
+            static_libraries = STATIC_LIBRARIES,
+            keep_dynamic = STATIC_KEEPS_DYNAMIC,
+            keep_dynamic_reason = _KEEP_DYNAMIC_REASON,
+        )
     elif existing["kind"] != "system_libraries":
         fail("callmesh_dependencies: a repository named 'system' (%s) is already declared; " %
              existing["kind"] + "callmesh's BUILD files need it to be callmesh's system_libraries")

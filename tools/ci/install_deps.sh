@@ -11,6 +11,9 @@ PACKAGES=(
   libgrpc++-dev libgrpc-dev protobuf-compiler-grpc libprotobuf-dev libprotoc-dev protobuf-compiler
   libabsl-dev libspdlog-dev libfmt-dev libgtest-dev libgmock-dev librocksdb-dev libyaml-cpp-dev
   libjemalloc-dev
+  # The static archives callmeshd links besides those of the packages above (tools/build/deps.bzl:
+  # STATIC_LIBRARIES): RocksDB's compression and flags libraries, gRPC's resolver and regexes.
+  libgflags-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev libc-ares-dev libre2-dev
   nghttp2-client fiu-utils
   cmake dpkg-dev
   libcpp-httplib-dev prometheus chromium
