@@ -40,14 +40,6 @@ ABSL_FLAG(std::string, ready_file, "",
           "Once serving, write the bound address (host:port) to this file. For scripts and "
           "tests that start callmeshd on port 0.");
 
-// jemalloc (linked into callmeshd, see BUILD.bazel) with background threads: without them freed
-// pages are handed back to the OS only during later allocations, so an idle sidecar kept what a
-// burst of calls had used (the soak benchmark: 72.7 MB of anonymous memory after every result was
-// purged, 53.6 MB with background threads; bench/README.md "Memory over a long run").
-extern "C" {
-const char* malloc_conf = "background_thread:true";
-}
-
 namespace callmesh {
 namespace {
 

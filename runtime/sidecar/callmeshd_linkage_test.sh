@@ -3,11 +3,18 @@
 # of gRPC, protobuf, Abseil, RocksDB, yaml-cpp or jemalloc may be loaded beside it, neither named by
 # the binary nor pulled in by the shared libraries it still loads (a second protobuf in one process
 # aborts at start on its duplicate descriptors; a second gRPC or allocator is worse).
-# Usage: callmeshd_linkage_test.sh BINARY...
+# A binary named after --jemalloc must also export malloc: the shared libraries it loads (libstdc++,
+# OpenSSL, ...) then allocate with jemalloc too, not with glibc's malloc behind its back.
+# Usage: callmeshd_linkage_test.sh [--jemalloc] BINARY...
 set -euo pipefail
 forbidden='lib(grpc|gpr|upb|address_sorting|re2|cares|protobuf\.|absl_|rocksdb|yaml-cpp|jemalloc|gflags)'
 status=0
+jemalloc=0
 for binary in "$@"; do
+  if [[ $binary == --jemalloc ]]; then
+    jemalloc=1
+    continue
+  fi
   loaded=$(ldd "$binary")
   if grep -E "not found" <<<"$loaded"; then
     echo "FAIL: $binary: a shared library it needs is missing" >&2
@@ -20,11 +27,19 @@ for binary in "$@"; do
   # The static parts are really there: the binary itself defines gRPC's and RocksDB's entry points.
   defined=$(nm -C --defined-only "$binary")
   for symbol in 'grpc_init' 'rocksdb::DB::Open' 'google::protobuf::MessageLite::ParseFromString'; do
-    if ! grep -qE " T ${symbol}(\(|$)" <<<"$defined"; then
+    if ! grep -qE " [Tt] ${symbol}(\(|$)" <<<"$defined"; then
       echo "FAIL: $binary does not define $symbol" >&2
       status=1
     fi
   done
+  if ((jemalloc)); then
+    exported=$(readelf --dyn-syms -W "$binary")
+    if ! grep -qE " FUNC +GLOBAL +DEFAULT +[0-9]+ malloc$" <<<"$exported"; then
+      echo "FAIL: $binary does not export malloc: the shared libraries would use glibc's" >&2
+      status=1
+    fi
+  fi
+  jemalloc=0
   [[ $status == 0 ]] && echo "ok: $binary"
 done
 exit $status

@@ -25,6 +25,11 @@ STATIC_LIBS = %s
 # Keeps shared objects: %s
 STATIC_KEEPS_DYNAMIC = %s
 
+# Entries whose symbols the binary exports (all others' are kept out of its dynamic symbol table:
+# a symbol the shared objects on the link line also define would otherwise be exported, and an
+# exported symbol is a root for --gc-sections, 3.4 MB more code in callmeshd).
+STATIC_EXPORTED = %s
+
 def static_linkopts(names):
     \"\"\"The link flags for a cc_binary's own `linkopts` (they come before its dependencies'
     flags on the link line): the named entries' archives in one group, then --as-needed for the
@@ -32,15 +37,19 @@ def static_linkopts(names):
     them define nothing the binary still needs and are not loaded at all. The libraries kept
     dynamic follow the group.\"\"\"
     archives = []
+    hidden = []
     shared = []
     for name in names:
         for flag in STATIC_LIBS[name]:
             if flag.startswith("-l:"):
                 if flag not in archives:
                     archives.append(flag)
+                    if name not in STATIC_EXPORTED:
+                        hidden.append(flag[3:])
             elif flag not in shared:
                 shared.append(flag)
-    return ["-Wl,--as-needed", "-Wl,--start-group"] + archives + ["-Wl,--end-group"] + shared
+    flags = ["-Wl,--as-needed", "-Wl,--exclude-libs," + ":".join(hidden), "-Wl,--start-group"]
+    return flags + archives + ["-Wl,--end-group"] + shared
 """
 
 def _static_flags(ctx, name, spec, keep_dynamic):
@@ -101,7 +110,12 @@ def _system_libraries_impl(ctx):
     ctx.file("BUILD.bazel", "\n".join(lines))
     keep = ctx.attr.keep_dynamic
     static = {name: _static_flags(ctx, name, spec, keep) for name, spec in ctx.attr.static_libraries.items()}
-    ctx.file("static_linkopts.bzl", _STATIC_HEADER % (repr(static), ctx.attr.keep_dynamic_reason, repr(keep)))
+    ctx.file("static_linkopts.bzl", _STATIC_HEADER % (
+        repr(static),
+        ctx.attr.keep_dynamic_reason,
+        repr(keep),
+        repr(ctx.attr.static_exported),
+    ))
 
 system_libraries = repository_rule(
     implementation = _system_libraries_impl,
@@ -113,6 +127,9 @@ system_libraries = repository_rule(
         # libraries a static entry still links as shared objects, and why
         "keep_dynamic": attr.string_list(),
         "keep_dynamic_reason": attr.string(),
+        # static entries whose symbols stay exported (an allocator that must replace malloc for
+        # the shared libraries too)
+        "static_exported": attr.string_list(),
     },
     local = True,
 )

@@ -55,6 +55,11 @@ STATIC_LIBRARIES = {
     "jemalloc": "jemalloc -lm -ldl -pthread",
 }
 
+# The static entries whose symbols stay exported: jemalloc's malloc must be the one the shared
+# libraries (libstdc++, OpenSSL, ...) call too, or memory allocated there would be freed here by
+# the other allocator.
+STATIC_EXPORTED = ["jemalloc"]
+
 # What a static entry still links as shared objects.
 STATIC_KEEPS_DYNAMIC = ["c", "m", "dl", "rt", "pthread", "atomic", "stdc++", "ssl", "crypto", "z"]
 _KEEP_DYNAMIC_REASON = ("the C runtime, and OpenSSL and zlib, which libnats and cpp-httplib " +
@@ -91,6 +96,7 @@ def callmesh_dependencies():
             static_libraries = STATIC_LIBRARIES,
             keep_dynamic = STATIC_KEEPS_DYNAMIC,
             keep_dynamic_reason = _KEEP_DYNAMIC_REASON,
+            static_exported = STATIC_EXPORTED,
         )
     elif existing["kind"] != "system_libraries":
         fail("callmesh_dependencies: a repository named 'system' (%s) is already declared; " %
