@@ -26,7 +26,6 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import run  # noqa: E402  (bench/run.py: the processes and load clients, shared)
@@ -37,16 +36,9 @@ WORKLOADS = ("e2e", "invoke", "proxy")
 def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds):
     """One fresh sidecar + greeter, one load run; the load client's RESULT plus the sidecar's CPU
     per call and memory."""
-    data_dir = os.path.join(workdir, f"data-{tag}")
-    os.makedirs(data_dir)
-    sidecar = run.Proc([callmeshd, "--listen=127.0.0.1:0", "--log-level=warn",
-                        f"--data-dir={data_dir}"], workdir, f"callmeshd-{tag}", env=env)
-    greeter = None
+    sidecar, greeter, _ = run.start_mesh(dict(binaries, callmeshd=callmeshd), workdir, tag,
+                                         env=env)
     try:
-        greeter = run.Proc([binaries["greeter_server"], "--listen=127.0.0.1:0",
-                            f"--sidecar={sidecar.address}"], workdir, f"greeter-{tag}")
-        time.sleep(0.5)  # registration propagated
-
         def load():
             if workload == "e2e":
                 return run.async_load(binaries, sidecar.address, "e2e", in_flight, seconds, tag,
@@ -59,8 +51,7 @@ def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds
         result.update(sidecar.memory_mb())
         return result
     finally:
-        if greeter is not None:
-            greeter.stop()
+        greeter.stop()
         sidecar.stop()
 
 

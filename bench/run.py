@@ -290,17 +290,22 @@ def fsync_probe(directory, seconds, block=1024):
             "p99_us": pct(99), "p999_us": pct(99.9), "errors": {}}
 
 
-def start_mesh(binaries, workdir, tag, config=None):
-    """callmeshd with a fresh data dir, and the greeter registered with it."""
+def start_mesh(binaries, workdir, tag, config=None, env=None):
+    """callmeshd (with `env` added to its environment) with a fresh data dir, and the greeter
+    registered with it."""
     data_dir = os.path.join(workdir, f"data-{tag}")
     os.makedirs(data_dir, exist_ok=True)
     args = [binaries["callmeshd"], "--listen=127.0.0.1:0", "--log-level=warn",
             f"--data-dir={data_dir}"]
     if config:
         args.append(f"--config={config}")
-    sidecar = Proc(args, workdir, f"callmeshd-{tag}")
-    greeter = Proc([binaries["greeter_server"], "--listen=127.0.0.1:0",
-                    f"--sidecar={sidecar.address}"], workdir, f"greeter-{tag}")
+    sidecar = Proc(args, workdir, f"callmeshd-{tag}", env=env)
+    try:
+        greeter = Proc([binaries["greeter_server"], "--listen=127.0.0.1:0",
+                        f"--sidecar={sidecar.address}"], workdir, f"greeter-{tag}")
+    except Exception:
+        sidecar.stop()
+        raise
     time.sleep(0.5)  # registration propagated
     return sidecar, greeter, data_dir
 
