@@ -34,8 +34,8 @@ WORKLOADS = ("e2e", "invoke", "proxy")
 
 
 def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds):
-    """One fresh sidecar + greeter, one load run; the load client's RESULT plus the sidecar's CPU
-    per call and memory."""
+    """One fresh sidecar + greeter, one load run; the load client's RESULT plus the sidecar's and
+    the greeter's CPU per call and the sidecar's memory."""
     sidecar, greeter, _ = run.start_mesh(dict(binaries, callmeshd=callmeshd), workdir, tag,
                                          env=env)
     try:
@@ -45,9 +45,13 @@ def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds
                                       stream="true")
             return run.load(binaries["load_client"], workload, sidecar.address,
                             in_flight=in_flight, seconds=seconds, label=tag)
-        result = run.with_sidecar_cpu(sidecar, load)
-        result["sidecar_cpu_us_per_call"] = (result["sidecar_cpu_s_per_s"] /
-                                             max(result["throughput"], 1e-9) * 1e6)
+        sidecar_cpu, greeter_cpu = sidecar.cpu_seconds(), greeter.cpu_seconds()
+        result = load()
+        # Both per call of the measured seconds; the load client's start and warm-up add a little
+        # CPU to both processes alike.
+        calls = max(result["throughput"] * seconds, 1e-9)
+        result["sidecar_cpu_us_per_call"] = (sidecar.cpu_seconds() - sidecar_cpu) / calls * 1e6
+        result["greeter_cpu_us_per_call"] = (greeter.cpu_seconds() - greeter_cpu) / calls * 1e6
         result.update(sidecar.memory_mb())
         return result
     finally:
@@ -55,7 +59,8 @@ def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds
         sidecar.stop()
 
 
-KEYS = ("throughput", "p50_us", "p99_us", "sidecar_cpu_us_per_call", "rss_mb")
+KEYS = ("throughput", "p50_us", "p99_us", "sidecar_cpu_us_per_call", "greeter_cpu_us_per_call",
+        "rss_mb")
 
 
 def summarize(builds, pairs):
@@ -85,11 +90,12 @@ def markdown(results):
     first = results["builds"][0][0]
     for level in results["levels"]:
         lines += [f"**{results['workload']}, {level['in_flight']} in flight**", "",
-                  "| build | calls/s | p50 µs | p99 µs | sidecar CPU per call µs | RSS MB |",
-                  "|---|---:|---:|---:|---:|---:|"]
+                  "| build | calls/s | p50 µs | p99 µs | sidecar CPU per call µs | greeter CPU per "
+                  "call µs | RSS MB |", "|---|---:|---:|---:|---:|---:|---:|"]
         for name, row in level["summary"].items():
             cells = [f"{row['throughput']:,.0f}", f"{row['p50_us']:,.0f}", f"{row['p99_us']:,.0f}",
-                     f"{row['sidecar_cpu_us_per_call']:,.0f}", f"{row['rss_mb']:.1f}"]
+                     f"{row['sidecar_cpu_us_per_call']:,.0f}",
+                     f"{row['greeter_cpu_us_per_call']:,.0f}", f"{row['rss_mb']:.1f}"]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
             if "ratios" in row:
                 ratios = [f"{row['ratios'][key]:.2f}×" for key in KEYS]
