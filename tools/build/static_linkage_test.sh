@@ -1,11 +1,12 @@
 #!/bin/bash
-# callmeshd links its C++ stack from static archives (runtime/sidecar/BUILD.bazel): no shared copy
-# of gRPC, protobuf, Abseil, RocksDB, yaml-cpp or jemalloc may be loaded beside it, neither named by
-# the binary nor pulled in by the shared libraries it still loads (a second protobuf in one process
-# aborts at start on its duplicate descriptors; a second gRPC or allocator is worse).
+# callmeshd and the callmesh CLI link their C++ stack from static archives (static_linkopts in
+# tools/build/deps.bzl): no shared copy of gRPC, protobuf, Abseil, RocksDB, yaml-cpp or jemalloc may
+# be loaded beside it, neither named by the binary nor pulled in by the shared libraries it still
+# loads (a second protobuf in one process aborts at start on its duplicate descriptors; a second
+# gRPC or allocator is worse).
 # A binary named after --jemalloc must also export malloc: the shared libraries it loads (libstdc++,
 # OpenSSL, ...) then allocate with jemalloc too, not with glibc's malloc behind its back.
-# Usage: callmeshd_linkage_test.sh [--jemalloc] BINARY...
+# Usage: static_linkage_test.sh [--jemalloc] BINARY...
 set -euo pipefail
 forbidden='lib(grpc|gpr|upb|address_sorting|re2|cares|protobuf\.|absl_|rocksdb|yaml-cpp|jemalloc|gflags)'
 status=0
@@ -24,9 +25,9 @@ for binary in "$@"; do
     echo "FAIL: $binary loads the shared objects above; they must be linked from archives" >&2
     status=1
   fi
-  # The static parts are really there: the binary itself defines gRPC's and RocksDB's entry points.
+  # The static parts are really there: the binary itself defines gRPC's and protobuf's functions.
   defined=$(nm -C --defined-only "$binary")
-  for symbol in 'grpc_init' 'rocksdb::DB::Open' 'google::protobuf::MessageLite::ParseFromString'; do
+  for symbol in 'grpc_init' 'google::protobuf::MessageLite::ParseFromString'; do
     if ! grep -qE " [Tt] ${symbol}(\(|$)" <<<"$defined"; then
       echo "FAIL: $binary does not define $symbol" >&2
       status=1
