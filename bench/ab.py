@@ -39,14 +39,13 @@ def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds
     sidecar, greeter, _ = run.start_mesh(dict(binaries, callmeshd=callmeshd), workdir, tag,
                                          env=env)
     try:
-        def load():
-            if workload == "e2e":
-                return run.async_load(binaries, sidecar.address, "e2e", in_flight, seconds, tag,
-                                      stream="true")
-            return run.load(binaries["load_client"], workload, sidecar.address,
-                            in_flight=in_flight, seconds=seconds, label=tag)
         sidecar_cpu, greeter_cpu = sidecar.cpu_seconds(), greeter.cpu_seconds()
-        result = load()
+        if workload == "e2e":
+            result = run.async_load(binaries, sidecar.address, "e2e", in_flight, seconds, tag,
+                                    stream="true")
+        else:
+            result = run.load(binaries["load_client"], workload, sidecar.address,
+                              in_flight=in_flight, seconds=seconds, label=tag)
         # Both per call of the measured seconds; the load client's start and warm-up add a little
         # CPU to both processes alike.
         calls = max(result["throughput"] * seconds, 1e-9)
@@ -59,8 +58,13 @@ def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds
         sidecar.stop()
 
 
-KEYS = ("throughput", "p50_us", "p99_us", "sidecar_cpu_us_per_call", "greeter_cpu_us_per_call",
-        "rss_mb")
+# What each run reports: key, column header, cell format.
+COLUMNS = (("throughput", "calls/s", "{:,.0f}"), ("p50_us", "p50 µs", "{:,.0f}"),
+           ("p99_us", "p99 µs", "{:,.0f}"),
+           ("sidecar_cpu_us_per_call", "sidecar CPU per call µs", "{:,.0f}"),
+           ("greeter_cpu_us_per_call", "greeter CPU per call µs", "{:,.0f}"),
+           ("rss_mb", "RSS MB", "{:.1f}"))
+KEYS = tuple(key for key, _, _ in COLUMNS)
 
 
 def summarize(builds, pairs):
@@ -90,21 +94,20 @@ def markdown(results):
     first = results["builds"][0][0]
     for level in results["levels"]:
         lines += [f"**{results['workload']}, {level['in_flight']} in flight**", "",
-                  "| build | calls/s | p50 µs | p99 µs | sidecar CPU per call µs | greeter CPU per "
-                  "call µs | RSS MB |", "|---|---:|---:|---:|---:|---:|---:|"]
+                  "| build | " + " | ".join(header for _, header, _ in COLUMNS) + " |",
+                  "|---|" + "---:|" * len(COLUMNS)]
         for name, row in level["summary"].items():
-            cells = [f"{row['throughput']:,.0f}", f"{row['p50_us']:,.0f}", f"{row['p99_us']:,.0f}",
-                     f"{row['sidecar_cpu_us_per_call']:,.0f}",
-                     f"{row['greeter_cpu_us_per_call']:,.0f}", f"{row['rss_mb']:.1f}"]
+            cells = [fmt.format(row[key]) for key, _, fmt in COLUMNS]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
             if "ratios" in row:
                 ratios = [f"{row['ratios'][key]:.2f}×" for key in KEYS]
                 lines.append(f"| {name} ÷ {first}, median of the pairs' ratios | " +
                              " | ".join(ratios) + " |")
         lines.append("")
-        lines.append("Per pair (calls/s; sidecar CPU per call): " + "; ".join(
-            " vs ".join(f"{pair[name]['throughput']:,.0f}/s {pair[name]['sidecar_cpu_us_per_call']:.0f} µs"
-                        for name, _, _ in results["builds"]) for pair in level["pairs"]))
+        per_pair = (" vs ".join(f"{pair[name]['throughput']:,.0f}/s "
+                                f"{pair[name]['sidecar_cpu_us_per_call']:.0f} µs"
+                                for name, _, _ in results["builds"]) for pair in level["pairs"])
+        lines.append("Per pair (calls/s; sidecar CPU per call): " + "; ".join(per_pair))
         lines.append("")
     return "\n".join(lines)
 

@@ -109,7 +109,10 @@ def _system_libraries_impl(ctx):
     ctx.file("WORKSPACE", 'workspace(name = "%s")\n' % ctx.name)
     ctx.file("BUILD.bazel", "\n".join(lines))
     keep = ctx.attr.keep_dynamic
-    static = {name: _static_flags(ctx, name, spec, keep) for name, spec in ctx.attr.static_libraries.items()}
+    static = {
+        name: _static_flags(ctx, name, spec, keep)
+        for name, spec in ctx.attr.static_libraries.items()
+    }
     ctx.file("static_linkopts.bzl", _STATIC_HEADER % (
         repr(static),
         ctx.attr.keep_dynamic_reason,

@@ -45,13 +45,17 @@ SYSTEM_LIBRARIES = {
 }
 
 # Entries linked from Debian's static archives, by binaries that ask for them in their own linkopts
-# (`load("@system//:static_linkopts.bzl", "static_linkopts")`): callmeshd links its C++ stack
-# statically (bench/README.md "Round seven": 8 MB less resident memory, less CPU per call). One
-# entry holds everything that shares gRPC's, protobuf's and Abseil's ABI, so no shared copy of any
-# of them is loaded beside the static one. Debian's rocksdb.pc names no private libraries: the
-# extra flags are librocksdb.so's DT_NEEDED entries.
+# (`load("@system//:static_linkopts.bzl", "static_linkopts")`): callmeshd and the CLI link their
+# C++ stack statically (bench/README.md "Round seven": 8 MB less resident memory, less CPU per
+# call). One entry holds everything that shares gRPC's, protobuf's and Abseil's ABI, so no shared
+# copy of any of them is loaded beside the static one: the SYSTEM_LIBRARIES entries above, plus
+# RocksDB's own dependencies (Debian's rocksdb.pc names no private libraries; these are
+# librocksdb.so's DT_NEEDED entries).
 STATIC_LIBRARIES = {
-    "cpp_stack": "grpc++ protobuf yaml-cpp absl_flags_parse absl_status absl_statusor absl_strings absl_str_format absl_synchronization absl_time absl_random_random -lgrpc++_reflection -lrocksdb -lgflags -lsnappy -llz4 -lzstd -lbz2",
+    "cpp_stack": " ".join([
+        SYSTEM_LIBRARIES[name]
+        for name in ("grpc++_reflection", "absl", "rocksdb", "yaml-cpp")
+    ] + ["-lgflags -lsnappy -llz4 -lzstd -lbz2"]),
     "jemalloc": "jemalloc -lm -ldl -pthread",
 }
 

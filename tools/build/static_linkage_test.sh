@@ -16,31 +16,36 @@ for binary in "$@"; do
     jemalloc=1
     continue
   fi
+  failed=0
   loaded=$(ldd "$binary")
   if grep -E "not found" <<<"$loaded"; then
     echo "FAIL: $binary: a shared library it needs is missing" >&2
-    status=1
+    failed=1
   fi
   if grep -E "$forbidden" <<<"$loaded"; then
     echo "FAIL: $binary loads the shared objects above; they must be linked from archives" >&2
-    status=1
+    failed=1
   fi
   # The static parts are really there: the binary itself defines gRPC's and protobuf's functions.
   defined=$(nm -C --defined-only "$binary")
   for symbol in 'grpc_init' 'google::protobuf::MessageLite::ParseFromString'; do
     if ! grep -qE " [Tt] ${symbol}(\(|$)" <<<"$defined"; then
       echo "FAIL: $binary does not define $symbol" >&2
-      status=1
+      failed=1
     fi
   done
   if ((jemalloc)); then
     exported=$(readelf --dyn-syms -W "$binary")
     if ! grep -qE " FUNC +GLOBAL +DEFAULT +[0-9]+ malloc$" <<<"$exported"; then
       echo "FAIL: $binary does not export malloc: the shared libraries would use glibc's" >&2
-      status=1
+      failed=1
     fi
   fi
   jemalloc=0
-  [[ $status == 0 ]] && echo "ok: $binary"
+  if ((failed)); then
+    status=1
+  else
+    echo "ok: $binary"
+  fi
 done
 exit $status
