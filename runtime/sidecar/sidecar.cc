@@ -227,8 +227,8 @@ absl::StatusOr<std::unique_ptr<Sidecar>> Sidecar::Start(const v1::SidecarConfig&
     }
     absl::StatusOr<std::unique_ptr<metrics::AdminServer>> admin = metrics::AdminServer::Start(
         config.admin_listen(), &self->metrics_->registry(), [self] { return self->Readiness(); },
-        [self](httplib::Server* http) {
-          if (self->web_view_ != nullptr) self->web_view_->AddRoutes(http);
+        [self](http::HttpRouter* router) {
+          if (self->web_view_ != nullptr) self->web_view_->AddRoutes(router);
         });
     if (!admin.ok()) return admin.status();
     sidecar->admin_ = *std::move(admin);

@@ -66,8 +66,8 @@ STATIC_EXPORTED = ["jemalloc"]
 
 # What a static entry still links as shared objects.
 STATIC_KEEPS_DYNAMIC = ["c", "m", "dl", "rt", "pthread", "atomic", "stdc++", "ssl", "crypto", "z", "bz2"]
-_KEEP_DYNAMIC_REASON = ("the C runtime; OpenSSL and zlib, which libnats and cpp-httplib " +
-                        "(shared, no archives in Debian) load as shared objects anyway; bzip2, " +
+_KEEP_DYNAMIC_REASON = ("the C runtime; OpenSSL and zlib, which libnats (shared, no archive " +
+                        "in Debian) loads as shared objects anyway; bzip2, " +
                         "whose embedded copy lintian refuses in the .deb (embedded-library)")
 
 _SHIMS = ["rules_cc", "rules_java", "remote_coverage_tools"]

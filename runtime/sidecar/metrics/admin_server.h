@@ -1,5 +1,5 @@
-// The admin HTTP listener (`admin_listen` in SidecarConfig), served with cpp-httplib on a thread
-// of its own:
+// The admin HTTP listener (`admin_listen` in SidecarConfig), served by runtime/common/http's
+// server (a thread per open connection, at most 8):
 //   GET /metrics  the registry in the Prometheus text format (version 0.0.4)
 //   GET /healthz  200 "ok" while the process is up
 //   GET /readyz   200 "ready" when `ready` says so, else 503 with the reason
@@ -12,15 +12,12 @@
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "runtime/common/http/http_router.h"
+#include "runtime/common/http/http_server.h"
 #include "runtime/sidecar/metrics/metrics_registry.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace callmesh::metrics {
 
@@ -30,12 +27,12 @@ class AdminServer {
   using ReadyCheck = std::function<absl::Status()>;
 
   // Listens on `address` ("host:port", IPv6 in brackets; port 0 picks a free one). Both pointers
-  // must outlive the server. FAILED_PRECONDITION "admin_listen <address>: cannot listen there ..."
-  // if the port is taken or the host is not local.
+  // must outlive the server. FAILED_PRECONDITION "admin_listen <address>: cannot listen there
+  // (<reason>)" if the port is taken or the host is not local.
   // `add_routes`, if set, adds more routes before the server listens.
   static absl::StatusOr<std::unique_ptr<AdminServer>> Start(
       const std::string& address, const Registry* registry, ReadyCheck ready,
-      std::function<void(httplib::Server*)> add_routes = nullptr);
+      std::function<void(http::HttpRouter*)> add_routes = nullptr);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -48,8 +45,7 @@ class AdminServer {
  private:
   AdminServer() = default;
 
-  std::unique_ptr<httplib::Server> http_;
-  std::thread thread_;
+  std::unique_ptr<http::HttpServer> http_;
   std::string address_;
 };
 

@@ -72,6 +72,7 @@ TEST(AdminServer, RefusesAPortInUseNamingTheAddress) {
   EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(second.status().message(),
               HasSubstr("admin_listen " + (*first)->address() + ": cannot listen there"));
+  EXPECT_THAT(second.status().message(), HasSubstr("in use"));
 }
 
 TEST(AdminServer, StopsRightAfterStart) {

@@ -1,10 +1,9 @@
 #include "runtime/sidecar/tracing/span_exporter.h"
 
-#include <httplib.h>
-
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/common/http/http_client.h"
 #include "runtime/sidecar/tracing/otlp_json.h"
 #include "spdlog/spdlog.h"
 
@@ -84,22 +83,23 @@ void SpanExporter::Run() {
 }
 
 void SpanExporter::Send(const std::vector<Span>& batch) {
-  httplib::Client client(endpoint_.scheme_host_port);
-  const auto seconds = absl::ToInt64Seconds(options_.timeout);
-  client.set_connection_timeout(seconds);
-  client.set_read_timeout(seconds);
-  client.set_write_timeout(seconds);
-  const std::string body = OtlpJson(batch, options_.service_name);
-  httplib::Result result = client.Post(endpoint_.path.c_str(), body, "application/json");
-  if (result && result->status >= 200 && result->status < 300) {
+  absl::StatusOr<http::HttpReply> reply =
+      http::HttpExchange({.host = endpoint_.host,
+                          .port = endpoint_.port,
+                          .method = "POST",
+                          .path = endpoint_.path,
+                          .body = OtlpJson(batch, options_.service_name),
+                          .content_type = "application/json",
+                          .timeout = options_.timeout});
+  if (reply.ok() && reply->status >= 200 && reply->status < 300) {
     exported_.fetch_add(batch.size(), std::memory_order_relaxed);
     return;
   }
   dropped_export_failed_.fetch_add(batch.size(), std::memory_order_relaxed);
-  spdlog::debug(
-      "tracing: {} span(s) not exported to {}{}: {}", batch.size(), endpoint_.scheme_host_port,
-      endpoint_.path,
-      result ? absl::StrCat("HTTP ", result->status) : httplib::to_string(result.error()));
+  spdlog::debug("tracing: {} span(s) not exported: {}", batch.size(),
+                reply.ok() ? absl::StrCat("HTTP ", reply->status, " from ",
+                                          endpoint_.scheme_host_port, endpoint_.path)
+                           : std::string(reply.status().message()));
 }
 
 }  // namespace callmesh::tracing

@@ -41,7 +41,7 @@ class SpanExporter {
     size_t max_batch = 512;
     // Longest a span waits in the queue before it is sent (real time).
     absl::Duration flush_interval = absl::Seconds(1);
-    // Connect and read timeout of one request.
+    // The longest one export may take: connecting, sending and reading the reply.
     absl::Duration timeout = absl::Seconds(5);
   };
 

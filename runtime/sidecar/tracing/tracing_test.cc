@@ -53,6 +53,11 @@ TEST(HttpEndpoint, SplitsTheUrlAndNamesTheFieldOnError) {
   ASSERT_TRUE(plain.ok()) << plain.status();
   EXPECT_EQ(plain->scheme_host_port, "http://127.0.0.1:4318");
   EXPECT_EQ(plain->path, "/v1/traces");
+  EXPECT_EQ(plain->host, "127.0.0.1");
+  EXPECT_EQ(plain->port, 4318);
+  absl::StatusOr<HttpEndpoint> ipv6 = ParseHttpEndpoint("http://[::1]:4318/", "f");
+  ASSERT_TRUE(ipv6.ok()) << ipv6.status();
+  EXPECT_EQ(ipv6->host, "::1");
   absl::StatusOr<HttpEndpoint> path =
       ParseHttpEndpoint("http://collector:4318/otlp/v1/traces", "f");
   ASSERT_TRUE(path.ok()) << path.status();
@@ -66,6 +71,8 @@ TEST(HttpEndpoint, SplitsTheUrlAndNamesTheFieldOnError) {
             "\"http://collector/v1/traces\"");
   EXPECT_FALSE(ParseHttpEndpoint("http://:4318", "f").ok());
   EXPECT_FALSE(ParseHttpEndpoint("http://c:43x8", "f").ok());
+  EXPECT_FALSE(ParseHttpEndpoint("http://c:70000", "f").ok());
+  EXPECT_FALSE(ParseHttpEndpoint("http://c:0", "f").ok());
 }
 
 TEST(SpanExporter, SendsSpansAsOtlpJsonThatAParserReadsBack) {

@@ -33,15 +33,12 @@
 #include <string>
 
 #include "absl/synchronization/mutex.h"
+#include "runtime/common/http/http_router.h"
 #include "runtime/sidecar/delivery/callback_deliverer.h"
 #include "runtime/sidecar/delivery/completion_hub.h"
 #include "runtime/sidecar/dispatch/dispatcher.h"
 #include "runtime/sidecar/registry/registry.h"
 #include "runtime/sidecar/store/call_store.h"
-
-namespace httplib {
-class Server;
-}  // namespace httplib
 
 namespace callmesh::webview {
 
@@ -63,8 +60,8 @@ class WebView {
   WebView(const WebView&) = delete;
   WebView& operator=(const WebView&) = delete;
 
-  // Adds the routes above to `http` (the admin listener's server, before it listens).
-  void AddRoutes(httplib::Server* http);
+  // Adds the routes above to `router` (the admin listener's, before it serves).
+  void AddRoutes(http::HttpRouter* router);
 
   // Ends the event streams (each within a second) and refuses new ones. Idempotent.
   void Stop();

@@ -1,0 +1,31 @@
+// Reads and writes on a non-blocking socket that give up at a deadline, shared by the HTTP
+// server and client. A deadline of absl::InfiniteFuture() waits as long as it takes.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace callmesh::http {
+
+// Makes `fd` non-blocking (and close-on-exec). INTERNAL with the system's reason on failure.
+absl::Status MakeNonBlocking(int fd);
+
+// Waits until `fd` is readable (`events` POLLIN) or writable (POLLOUT), or DEADLINE_EXCEEDED.
+absl::Status AwaitReady(int fd, short events, absl::Time deadline);
+
+// Writes all of `data`. UNAVAILABLE when the peer is gone, DEADLINE_EXCEEDED at the deadline.
+absl::Status WriteAll(int fd, absl::string_view data, absl::Time deadline);
+
+// Appends what arrives (at most `max` bytes) to `out`; 0 at the end of the stream.
+// UNAVAILABLE on a reset, DEADLINE_EXCEEDED at the deadline.
+absl::StatusOr<size_t> ReadSome(int fd, size_t max, absl::Time deadline, std::string* out);
+
+// strerror for `error` (errno), as one short phrase.
+std::string SystemError(int error);
+
+}  // namespace callmesh::http
