@@ -1,8 +1,13 @@
 #include "runtime/sidecar/dispatch/task_runner.h"
 
+#include <utility>
+
 namespace callmesh::sidecar {
 
-TaskRunner::TaskRunner(int threads, Clock* clock) : clock_(clock) {
+TaskRunner::TaskRunner(int threads, Clock* clock) : TaskRunner(threads, clock, CacheRelease()) {}
+
+TaskRunner::TaskRunner(int threads, Clock* clock, CacheRelease cache_release)
+    : clock_(clock), cache_release_(std::move(cache_release)) {
   for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
 }
 
@@ -77,6 +82,7 @@ void TaskRunner::Stop() {
 }
 
 void TaskRunner::Work() {
+  bool cached = false;  // ran a task since it last gave back its cache
   while (true) {
     std::function<void()> task;
     {
@@ -84,12 +90,21 @@ void TaskRunner::Work() {
       auto has_work = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !ready_.empty() || stopping_;
       };
-      mu_.Await(absl::Condition(&has_work));
-      if (ready_.empty()) return;  // stopping, and nothing left to run
-      task = std::move(ready_.front());
-      ready_.pop_front();
-      ++running_;
+      // Real time: this is about memory, not about when tasks run.
+      if (!cached || mu_.AwaitWithTimeout(absl::Condition(&has_work), cache_release_.idle_after)) {
+        mu_.Await(absl::Condition(&has_work));
+        if (ready_.empty()) return;  // stopping, and nothing left to run
+        task = std::move(ready_.front());
+        ready_.pop_front();
+        ++running_;
+      }
     }
+    if (!task) {
+      cache_release_.release();
+      cached = false;
+      continue;
+    }
+    cached = true;
     task();
     absl::MutexLock lock(&mu_);
     --running_;

@@ -1,6 +1,11 @@
 // A small pool of worker threads with timers: where the dispatcher and the callback deliverer do
 // their blocking work (journal writes wait for fsync), off gRPC's threads. Timers come from a
 // Clock, so a FakeClock decides when delayed tasks become ready. Thread-safe.
+//
+// A worker that ran tasks and then finds none for `CacheRelease::idle_after` (real time) gives
+// back its thread's allocator cache (ReleaseThreadCache) once before it sleeps on: each of
+// callmeshd's 64 workers otherwise kept the freed memory of the last tasks it ran, some 0.6-2 MB
+// of an idle sidecar's resident memory (bench/README.md "Round eight"). A busy worker never does.
 #pragma once
 
 #include <cstdint>
@@ -13,13 +18,22 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "runtime/common/clock.h"
+#include "runtime/common/thread_cache.h"
 
 namespace callmesh::sidecar {
 
 class TaskRunner {
  public:
-  // `clock` must outlive the runner.
+  // When an idle worker gives back its allocator cache, and how (tests count the calls).
+  struct CacheRelease {
+    absl::Duration idle_after = absl::Seconds(1);
+    std::function<void()> release = ReleaseThreadCache;
+  };
+
+  // `clock` must outlive the runner. Workers give back their cache after CacheRelease's
+  // defaults.
   explicit TaskRunner(int threads, Clock* clock = Clock::Real());
+  TaskRunner(int threads, Clock* clock, CacheRelease cache_release);
   // Stops (see Stop).
   ~TaskRunner();
 
@@ -55,6 +69,7 @@ class TaskRunner {
   void Work();
 
   Clock* const clock_;
+  const CacheRelease cache_release_;
   mutable absl::Mutex mu_;
   std::deque<std::function<void()>> ready_ ABSL_GUARDED_BY(mu_);
   // The clock's timers of delayed tasks, by a key of ours.

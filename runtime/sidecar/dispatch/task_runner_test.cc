@@ -10,6 +10,56 @@ namespace {
 
 const absl::Time kStart = absl::FromUnixSeconds(1800000000);
 
+// Counts the cache releases of a runner's workers.
+struct Releases {
+  absl::Mutex mu;
+  int count ABSL_GUARDED_BY(mu) = 0;
+
+  TaskRunner::CacheRelease After(absl::Duration idle) {
+    return {.idle_after = idle, .release = [this] {
+              absl::MutexLock lock(&mu);
+              ++count;
+            }};
+  }
+  // Whether `n` releases were counted within `real_timeout`.
+  bool AwaitAtLeast(int n, absl::Duration real_timeout = absl::Minutes(1)) {
+    absl::MutexLock lock(&mu);
+    auto reached = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return count >= n; };
+    return mu.AwaitWithTimeout(absl::Condition(&reached), real_timeout);
+  }
+  int Count() {
+    absl::MutexLock lock(&mu);
+    return count;
+  }
+};
+
+TEST(TaskRunner, AWorkerGivesBackItsCacheOnceEachTimeItGoesIdleAfterWork) {
+  FakeClock clock(kStart);
+  Releases releases;
+  TaskRunner runner(1, &clock, releases.After(absl::Milliseconds(1)));
+  runner.Post([] {});
+  ASSERT_TRUE(releases.AwaitAtLeast(1));
+  runner.Post([] {});
+  ASSERT_TRUE(releases.AwaitAtLeast(2));
+  // Once per idle period that follows work, not every millisecond while it stays idle: fifty
+  // idle periods pass without a third.
+  EXPECT_FALSE(releases.AwaitAtLeast(3, absl::Milliseconds(50)));
+  runner.Stop();  // joins the worker: every release it made is counted
+  EXPECT_EQ(releases.Count(), 2);
+}
+
+TEST(TaskRunner, AWorkerThatIsNotIdleLongEnoughKeepsItsCache) {
+  FakeClock clock(kStart);
+  Releases releases;
+  TaskRunner runner(2, &clock, releases.After(absl::Hours(1)));
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 10; ++i) runner.Post([&] { ++ran; });
+  ASSERT_TRUE(runner.AwaitIdle());
+  runner.Stop();
+  EXPECT_EQ(ran.load(), 10);
+  EXPECT_EQ(releases.Count(), 0);
+}
+
 TEST(TaskRunner, DelayedTaskRunsOnceTheClockReachesItsTime) {
   FakeClock clock(kStart);
   TaskRunner runner(2, &clock);
