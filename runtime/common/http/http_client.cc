@@ -23,11 +23,6 @@ namespace {
 // The largest reply read: far over any collector's answer, small enough to never hurt.
 constexpr size_t kMaxReplyBytes = 16 * 1024 * 1024;
 
-std::string HostPort(const HttpCall& call) {
-  return call.host.find(':') != std::string::npos ? absl::StrCat("[", call.host, "]:", call.port)
-                                                  : absl::StrCat(call.host, ":", call.port);
-}
-
 absl::StatusOr<int> Connect(const HttpCall& call, absl::Time deadline) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -118,7 +113,7 @@ absl::StatusOr<HttpReply> ParseReply(absl::string_view data) {
 
 absl::StatusOr<HttpReply> HttpExchange(const HttpCall& call) {
   const absl::Time deadline = absl::Now() + call.timeout;
-  const std::string where = HostPort(call);
+  const std::string where = JoinHostPort(call.host, call.port);
   const auto failed = [&](const absl::Status& status) {
     return absl::Status(
         status.code(),

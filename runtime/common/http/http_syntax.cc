@@ -99,6 +99,29 @@ absl::StatusOr<RequestLine> ParseRequestLine(absl::string_view line) {
   return parsed;
 }
 
+std::string JoinHostPort(absl::string_view host, int port) {
+  return host.find(':') != absl::string_view::npos ? absl::StrCat("[", host, "]:", port)
+                                                   : absl::StrCat(host, ":", port);
+}
+
+std::optional<HostPort> SplitHostPort(absl::string_view address) {
+  const size_t colon = address.rfind(':');
+  if (colon == absl::string_view::npos) return std::nullopt;
+  absl::string_view host = address.substr(0, colon);
+  const absl::string_view port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  HostPort split{std::string(host), 0};
+  if (host.empty() || port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(port, &split.port) || split.port > 65535) {
+    return std::nullopt;
+  }
+  return split;
+}
+
 absl::StatusOr<size_t> ParseContentLength(absl::string_view value, size_t max) {
   uint64_t length = 0;
   if (value.empty() || value.size() > 19 ||

@@ -39,6 +39,16 @@ struct RequestLine {
 };
 absl::StatusOr<RequestLine> ParseRequestLine(absl::string_view line);
 
+// A URL authority's "host:port", with an IPv6 host in brackets ("[::1]:4318").
+std::string JoinHostPort(absl::string_view host, int port);
+// The reverse: the host (without brackets) and the port; nullopt unless `address` is host:port
+// with a non-empty host and a port of digits from 0 to 65535.
+struct HostPort {
+  std::string host;
+  int port = 0;
+};
+std::optional<HostPort> SplitHostPort(absl::string_view address);
+
 // Content-Length's value: digits only (INVALID_ARGUMENT otherwise), at most `max` (OUT_OF_RANGE
 // otherwise).
 absl::StatusOr<size_t> ParseContentLength(absl::string_view value, size_t max);

@@ -71,6 +71,23 @@ TEST(ParseContentLength, DigitsUpToTheLimit) {
   }
 }
 
+TEST(HostPort, BracketsIpv6HostsBothWays) {
+  EXPECT_EQ(JoinHostPort("127.0.0.1", 4771), "127.0.0.1:4771");
+  EXPECT_EQ(JoinHostPort("::1", 4771), "[::1]:4771");
+  auto v6 = SplitHostPort("[::1]:0");
+  ASSERT_TRUE(v6.has_value());
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, 0);
+  auto name = SplitHostPort("collector:4318");
+  ASSERT_TRUE(name.has_value());
+  EXPECT_EQ(name->host, "collector");
+  EXPECT_EQ(name->port, 4318);
+  for (const char* bad :
+       {"nocolon", ":80", "[]:80", "h:", "h:65536", "h:+80", "h:8x", "h:123456"}) {
+    EXPECT_FALSE(SplitHostPort(bad).has_value()) << bad;
+  }
+}
+
 HttpRouter TestRouter() {
   HttpRouter router;
   router.Handle("GET", "/ui/api/calls",

@@ -1,9 +1,10 @@
 #include "runtime/sidecar/metrics/admin_server.h"
 
+#include <optional>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "runtime/common/http/http_syntax.h"
 
 namespace callmesh::metrics {
 namespace {
@@ -20,16 +21,8 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     return absl::FailedPreconditionError(
         absl::StrCat("admin_listen ", address, ": cannot listen there (", why, ")"));
   };
-  const size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || !absl::SimpleAtoi(address.substr(colon + 1), &port) ||
-      port < 0 || port > 65535) {
-    return cannot("not host:port");
-  }
-  std::string host = address.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
-    host = host.substr(1, host.size() - 2);
-  }
+  const std::optional<http::HostPort> split = http::SplitHostPort(address);
+  if (!split.has_value()) return cannot("not host:port");
 
   http::HttpRouter router;
   router.Handle("GET", "/metrics", [registry](const http::HttpRequest&, http::HttpResponse& out) {
@@ -51,13 +44,11 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
 
   // Few, short requests, plus one connection per open web view page (its event stream).
   absl::StatusOr<std::unique_ptr<http::HttpServer>> http =
-      http::HttpServer::Start(host, port, std::move(router));
+      http::HttpServer::Start(split->host, split->port, std::move(router));
   if (!http.ok()) return cannot(http.status().message());
   std::unique_ptr<AdminServer> server(new AdminServer());
   server->http_ = *std::move(http);
-  const std::string shown_host =
-      host.find(':') != std::string::npos ? absl::StrCat("[", host, "]") : host;
-  server->address_ = absl::StrCat(shown_host, ":", server->http_->port());
+  server->address_ = http::JoinHostPort(split->host, server->http_->port());
   return server;
 }
 
