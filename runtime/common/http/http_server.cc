@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <map>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -243,9 +244,14 @@ bool HttpServer::ReadRequest(int fd, HttpRequest* request, HttpResponse* refusal
     }
   }
   body.resize(length);
+  absl::StatusOr<std::map<std::string, std::string>> query = ParseQuery(line->query);
+  if (!query.ok()) {
+    refusal->Set(400, kText, absl::StrCat(query.status().message(), "\n"));
+    return false;
+  }
   request->method = std::move(line->method);
   request->path = std::move(line->path);
-  request->query = ParseQuery(line->query);
+  request->query = *std::move(query);
   request->headers = std::move(head->fields);
   request->body = std::move(body);
   return true;

@@ -120,6 +120,7 @@ TEST(HttpServer, RefusesMalformedAndOversizedRequests) {
               StartsWith("HTTP/1.1 400"));
   EXPECT_THAT(RawExchange(port, "POST /items/a HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"),
               StartsWith("HTTP/1.1 501"));
+  EXPECT_THAT(RawExchange(port, "GET /echo?q=%zz HTTP/1.1\r\n\r\n"), HasSubstr("400 Bad Request"));
   // And a good one still works, with a body that arrives in the same packet as the head.
   EXPECT_THAT(RawExchange(port, "POST /items/a HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"),
               HasSubstr("\r\n\r\na:abc:"));

@@ -52,14 +52,18 @@ std::optional<std::string> PercentDecode(absl::string_view text, bool plus_is_sp
   return out;
 }
 
-std::map<std::string, std::string> ParseQuery(absl::string_view query) {
+absl::StatusOr<std::map<std::string, std::string>> ParseQuery(absl::string_view query) {
   std::map<std::string, std::string> out;
   for (absl::string_view pair : absl::StrSplit(query, '&', absl::SkipEmpty())) {
     const size_t equals = pair.find('=');
     std::optional<std::string> name = PercentDecode(pair.substr(0, equals), true);
     std::optional<std::string> value = PercentDecode(
         equals == absl::string_view::npos ? absl::string_view() : pair.substr(equals + 1), true);
-    if (name.has_value() && value.has_value()) out.emplace(*std::move(name), *std::move(value));
+    if (!name.has_value() || !value.has_value()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("malformed percent-encoding in the query: ", Quoted(pair)));
+    }
+    out.emplace(*std::move(name), *std::move(value));
   }
   return out;
 }

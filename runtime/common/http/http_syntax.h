@@ -17,9 +17,9 @@ namespace callmesh::http {
 // followed by two hex digits.
 std::optional<std::string> PercentDecode(absl::string_view text, bool plus_is_space);
 
-// "a=1&b=x+y&c" → {a: "1", b: "x y", c: ""}; the first value of a repeated name wins; pairs that
-// do not decode are skipped.
-std::map<std::string, std::string> ParseQuery(absl::string_view query);
+// "a=1&b=x+y&c" → {a: "1", b: "x y", c: ""}; the first value of a repeated name wins.
+// INVALID_ARGUMENT naming the pair for a '%' not followed by two hex digits.
+absl::StatusOr<std::map<std::string, std::string>> ParseQuery(absl::string_view query);
 
 // A head split into its start line and its fields (names lower-cased, repeated fields joined with
 // ", "). INVALID_ARGUMENT naming the problem for a field without ':' or with a space before it,
