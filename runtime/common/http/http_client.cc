@@ -1,6 +1,5 @@
 #include "runtime/common/http/http_client.h"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -24,20 +23,10 @@ namespace {
 constexpr size_t kMaxReplyBytes = 16 * 1024 * 1024;
 
 absl::StatusOr<int> Connect(const HttpCall& call, absl::Time deadline) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(call.port);
-  if (const int error = getaddrinfo(call.host.c_str(), service.c_str(), &hints, &found);
-      error != 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot resolve ", call.host, ": ", gai_strerror(error)));
-  }
-  absl::Cleanup free_found = [found] { freeaddrinfo(found); };
+  absl::StatusOr<AddressList> found = Resolve(call.host, call.port, /*passive=*/false);
+  if (!found.ok()) return found.status();
   absl::Status last = absl::UnavailableError("no address");
-  for (addrinfo* address = found; address != nullptr; address = address->ai_next) {
+  for (addrinfo* address = found->get(); address != nullptr; address = address->ai_next) {
     const int fd = socket(address->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
       last = absl::UnavailableError(absl::StrCat("socket: ", SystemError(errno)));

@@ -10,6 +10,9 @@
 
 namespace callmesh::http {
 
+// The content type of every plain-text answer (health, errors).
+inline constexpr char kPlainText[] = "text/plain; charset=utf-8";
+
 struct HttpRequest {
   std::string method;  // "GET", "POST", ... as sent (methods are case-sensitive)
   std::string path;    // the target's path, still percent-encoded ("/ui/api/calls/a%2Fb")
@@ -30,7 +33,7 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 200;
-  std::string content_type = "text/plain; charset=utf-8";
+  std::string content_type = kPlainText;
   std::string body;
   // More headers (Content-Type, Content-Length and Connection are the server's).
   std::vector<std::pair<std::string, std::string>> headers;

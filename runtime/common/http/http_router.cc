@@ -56,14 +56,20 @@ void HttpRouter::Serve(HttpRequest* request, HttpResponse* response) const {
     return;
   }
   if (!allowed.empty()) {
-    response->Set(405, "text/plain; charset=utf-8",
+    response->Set(405, kPlainText,
                   absl::StrCat(request->method, " is not allowed on ", request->path, "\n"));
     response->headers.emplace_back("Allow", absl::StrJoin(allowed, ", "));
   } else if (undecodable) {
-    response->Set(400, "text/plain; charset=utf-8",
+    response->Set(400, kPlainText,
                   absl::StrCat("malformed percent-encoding in ", request->path, "\n"));
   } else {
-    response->Set(404, "text/plain; charset=utf-8", absl::StrCat(request->path, " not found\n"));
+    std::vector<std::string> served;
+    for (const Route& route : routes_) {
+      served.push_back(absl::StrCat(route.method, " ", absl::StrJoin(route.segments, "/")));
+    }
+    response->Set(404, kPlainText,
+                  absl::StrCat(request->path,
+                               " not found; served here: ", absl::StrJoin(served, ", "), "\n"));
   }
 }
 

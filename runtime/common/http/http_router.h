@@ -24,9 +24,9 @@ class HttpRouter {
   // The first route added wins when two match.
   void Handle(std::string method, std::string pattern, Handler handler);
 
-  // Fills `response` with the matching route's answer (request->captures set first); 404 when
-  // no route has the path, 405 (with Allow) when routes have it but not for this method, 400
-  // when a captured segment is not valid percent-encoding.
+  // Fills `response` with the matching route's answer (request->captures set first); 404 (naming
+  // the routes there are) when no route has the path, 405 (with Allow) when routes have it but not
+  // for this method, 400 when a captured segment is not valid percent-encoding.
   void Serve(HttpRequest* request, HttpResponse* response) const;
 
  private:

@@ -1,6 +1,5 @@
 #include "runtime/common/http/http_server.h"
 
-#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -17,12 +16,8 @@
 namespace callmesh::http {
 namespace {
 
-constexpr char kText[] = "text/plain; charset=utf-8";
-
 absl::string_view ReasonPhrase(int status) {
   switch (status) {
-    case 100:
-      return "Continue";
     case 200:
       return "OK";
     case 400:
@@ -37,8 +32,6 @@ absl::string_view ReasonPhrase(int status) {
       return "Conflict";
     case 413:
       return "Content Too Large";
-    case 415:
-      return "Unsupported Media Type";
     case 431:
       return "Request Header Fields Too Large";
     case 500:
@@ -52,34 +45,35 @@ absl::string_view ReasonPhrase(int status) {
   }
 }
 
-// The refusal for a request that could not be read: 408 at the deadline, none when the client
-// went away.
-void Refuse(const absl::Status& read, absl::Duration timeout, HttpResponse* refusal) {
-  if (absl::IsDeadlineExceeded(read)) {
-    refusal->Set(
-        408, kText,
-        absl::StrCat("the request did not arrive within ", absl::FormatDuration(timeout), "\n"));
+// Answers `status` with `why` as the body's one line.
+void Refuse(int status, absl::string_view why, HttpResponse* refusal) {
+  refusal->Set(status, kPlainText, absl::StrCat(why, "\n"));
+}
+
+// Reads more of a request into `data`. False when nothing more came, with the refusal set: 408
+// at the deadline; no answer at all (status 0) when the client went away.
+bool ReadMore(int fd, size_t max, absl::Time deadline, absl::Duration timeout, std::string* data,
+              HttpResponse* refusal) {
+  absl::StatusOr<size_t> got = ReadSome(fd, max, deadline, data);
+  if (got.ok() && *got > 0) return true;
+  if (!got.ok() && absl::IsDeadlineExceeded(got.status())) {
+    Refuse(408, absl::StrCat("the request did not arrive within ", absl::FormatDuration(timeout)),
+           refusal);
   } else {
     refusal->status = 0;
   }
+  return false;
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& host, int port,
                                                               HttpRouter router, Options options) {
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  addrinfo* found = nullptr;
-  const std::string service = std::to_string(port);
-  if (const int error = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); error != 0) {
-    return absl::UnavailableError(absl::StrCat("cannot resolve ", host, ": ", gai_strerror(error)));
-  }
+  absl::StatusOr<AddressList> found = Resolve(host, port, /*passive=*/true);
+  if (!found.ok()) return found.status();
   std::unique_ptr<HttpServer> server(new HttpServer(std::move(router), options));
   int last_error = EADDRNOTAVAIL;
-  for (addrinfo* address = found; address != nullptr; address = address->ai_next) {
+  for (addrinfo* address = found->get(); address != nullptr; address = address->ai_next) {
     const int fd = socket(address->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
       last_error = errno;
@@ -96,7 +90,6 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string&
     last_error = errno;
     close(fd);
   }
-  freeaddrinfo(found);
   if (server->listen_fd_ < 0) return absl::UnavailableError(SystemError(last_error));
   sockaddr_storage bound{};
   socklen_t length = sizeof(bound);
@@ -156,8 +149,7 @@ void HttpServer::AcceptLoop() {
     }
     if (full) {
       HttpResponse busy;
-      busy.Set(503, kText,
-               absl::StrCat("busy: ", options_.max_connections, " connections are open\n"));
+      Refuse(503, absl::StrCat("busy: ", options_.max_connections, " connections are open"), &busy);
       busy.headers.emplace_back("Retry-After", "1");
       Respond(fd, busy);
       close(fd);
@@ -184,71 +176,51 @@ bool HttpServer::ReadRequest(int fd, HttpRequest* request, HttpResponse* refusal
   const absl::Time deadline = absl::Now() + options_.io_timeout;
   std::string data;
   size_t head_end = std::string::npos;
-  while ((head_end = data.find("\r\n\r\n")) == std::string::npos) {
-    if (data.size() > options_.max_head_bytes) break;
-    absl::StatusOr<size_t> got = ReadSome(fd, 4096, deadline, &data);
-    if (!got.ok()) {
-      Refuse(got.status(), options_.io_timeout, refusal);
-      return false;
-    }
-    if (*got == 0) {
-      refusal->status = 0;
-      return false;
-    }
+  while ((head_end = data.find("\r\n\r\n")) == std::string::npos &&
+         data.size() <= options_.max_head_bytes) {
+    if (!ReadMore(fd, 4096, deadline, options_.io_timeout, &data, refusal)) return false;
   }
   if (head_end == std::string::npos || head_end > options_.max_head_bytes) {
-    refusal->Set(431, kText,
-                 absl::StrCat("the request's head is over ", options_.max_head_bytes, " bytes\n"));
+    Refuse(431, absl::StrCat("the request's head is over ", options_.max_head_bytes, " bytes"),
+           refusal);
     return false;
   }
   absl::StatusOr<MessageHead> head = ParseMessageHead(absl::string_view(data).substr(0, head_end));
   absl::StatusOr<RequestLine> line =
       head.ok() ? ParseRequestLine(head->start_line) : absl::StatusOr<RequestLine>(head.status());
-  if (!line.ok()) {
-    refusal->Set(400, kText, absl::StrCat(line.status().message(), "\n"));
+  absl::StatusOr<std::map<std::string, std::string>> query =
+      line.ok() ? ParseQuery(line->query) : line.status();
+  if (!query.ok()) {
+    Refuse(400, query.status().message(), refusal);
     return false;
   }
   if (head->fields.count("transfer-encoding") > 0) {
-    refusal->Set(501, kText, "chunked request bodies are not supported: send Content-Length\n");
+    Refuse(501, "chunked request bodies are not supported: send Content-Length", refusal);
     return false;
   }
   size_t length = 0;
   if (auto it = head->fields.find("content-length"); it != head->fields.end()) {
     absl::StatusOr<size_t> parsed = ParseContentLength(it->second, options_.max_body_bytes);
     if (!parsed.ok()) {
-      refusal->Set(absl::IsOutOfRange(parsed.status()) ? 413 : 400, kText,
-                   absl::StrCat(parsed.status().message(), "\n"));
+      Refuse(absl::IsOutOfRange(parsed.status()) ? 413 : 400, parsed.status().message(), refusal);
       return false;
     }
     length = *parsed;
   }
   std::string body = data.substr(head_end + 4);
-  if (body.size() < length) {
-    if (auto it = head->fields.find("expect");
-        it != head->fields.end() && absl::AsciiStrToLower(it->second) == "100-continue") {
-      if (!WriteAll(fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline).ok()) {
-        refusal->status = 0;
-        return false;
-      }
-    }
+  if (auto it = head->fields.find("expect");
+      body.size() < length && it != head->fields.end() &&
+      absl::AsciiStrToLower(it->second) == "100-continue" &&
+      !WriteAll(fd, "HTTP/1.1 100 Continue\r\n\r\n", deadline).ok()) {
+    refusal->status = 0;
+    return false;
   }
   while (body.size() < length) {
-    absl::StatusOr<size_t> got = ReadSome(fd, length - body.size(), deadline, &body);
-    if (!got.ok() || *got == 0) {
-      if (got.ok()) {
-        refusal->status = 0;
-      } else {
-        Refuse(got.status(), options_.io_timeout, refusal);
-      }
+    if (!ReadMore(fd, length - body.size(), deadline, options_.io_timeout, &body, refusal)) {
       return false;
     }
   }
   body.resize(length);
-  absl::StatusOr<std::map<std::string, std::string>> query = ParseQuery(line->query);
-  if (!query.ok()) {
-    refusal->Set(400, kText, absl::StrCat(query.status().message(), "\n"));
-    return false;
-  }
   request->method = std::move(line->method);
   request->path = std::move(line->path);
   request->query = *std::move(query);

@@ -126,6 +126,9 @@ TEST(HttpRouter, MatchesWholeSegmentsAndDecodesCaptures) {
   EXPECT_EQ(Serve(router, "GET", "/ui/api/calls/a/b").status, 404);
   EXPECT_EQ(Serve(router, "GET", "/ui/api/callsx").status, 404);
   EXPECT_EQ(Serve(router, "GET", "/ui/api/calls/%zz").status, 400);
+  EXPECT_EQ(Serve(router, "GET", "/nothing").body,
+            "/nothing not found; served here: GET /ui/api/calls, GET /ui/api/calls/*, "
+            "POST /ui/api/dead-letters/*/redrive\n");
 }
 
 TEST(HttpRouter, AKnownPathWithAnotherMethodIs405WithAllow) {

@@ -1,6 +1,5 @@
 #include "runtime/common/http/socket_io.h"
 
-#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -12,13 +11,17 @@
 
 namespace callmesh::http {
 
-absl::Status MakeNonBlocking(int fd) {
-  const int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-      fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-    return absl::InternalError(absl::StrCat("fcntl: ", SystemError(errno)));
+absl::StatusOr<AddressList> Resolve(const std::string& host, int port, bool passive) {
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
+  addrinfo* found = nullptr;
+  const std::string service = std::to_string(port);
+  if (const int error = getaddrinfo(host.c_str(), service.c_str(), &hints, &found); error != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot resolve ", host, ": ", gai_strerror(error)));
   }
-  return absl::OkStatus();
+  return AddressList(found, freeaddrinfo);
 }
 
 absl::Status AwaitReady(int fd, short events, absl::Time deadline) {

@@ -2,7 +2,10 @@
 // server and client. A deadline of absl::InfiniteFuture() waits as long as it takes.
 #pragma once
 
+#include <netdb.h>
+
 #include <cstddef>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
@@ -12,8 +15,10 @@
 
 namespace callmesh::http {
 
-// Makes `fd` non-blocking (and close-on-exec). INTERNAL with the system's reason on failure.
-absl::Status MakeNonBlocking(int fd);
+// The addresses of `host` (an address or a name) and `port` for a TCP socket; `passive` for one
+// to listen on. UNAVAILABLE "cannot resolve <host>: <reason>".
+using AddressList = std::unique_ptr<addrinfo, void (*)(addrinfo*)>;
+absl::StatusOr<AddressList> Resolve(const std::string& host, int port, bool passive);
 
 // Waits until `fd` is readable (`events` POLLIN) or writable (POLLOUT), or DEADLINE_EXCEEDED.
 absl::Status AwaitReady(int fd, short events, absl::Time deadline);

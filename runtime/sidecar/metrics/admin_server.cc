@@ -10,7 +10,6 @@ namespace callmesh::metrics {
 namespace {
 
 constexpr char kPrometheusTextType[] = "text/plain; version=0.0.4; charset=utf-8";
-constexpr char kText[] = "text/plain; charset=utf-8";
 
 }  // namespace
 
@@ -29,15 +28,16 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     out.Set(200, kPrometheusTextType, registry->Render());
   });
   router.Handle("GET", "/healthz", [](const http::HttpRequest&, http::HttpResponse& out) {
-    out.Set(200, kText, "ok\n");
+    out.Set(200, http::kPlainText, "ok\n");
   });
   router.Handle("GET", "/readyz",
                 [ready = std::move(ready)](const http::HttpRequest&, http::HttpResponse& out) {
                   const absl::Status status = ready();
                   if (status.ok()) {
-                    out.Set(200, kText, "ready\n");
+                    out.Set(200, http::kPlainText, "ready\n");
                   } else {
-                    out.Set(503, kText, absl::StrCat("not ready: ", status.message(), "\n"));
+                    out.Set(503, http::kPlainText,
+                            absl::StrCat("not ready: ", status.message(), "\n"));
                   }
                 });
   if (add_routes != nullptr) add_routes(&router);
