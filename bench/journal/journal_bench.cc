@@ -6,13 +6,21 @@
 //   (a) serial:   one thread, AcceptSync after AcceptSync, fsync on (the disk's fsync rate);
 //   (b) grouped:  --threads submitters calling AcceptSync at once, fsync on;
 //   (c) no-sync:  as (b), durability NONE (written to the OS, not synced).
-// Prints calls/s, accept latency percentiles, batches and the ratio (b)/(a).
+//   (d) lifecycle: --threads submitters, each taking calls through the journal's whole part of
+//                 an async call with a callback: AcceptSync, UpdateCall (attempt 1 running),
+//                 Complete with a reply of --payload_bytes (delivery PENDING), SetDelivery
+//                 DELIVERED; fsync on. Latency is the whole lifecycle's.
+// Prints calls/s, latency percentiles, batches and the ratio (b)/(a); for every phase also the
+// process's CPU time and the bytes handed to write(2) (/proc/self/io wchar: the write-ahead log,
+// flushes and compactions) per call.
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -48,6 +56,8 @@ struct Result {
   absl::Duration elapsed;
   std::vector<absl::Duration> latencies;  // sorted
   Journal::Stats stats;
+  double cpu_seconds = 0;
+  uint64_t bytes_written = 0;
 
   double per_second() const { return calls / absl::ToDoubleSeconds(elapsed); }
   absl::Duration Percentile(double p) const {
@@ -57,11 +67,50 @@ struct Result {
   }
 };
 
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_stime.tv_sec +
+         (usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+// Bytes this process handed to write(2) and its kin so far (/proc/self/io "wchar").
+uint64_t BytesWritten() {
+  std::ifstream io("/proc/self/io");
+  std::string field;
+  uint64_t value = 0;
+  while (io >> field >> value) {
+    if (field == "wchar:") return value;
+  }
+  return 0;
+}
+
+enum class Work { kAccept, kLifecycle };
+
+// One call through the journal as `work` says; false if any step failed.
+bool RunOne(Journal& journal, Work work, v1::CallEnvelope envelope, const std::string& reply) {
+  const std::string cid = envelope.cid();
+  absl::StatusOr<Journal::AcceptResult> accepted = journal.AcceptSync(std::move(envelope));
+  if (!accepted.ok()) return false;
+  if (work == Work::kAccept) return true;
+  v1::Call running;
+  running.mutable_envelope()->set_cid(cid);
+  running.set_state(v1::CALL_STATE_RUNNING);
+  running.set_attempts(1);
+  if (!journal.UpdateCall(running).ok()) return false;
+  v1::Completion completion;
+  completion.set_state(v1::CALL_STATE_SUCCEEDED);
+  completion.set_reply(reply);
+  if (!journal.Complete(cid, std::move(completion), v1::DELIVERY_STATE_PENDING).ok()) return false;
+  return journal.SetDelivery(cid, v1::DELIVERY_STATE_DELIVERED, nullptr).ok();
+}
+
 std::string FormatLatency(absl::Duration d) {
   return absl::StrFormat("%.3f ms", absl::ToDoubleMilliseconds(d));
 }
 
-Result Run(const std::string& name, const std::string& dir, bool sync, int threads, int calls) {
+Result Run(const std::string& name, const std::string& dir, bool sync, int threads, int calls,
+           Work work = Work::kAccept) {
   JournalOptions options;
   options.dir = dir;
   options.sync = sync;
@@ -77,6 +126,8 @@ Result Run(const std::string& name, const std::string& dir, bool sync, int threa
   std::atomic<int> failures{0};
   std::vector<std::vector<absl::Duration>> latencies(threads);
 
+  const double cpu_before = CpuSeconds();
+  const uint64_t written_before = BytesWritten();
   const absl::Time start = absl::Now();
   std::vector<std::thread> workers;
   for (int t = 0; t < threads; ++t) {
@@ -92,9 +143,9 @@ Result Run(const std::string& name, const std::string& dir, bool sync, int threa
         envelope.set_payload(payload);
         const absl::Time begin = absl::Now();
         envelope.mutable_accepted_at()->set_seconds(absl::ToUnixSeconds(begin));
-        absl::StatusOr<Journal::AcceptResult> accepted = journal.AcceptSync(std::move(envelope));
+        const bool ok = RunOne(journal, work, std::move(envelope), payload);
         latencies[t].push_back(absl::Now() - begin);
-        if (!accepted.ok()) ++failures;
+        if (!ok) ++failures;
       }
     });
   }
@@ -102,6 +153,8 @@ Result Run(const std::string& name, const std::string& dir, bool sync, int threa
 
   Result result;
   result.elapsed = absl::Now() - start;
+  result.cpu_seconds = CpuSeconds() - cpu_before;
+  result.bytes_written = BytesWritten() - written_before;
   result.name = name;
   result.sync = sync;
   result.threads = threads;
@@ -147,6 +200,8 @@ int Main(int argc, char** argv) {
                         threads, concurrent));
   results.push_back(Run(absl::StrCat("(c) ", threads, " submitters, no sync"), run + "/c", false,
                         threads, concurrent));
+  results.push_back(Run(absl::StrCat("(d) ", threads, " submitters, lifecycle"), run + "/d", true,
+                        threads, concurrent, Work::kLifecycle));
 
   std::printf("journal_bench: %s, payload %d bytes, journals in %s\n\n",
 #ifdef NDEBUG
@@ -155,14 +210,15 @@ int Main(int argc, char** argv) {
               "NOT an optimized build (use -c opt)",
 #endif
               absl::GetFlag(FLAGS_payload_bytes), run.c_str());
-  std::printf("%-28s %8s %10s %10s %11s %11s %9s %11s\n", "phase", "calls", "seconds", "calls/s",
-              "p50", "p99", "batches", "calls/batch");
+  std::printf("%-28s %8s %10s %10s %11s %11s %9s %11s %11s %12s\n", "phase", "calls", "seconds",
+              "calls/s", "p50", "p99", "batches", "writes/batch", "CPU us/call", "bytes/call");
   for (const Result& r : results) {
     std::printf(
-        "%-28s %8d %10.3f %10.0f %11s %11s %9llu %11.1f\n", r.name.c_str(), r.calls,
+        "%-28s %8d %10.3f %10.0f %11s %11s %9llu %11.1f %11.1f %12.0f\n", r.name.c_str(), r.calls,
         absl::ToDoubleSeconds(r.elapsed), r.per_second(), FormatLatency(r.Percentile(0.50)).c_str(),
         FormatLatency(r.Percentile(0.99)).c_str(), static_cast<unsigned long long>(r.stats.batches),
-        r.stats.batches == 0 ? 0.0 : static_cast<double>(r.stats.writes) / r.stats.batches);
+        r.stats.batches == 0 ? 0.0 : static_cast<double>(r.stats.writes) / r.stats.batches,
+        r.cpu_seconds * 1e6 / r.calls, static_cast<double>(r.bytes_written) / r.calls);
   }
   std::printf("\ngroup commit: (b)/(a) = %.1fx the serial fsync rate; largest batch %llu calls\n",
               results[1].per_second() / results[0].per_second(),

@@ -75,15 +75,34 @@ absl::Status OpenError(const std::string& dir, absl::string_view what, const roc
   return s.IsCorruption() ? absl::DataLossError(message) : absl::FailedPreconditionError(message);
 }
 
-// Checks (or, for a new journal, writes) the layout version.
+// Writes the layout version, fsync'd.
+absl::Status WriteFormat(rocksdb::DB* db, const std::string& dir, absl::string_view what) {
+  rocksdb::WriteOptions write_options;
+  write_options.sync = true;
+  const rocksdb::Status s =
+      db->Put(write_options, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
+  if (!s.ok()) return OpenError(dir, what, s);
+  return absl::OkStatus();
+}
+
+// Checks (or, for a new journal, writes) the layout version. A journal of the previous format is
+// upgraded by writing the new version: its records are read as they are and split at their next
+// rewrite (journal_keys.h), and a build that knows only the previous format now refuses it
+// instead of reading calls without their payloads.
 absl::Status CheckFormat(rocksdb::DB* db, const std::string& dir) {
   std::string format;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), ToSlice(keys::kFormatKey), &format);
   if (s.ok()) {
     if (format == keys::kFormatVersion) return absl::OkStatus();
+    if (format == keys::kPreviousFormatVersion) {
+      spdlog::info("journal: upgrading {} from format {} to {}", dir, format,
+                   std::string(keys::kFormatVersion));
+      return WriteFormat(db, dir, "cannot upgrade the format");
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("journal directory ", dir, ": journal format \"", keys::Printable(format),
-                     "\" is not supported (this build reads format ", keys::kFormatVersion, ")"));
+                     "\" is not supported (this build reads formats ", keys::kPreviousFormatVersion,
+                     " and ", keys::kFormatVersion, ")"));
   }
   if (!s.IsNotFound()) return OpenError(dir, "cannot read the format key", s);
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));
@@ -94,11 +113,7 @@ absl::Status CheckFormat(rocksdb::DB* db, const std::string& dir) {
                                                       ": holds a RocksDB database that is not a "
                                                       "callmesh journal (no m/format key)"));
   }
-  rocksdb::WriteOptions write_options;
-  write_options.sync = true;
-  s = db->Put(write_options, ToSlice(keys::kFormatKey), ToSlice(keys::kFormatVersion));
-  if (!s.ok()) return OpenError(dir, "cannot initialize", s);
-  return absl::OkStatus();
+  return WriteFormat(db, dir, "cannot initialize");
 }
 
 absl::StatusOr<uint64_t> LoadLastSequence(rocksdb::DB* db, const std::string& dir) {
@@ -161,7 +176,8 @@ class Journal::Batch {
     return value;
   }
 
-  // The call at c/<cid>; NOT_FOUND "no call with CID <cid>" if absent.
+  // The call's state at c/<cid>, without the payload and the reply that have keys of their own
+  // (journal_keys.h); NOT_FOUND "no call with CID <cid>" if absent.
   absl::StatusOr<v1::Call> GetCall(absl::string_view cid) {
     CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> bytes, Get(keys::CallKey(cid)));
     if (!bytes.has_value()) return NoSuchCall(cid);
@@ -169,8 +185,29 @@ class Journal::Batch {
   }
 
   void Put(const std::string& key, const std::string& value) { Record(batch_.Put(key, value)); }
-  void PutCall(const v1::Call& call) {
-    Put(keys::CallKey(call.envelope().cid()), call.SerializeAsString());
+  // Writes the call's state to c/<cid>, and moves a non-empty request payload and reply out of
+  // `call` to b/<cid> and o/<cid> (journal_keys.h): afterwards `call` holds neither. Records read
+  // back by GetCall carry neither of format "2", so a rewrite writes only the state; a format "1"
+  // record is split by its first rewrite.
+  void PutCall(v1::Call& call) {
+    const std::string& cid = call.envelope().cid();
+    if (!call.envelope().payload().empty()) {
+      Put(keys::PayloadKey(cid), call.envelope().payload());
+      call.mutable_envelope()->clear_payload();
+    }
+    if (!call.completion().reply().empty()) {
+      Put(keys::ReplyKey(cid), call.completion().reply());
+      call.mutable_completion()->clear_reply();
+    }
+    Put(keys::CallKey(cid), call.SerializeAsString());
+  }
+  // Deletes every key of the call's record (c/, b/, o/). b/ and o/ are deleted whether or not
+  // they were written (an empty payload or reply has none): a read to find out would cost more
+  // than the tombstone.
+  void DeleteCall(absl::string_view cid) {
+    Delete(keys::CallKey(cid));
+    Delete(keys::PayloadKey(cid));
+    Delete(keys::ReplyKey(cid));
   }
   void Delete(const std::string& key) { Record(batch_.Delete(key)); }
 
@@ -330,13 +367,16 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
   CALLMESH_ASSIGN_OR_RETURN(const uint64_t last_sequence, LoadLastSequence(db.get(), dir));
   size_t pending = 0;
   size_t delivery_pending = 0;
-  CALLMESH_RETURN_IF_ERROR(ScanUnfinished(db.get(), dir, [&](const v1::Call& call) {
-    if (IsTerminal(call.state())) {
-      ++delivery_pending;
-    } else {
-      ++pending;
-    }
-  }));
+  CALLMESH_RETURN_IF_ERROR(ScanUnfinished(
+      db.get(), dir,
+      [&](const v1::Call& call) {
+        if (IsTerminal(call.state())) {
+          ++delivery_pending;
+        } else {
+          ++pending;
+        }
+      },
+      journal_records::kCallStateOnly));
   size_t dead_letters = 0;
   {
     PrefixIterator it(db.get(), keys::kDeadLetterPrefix, nullptr);
@@ -933,6 +973,9 @@ absl::StatusOr<Journal::Mutation> Journal::SetDeliveryMutation(
         v1::DeadLetter record = *dead_letter;
         if (!record.has_completion() || record.completion().cid().empty()) {
           *record.mutable_completion() = call.completion();
+          CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> reply,
+                                    batch.Get(keys::ReplyKey(cid)));
+          if (reply.has_value()) record.mutable_completion()->set_reply(std::move(*reply));
         }
         if (record.callback().empty()) record.set_callback(call.callback());
         if (!record.has_dead_lettered_at()) {
@@ -982,7 +1025,7 @@ absl::StatusOr<Journal::Mutation> Journal::DeleteMutation(std::string cid) {
     }
     // A DELIVERED call's retention key (named by its delivery time, which the record does not
     // hold) is left behind; Purge drops it when its time comes.
-    batch.Delete(keys::CallKey(cid));
+    batch.DeleteCall(cid);
     batch.Delete(keys::UnfinishedKey(cid));
     batch.Delete(keys::DeadLetterKey(cid));
     if (!IsTerminal(call.state())) batch.AddPending(-1);
@@ -1026,7 +1069,9 @@ absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls
     }
     if (!filter.service.empty() && call.envelope().service() != filter.service) continue;
     if (!filter.source.empty() && call.envelope().source() != filter.source) continue;
-    call.mutable_envelope()->clear_payload();
+    call.mutable_envelope()->clear_payload();  // inline in a format "1" record
+    CALLMESH_RETURN_IF_ERROR(journal_records::JoinParts(
+        db_.get(), snapshot.read_options(), options_.dir, journal_records::kCallWithReply, call));
     page_bytes += call.ByteSizeLong();
     calls.push_back(std::move(call));
   }
@@ -1043,7 +1088,8 @@ absl::StatusOr<std::vector<v1::Completion>> Journal::CompletionsAfter(uint64_t a
   for (it->Seek(keys::SequenceKey(after + 1)); it->Valid() && completions.size() < limit;
        it->Next()) {
     const std::string cid = it->value().ToString();
-    absl::StatusOr<v1::Call> call = ReadCall(db_.get(), snapshot.read_options(), options_.dir, cid);
+    absl::StatusOr<v1::Call> call = ReadCall(db_.get(), snapshot.read_options(), options_.dir, cid,
+                                             journal_records::kCallWithReply);
     if (absl::IsNotFound(call.status())) {
       return BadRecord(options_.dir, it->key().ToString(),
                        absl::StrCat("completion log entry of CID ", keys::Printable(cid),
@@ -1133,7 +1179,7 @@ absl::StatusOr<size_t> Journal::Purge(absl::Time now, absl::Duration retention) 
             if (call->completion().sequence() != 0) {
               batch.Delete(keys::SequenceKey(call->completion().sequence()));
             }
-            batch.Delete(keys::CallKey(cid));
+            batch.DeleteCall(cid);
             batch.Delete(keys::UnfinishedKey(cid));
             batch.Delete(keys::DeadLetterKey(cid));
             ++chunk_purged;

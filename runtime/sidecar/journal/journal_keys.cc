@@ -9,7 +9,8 @@
 namespace callmesh::sidecar::journal_keys {
 
 // The memtable's insert hints take the first kPrefixBytes of a key as its prefix.
-static_assert(kCallPrefix.size() == kPrefixBytes && kIdempotencyPrefix.size() == kPrefixBytes &&
+static_assert(kCallPrefix.size() == kPrefixBytes && kPayloadPrefix.size() == kPrefixBytes &&
+              kReplyPrefix.size() == kPrefixBytes && kIdempotencyPrefix.size() == kPrefixBytes &&
               kSequencePrefix.size() == kPrefixBytes && kDeadLetterPrefix.size() == kPrefixBytes &&
               kUnfinishedPrefix.size() == kPrefixBytes && kRetentionPrefix.size() == kPrefixBytes &&
               kEventPrefix.size() == kPrefixBytes && kTopicSequencePrefix.size() == kPrefixBytes &&
@@ -25,6 +26,8 @@ constexpr size_t kMaxPrintable = 200;
 }  // namespace
 
 std::string CallKey(absl::string_view cid) { return absl::StrCat(kCallPrefix, cid); }
+std::string PayloadKey(absl::string_view cid) { return absl::StrCat(kPayloadPrefix, cid); }
+std::string ReplyKey(absl::string_view cid) { return absl::StrCat(kReplyPrefix, cid); }
 
 std::string IdempotencyKey(absl::string_view idempotency_key) {
   return absl::StrCat(kIdempotencyPrefix, idempotency_key);

@@ -1,7 +1,14 @@
 // The key layout of the call journal's RocksDB (one default column family, bytewise order).
 //
-//   c/<cid>                      -> callmesh.v1.Call, serialized (envelope with payload, state,
-//                                   attempts, timestamps, completion, callback delivery)
+//   c/<cid>                      -> callmesh.v1.Call, serialized: the call's state (envelope,
+//                                   state, attempts, timestamps, completion, callback delivery)
+//                                   WITHOUT envelope.payload and completion.reply, which have
+//                                   keys of their own below (format "2"; a format "1" record
+//                                   still holds them inline until its next rewrite moves them)
+//   b/<cid>                      -> the request payload (raw bytes), written once at acceptance
+//                                   when it is not empty
+//   o/<cid>                      -> the reply (raw bytes), written once at completion when it is
+//                                   not empty
 //   i/<source>\x1f<key>          -> <cid> that first used the idempotency key <key> (raw bytes)
 //                                   among the calls of <source>: keys are scoped by source, so
 //                                   one app cannot attach to (or learn the CID of) another's
@@ -13,7 +20,8 @@
 //   p/<cid>                      -> "A" (call not yet terminal) or "D" (terminal, callback
 //                                   delivery PENDING): the recovery set, see ForEachUnfinished
 //   r/<micros>/<cid>             -> "" : the call may be purged once <micros> + retention passed
-//   m/format                     -> "1" (layout version, written when the journal is created)
+//   m/format                     -> "2" (layout version, written when the journal is created;
+//                                   a format "1" journal is upgraded in place at open)
 //   m/last_sequence              -> highest sequence ever assigned, in decimal
 //
 // Publish/subscribe (runtime/sidecar/pubsub/topic_log.h; written through Journal::SubmitShared):
@@ -28,6 +36,14 @@
 // <sequence> and <micros> are unsigned decimals zero-padded to 20 digits, so bytewise order is
 // numeric order and the keys stay readable in `ldb scan`. <micros> is microseconds since the
 // Unix epoch (times before 1970 are written as 0).
+//
+// Why the payload and the reply have keys of their own: every mutation of a call (its attempts,
+// its completion, its callback delivery) reads and rewrites the c/ record. With the two byte
+// fields inline, a 1 KiB call wrote its request payload four times and its reply twice, and read
+// them back before each rewrite; split off, each is written once and read only by those who
+// need it (recovery, GetCall, the completion log), never by the writer's read-modify-writes.
+// A reader joins them back (journal_records.h, ReadCall); a call's keys are written and deleted
+// in one WriteBatch, so the parts never disagree.
 //
 // m/last_sequence is needed besides the s/ keys because Purge deletes s/ keys: a sequence must
 // never be handed out twice, or a watcher resuming with `after_sequence` would skip a completion.
@@ -45,6 +61,8 @@ namespace callmesh::sidecar::journal_keys {
 // it (journal_keys.cc asserts it of each).
 inline constexpr size_t kPrefixBytes = 2;
 inline constexpr absl::string_view kCallPrefix = "c/";
+inline constexpr absl::string_view kPayloadPrefix = "b/";
+inline constexpr absl::string_view kReplyPrefix = "o/";
 inline constexpr absl::string_view kIdempotencyPrefix = "i/";
 inline constexpr absl::string_view kSequencePrefix = "s/";
 inline constexpr absl::string_view kDeadLetterPrefix = "d/";
@@ -58,14 +76,19 @@ inline constexpr absl::string_view kEventDeadLetterPrefix = "x/";
 inline constexpr absl::string_view kFormatKey = "m/format";
 inline constexpr absl::string_view kLastSequenceKey = "m/last_sequence";
 
-// Value of kFormatKey written by this code; a journal with another value is refused.
-inline constexpr absl::string_view kFormatVersion = "1";
+// Value of kFormatKey written by this code; a journal with another value is refused, except
+// kPreviousFormatVersion, which Journal::Open upgrades (its records are read as they are).
+inline constexpr absl::string_view kFormatVersion = "2";
+// Format "1": payload and reply inline in c/<cid>.
+inline constexpr absl::string_view kPreviousFormatVersion = "1";
 
 // Values under p/<cid>.
 inline constexpr absl::string_view kUnfinishedActive = "A";
 inline constexpr absl::string_view kUnfinishedDeliveryPending = "D";
 
 std::string CallKey(absl::string_view cid);
+std::string PayloadKey(absl::string_view cid);
+std::string ReplyKey(absl::string_view cid);
 // i/<idempotency_key>: the unscoped form of journals written before keys were scoped.
 std::string IdempotencyKey(absl::string_view idempotency_key);
 // i/<source>\x1f<idempotency_key>. Source names cannot hold \x1f (runtime/common/names.h), so

@@ -1,7 +1,11 @@
 #include "runtime/sidecar/journal/journal_records.h"
 
+#include <optional>
+#include <utility>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "runtime/common/status_macros.h"
 #include "runtime/sidecar/journal/journal_keys.h"
 
 namespace callmesh::sidecar::journal_records {
@@ -59,15 +63,53 @@ absl::StatusOr<v1::DeadLetter> ParseDeadLetter(const std::string& dir, absl::str
   return dead_letter;
 }
 
-// Reads c/<cid> from `db` (optionally at a snapshot). NOT_FOUND if absent.
-absl::StatusOr<v1::Call> ReadCall(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
-                                  const std::string& dir, absl::string_view cid) {
-  const std::string key = keys::CallKey(cid);
-  std::string bytes;
-  const rocksdb::Status s = db->Get(read_options, key, &bytes);
-  if (s.IsNotFound()) return NoSuchCall(cid);
+namespace {
+
+// Reads `key` into `value`: false if absent.
+absl::StatusOr<bool> ReadOptional(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                                  const std::string& dir, const std::string& key,
+                                  std::string* value) {
+  const rocksdb::Status s = db->Get(read_options, key, value);
+  if (s.IsNotFound()) return false;
   if (!s.ok()) return ReadError(dir, key, s);
-  return ParseCall(dir, cid, bytes);
+  return true;
+}
+
+}  // namespace
+
+absl::Status JoinParts(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                       const std::string& dir, CallParts parts, v1::Call& call) {
+  const std::string& cid = call.envelope().cid();
+  std::string bytes;
+  // Absent keys leave the record as it is: an empty field, or one held inline (format "1").
+  if (parts.payload) {
+    CALLMESH_ASSIGN_OR_RETURN(const bool found,
+                              ReadOptional(db, read_options, dir, keys::PayloadKey(cid), &bytes));
+    if (found) call.mutable_envelope()->set_payload(std::move(bytes));
+  }
+  if (parts.reply && call.has_completion()) {
+    CALLMESH_ASSIGN_OR_RETURN(const bool found,
+                              ReadOptional(db, read_options, dir, keys::ReplyKey(cid), &bytes));
+    if (found) call.mutable_completion()->set_reply(std::move(bytes));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Call> ReadCall(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                                  const std::string& dir, absl::string_view cid, CallParts parts) {
+  std::optional<ScopedSnapshot> own_snapshot;
+  rocksdb::ReadOptions at = read_options;
+  if (at.snapshot == nullptr && (parts.payload || parts.reply)) {
+    own_snapshot.emplace(db);
+    at.snapshot = own_snapshot->get();
+  }
+  std::string bytes;
+  CALLMESH_ASSIGN_OR_RETURN(const bool found,
+                            ReadOptional(db, at, dir, keys::CallKey(cid), &bytes));
+  if (!found) return NoSuchCall(cid);
+  CALLMESH_ASSIGN_OR_RETURN(v1::Call call, ParseCall(dir, cid, bytes));
+  CALLMESH_RETURN_IF_ERROR(JoinParts(db, at, dir, parts, call));
+  return call;
 }
 
 PrefixIterator::PrefixIterator(rocksdb::DB* db, absl::string_view prefix,
@@ -87,12 +129,12 @@ absl::string_view PrefixIterator::suffix() const {
 
 // Calls `fn` with every call indexed under p/, in CID order, from one snapshot.
 absl::Status ScanUnfinished(rocksdb::DB* db, const std::string& dir,
-                            const std::function<void(const v1::Call&)>& fn) {
+                            const std::function<void(const v1::Call&)>& fn, CallParts parts) {
   ScopedSnapshot snapshot(db);
   PrefixIterator it(db, keys::kUnfinishedPrefix, snapshot.get());
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     const std::string cid(it.suffix());
-    absl::StatusOr<v1::Call> call = ReadCall(db, snapshot.read_options(), dir, cid);
+    absl::StatusOr<v1::Call> call = ReadCall(db, snapshot.read_options(), dir, cid, parts);
     if (absl::IsNotFound(call.status())) {
       return BadRecord(dir, keys::UnfinishedKey(cid),
                        "index key of an unfinished call with no call record");

@@ -37,9 +37,26 @@ absl::StatusOr<v1::Call> ParseCall(const std::string& dir, absl::string_view cid
 absl::StatusOr<v1::DeadLetter> ParseDeadLetter(const std::string& dir, absl::string_view cid,
                                                const std::string& bytes);
 
-// Reads and decodes c/<cid> (at read_options.snapshot if set).
+// Which of a call's byte fields a read joins back into the record from their own keys
+// (journal_keys.h: b/<cid>, o/<cid>). A record of format "1" holds them inline either way.
+struct CallParts {
+  bool payload = true;  // envelope.payload
+  bool reply = true;    // completion.reply
+};
+inline constexpr CallParts kWholeCall{true, true};
+inline constexpr CallParts kCallStateOnly{false, false};
+inline constexpr CallParts kCallWithReply{false, true};
+
+// Joins the `parts` asked for into `call`, a record decoded from c/<cid>, reading at
+// read_options (give it the snapshot the record was read at).
+absl::Status JoinParts(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                       const std::string& dir, CallParts parts, v1::Call& call);
+
+// Reads and decodes c/<cid> and joins the `parts` asked for, all at one snapshot
+// (read_options.snapshot if set, else one taken here).
 absl::StatusOr<v1::Call> ReadCall(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
-                                  const std::string& dir, absl::string_view cid);
+                                  const std::string& dir, absl::string_view cid,
+                                  CallParts parts = kWholeCall);
 
 // An iterator over the keys that start with `prefix`, at `snapshot` (nullptr = the latest). Owns
 // the bounds that RocksDB only points to, so it cannot be copied or moved.
@@ -80,8 +97,10 @@ class ScopedSnapshot {
 };
 
 // Calls `fn` with every call indexed under p/ (the recovery set), in CID order, from one
-// snapshot. DATA_LOSS naming the key for a record that does not parse or a p/ key with no record.
+// snapshot, with the `parts` asked for. DATA_LOSS naming the key for a record that does not
+// parse or a p/ key with no record.
 absl::Status ScanUnfinished(rocksdb::DB* db, const std::string& dir,
-                            const std::function<void(const v1::Call&)>& fn);
+                            const std::function<void(const v1::Call&)>& fn,
+                            CallParts parts = kWholeCall);
 
 }  // namespace callmesh::sidecar::journal_records

@@ -13,6 +13,8 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <optional>
 #include <random>
 #include <set>
 #include <thread>
@@ -752,6 +754,196 @@ TEST_F(JournalTest, GarbageRecordIsDataLossNamingTheKey) {
   ASSERT_EQ(journal.status().code(), absl::StatusCode::kDataLoss) << journal.status();
   EXPECT_THAT(journal.status().message(), HasSubstr("c/" + pending));
   EXPECT_THAT(journal.status().message(), HasSubstr("does not parse"));
+}
+
+// --- The call record's parts (journal_keys.h: c/, b/, o/) ---------------------------------------
+
+// The raw value at `key` in a closed journal's folder; nullopt if absent.
+std::optional<std::string> ReadRaw(const std::string& dir, const std::string& key) {
+  rocksdb::DB* db = nullptr;
+  EXPECT_TRUE(rocksdb::DB::OpenForReadOnly(rocksdb::Options(), dir, &db).ok());
+  std::unique_ptr<rocksdb::DB> owned(db);
+  std::string value;
+  const rocksdb::Status s = db->Get(rocksdb::ReadOptions(), key, &value);
+  if (s.IsNotFound()) return std::nullopt;
+  EXPECT_TRUE(s.ok()) << s.ToString();
+  return value;
+}
+
+// Writes raw key-value pairs into a closed journal's folder.
+void WriteRaw(const std::string& dir, const std::vector<std::pair<std::string, std::string>>& kvs) {
+  rocksdb::DB* db = nullptr;
+  ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir, &db).ok());
+  std::unique_ptr<rocksdb::DB> owned(db);
+  for (const auto& [key, value] : kvs) {
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), key, value).ok());
+  }
+}
+
+v1::Call ParseRawCall(const std::optional<std::string>& bytes) {
+  v1::Call call;
+  EXPECT_TRUE(bytes.has_value());
+  if (bytes.has_value()) EXPECT_TRUE(call.ParseFromString(*bytes));
+  return call;
+}
+
+TEST_F(JournalTest, PayloadAndReplyAreWrittenOnceUnderKeysOfTheirOwnAndJoinedOnRead) {
+  const std::string active = Accept();
+  const std::string done = Accept();
+  ASSERT_TRUE(journal_
+                  ->UpdateCall([&] {
+                    absl::StatusOr<v1::Call> call = journal_->GetCall(active);
+                    EXPECT_TRUE(call.ok());
+                    call->set_state(v1::CALL_STATE_RUNNING);
+                    call->set_attempts(2);
+                    return *call;
+                  }())
+                  .ok());
+  Complete(done, v1::DELIVERY_STATE_PENDING);
+
+  // Every reader that returns a payload or a reply has it.
+  absl::StatusOr<v1::Call> got = journal_->GetCall(active);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->envelope().payload(), "payload of " + active);
+  EXPECT_EQ(got->attempts(), 2);
+  got = journal_->GetCall(done);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->envelope().payload(), "payload of " + done);
+  EXPECT_EQ(got->completion().reply(), "reply of " + done);
+  absl::StatusOr<std::vector<v1::Completion>> log = journal_->CompletionsAfter(0, 10);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_EQ((*log)[0].reply(), "reply of " + done);
+  auto listed = journal_->ListCalls({}, 0, "");
+  ASSERT_TRUE(listed.ok()) << listed.status();
+  ASSERT_EQ(listed->first.size(), 2u);
+  for (const v1::Call& call : listed->first) {
+    EXPECT_EQ(call.envelope().payload(), "");  // ListCalls' contract: payload cleared
+    EXPECT_EQ(call.completion().reply(), call.envelope().cid() == done ? "reply of " + done : "");
+  }
+  std::map<std::string, v1::Call> unfinished;
+  ASSERT_TRUE(journal_
+                  ->ForEachUnfinished(
+                      [&](const v1::Call& call) { unfinished[call.envelope().cid()] = call; })
+                  .ok());
+  ASSERT_EQ(unfinished.size(), 2u);
+  EXPECT_EQ(unfinished[active].envelope().payload(), "payload of " + active);
+  EXPECT_EQ(unfinished[done].envelope().payload(), "payload of " + done);
+  EXPECT_EQ(unfinished[done].completion().reply(), "reply of " + done);
+  v1::DeadLetter dead;
+  dead.set_last_status_code(14);
+  ASSERT_TRUE(journal_->SetDelivery(done, v1::DELIVERY_STATE_DEAD_LETTERED, &dead).ok());
+  auto dead_letters = journal_->ListDeadLetters(0, "");
+  ASSERT_TRUE(dead_letters.ok()) << dead_letters.status();
+  ASSERT_EQ(dead_letters->first.size(), 1u);
+  EXPECT_EQ(dead_letters->first[0].completion().reply(), "reply of " + done);
+
+  // On disk: the c/ records hold neither, b/ and o/ hold them once.
+  Close();
+  for (const std::string& cid : {active, done}) {
+    const v1::Call record = ParseRawCall(ReadRaw(dir_, journal_keys::CallKey(cid)));
+    EXPECT_EQ(record.envelope().cid(), cid);
+    EXPECT_EQ(record.envelope().payload(), "");
+    EXPECT_EQ(record.completion().reply(), "");
+    EXPECT_EQ(ReadRaw(dir_, journal_keys::PayloadKey(cid)), "payload of " + cid);
+  }
+  EXPECT_EQ(ReadRaw(dir_, journal_keys::ReplyKey(done)), "reply of " + done);
+  EXPECT_EQ(ReadRaw(dir_, journal_keys::ReplyKey(active)), std::nullopt);
+
+  // Deleting and purging a call removes every part.
+  Reopen();
+  ASSERT_TRUE(journal_->Complete(active, Succeeded("r"), v1::DELIVERY_STATE_NONE).ok());
+  ASSERT_TRUE(journal_->Delete(active).ok());
+  ASSERT_TRUE(journal_->SetDelivery(done, v1::DELIVERY_STATE_DELIVERED, nullptr).ok());
+  absl::StatusOr<size_t> purged = journal_->Purge(Now() + absl::Hours(1), absl::Minutes(1));
+  ASSERT_TRUE(purged.ok()) << purged.status();
+  EXPECT_EQ(*purged, 1u);
+  Close();
+  for (const std::string& cid : {active, done}) {
+    EXPECT_EQ(ReadRaw(dir_, journal_keys::CallKey(cid)), std::nullopt);
+    EXPECT_EQ(ReadRaw(dir_, journal_keys::PayloadKey(cid)), std::nullopt);
+    EXPECT_EQ(ReadRaw(dir_, journal_keys::ReplyKey(cid)), std::nullopt);
+  }
+}
+
+TEST_F(JournalTest, AFormatOneJournalIsUpgradedAndItsRecordsSplitAtTheirNextRewrite) {
+  // Two calls as a format "1" journal holds them: payload and reply inline in c/.
+  const std::string active = cids_.Next();
+  const std::string done = cids_.Next();
+  v1::Call active_call;
+  *active_call.mutable_envelope() = TestEnvelope(active, Now(), "greeter", "app", "");
+  active_call.set_state(v1::CALL_STATE_ACCEPTED);
+  v1::Call done_call;
+  *done_call.mutable_envelope() = TestEnvelope(done, Now(), "greeter", "app", "");
+  done_call.set_state(v1::CALL_STATE_SUCCEEDED);
+  done_call.set_callback_delivery(v1::DELIVERY_STATE_PENDING);
+  *done_call.mutable_completion() = Succeeded("old reply");
+  done_call.mutable_completion()->set_cid(done);
+  done_call.mutable_completion()->set_sequence(1);
+  Close();
+  WriteRaw(dir_, {{std::string(journal_keys::kFormatKey), "1"},
+                  {journal_keys::CallKey(active), active_call.SerializeAsString()},
+                  {journal_keys::UnfinishedKey(active), "A"},
+                  {journal_keys::CallKey(done), done_call.SerializeAsString()},
+                  {journal_keys::UnfinishedKey(done), "D"},
+                  {journal_keys::SequenceKey(1), done},
+                  {std::string(journal_keys::kLastSequenceKey), "1"}});
+
+  Reopen();
+  EXPECT_EQ(journal_->pending_count(), 1u);
+  absl::StatusOr<v1::Call> got = journal_->GetCall(active);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->envelope().payload(), "payload of " + active);
+  got = journal_->GetCall(done);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->completion().reply(), "old reply");
+  absl::StatusOr<std::vector<v1::Completion>> log = journal_->CompletionsAfter(0, 10);
+  ASSERT_TRUE(log.ok()) << log.status();
+  ASSERT_EQ(log->size(), 1u);
+  EXPECT_EQ((*log)[0].reply(), "old reply");
+  int recovered = 0;
+  ASSERT_TRUE(journal_
+                  ->ForEachUnfinished([&](const v1::Call& call) {
+                    ++recovered;
+                    if (call.envelope().cid() == active) {
+                      EXPECT_EQ(call.envelope().payload(), "payload of " + active);
+                    } else {
+                      EXPECT_EQ(call.completion().reply(), "old reply");
+                    }
+                  })
+                  .ok());
+  EXPECT_EQ(recovered, 2);
+
+  // Rewrites split the records; reads give the same calls.
+  ASSERT_TRUE(journal_->Complete(active, Succeeded("new reply"), v1::DELIVERY_STATE_NONE).ok());
+  ASSERT_TRUE(journal_->SetDelivery(done, v1::DELIVERY_STATE_DELIVERED, nullptr).ok());
+  got = journal_->GetCall(active);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->envelope().payload(), "payload of " + active);
+  EXPECT_EQ(got->completion().reply(), "new reply");
+  got = journal_->GetCall(done);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->envelope().payload(), "payload of " + done);
+  EXPECT_EQ(got->completion().reply(), "old reply");
+  Close();
+  EXPECT_EQ(ReadRaw(dir_, std::string(journal_keys::kFormatKey)), "2");
+  for (const std::string& cid : {active, done}) {
+    const v1::Call record = ParseRawCall(ReadRaw(dir_, journal_keys::CallKey(cid)));
+    EXPECT_EQ(record.envelope().payload(), "");
+    EXPECT_EQ(record.completion().reply(), "");
+    EXPECT_EQ(ReadRaw(dir_, journal_keys::PayloadKey(cid)), "payload of " + cid);
+  }
+  EXPECT_EQ(ReadRaw(dir_, journal_keys::ReplyKey(done)), "old reply");
+}
+
+TEST_F(JournalTest, AnUnknownFormatIsRefusedNamingTheFormatsThisBuildReads) {
+  Close();
+  WriteRaw(dir_, {{std::string(journal_keys::kFormatKey), "3"}});
+  absl::StatusOr<std::unique_ptr<Journal>> journal = Journal::Open(Options());
+  ASSERT_EQ(journal.status().code(), absl::StatusCode::kFailedPrecondition) << journal.status();
+  EXPECT_THAT(journal.status().message(), HasSubstr("journal format \"3\" is not supported"));
+  EXPECT_THAT(journal.status().message(), HasSubstr("formats 1 and 2"));
+  EXPECT_EQ(ReadRaw(dir_, std::string(journal_keys::kFormatKey)), "3");  // changed nothing
 }
 
 // --- Key layout --------------------------------------------------------------------------------
