@@ -261,7 +261,9 @@ def summarize(scenario, config, mode, results, base=None, extra_keys=()):
 
 def print_run(name, mode, result):
     print("  ", name, mode, f"{result['throughput']:.0f}/s",
-          f"p50 {result.get('p50_us') or 0:.0f}us p99 {result.get('p99_us') or 0:.0f}us",
+          f"p50 {result.get('p50_us') or 0:.0f}us p99 {result.get('p99_us') or 0:.0f}us"
+          + (f" machine CPU {result['machine_cpu_us_per_call']:.0f}us/call"
+             if result.get("machine_cpu_us_per_call") else ""),
           flush=True)
 
 
@@ -310,12 +312,38 @@ def start_mesh(binaries, workdir, tag, config=None, env=None):
     return sidecar, greeter, data_dir
 
 
+MACHINE_CPU_KEYS = ("machine_cpu_us_per_call", "machine_busy_cores")
+
+
 def with_sidecar_cpu(sidecar, run):
     """run()'s result, with the sidecar's CPU seconds per second of the run added to it
     (sidecar_cpu_s_per_s)."""
     cpu, wall = sidecar.cpu_seconds(), time.time()
     result = run()
     result["sidecar_cpu_s_per_s"] = (sidecar.cpu_seconds() - cpu) / (time.time() - wall)
+    return result
+
+
+def machine_busy_seconds():
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat: everything but idle
+    and iowait, over all CPUs)."""
+    with open("/proc/stat") as f:
+        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def with_machine_cpu(run):
+    """run()'s result, with the CPU the whole machine spent per completed call added to it
+    (machine_cpu_us_per_call): every process of the side under test (brokers, servers, clients,
+    the sidecar) and the kernel's work for them, which is what bounds calls/s once the CPUs are
+    full. Measured over the whole run (its warm-up too) against its throughput, so meaningful on
+    an otherwise quiet machine only (run.py holds the benchmark lock; other load shows up here)."""
+    cpu, wall = machine_busy_seconds(), time.time()
+    result = run()
+    busy_cores = (machine_busy_seconds() - cpu) / (time.time() - wall)
+    result["machine_busy_cores"] = busy_cores
+    if result.get("throughput"):
+        result["machine_cpu_us_per_call"] = busy_cores / result["throughput"] * 1e6
     return result
 
 
@@ -517,16 +545,17 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
             # The SDK in blocking style (bench/async/await_load), when the binaries have it.
             awaiting = os.path.exists(binaries.get("await_load", ""))
             for _ in range(repeat):
-                result = run_result([binaries["rabbit_rpc"], "client", f"--port={rabbit.port}",
-                                     f"--in-flight={in_flight}", f"--duration={seconds}",
-                                     "--warmup=1", f"--label=e2e {name}"], timeout=seconds + 60)
+                result = with_machine_cpu(lambda: run_result(
+                    [binaries["rabbit_rpc"], "client", f"--port={rabbit.port}",
+                     f"--in-flight={in_flight}", f"--duration={seconds}", "--warmup=1",
+                     f"--label=e2e {name}"], timeout=seconds + 60))
                 runs["rabbitmq"].append(result)
                 print_run(name, "rabbitmq", result)
                 for stream in (False, True):
                     flags = {"stream": "true"} if stream else {}
-                    result = with_sidecar_cpu(sidecar, lambda: async_load(
+                    result = with_machine_cpu(lambda: with_sidecar_cpu(sidecar, lambda: async_load(
                         binaries, sidecar.address, "e2e", in_flight, seconds, f"e2e {name}",
-                        **flags))
+                        **flags)))
                     runs[stream].append(result)
                     print_run(name, E2E_SIDES[stream], result)
                 if awaiting:
@@ -544,12 +573,13 @@ def scenario_e2e(binaries, workdir, repeat, seconds, options):
                           f"{result['direct_p50_us']:.0f}us)", flush=True)
             server.stop()
             server = None
-            base = summarize("e2e", name, "rabbitmq RPC", runs["rabbitmq"])
+            base = summarize("e2e", name, "rabbitmq RPC", runs["rabbitmq"],
+                             extra_keys=MACHINE_CPU_KEYS)
             rows.append(base)
             for stream in (False, True):
                 rows.append(summarize("e2e", name, E2E_SIDES[stream], runs[stream], base,
                                       extra_keys=("accept_p50_us", "accept_p99_us",
-                                                  "sidecar_cpu_s_per_s")))
+                                                  "sidecar_cpu_s_per_s") + MACHINE_CPU_KEYS))
             if runs["await"]:
                 rows.append(summarize("e2e", name, E2E_AWAIT_SIDE, runs["await"], base,
                                       extra_keys=("sidecar_cpu_s_per_s",)))
@@ -1098,6 +1128,9 @@ def markdown(results):
         other = []
         if row.get("sidecar_cpu_s_per_s") is not None:
             other.append(f"sidecar CPU {row['sidecar_cpu_s_per_s']:.2f} s/s")
+        if row.get("machine_cpu_us_per_call") is not None:
+            other.append(f"whole machine {row['machine_cpu_us_per_call']:.0f} µs CPU per call "
+                         f"({row['machine_busy_cores']:.2f} CPUs busy)")
         if row.get("sidecar_runqueue_wait_ms_per_s") is not None:
             other.append(f"sidecar threads waited for a CPU "
                          f"{row['sidecar_runqueue_wait_ms_per_s']:.0f} ms/s")
