@@ -14,6 +14,7 @@ median of those ratios: the figure to quote.
   bench/ab.py --callmeshd before=/tmp/callmeshd-old --callmeshd after=bazel-bin/.../callmeshd
   bench/ab.py ... --workload invoke --in-flight 1 --pairs 8 --seconds 5
   bench/ab.py ... --env after=MALLOC_CONF=narenas:8    # one build's environment
+  bench/ab.py --callmeshd spin=PATH --callmeshd nospin=PATH --config nospin=nospin.yaml
 
 Workloads: e2e (InvokeAsync on one stream -> greeter -> persisted -> callback, async_load
 --mode=e2e --stream=true), invoke and proxy (sync, load_client). The greeter and the load clients
@@ -33,11 +34,11 @@ import run  # noqa: E402  (bench/run.py: the processes and load clients, shared)
 WORKLOADS = ("e2e", "invoke", "proxy")
 
 
-def one_run(binaries, callmeshd, env, workdir, tag, workload, in_flight, seconds):
+def one_run(binaries, callmeshd, env, config, workdir, tag, workload, in_flight, seconds):
     """One fresh sidecar + greeter, one load run; the load client's RESULT plus the sidecar's and
     the greeter's CPU per call and the sidecar's memory."""
     sidecar, greeter, _ = run.start_mesh(dict(binaries, callmeshd=callmeshd), workdir, tag,
-                                         env=env)
+                                         config=config, env=env)
     try:
         sidecar_cpu, greeter_cpu = sidecar.cpu_seconds(), greeter.cpu_seconds()
         if workload == "e2e":
@@ -72,7 +73,7 @@ def summarize(builds, pairs):
     ratios to the first build."""
     first = builds[0][0]
     summary = {}
-    for name, _, _ in builds:
+    for name, *_ in builds:
         runs = [pair[name] for pair in pairs]
         row = {key: statistics.median(r[key] for r in runs) for key in KEYS}
         if name != first:
@@ -90,7 +91,8 @@ def markdown(results):
              f"- Machine: {results['machine']}; load average at start / end: "
              f"{results['load_start']} / {results['load_end']}.",
              "- Builds: " + "; ".join(f"{name} = `{path}`" + (f" (env {env})" if env else "")
-                                      for name, path, env in results["builds"]), ""]
+                                      + (f" (config `{config}`)" if config else "")
+                                      for name, path, env, config in results["builds"]), ""]
     first = results["builds"][0][0]
     for level in results["levels"]:
         lines += [f"**{results['workload']}, {level['in_flight']} in flight**", "",
@@ -106,7 +108,7 @@ def markdown(results):
         lines.append("")
         per_pair = (" vs ".join(f"{pair[name]['throughput']:,.0f}/s "
                                 f"{pair[name]['sidecar_cpu_us_per_call']:.0f} µs"
-                                for name, _, _ in results["builds"]) for pair in level["pairs"])
+                                for name, *_ in results["builds"]) for pair in level["pairs"])
         lines.append("Per pair (calls/s; sidecar CPU per call): " + "; ".join(per_pair))
         lines.append("")
     return "\n".join(lines)
@@ -121,19 +123,26 @@ def parse_builds(args):
         if not name or not sep:
             sys.exit(f"ab.py: --env wants BUILD=KEY=VALUE, got '{spec}'")
         envs.setdefault(name, {})[key] = value
+    configs = {}
+    for spec in args.config:
+        name, sep, path = spec.partition("=")
+        if not name or not sep or not os.path.isfile(path):
+            sys.exit(f"ab.py: --config wants BUILD=PATH of a readable file, got '{spec}'")
+        configs[name] = os.path.abspath(path)
     for spec in args.callmeshd:
         name, sep, path = spec.partition("=")
         if not sep or not name or not path:
             sys.exit(f"ab.py: --callmeshd wants NAME=PATH, got '{spec}'")
         if not os.access(path, os.X_OK):
             sys.exit(f"ab.py: {name}: {path} is not an executable file")
-        builds.append((name, path, envs.pop(name, None)))
+        builds.append((name, path, envs.pop(name, None), configs.pop(name, None)))
     if len(builds) < 2:
         sys.exit("ab.py: name at least two builds (--callmeshd NAME=PATH, twice or more)")
-    if len({name for name, _, _ in builds}) != len(builds):
+    if len({build[0] for build in builds}) != len(builds):
         sys.exit("ab.py: two builds have the same name")
-    if envs:
-        sys.exit(f"ab.py: --env names a build that --callmeshd does not: {', '.join(envs)}")
+    if envs or configs:
+        sys.exit("ab.py: --env or --config names a build that --callmeshd does not: "
+                 + ", ".join(set(envs) | set(configs)))
     return builds
 
 
@@ -144,6 +153,9 @@ def main():
                         help="a build to compare (twice or more; the first is the reference)")
     parser.add_argument("--env", action="append", default=[], metavar="NAME=KEY=VALUE",
                         help="an environment variable for one build's callmeshd")
+    parser.add_argument("--config", action="append", default=[], metavar="NAME=PATH",
+                        help="a sidecar config file (callmeshd --config) for one build; the same "
+                             "binary may be named twice, with and without a setting")
     parser.add_argument("--workload", choices=WORKLOADS, default="e2e")
     parser.add_argument("--in-flight", type=int, action="append", metavar="N",
                         help="calls in flight (repeatable; default 64 and 1)")
@@ -165,7 +177,7 @@ def main():
     results = {"started": datetime.datetime.now().isoformat(timespec="seconds"),
                "machine": f"{os.cpu_count()} CPUs", "workload": args.workload,
                "pairs": args.pairs, "seconds": args.seconds,
-               "builds": [[name, path, env] for name, path, env in builds],
+               "builds": [list(build) for build in builds],
                "load_start": " ".join(open("/proc/loadavg").read().split()[:3]), "levels": []}
     with tempfile.TemporaryDirectory(prefix="callmesh-ab-") as workdir:
         for in_flight in args.in_flight or [64, 1]:
@@ -173,9 +185,9 @@ def main():
             for p in range(args.pairs):
                 order = builds if p % 2 == 0 else builds[::-1]
                 pair = {}
-                for name, path, env in order:
+                for name, path, env, config in order:
                     tag = f"{name}-{in_flight}-{p}"
-                    pair[name] = one_run(binaries, path, env, workdir, tag, args.workload,
+                    pair[name] = one_run(binaries, path, env, config, workdir, tag, args.workload,
                                          in_flight, args.seconds)
                     print(f"  pair {p + 1}/{args.pairs} {in_flight} in flight {name}: "
                           f"{pair[name]['throughput']:,.0f}/s p50 {pair[name]['p50_us']:,.0f}us "
