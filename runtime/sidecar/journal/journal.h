@@ -111,8 +111,8 @@ struct JournalOptions {
   std::function<absl::Time()> clock;
   // Bytes of writes RocksDB collects in memory before writing them to a table file
   // (write_buffer_size; RocksDB keeps at most two such memtables). 16 MiB rather than RocksDB's
-  // 64 MiB: every call rewrites its state record several times, so under load the memtables fill up
-  // to their bound, and 2 x 64 MiB is more than the rest of the sidecar uses. 0 = RocksDB's
+  // 64 MiB: every call rewrites its state record several times, so under load the memtables fill
+  // up to their bound, and 2 x 64 MiB is more than the rest of the sidecar uses. 0 = RocksDB's
   // default. Tests make it small so that table files, compactions and MANIFEST updates happen
   // with little data.
   size_t memtable_bytes = 16 << 20;
