@@ -191,13 +191,9 @@ class Journal::Batch {
   // record is split by its first rewrite.
   void PutCall(v1::Call& call) {
     const std::string& cid = call.envelope().cid();
-    if (!call.envelope().payload().empty()) {
-      Put(keys::PayloadKey(cid), call.envelope().payload());
-      call.mutable_envelope()->clear_payload();
-    }
-    if (!call.completion().reply().empty()) {
-      Put(keys::ReplyKey(cid), call.completion().reply());
-      call.mutable_completion()->clear_reply();
+    MoveToOwnKey(keys::PayloadKey(cid), *call.mutable_envelope()->mutable_payload());
+    if (call.has_completion()) {
+      MoveToOwnKey(keys::ReplyKey(cid), *call.mutable_completion()->mutable_reply());
     }
     Put(keys::CallKey(cid), call.SerializeAsString());
   }
@@ -284,6 +280,13 @@ class Journal::Batch {
   uint64_t delivered_delta() const { return delivered_delta_; }
 
  private:
+  // Writes non-empty `bytes` to `key` and empties them.
+  void MoveToOwnKey(const std::string& key, std::string& bytes) {
+    if (bytes.empty()) return;
+    Put(key, bytes);
+    bytes.clear();
+  }
+
   void Record(const rocksdb::Status& s) {
     if (!s.ok() && status_.ok()) {
       status_ = absl::InternalError(absl::StrCat("journal batch: ", s.ToString()));

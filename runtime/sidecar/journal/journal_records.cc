@@ -75,22 +75,28 @@ absl::StatusOr<bool> ReadOptional(rocksdb::DB* db, const rocksdb::ReadOptions& r
   return true;
 }
 
+// Reads `key` into `field` if it is there; leaves `field` as it is if not.
+absl::Status JoinPart(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                      const std::string& dir, const std::string& key, std::string& field) {
+  std::string bytes;
+  CALLMESH_ASSIGN_OR_RETURN(const bool found, ReadOptional(db, read_options, dir, key, &bytes));
+  if (found) field = std::move(bytes);
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status JoinParts(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
                        const std::string& dir, CallParts parts, v1::Call& call) {
-  const std::string& cid = call.envelope().cid();
-  std::string bytes;
   // Absent keys leave the record as it is: an empty field, or one held inline (format "1").
+  const std::string& cid = call.envelope().cid();
   if (parts.payload) {
-    CALLMESH_ASSIGN_OR_RETURN(const bool found,
-                              ReadOptional(db, read_options, dir, keys::PayloadKey(cid), &bytes));
-    if (found) call.mutable_envelope()->set_payload(std::move(bytes));
+    CALLMESH_RETURN_IF_ERROR(JoinPart(db, read_options, dir, keys::PayloadKey(cid),
+                                      *call.mutable_envelope()->mutable_payload()));
   }
   if (parts.reply && call.has_completion()) {
-    CALLMESH_ASSIGN_OR_RETURN(const bool found,
-                              ReadOptional(db, read_options, dir, keys::ReplyKey(cid), &bytes));
-    if (found) call.mutable_completion()->set_reply(std::move(bytes));
+    CALLMESH_RETURN_IF_ERROR(JoinPart(db, read_options, dir, keys::ReplyKey(cid),
+                                      *call.mutable_completion()->mutable_reply()));
   }
   return absl::OkStatus();
 }
