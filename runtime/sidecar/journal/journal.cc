@@ -25,6 +25,7 @@
 #include "runtime/common/cid.h"
 #include "runtime/common/proto_time.h"
 #include "runtime/common/status_macros.h"
+#include "runtime/common/thread_name.h"
 #include "runtime/sidecar/calls/call_states.h"
 #include "runtime/sidecar/journal/journal_keys.h"
 #include "runtime/sidecar/journal/journal_records.h"
@@ -401,8 +402,14 @@ Journal::Journal(JournalOptions options, std::unique_ptr<rocksdb::DB> db, uint64
       last_sequence_(last_sequence),
       pending_(static_cast<int64_t>(pending)),
       dead_letters_(static_cast<int64_t>(dead_letters)) {
-  writer_ = std::thread([this] { WriterLoop(); });
-  done_thread_ = std::thread([this] { DoneLoop(); });
+  writer_ = std::thread([this] {
+    NameThisThread("journal-writer");
+    WriterLoop();
+  });
+  done_thread_ = std::thread([this] {
+    NameThisThread("journal-done");
+    DoneLoop();
+  });
 }
 
 Journal::~Journal() {
