@@ -69,7 +69,8 @@ def perf_stat(perf_stat_output, calls):
           f"{counts.get('context-switches', 0) / calls:.2f} context switches, "
           f"{counts.get('cpu-migrations', 0) / calls:.2f} CPU migrations, "
           f"{counts.get('sched:sched_process_fork', 0) / calls:.3f} threads started")
-    print("  context switches per call by thread name (gRPC names its threads): " +
+    print("  context switches per call by thread name (gRPC names its threads; callmesh's: "
+          "journal-writer, journal-done, task-runner): " +
           ", ".join(f"{name} {count / calls:.2f}" for name, count in
                     switches_by_thread.most_common() if count / calls >= 0.01))
 

@@ -2,13 +2,20 @@
 
 #include <utility>
 
+#include "runtime/common/thread_name.h"
+
 namespace callmesh::sidecar {
 
 TaskRunner::TaskRunner(int threads, Clock* clock) : TaskRunner(threads, clock, CacheRelease()) {}
 
 TaskRunner::TaskRunner(int threads, Clock* clock, CacheRelease cache_release)
     : clock_(clock), cache_release_(std::move(cache_release)) {
-  for (int i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  for (int i = 0; i < threads; ++i) {
+    workers_.emplace_back([this] {
+      NameThisThread("task-runner");
+      Work();
+    });
+  }
 }
 
 TaskRunner::~TaskRunner() { Stop(); }
