@@ -86,20 +86,17 @@ absl::Status WriteFormat(rocksdb::DB* db, const std::string& dir, absl::string_v
   return absl::OkStatus();
 }
 
-// Checks (or, for a new journal, writes) the layout version. A journal of the previous format is
-// upgraded by writing the new version: its records are read as they are and split at their next
-// rewrite (journal_keys.h), and a build that knows only the previous format now refuses it
+// Checks the layout version (for a new journal, writes it). True for a journal of the previous
+// format: Open upgrades it by writing the new version once everything else checked out (a journal
+// it refuses is left as it was). Its records are read as they are and split at their next rewrite
+// (journal_keys.h), and a build that knows only the previous format then refuses the journal
 // instead of reading calls without their payloads.
-absl::Status CheckFormat(rocksdb::DB* db, const std::string& dir) {
+absl::StatusOr<bool> CheckFormat(rocksdb::DB* db, const std::string& dir) {
   std::string format;
   rocksdb::Status s = db->Get(rocksdb::ReadOptions(), ToSlice(keys::kFormatKey), &format);
   if (s.ok()) {
-    if (format == keys::kFormatVersion) return absl::OkStatus();
-    if (format == keys::kPreviousFormatVersion) {
-      spdlog::info("journal: upgrading {} from format {} to {}", dir, format,
-                   std::string(keys::kFormatVersion));
-      return WriteFormat(db, dir, "cannot upgrade the format");
-    }
+    if (format == keys::kFormatVersion) return false;
+    if (format == keys::kPreviousFormatVersion) return true;
     return absl::FailedPreconditionError(
         absl::StrCat("journal directory ", dir, ": journal format \"", keys::Printable(format),
                      "\" is not supported (this build reads formats ", keys::kPreviousFormatVersion,
@@ -114,7 +111,8 @@ absl::Status CheckFormat(rocksdb::DB* db, const std::string& dir) {
                                                       ": holds a RocksDB database that is not a "
                                                       "callmesh journal (no m/format key)"));
   }
-  return WriteFormat(db, dir, "cannot initialize");
+  CALLMESH_RETURN_IF_ERROR(WriteFormat(db, dir, "cannot initialize"));
+  return false;
 }
 
 absl::StatusOr<uint64_t> LoadLastSequence(rocksdb::DB* db, const std::string& dir) {
@@ -363,7 +361,7 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
   if (!s.ok()) return OpenError(dir, "cannot open", s);
   std::unique_ptr<rocksdb::DB> db(raw_db);
 
-  CALLMESH_RETURN_IF_ERROR(CheckFormat(db.get(), dir));
+  CALLMESH_ASSIGN_OR_RETURN(const bool upgrade, CheckFormat(db.get(), dir));
   if (options.verify_checksums_at_open) {
     const rocksdb::Status verified = db->VerifyChecksum();
     if (!verified.ok()) return OpenError(dir, "checksum verification failed", verified);
@@ -386,6 +384,11 @@ absl::StatusOr<std::unique_ptr<Journal>> Journal::Open(const JournalOptions& opt
     PrefixIterator it(db.get(), keys::kDeadLetterPrefix, nullptr);
     for (it->SeekToFirst(); it->Valid(); it->Next()) ++dead_letters;
     if (!it->status().ok()) return ReadError(dir, keys::kDeadLetterPrefix, it->status());
+  }
+  if (upgrade) {
+    spdlog::info("journal: upgrading {} from format {} to {}", dir,
+                 std::string(keys::kPreviousFormatVersion), std::string(keys::kFormatVersion));
+    CALLMESH_RETURN_IF_ERROR(WriteFormat(db.get(), dir, "cannot upgrade the format"));
   }
   spdlog::info(
       "journal: opened {} ({} calls pending, {} completions awaiting delivery, {} dead letters, "

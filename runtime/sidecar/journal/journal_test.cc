@@ -889,6 +889,21 @@ TEST_F(JournalTest, AFormatOneJournalIsUpgradedAndItsRecordsSplitAtTheirNextRewr
                   {journal_keys::SequenceKey(1), done},
                   {std::string(journal_keys::kLastSequenceKey), "1"}});
 
+  // A journal that does not check out is refused and left as it was: still format "1".
+  const std::string broken = cids_.Next();
+  WriteRaw(dir_, {{journal_keys::CallKey(broken), "\xff garbage"},
+                  {journal_keys::UnfinishedKey(broken), "A"}});
+  absl::StatusOr<std::unique_ptr<Journal>> refused = Journal::Open(Options());
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kDataLoss) << refused.status();
+  EXPECT_EQ(ReadRaw(dir_, std::string(journal_keys::kFormatKey)), "1");
+  {
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::Options(), dir_, &db).ok());
+    std::unique_ptr<rocksdb::DB> owned(db);
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), journal_keys::CallKey(broken)).ok());
+    ASSERT_TRUE(db->Delete(rocksdb::WriteOptions(), journal_keys::UnfinishedKey(broken)).ok());
+  }
+
   Reopen();
   EXPECT_EQ(journal_->pending_count(), 1u);
   absl::StatusOr<v1::Call> got = journal_->GetCall(active);
