@@ -328,7 +328,8 @@ def machine_busy_seconds():
     """CPU seconds the whole machine has spent busy since boot (/proc/stat: everything but idle
     and iowait, over all CPUs)."""
     with open("/proc/stat") as f:
-        user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, f.readline().split()[1:9])
+        fields = f.readline().split()[1:9]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields)
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 

@@ -25,10 +25,10 @@ import argparse
 import datetime
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
-import re
 import tempfile
 import threading
 import time
@@ -81,6 +81,13 @@ def journal_gaps(perf_data, writer, done):
     return syncs, gaps
 
 
+def record_trace(perf_data, delay):
+    """After `delay` seconds, 0.5 s of TRACE_EVENTS on every CPU into `perf_data`."""
+    time.sleep(delay)
+    subprocess.run(["perf", "record", "-q", "-a", "-o", perf_data, "-e", TRACE_EVENTS, "--",
+                    "sleep", "0.5"], check=True, capture_output=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,21 +110,23 @@ def main():
     with tempfile.TemporaryDirectory(prefix="callmesh-stages-") as workdir:
         sidecar, greeter, data_dir = run.start_mesh(binaries, workdir, "stages", config=args.config)
         perf_data = os.path.join(workdir, "sched.data")
-        trace = None
-        if args.trace:
-            threads = thread_ids(sidecar.popen.pid)
-            if not threads.get("journal-writer") or not threads.get("journal-done"):
-                sys.exit("stages.py --trace: this callmeshd does not name its journal threads")
-            writer, done = threads["journal-writer"][0], threads["journal-done"][0]
-            trace = threading.Thread(target=lambda: (time.sleep(min(2, args.seconds / 2)), subprocess.run(
-                ["perf", "record", "-q", "-a", "-o", perf_data, "-e", TRACE_EVENTS, "--",
-                 "sleep", "0.5"], check=True, capture_output=True)))
-            trace.start()
+        trace = traced = None
         try:
+            if args.trace:
+                threads = thread_ids(sidecar.popen.pid)
+                if not threads.get("journal-writer") or not threads.get("journal-done"):
+                    sys.exit("stages.py --trace: this callmeshd does not name its journal threads "
+                             "(journal-writer, journal-done); build it from this tree")
+                writer, done = threads["journal-writer"][0], threads["journal-done"][0]
+                trace = threading.Thread(target=record_trace,
+                                         args=(perf_data, min(2, args.seconds / 2)))
+                trace.start()
             result = run.async_load(binaries, sidecar.address, "e2e", 1, args.seconds,
                                     "stages", stream="true")
             if trace:
                 trace.join()
+                if not os.path.exists(perf_data):
+                    sys.exit("stages.py --trace: perf recorded nothing (it needs root, and perf)")
                 traced = journal_gaps(perf_data, writer, done)
             limit = int(result["throughput"] * (args.seconds + 5)) + 1000
             listed = subprocess.run([binaries["callmesh"], "--sidecar", sidecar.address, "-o",
@@ -145,9 +154,11 @@ def main():
           "(end to end minus the above)")
     print(f"floor probes: serial fsync p50 {floor['fsync_p50_us']:.0f} us, direct gRPC p50 "
           f"{floor['direct_p50_us']:.0f} us")
-    if trace:
+    if traced:
         syncs, gaps = traced
-        if syncs and gaps:
+        if not syncs or not gaps:
+            print("traced 0.5 s: no fdatasync of the journal followed by a send was seen")
+        else:
             print(f"traced 0.5 s: the journal's fdatasync p50 {statistics.median(syncs):.0f} us "
                   f"({len(syncs)}); from its return to the done thread's next send p50 "
                   f"{statistics.median(gaps):.0f} us")

@@ -210,11 +210,11 @@ int Main(int argc, char** argv) {
               "NOT an optimized build (use -c opt)",
 #endif
               absl::GetFlag(FLAGS_payload_bytes), run.c_str());
-  std::printf("%-28s %8s %10s %10s %11s %11s %9s %11s %11s %12s\n", "phase", "calls", "seconds",
+  std::printf("%-28s %8s %10s %10s %11s %11s %9s %12s %11s %12s\n", "phase", "calls", "seconds",
               "calls/s", "p50", "p99", "batches", "writes/batch", "CPU us/call", "bytes/call");
   for (const Result& r : results) {
     std::printf(
-        "%-28s %8d %10.3f %10.0f %11s %11s %9llu %11.1f %11.1f %12.0f\n", r.name.c_str(), r.calls,
+        "%-28s %8d %10.3f %10.0f %11s %11s %9llu %12.1f %11.1f %12.0f\n", r.name.c_str(), r.calls,
         absl::ToDoubleSeconds(r.elapsed), r.per_second(), FormatLatency(r.Percentile(0.50)).c_str(),
         FormatLatency(r.Percentile(0.99)).c_str(), static_cast<unsigned long long>(r.stats.batches),
         r.stats.batches == 0 ? 0.0 : static_cast<double>(r.stats.writes) / r.stats.batches,

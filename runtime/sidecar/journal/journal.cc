@@ -985,10 +985,10 @@ absl::StatusOr<Journal::Mutation> Journal::SetDeliveryMutation(
       default: {  // DEAD_LETTERED
         v1::DeadLetter record = *dead_letter;
         if (!record.has_completion() || record.completion().cid().empty()) {
+          CALLMESH_RETURN_IF_ERROR(journal_records::JoinParts(
+              [&batch](const std::string& key) { return batch.Get(key); },
+              journal_records::kCallWithReply, call));
           *record.mutable_completion() = call.completion();
-          CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> reply,
-                                    batch.Get(keys::ReplyKey(cid)));
-          if (reply.has_value()) record.mutable_completion()->set_reply(std::move(*reply));
         }
         if (record.callback().empty()) record.set_callback(call.callback());
         if (!record.has_dead_lettered_at()) {
@@ -1061,6 +1061,8 @@ absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls
   std::string next_token;
   ScopedSnapshot snapshot(db_.get());
   PrefixIterator it(db_.get(), keys::kCallPrefix, snapshot.get());
+  const journal_records::KeyReader read =
+      journal_records::DbReader(db_.get(), snapshot.read_options(), options_.dir);
   // Newest first: CIDs are time-ordered, so this is reverse key order from the page token.
   if (page_token.empty()) {
     it->SeekToLast();
@@ -1083,8 +1085,8 @@ absl::StatusOr<std::pair<std::vector<v1::Call>, std::string>> Journal::ListCalls
     if (!filter.service.empty() && call.envelope().service() != filter.service) continue;
     if (!filter.source.empty() && call.envelope().source() != filter.source) continue;
     call.mutable_envelope()->clear_payload();  // inline in a format "1" record
-    CALLMESH_RETURN_IF_ERROR(journal_records::JoinParts(
-        db_.get(), snapshot.read_options(), options_.dir, journal_records::kCallWithReply, call));
+    CALLMESH_RETURN_IF_ERROR(
+        journal_records::JoinParts(read, journal_records::kCallWithReply, call));
     page_bytes += call.ByteSizeLong();
     calls.push_back(std::move(call));
   }

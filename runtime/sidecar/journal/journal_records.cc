@@ -63,40 +63,38 @@ absl::StatusOr<v1::DeadLetter> ParseDeadLetter(const std::string& dir, absl::str
   return dead_letter;
 }
 
-namespace {
-
-// Reads `key` into `value`: false if absent.
-absl::StatusOr<bool> ReadOptional(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
-                                  const std::string& dir, const std::string& key,
-                                  std::string* value) {
-  const rocksdb::Status s = db->Get(read_options, key, value);
-  if (s.IsNotFound()) return false;
-  if (!s.ok()) return ReadError(dir, key, s);
-  return true;
+KeyReader DbReader(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                   const std::string& dir) {
+  return [db, read_options,
+          dir](const std::string& key) -> absl::StatusOr<std::optional<std::string>> {
+    std::string value;
+    const rocksdb::Status s = db->Get(read_options, key, &value);
+    if (s.IsNotFound()) return std::nullopt;
+    if (!s.ok()) return ReadError(dir, key, s);
+    return value;
+  };
 }
 
-// Reads `key` into `field` if it is there; leaves `field` as it is if not.
-absl::Status JoinPart(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
-                      const std::string& dir, const std::string& key, std::string& field) {
-  std::string bytes;
-  CALLMESH_ASSIGN_OR_RETURN(const bool found, ReadOptional(db, read_options, dir, key, &bytes));
-  if (found) field = std::move(bytes);
+namespace {
+
+// Sets `field` to the value at `key` if there is one.
+absl::Status JoinPart(const KeyReader& read, const std::string& key, std::string& field) {
+  CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> value, read(key));
+  if (value.has_value()) field = *std::move(value);
   return absl::OkStatus();
 }
 
 }  // namespace
 
-absl::Status JoinParts(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
-                       const std::string& dir, CallParts parts, v1::Call& call) {
-  // Absent keys leave the record as it is: an empty field, or one held inline (format "1").
+absl::Status JoinParts(const KeyReader& read, CallParts parts, v1::Call& call) {
   const std::string& cid = call.envelope().cid();
   if (parts.payload) {
-    CALLMESH_RETURN_IF_ERROR(JoinPart(db, read_options, dir, keys::PayloadKey(cid),
-                                      *call.mutable_envelope()->mutable_payload()));
+    CALLMESH_RETURN_IF_ERROR(
+        JoinPart(read, keys::PayloadKey(cid), *call.mutable_envelope()->mutable_payload()));
   }
   if (parts.reply && call.has_completion()) {
-    CALLMESH_RETURN_IF_ERROR(JoinPart(db, read_options, dir, keys::ReplyKey(cid),
-                                      *call.mutable_completion()->mutable_reply()));
+    CALLMESH_RETURN_IF_ERROR(
+        JoinPart(read, keys::ReplyKey(cid), *call.mutable_completion()->mutable_reply()));
   }
   return absl::OkStatus();
 }
@@ -109,12 +107,11 @@ absl::StatusOr<v1::Call> ReadCall(rocksdb::DB* db, const rocksdb::ReadOptions& r
     own_snapshot.emplace(db);
     at.snapshot = own_snapshot->get();
   }
-  std::string bytes;
-  CALLMESH_ASSIGN_OR_RETURN(const bool found,
-                            ReadOptional(db, at, dir, keys::CallKey(cid), &bytes));
-  if (!found) return NoSuchCall(cid);
-  CALLMESH_ASSIGN_OR_RETURN(v1::Call call, ParseCall(dir, cid, bytes));
-  CALLMESH_RETURN_IF_ERROR(JoinParts(db, at, dir, parts, call));
+  const KeyReader read = DbReader(db, at, dir);
+  CALLMESH_ASSIGN_OR_RETURN(std::optional<std::string> bytes, read(keys::CallKey(cid)));
+  if (!bytes.has_value()) return NoSuchCall(cid);
+  CALLMESH_ASSIGN_OR_RETURN(v1::Call call, ParseCall(dir, cid, *bytes));
+  CALLMESH_RETURN_IF_ERROR(JoinParts(read, parts, call));
   return call;
 }
 

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -47,10 +48,17 @@ inline constexpr CallParts kWholeCall{true, true};
 inline constexpr CallParts kCallStateOnly{false, false};
 inline constexpr CallParts kCallWithReply{false, true};
 
-// Joins the `parts` asked for into `call`, a record decoded from c/<cid>, reading at
-// read_options (give it the snapshot the record was read at).
-absl::Status JoinParts(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
-                       const std::string& dir, CallParts parts, v1::Call& call);
+// Reads one key of the journal: its value, nullopt if absent, or the read's error.
+using KeyReader = std::function<absl::StatusOr<std::optional<std::string>>(const std::string& key)>;
+// A KeyReader of `db` at read_options (errors as ReadError).
+KeyReader DbReader(rocksdb::DB* db, const rocksdb::ReadOptions& read_options,
+                   const std::string& dir);
+
+// Joins the `parts` asked for into `call`, a record decoded from c/<cid>, reading them with
+// `read`: at the snapshot the record was read at, or from the batch being written. Absent keys
+// leave the record as it is: an empty field, or one held inline (format "1"). The one place that
+// puts a call's parts back together.
+absl::Status JoinParts(const KeyReader& read, CallParts parts, v1::Call& call);
 
 // Reads and decodes c/<cid> and joins the `parts` asked for, all at one snapshot
 // (read_options.snapshot if set, else one taken here).
