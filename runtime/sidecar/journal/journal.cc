@@ -97,10 +97,11 @@ absl::StatusOr<bool> CheckFormat(rocksdb::DB* db, const std::string& dir) {
   if (s.ok()) {
     if (format == keys::kFormatVersion) return false;
     if (format == keys::kPreviousFormatVersion) return true;
-    return absl::FailedPreconditionError(
-        absl::StrCat("journal directory ", dir, ": journal format \"", keys::Printable(format),
-                     "\" is not supported (this build reads formats ", keys::kPreviousFormatVersion,
-                     " and ", keys::kFormatVersion, ")"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "journal directory ", dir, ": journal format \"", keys::Printable(format),
+        "\" is not supported (this build reads formats ", keys::kPreviousFormatVersion, " and ",
+        keys::kFormatVersion,
+        "); a callmeshd of a later version wrote it: run that version or a newer one"));
   }
   if (!s.IsNotFound()) return OpenError(dir, "cannot read the format key", s);
   std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions()));

@@ -958,6 +958,7 @@ TEST_F(JournalTest, AnUnknownFormatIsRefusedNamingTheFormatsThisBuildReads) {
   ASSERT_EQ(journal.status().code(), absl::StatusCode::kFailedPrecondition) << journal.status();
   EXPECT_THAT(journal.status().message(), HasSubstr("journal format \"3\" is not supported"));
   EXPECT_THAT(journal.status().message(), HasSubstr("formats 1 and 2"));
+  EXPECT_THAT(journal.status().message(), HasSubstr("run that version or a newer one"));
   EXPECT_EQ(ReadRaw(dir_, std::string(journal_keys::kFormatKey)), "3");  // changed nothing
 }
 
